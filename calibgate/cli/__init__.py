@@ -1,0 +1,119 @@
+"""The ``calibgate`` command line: a thin click layer over :mod:`calibgate.api`.
+
+Command modules load lazily, so ``calibgate --help`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+
+import click
+
+from calibgate import __version__
+from calibgate.errors import EXIT_INTERNAL, CalibgateError
+
+# command name -> "module:attribute"; each module owns one command or group
+COMMANDS = {
+    "plan": "calibgate.cli.plan:plan",
+    "train": "calibgate.cli.train:train",
+    "evaluate": "calibgate.cli.evaluate:evaluate",
+    "export": "calibgate.cli.export:export",
+    "predict": "calibgate.cli.predict:predict",
+    "policy": "calibgate.cli.policy:policy",
+    "registry": "calibgate.cli.registry:registry",
+    "gate": "calibgate.cli.gate:gate",
+    "report": "calibgate.cli.report:report",
+    "ci": "calibgate.cli.ci:ci",
+    "drift": "calibgate.cli.drift:drift",
+    "bench": "calibgate.cli.bench:bench",
+}
+
+EPILOG = """\b
+Exit codes: 0 success (gate: may promote), 1 gate blocked,
+2 bad input or configuration, 3 internal or environment failure.
+
+\b
+Examples:
+  calibgate plan                                   # the project's datasets, from calibgate.yaml
+  calibgate plan --calibration labeled.jsonl --production prod.jsonl --target-size 4000
+  calibgate train && calibgate evaluate --model runs/latest
+"""
+
+
+class CalibgateClickError(click.ClickException):
+    """A :class:`CalibgateError` rendered as one line on stderr, with its exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"calibgate: error: {self.format_message()}", err=True, file=file)
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (click docs, 'Lazily Loading Subcommands').
+
+    It also turns every :class:`CalibgateError` into one line and its exit
+    code, and any other exception into exit code 3, unless ``--traceback``.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except CalibgateError as exc:
+            if _traceback_requested(ctx):
+                raise
+            raise CalibgateClickError(exc.format(), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: exit 3, one line
+            if _traceback_requested(ctx):
+                raise
+            raise CalibgateClickError(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)", EXIT_INTERNAL
+            ) from None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, target in COMMANDS.items() if _available(target)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None or not _available(target):
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+def _traceback_requested(ctx: click.Context) -> bool:
+    return bool((ctx.obj or {}).get("traceback")) or os.environ.get("CALIBGATE_TRACEBACK") == "1"
+
+
+def _available(target: str) -> bool:
+    module = target.split(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="calibgate")
+@click.option("--traceback", is_flag=True, help="Show the full traceback of an error (for bug reports).")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """calibgate: plan the cheapest adaptation that will do, gate every change, register what ships.
+
+    Reads a small labeled calibration set, measures separability, label noise,
+    imbalance, data starvation and domain shift on frozen embeddings, and
+    recommends an adaptation with reasons; then trains, evaluates, exports,
+    gates against production and records versions as git tags.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["traceback"] = traceback
+
+
+def main() -> None:
+    """Console entry point."""
+    cli.main(prog_name="calibgate")

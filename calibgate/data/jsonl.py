@@ -1,0 +1,229 @@
+"""JSONL readers that fail on the first bad line with the file, line and fix.
+
+A labeled file holds one object per line, ``{"text": str, "label": str}``;
+extra keys are kept out of the way. A production (unlabeled) file needs only
+``text``. Validation happens here, once; everything downstream assumes valid
+data (cleanlab ``rank.py`` style).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from calibgate.errors import DataError
+
+
+@dataclass(frozen=True)
+class LabeledSet:
+    """Texts with integer ``labels`` indexing ``label_names`` (sorted, unique)."""
+
+    texts: tuple[str, ...]
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    source: str = "<memory>"
+    sha256: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> "LabeledSet":
+        """Rows at ``index``, keeping the full label space."""
+        index = np.asarray(index, dtype=int)
+        return LabeledSet(
+            texts=tuple(self.texts[i] for i in index),
+            labels=self.labels[index],
+            label_names=self.label_names,
+            source=self.source,
+            sha256=_hash_rows((self.texts[i], self.label_names[self.labels[i]]) for i in index),
+        )
+
+    def label_strings(self) -> list[str]:
+        return [self.label_names[i] for i in self.labels]
+
+
+@dataclass(frozen=True)
+class UnlabeledSet:
+    texts: tuple[str, ...]
+    source: str = "<memory>"
+    sha256: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    obj: dict = field(default_factory=dict)
+
+
+def from_records(
+    texts: Sequence[str], labels: Sequence[str], *, label_names: Sequence[str] | None = None, source: str = "<memory>"
+) -> LabeledSet:
+    """Build a :class:`LabeledSet` from parallel lists of texts and string labels."""
+    names = tuple(sorted(set(labels))) if label_names is None else tuple(label_names)
+    lookup = {name: i for i, name in enumerate(names)}
+    unknown = sorted(set(labels) - set(lookup))
+    if unknown:
+        raise DataError(
+            f"{source}: label(s) {unknown[:5]} are not in the label space {list(names)[:10]}",
+            fix="relabel those rows or train a model that knows these labels",
+        )
+    return LabeledSet(
+        texts=tuple(texts),
+        labels=np.array([lookup[label] for label in labels], dtype=np.int64),
+        label_names=names,
+        source=source,
+        sha256=_hash_rows(zip(texts, labels)),
+    )
+
+
+def load_labeled(
+    path: str | Path,
+    *,
+    label_names: Sequence[str] | None = None,
+    min_classes: int = 2,
+    min_rows: int = 1,
+) -> LabeledSet:
+    """Read a labeled JSONL file, raising :class:`DataError` on the first problem.
+
+    ``label_names`` closes the label space (e.g. a model's); a row with another
+    label is an error. ``min_classes`` and ``min_rows`` reject data a task
+    cannot learn from (one class, too few rows for the folds).
+    """
+    path = Path(path)
+    texts: list[str] = []
+    labels: list[str] = []
+    for row in _read_rows(path):
+        obj = row.obj
+        for key in ("text", "label"):
+            if key not in obj:
+                raise DataError(
+                    f"{path}:{row.line}: missing key '{key}' (keys are {sorted(obj)[:6]})",
+                    fix='write each line as {"text": "...", "label": "..."}',
+                )
+        text, label = obj["text"], obj["label"]
+        if not isinstance(text, str):
+            raise DataError(f"{path}:{row.line}: 'text' is {type(text).__name__}, not a string", fix="quote the text")
+        if not isinstance(label, str):
+            raise DataError(
+                f"{path}:{row.line}: 'label' is {type(label).__name__} {label!r}, not a string",
+                fix=f'write the label as a string, e.g. "label": "{label}"',
+            )
+        if not text.strip():
+            raise DataError(f"{path}:{row.line}: 'text' is empty", fix="remove the line or fill in the text")
+        if not label.strip():
+            raise DataError(f"{path}:{row.line}: 'label' is empty", fix="give the row its label or remove it")
+        if label_names is not None and label not in label_names:
+            raise DataError(
+                f"{path}:{row.line}: unknown label {label!r}; the model knows {len(label_names)} labels"
+                f" ({', '.join(list(label_names)[:5])}{', ...' if len(label_names) > 5 else ''})",
+                fix="fix the label, or retrain with this label in the training data",
+            )
+        texts.append(text)
+        labels.append(label)
+    if not texts:
+        raise DataError(f"{path}: the file has no rows", fix="add labeled rows, one JSON object per line")
+    if len(texts) < min_rows:
+        raise DataError(
+            f"{path}: {len(texts)} rows, fewer than the {min_rows} this step needs",
+            fix=f"add labeled rows (at least {min_rows}) or lower --folds",
+        )
+    distinct = sorted(set(labels))
+    if len(distinct) < min_classes:
+        raise DataError(
+            f"{path}: only one class ({distinct[0]!r}) in {len(texts)} rows; a classifier needs at least {min_classes}",
+            fix="add examples of the other classes",
+        )
+    return from_records(texts, labels, label_names=label_names, source=str(path))
+
+
+def load_unlabeled(path: str | Path, *, min_rows: int = 1) -> UnlabeledSet:
+    """Read a production sample: JSONL with a ``text`` key (a ``label`` is ignored)."""
+    path = Path(path)
+    texts: list[str] = []
+    for row in _read_rows(path):
+        text = row.obj.get("text")
+        if text is None:
+            raise DataError(
+                f"{path}:{row.line}: missing key 'text' (keys are {sorted(row.obj)[:6]})",
+                fix='write each production line as {"text": "..."}',
+            )
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{path}:{row.line}: 'text' must be a non-empty string", fix="fix or drop the line")
+        texts.append(text)
+    if len(texts) < min_rows:
+        raise DataError(
+            f"{path}: {len(texts)} rows, fewer than the {min_rows} this step needs",
+            fix=f"add at least {min_rows} production texts",
+        )
+    return UnlabeledSet(texts=tuple(texts), source=str(path), sha256=_hash_rows((t,) for t in texts))
+
+
+def load_texts(path: str | Path) -> list[str]:
+    """Texts for prediction: JSONL objects with ``text``, or plain lines of text."""
+    return list(load_unlabeled(path).texts)
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
+    """Write rows atomically (a temp file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def _read_rows(path: Path) -> Iterable[_Row]:
+    if not path.exists():
+        raise DataError(f"{path}: no such file", fix="check the path, or run 'dvc pull' to restore tracked data")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a JSONL file", fix="name the .jsonl file inside it")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror})", fix="check the file's permissions") from exc
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            fix=f"re-encode the file, e.g. iconv -f latin1 -t utf-8 {path.name}",
+        ) from None
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})",
+                fix="write one JSON object per line (JSONL)",
+            ) from None
+        if not isinstance(obj, dict):
+            raise DataError(
+                f"{path}:{number}: a JSON {type(obj).__name__}, not an object",
+                fix='write each line as {"text": "...", "label": "..."}',
+            )
+        yield _Row(number, obj)
+
+
+def _hash_rows(rows: Iterable[tuple]) -> str:
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(list(row), ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()

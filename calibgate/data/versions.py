@@ -1,0 +1,149 @@
+"""Data versions through DVC: the md5 of the tracked dataset, pulling it, reading it at a git rev.
+
+The md5 comes from ``<target>.dvc`` (what git versions); the workspace is
+checked against DVC's ``.dir`` manifest so a modified, un-``dvc add``-ed
+dataset is reported as such instead of under a version it no longer is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from calibgate.errors import DataError
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    dvc_md5: str | None  # e.g. "0fa6...c7.dir"; None when untracked or modified
+    state: str  # "clean", "modified", "unverified", "untracked"
+    detail: str = ""
+
+
+def tracked_md5(root: Path, target: str) -> str | None:
+    """The md5 recorded in ``<target>.dvc``, or None when the target is not DVC-tracked."""
+    dvc_file = root / f"{target}.dvc"
+    if not dvc_file.exists():
+        return None
+    try:
+        outs = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("outs") or []
+    except yaml.YAMLError as exc:
+        raise DataError(f"{dvc_file}: not valid YAML ({exc})", fix="restore it with git checkout") from None
+    if not outs or "md5" not in outs[0]:
+        raise DataError(f"{dvc_file}: no 'outs[0].md5'", fix=f"re-run 'dvc add {target}'")
+    return str(outs[0]["md5"])
+
+
+def data_version(root: Path, target: str | None) -> DataVersion:
+    """Version of the DVC target as it is in the workspace."""
+    if not target:
+        return DataVersion(None, "untracked", "no dvc_target in the config")
+    md5 = tracked_md5(root, target)
+    if md5 is None:
+        return DataVersion(None, "untracked", f"{target} is not tracked by DVC (no {target}.dvc)")
+    manifest = _dir_manifest(root, md5)
+    if manifest is None:
+        return DataVersion(md5, "unverified", "DVC's .dir manifest is not in the cache or remote")
+    workspace = root / target
+    for entry in manifest:
+        file = workspace / entry["relpath"]
+        if not file.exists() or _md5(file) != entry["md5"]:
+            return DataVersion(
+                None, "modified", f"{target}/{entry['relpath']} differs from {target}.dvc; run 'dvc add {target}'"
+            )
+    listed = {e["relpath"] for e in manifest}
+    extra = [p for p in workspace.rglob("*") if p.is_file() and p.relative_to(workspace).as_posix() not in listed]
+    if extra:
+        return DataVersion(None, "modified", f"{extra[0]} is not in {target}.dvc; run 'dvc add {target}'")
+    return DataVersion(md5, "clean")
+
+
+def ensure_pulled(root: Path, target: str | None, needed: list[Path]) -> bool:
+    """``dvc pull`` the target when files it should hold are missing. Returns True if it pulled."""
+    if not target or all(p.exists() for p in needed) or tracked_md5(root, target) is None:
+        return False
+    try:
+        from dvc.repo import Repo
+    except ImportError:
+        raise DataError(f"{needed[0]} is missing and dvc is not installed", fix="pip install dvc, then dvc pull") from None
+    try:
+        with Repo(str(root)) as repo:
+            repo.pull(targets=[target])
+    except Exception as exc:  # dvc raises many types; all mean the data could not be restored
+        raise DataError(
+            f"could not restore {target} with 'dvc pull' ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+            fix="check the DVC remote in .dvc/config ('dvc remote list') and your credentials",
+        ) from None
+    return True
+
+
+def read_at_rev(root: Path, path: str, rev: str) -> str:
+    """Text of a DVC- or git-tracked file as of git ``rev`` (through the remote configured at that rev)."""
+    import dvc.api
+
+    try:
+        return dvc.api.read(path, repo=str(root), rev=rev, encoding="utf-8")
+    except Exception as exc:
+        raise DataError(
+            f"cannot read {path} at revision {rev} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+            fix="check that the revision exists and its data was pushed to the DVC remote",
+        ) from None
+
+
+def md5_at_rev(root: Path, target: str, rev: str) -> str | None:
+    """The dataset md5 at git ``rev``, without fetching the data."""
+    from dvc.api import DVCFileSystem
+
+    try:
+        return DVCFileSystem(str(root), rev=rev).info(target)["md5"]
+    except Exception:
+        return None
+
+
+def _dir_manifest(root: Path, md5: str) -> list[dict] | None:
+    if not md5.endswith(".dir"):
+        return None
+    rel = Path("files") / "md5" / md5[:2] / md5[2:]
+    candidates = [root / ".dvc" / "cache" / rel]
+    remote = _local_remote(root)
+    if remote is not None:
+        candidates.append(remote / rel)
+    for candidate in candidates:
+        if candidate.exists():
+            try:
+                return json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                return None
+    return None
+
+
+def _local_remote(root: Path) -> Path | None:
+    """The default remote's directory when it is a local path (the demo's), else None."""
+    import configparser
+
+    config_file = root / ".dvc" / "config"
+    if not config_file.exists():
+        return None
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(config_file)
+    except configparser.Error:
+        return None
+    name = parser.get("core", "remote", fallback=None)
+    url = parser.get(f"'remote \"{name}\"'", "url", fallback=None) if name else None
+    if not url or "://" in url:
+        return None
+    path = Path(url)
+    return path if path.is_absolute() else (config_file.parent / path).resolve()
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

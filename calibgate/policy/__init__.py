@@ -1,0 +1,1 @@
+"""Policies (thresholds in git), checks and the gate decision."""

@@ -1,0 +1,45 @@
+"""Results of gate checks: a failed gate is a result, not an exception.
+
+Every check returns its id, the measured value, the threshold, the baseline
+value, a status and the config that produced it. ERROR never counts as a
+pass: a gate that cannot decide blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DECISION_SCHEMA_VERSION = 1
+
+CheckStatus = Literal["PASS", "WARN", "FAIL", "ERROR", "SKIPPED"]
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="check name as registered, e.g. 'accuracy_floor' or 'class_recall_floor:card_arrival'")
+    status: CheckStatus
+    value: float | None = Field(None, description="the candidate's measured value")
+    threshold: float | None = Field(None, description="the effective threshold (absolute, after any baseline-relative rule)")
+    baseline: float | None = Field(None, description="the production model's value, when there is one")
+    message: str = Field(description="one sentence an auditor can follow")
+    config: dict[str, Any] = Field(default_factory=dict, description="the policy entry that produced the check")
+
+
+class GateDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = DECISION_SCHEMA_VERSION
+    decision: Literal["promote", "block", "error"]
+    candidate: str = Field(description="run id or registry version of the candidate")
+    baseline: str | None = Field(None, description="registry version in production, or None for the first model")
+    policy: str
+    policy_sha256: str
+    checks: list[CheckResult]
+    summary: str
+
+    @property
+    def exit_code(self) -> int:
+        return {"promote": 0, "block": 1, "error": 3}[self.decision]

@@ -1,0 +1,130 @@
+"""The project config, ``calibgate.yaml``: where the data, model, policy and runs live.
+
+Every path is relative to the directory holding the config file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from calibgate.errors import ConfigError
+
+CONFIG_NAME = "calibgate.yaml"
+CONFIG_SCHEMA_VERSION = 1
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    calibration: str = Field("datasets/calibration.jsonl", description="small labeled set the planner reads")
+    train: str = Field("datasets/train.jsonl", description="full labeled set training uses")
+    test: str = Field("datasets/test.jsonl", description="held-out labeled set for evaluation and the gate")
+    production: str | None = Field("datasets/production.jsonl", description="unlabeled production sample (domain shift)")
+    dvc_target: str | None = Field("datasets", description="DVC-tracked path whose md5 versions the data")
+
+
+class ProjectConfig(BaseModel):
+    """Contents of ``calibgate.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = CONFIG_SCHEMA_VERSION
+    name: str = Field("model", description="model name in the registry (git tags name@vX.Y.Z)")
+    model: str = Field("all-MiniLM-L6-v2", description="base encoder: the bundled default or a local model directory")
+    data: DataConfig = Field(default_factory=DataConfig)
+    policy: str = Field("policies/default.yaml", description="policy file the planner and the gate apply")
+    runs_dir: str = Field("runs", description="where 'calibgate train' writes run directories")
+    target_size: int | None = Field(None, ge=1, description="labeled examples training will use; default: size of data.train")
+    hardware: str = Field("cpu", description="hardware class the cost model estimates for: cpu or gpu")
+    seed: int = 0
+
+    # set after loading: the directory the config lives in
+    root: Path = Field(default=Path("."), exclude=True)
+
+    def path(self, relative: str | None) -> Path | None:
+        if relative is None:
+            return None
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    def model_path(self) -> str:
+        """The model as given, resolved against the project root when it is a relative directory."""
+        candidate = self.root / self.model
+        return str(candidate) if not Path(self.model).is_absolute() and candidate.exists() else self.model
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The nearest ``calibgate.yaml`` at or above ``start`` (the current directory)."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_config(path: str | Path | None = None, *, required: bool = False) -> ProjectConfig:
+    """Load ``calibgate.yaml`` (found upwards from the cwd when ``path`` is None).
+
+    With no config file and ``required=False``, defaults rooted at the cwd.
+    """
+    if path is None:
+        found = find_config()
+        if found is None:
+            if required:
+                raise ConfigError(
+                    f"no {CONFIG_NAME} in {Path.cwd()} or its parents",
+                    fix=f"run inside a calibgate project, pass --config, or name the data files by option",
+                )
+            return ProjectConfig(root=Path.cwd())
+        path = found
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file", fix=f"create {CONFIG_NAME} or fix --config")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})", fix="fix the YAML syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level", fix="write 'key: value' lines")
+    try:
+        config = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc, ProjectConfig)}", fix="see calibgate.yaml in the README") from None
+    return config.model_copy(update={"root": path.parent.resolve()})
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """First pydantic error as one sentence; unknown keys get the closest valid key suggested."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        valid = _valid_keys(model, err["loc"][:-1])
+        close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
+        return f"unknown key '{loc}'{hint}"
+    return f"'{loc}': {err['msg']} (got {err.get('input')!r})"
+
+
+def _valid_keys(model: type[BaseModel], parents: tuple) -> list[str]:
+    current = model
+    for part in parents:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            current = annotation
+        else:
+            args = getattr(annotation, "__args__", ())
+            nested = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            if not nested:
+                break
+            current = nested[0]
+    return [name for name in current.model_fields if name != "root"]
