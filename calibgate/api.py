@@ -1,0 +1,49 @@
+"""The public Python API: one function per CLI command, each returning a typed result.
+
+This module is the facade the CLI and users call. It stays cheap to import:
+each function lives in its subsystem and is imported on first use.
+
+    >>> from calibgate import api
+    >>> plan = api.plan(calibration="labeled.jsonl", target_size=4000)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> "module:attribute"
+_EXPORTS = {
+    "plan": "calibgate.planner.api:plan",
+    "train": "calibgate.training.api:train",
+    "evaluate": "calibgate.evaluation.api:evaluate",
+    "export": "calibgate.export.api:export",
+    "predict": "calibgate.export.serving:predict",
+    "check_policy": "calibgate.policy.api:check_policy",
+    "gate": "calibgate.policy.api:gate",
+    "register": "calibgate.registry.api:register",
+    "promote": "calibgate.registry.api:promote",
+    "rollback": "calibgate.registry.api:rollback",
+    "deprecate": "calibgate.registry.api:deprecate",
+    "list_versions": "calibgate.registry.api:list_versions",
+    "show_version": "calibgate.registry.api:show_version",
+    "verify_version": "calibgate.registry.api:verify_version",
+    "render_report": "calibgate.report.api:render_report",
+    "run_ci": "calibgate.report.pipeline:run_ci",
+    "drift": "calibgate.report.pipeline:drift",
+    "bench_regret": "calibgate.bench.regret:bench_regret",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'calibgate.api' has no attribute {name!r}")
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def __dir__() -> list[str]:
+    return __all__

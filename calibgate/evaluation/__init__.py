@@ -1,0 +1,1 @@
+"""Honest measurement of a trained run on held-out data."""

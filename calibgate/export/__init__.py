@@ -1,0 +1,1 @@
+"""ONNX export, parity, quantization, latency, and torch-free serving."""
