@@ -28,6 +28,7 @@ class LabeledSet:
     label_names: tuple[str, ...]
     source: str = "<memory>"
     sha256: str = ""
+    line_numbers: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -45,6 +46,7 @@ class LabeledSet:
             label_names=self.label_names,
             source=self.source,
             sha256=_hash_rows((self.texts[i], self.label_names[self.labels[i]]) for i in index),
+            line_numbers=tuple(self.line_numbers[i] for i in index) if self.line_numbers else (),
         )
 
     def label_strings(self) -> list[str]:
@@ -68,7 +70,12 @@ class _Row:
 
 
 def from_records(
-    texts: Sequence[str], labels: Sequence[str], *, label_names: Sequence[str] | None = None, source: str = "<memory>"
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    label_names: Sequence[str] | None = None,
+    source: str = "<memory>",
+    line_numbers: Sequence[int] = (),
 ) -> LabeledSet:
     """Build a :class:`LabeledSet` from parallel lists of texts and string labels."""
     names = tuple(sorted(set(labels))) if label_names is None else tuple(label_names)
@@ -85,6 +92,7 @@ def from_records(
         label_names=names,
         source=source,
         sha256=_hash_rows(zip(texts, labels)),
+        line_numbers=tuple(line_numbers),
     )
 
 
@@ -104,6 +112,7 @@ def load_labeled(
     path = Path(path)
     texts: list[str] = []
     labels: list[str] = []
+    lines: list[int] = []
     for row in _read_rows(path):
         obj = row.obj
         for key in ("text", "label"):
@@ -132,6 +141,7 @@ def load_labeled(
             )
         texts.append(text)
         labels.append(label)
+        lines.append(row.line)
     if not texts:
         raise DataError(f"{path}: the file has no rows", fix="add labeled rows, one JSON object per line")
     if len(texts) < min_rows:
@@ -145,7 +155,7 @@ def load_labeled(
             f"{path}: only one class ({distinct[0]!r}) in {len(texts)} rows; a classifier needs at least {min_classes}",
             fix="add examples of the other classes",
         )
-    return from_records(texts, labels, label_names=label_names, source=str(path))
+    return from_records(texts, labels, label_names=label_names, source=str(path), line_numbers=lines)
 
 
 def load_unlabeled(path: str | Path, *, min_rows: int = 1) -> UnlabeledSet:
@@ -227,3 +237,12 @@ def _hash_rows(rows: Iterable[tuple]) -> str:
         digest.update(json.dumps(list(row), ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

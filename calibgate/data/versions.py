@@ -72,7 +72,7 @@ def ensure_pulled(root: Path, target: str | None, needed: list[Path]) -> bool:
         raise DataError(f"{needed[0]} is missing and dvc is not installed", fix="pip install dvc, then dvc pull") from None
     try:
         with Repo(str(root)) as repo:
-            repo.pull(targets=[target])
+            repo.pull(targets=[str(root / f"{target}.dvc")])
     except Exception as exc:  # dvc raises many types; all mean the data could not be restored
         raise DataError(
             f"could not restore {target} with 'dvc pull' ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",

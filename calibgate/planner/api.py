@@ -1,0 +1,243 @@
+"""``calibgate plan``: read a calibration set, measure signals, recommend an adaptation.
+
+Validation happens first and fully (files, labels, model directory), so bad
+input fails before anything is embedded, cached or written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import ValidationError
+
+from calibgate import __version__
+from calibgate.data.jsonl import LabeledSet, UnlabeledSet, load_labeled, load_unlabeled
+from calibgate.data.versions import data_version, ensure_pulled
+from calibgate.errors import ConfigError, DataError, PolicyError
+from calibgate.planner.candidates import predict_candidates
+from calibgate.planner.costs import CostModel
+from calibgate.planner.decide import build_candidates, recommend
+from calibgate.planner.schema import DatasetInfo, Plan, Signals
+from calibgate.planner.thresholds import PlannerThresholds
+from calibgate.settings import ProjectConfig, describe_validation_error, load_config
+
+
+def plan(
+    *,
+    config: str | Path | ProjectConfig | None = None,
+    calibration: str | Path | LabeledSet | None = None,
+    production: str | Path | UnlabeledSet | None = None,
+    target_size: int | None = None,
+    model: str | None = None,
+    policy: str | Path | None = None,
+    thresholds: PlannerThresholds | None = None,
+    folds: int = 5,
+    seed: int | None = None,
+    cache: bool = True,
+    progress: bool = False,
+) -> Plan:
+    """Measure the calibration set's signals and recommend the cheapest adaptation that will do.
+
+    Arguments override ``calibgate.yaml``; without a config, ``calibration``
+    is required. ``target_size`` is the number of labeled examples training
+    will use (default: the config's ``target_size`` or the size of
+    ``data.train``, else the calibration size).
+    """
+    timings: dict[str, float] = {}
+    timer = _timer(timings)
+    warnings: list[str] = []
+    cfg = config if isinstance(config, ProjectConfig) else load_config(config)
+    if folds < 2:
+        raise ConfigError(f"--folds {folds} is too small", fix="use at least 2 folds")
+    if target_size is not None and target_size < 1:
+        raise ConfigError(f"--target-size {target_size} must be a positive number of examples", fix="e.g. --target-size 2000")
+    seed = cfg.seed if seed is None else seed
+
+    with timer("load"):
+        cal_path, prod_path = _resolve_paths(cfg, calibration, production, warnings)
+        if isinstance(calibration, LabeledSet):
+            cal = calibration
+        else:
+            cal = load_labeled(cal_path, min_rows=2 * folds)
+            if min(np.bincount(cal.labels)) < 1:  # pragma: no cover - label space is built from the rows
+                raise DataError(f"{cal_path}: empty class")
+        prod = production if isinstance(production, UnlabeledSet) else (load_unlabeled(prod_path) if prod_path else None)
+        thresholds = thresholds or _load_thresholds(cfg, policy)
+        target = target_size or cfg.target_size or _count_rows(cfg.path(cfg.data.train)) or len(cal)
+        model_name = model or cfg.model_path()
+        from calibgate.embeddings.encoder import resolve_model_dir
+
+        info = resolve_model_dir(model_name)
+        in_tracked = cal_path is not None and cfg.data.dvc_target and _inside(cal_path, cfg.root / cfg.data.dvc_target)
+        version = data_version(cfg.root, cfg.data.dvc_target) if in_tracked else None
+    if version is not None and version.state == "modified":
+        warnings.append(f"data differs from the committed DVC version: {version.detail}")
+
+    from calibgate.embeddings.encoder import embed_texts
+
+    with timer("embed"):
+        emb = embed_texts(cal.texts, model=info, cache=cache, progress=progress)
+        prod_emb = embed_texts(prod.texts, model=info, cache=cache, progress=progress) if prod is not None else None
+    timings["embed_cached"] = float(emb.from_cache and (prod_emb is None or prod_emb.from_cache))
+
+    from calibgate.signals import SignalContext, compute_signals
+    from calibgate.signals.starvation import extrapolate
+
+    ctx = SignalContext(
+        embeddings=emb.vectors,
+        labels=cal.labels,
+        label_names=cal.label_names,
+        texts=cal.texts,
+        thresholds=thresholds,
+        target_size=target,
+        production_embeddings=None if prod_emb is None else prod_emb.vectors,
+        n_tokens=emb.n_tokens,
+        max_length=info.max_length,
+        seed=seed,
+        line_numbers=cal.line_numbers or None,
+    )
+    ctx.__dict__["folds"] = int(max(2, min(folds, len(cal) // 2)))
+    with timer("signals"):
+        results = compute_signals(ctx, timer=timer)
+        signals = Signals(**results)
+    with timer("plan"):
+        probe_point, probe_ci = ctx.__dict__["probe_prediction"]
+        curves = ctx.__dict__["learning_curves"]
+        knn_point, _, knn_ci = extrapolate(curves["sizes"], curves["knn"], target)
+        predictions = predict_candidates(
+            probe=(probe_point, probe_ci.low, probe_ci.high),
+            knn=(knn_point, knn_ci.low, knn_ci.high),
+            target_size=target,
+            n_classes=len(cal.label_names),
+            lora_ranks=thresholds.lora_ranks,
+            noise_rate=signals.label_noise.estimated_rate,
+        )
+        costs = CostModel(params=_param_count(info.path), mean_tokens=float(np.mean(emb.n_tokens)), hardware=cfg.hardware)
+        candidates = build_candidates(predictions, costs=costs, target_size=target, n_classes=len(cal.label_names), thresholds=thresholds)
+        recommendation = recommend(signals, candidates, thresholds)
+    for name, record in results.items():
+        warnings.extend(f"{name}: {w}" for w in record.trust_warnings)
+    return Plan(
+        calibgate_version=__version__,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        model=info.name,
+        dataset=DatasetInfo(
+            n=len(cal),
+            n_classes=len(cal.label_names),
+            label_names=list(cal.label_names),
+            source=str(cal.source),
+            sha256=cal.sha256,
+            dvc_md5=version.dvc_md5 if version else None,
+            dvc_state=version.state if version else "untracked",
+            target_size=int(target),
+            production_n=len(prod) if prod is not None else None,
+        ),
+        signals=signals,
+        recommendation=recommendation,
+        warnings=warnings,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        policy=_policy_label(cfg, policy),
+    )
+
+
+def _resolve_paths(cfg: ProjectConfig, calibration, production, warnings: list[str]) -> tuple[Path | None, Path | None]:
+    cal_path = None if isinstance(calibration, LabeledSet) else (Path(calibration) if calibration else cfg.path(cfg.data.calibration))
+    if production is not None and not isinstance(production, UnlabeledSet):
+        prod_path = Path(production)
+    elif production is None and cfg.data.production:
+        prod_path = cfg.path(cfg.data.production)
+    else:
+        prod_path = None
+    # a fresh clone has the DVC-tracked data only in the remote: restore it
+    configured = [p for p in (cal_path, prod_path) if p is not None and _inside(p, cfg.root / (cfg.data.dvc_target or "\0"))]
+    if configured:
+        ensure_pulled(cfg.root, cfg.data.dvc_target, configured)
+    if prod_path is not None and production is None and not prod_path.exists():
+        warnings.append(f"the configured production sample {prod_path} does not exist: domain shift not measured")
+        prod_path = None
+    return cal_path, prod_path
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _count_rows(path: Path | None) -> int | None:
+    if path is None or not path.exists():
+        return None
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def _policy_path(cfg: ProjectConfig, policy) -> Path | None:
+    if policy is not None:
+        return Path(policy)
+    candidate = cfg.path(cfg.policy)
+    return candidate if candidate is not None and candidate.exists() else None
+
+
+def _load_thresholds(cfg: ProjectConfig, policy) -> PlannerThresholds:
+    """The ``planner:`` section of the policy file (defaults when there is no policy)."""
+    path = _policy_path(cfg, policy)
+    if path is None:
+        return PlannerThresholds()
+    if not path.exists():
+        raise PolicyError(f"{path}: no such policy file", fix="fix --policy or the 'policy' key of calibgate.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise PolicyError(
+            f"{path}{':' + str(mark.line + 1) if mark else ''}: not valid YAML ({getattr(exc, 'problem', exc)})",
+            fix="fix the YAML syntax ('calibgate policy check' shows all problems)",
+        ) from None
+    section = raw.get("planner", {}) if isinstance(raw, dict) else None
+    if not isinstance(section, dict):
+        raise PolicyError(f"{path}: 'planner' must be a mapping", fix="see policies/default.yaml")
+    try:
+        return PlannerThresholds.model_validate(section)
+    except ValidationError as exc:
+        raise PolicyError(f"{path}: planner.{describe_validation_error(exc, PlannerThresholds)}", fix="see policies/default.yaml") from None
+
+
+def _policy_label(cfg: ProjectConfig, policy) -> str | None:
+    path = _policy_path(cfg, policy)
+    if path is None or not path.exists():
+        return None
+    import hashlib
+
+    return f"{path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:12]})"
+
+
+def _param_count(model_dir: Path) -> float:
+    """Parameters from the weight files' size (4 bytes per fp32 parameter, 2 for 16-bit)."""
+    import json
+
+    total = sum(p.stat().st_size for p in model_dir.glob("*.safetensors")) or sum(p.stat().st_size for p in model_dir.glob("*.bin"))
+    try:
+        dtype = json.loads((model_dir / "config.json").read_text()).get("torch_dtype") or "float32"
+    except (OSError, ValueError):
+        dtype = "float32"
+    bytes_per = 2 if "16" in str(dtype) else 4
+    return float(total / bytes_per) if total else 22.7e6
+
+
+def _timer(timings: dict[str, float]):
+    @contextlib.contextmanager
+    def timer(name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+    return timer

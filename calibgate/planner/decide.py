@@ -1,0 +1,145 @@
+"""From signals and candidate predictions to a recommendation with reasons.
+
+The usual decision tree (too few examples -> collect labels; noisy -> fix
+labels; imbalanced -> weighted loss; shift -> production-like data) gates
+the data; among trainable candidates the plan picks the cheapest whose
+predicted accuracy is within the policy's tolerance of the best predicted
+one. Every step is one sentence naming the signal and the threshold.
+"""
+
+from __future__ import annotations
+
+from calibgate.planner.candidates import Prediction
+from calibgate.planner.costs import CostModel, latency_class
+from calibgate.planner.schema import Candidate, Interval, Recommendation, Signals
+from calibgate.planner.thresholds import PlannerThresholds
+
+ORDER = {"embedding-probe": 0, "retrieval": 1, "lora": 2, "full-finetune": 3}
+
+
+def candidate_key(strategy: str, lora_rank: int | None) -> str:
+    return f"{strategy}/r{lora_rank}" if lora_rank else strategy
+
+
+def build_candidates(predictions: list[Prediction], *, costs: CostModel, target_size: int, n_classes: int, thresholds: PlannerThresholds) -> list[Candidate]:
+    out = []
+    for p in predictions:
+        seconds = costs.train_seconds(p.strategy, target_size, lora_rank=p.lora_rank, n_classes=n_classes)
+        eligible = thresholds.max_train_seconds is None or seconds <= thresholds.max_train_seconds
+        note = p.basis if eligible else f"over the policy's max_train_seconds ({thresholds.max_train_seconds:g} s); {p.basis}"
+        out.append(
+            Candidate(
+                strategy=p.strategy,
+                lora_rank=p.lora_rank,
+                predicted_accuracy=round(p.accuracy, 4),
+                predicted_accuracy_ci=Interval(low=p.low, high=p.high, method="learning-curve fits across repeats"),
+                estimated_train_seconds=round(seconds, 1),
+                latency_class=latency_class(p.strategy),
+                eligible=eligible,
+                note=note,
+            )
+        )
+    return out
+
+
+def choose(candidates: list[Candidate], tolerance_points: float) -> tuple[Candidate, Candidate]:
+    """(chosen, best): the cheapest eligible candidate within ``tolerance_points`` of the best prediction."""
+    eligible = [c for c in candidates if c.eligible] or candidates
+    best = max(eligible, key=lambda c: (c.predicted_accuracy, -c.estimated_train_seconds))
+    within = [c for c in eligible if c.predicted_accuracy >= best.predicted_accuracy - tolerance_points / 100]
+    chosen = min(within, key=lambda c: (c.estimated_train_seconds, ORDER[c.strategy]))
+    return chosen, best
+
+
+def recommend(signals: Signals, candidates: list[Candidate], thresholds: PlannerThresholds) -> Recommendation:
+    tol = thresholds.tolerance
+    chosen, best = choose(candidates, tol)
+    rationale: list[str] = []
+    modifiers: list[str] = []
+    sep, noise, imb, starv, shift = (
+        signals.separability, signals.label_noise, signals.imbalance, signals.starvation, signals.domain_shift,
+    )
+    strategy = chosen.strategy
+
+    # 1. data gates
+    if imb.classes_under_min:
+        strategy = "collect-more-labels"
+        rationale.append(
+            f"Collect labels first: {len(imb.classes_under_min)} class(es) ({', '.join(imb.classes_under_min[:5])}) have "
+            f"fewer than min_examples_per_class={thresholds.min_examples_per_class} calibration examples (smallest: {imb.min_count})."
+        )
+    noisy = noise.estimated_rate > thresholds.max_label_noise
+    trusted_noise = not noise.trust_warnings
+    if noisy and trusted_noise and strategy != "collect-more-labels":
+        strategy = "fix-labels"
+        rationale.append(
+            f"Fix labels first: estimated label noise {noise.estimated_rate:.1%} exceeds max_label_noise="
+            f"{thresholds.max_label_noise:.0%}; review the {len(noise.suspects)} suspects, then retrain."
+        )
+    elif noisy:
+        rationale.append(
+            f"Label noise estimate {noise.estimated_rate:.1%} exceeds max_label_noise={thresholds.max_label_noise:.0%}, "
+            f"but it is not trustworthy here ({noise.trust_warnings[0]}); review the suspects before relabelling."
+        )
+    else:
+        rationale.append(
+            f"Labels pass: estimated noise {noise.estimated_rate:.1%} ≤ max_label_noise={thresholds.max_label_noise:.0%}"
+            + (f" (confident learning alone flags {noise.raw_issue_rate:.1%}; the difference is class overlap)." if noise.raw_issue_rate > noise.estimated_rate + 0.02 else ".")
+        )
+
+    # 2. the trainable choice
+    rationale.append(
+        f"Separability: the frozen-embedding probe reaches {sep.probe_accuracy:.1%} in {sep.folds}-fold CV "
+        f"(kNN {sep.knn_accuracy:.1%}, majority class {sep.majority_accuracy:.1%})."
+    )
+    rationale.append(
+        f"Starvation: doubling the data adds {starv.gain_per_doubling:.1f} points to the probe "
+        f"(threshold starvation_gain_per_doubling={thresholds.starvation_gain_per_doubling:g}); at the target size "
+        f"{starv.target_size} it is predicted to reach {starv.predicted_probe_accuracy_at_target:.1%}."
+    )
+    best_key = candidate_key(best.strategy, best.lora_rank)
+    chosen_key = candidate_key(chosen.strategy, chosen.lora_rank)
+    if chosen_key == best_key:
+        rationale.append(
+            f"Choose {chosen_key}: it has the best predicted accuracy ({chosen.predicted_accuracy:.1%}) "
+            f"and no cheaper candidate is within tolerance={tol:g} points."
+        )
+    else:
+        rationale.append(
+            f"Choose {chosen_key}: predicted {chosen.predicted_accuracy:.1%}, within tolerance={tol:g} points of the best "
+            f"({best_key}, {best.predicted_accuracy:.1%}), at ~{chosen.estimated_train_seconds:.0f} s of training "
+            f"instead of ~{best.estimated_train_seconds:.0f} s."
+        )
+
+    # 3. modifiers
+    if imb.imbalance_ratio > thresholds.max_imbalance_ratio:
+        modifiers.append("class-weighted-loss")
+        rationale.append(
+            f"Use class-weighted loss: largest/smallest class = {imb.imbalance_ratio:.1f}x exceeds "
+            f"max_imbalance_ratio={thresholds.max_imbalance_ratio:g}."
+        )
+    if chosen.strategy in ("lora", "full-finetune"):
+        modifiers.append("early-stopping")
+        rationale.append("Stop early on validation loss: tuning a pretrained encoder on a small set overfits quickly.")
+    if starv.gain_per_doubling >= thresholds.starvation_gain_per_doubling:
+        rationale.append(
+            f"More labels would pay: the task is data-starved ({starv.gain_per_doubling:.1f} points per doubling ≥ "
+            f"{thresholds.starvation_gain_per_doubling:g})."
+        )
+    if shift.measured and shift.auc is not None and shift.auc > thresholds.max_shift_auc:
+        modifiers.append("add-production-data")
+        rationale.append(
+            f"Production is shifted (domain AUC {shift.auc:.2f} > max_shift_auc={thresholds.max_shift_auc:.2f}): label a "
+            "sample of production texts and add it; retrieval can absorb new labeled neighbours without retraining."
+        )
+    elif not shift.measured:
+        rationale.append("Domain shift not measured (no production sample): the test set may overstate production accuracy.")
+    return Recommendation(
+        strategy=strategy,
+        lora_rank=chosen.lora_rank if strategy == "lora" else None,
+        modifiers=modifiers,
+        rationale=rationale,
+        candidates=candidates,
+        tolerance=tol,
+        chosen_candidate=chosen_key,
+    )

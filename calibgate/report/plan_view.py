@@ -1,0 +1,133 @@
+"""Render a :class:`~calibgate.planner.schema.Plan` for a terminal (rich) or a PR comment (markdown)."""
+
+from __future__ import annotations
+
+from calibgate.planner.decide import candidate_key
+from calibgate.planner.schema import Plan
+
+_STATUS_ICON = {"ok": "✅", "warn": "⚠️", "alert": "❌", "not-measured": "➖"}
+_SIGNAL_TITLES = {
+    "separability": "Separability",
+    "label_noise": "Label noise",
+    "imbalance": "Class imbalance",
+    "starvation": "Data starvation",
+    "domain_shift": "Domain shift",
+    "duplicates": "Duplicates & truncation",
+}
+
+
+def _headline(plan: Plan) -> str:
+    rec = plan.recommendation
+    name = rec.strategy + (f" (rank {rec.lora_rank})" if rec.lora_rank else "")
+    if rec.strategy in ("fix-labels", "collect-more-labels"):
+        name += f", then train {rec.chosen_candidate}"
+    return name
+
+
+def _value(name: str, record) -> str:
+    if name == "separability":
+        return f"probe {record.probe_accuracy:.1%}, kNN {record.knn_accuracy:.1%}"
+    if name == "label_noise":
+        return f"{record.estimated_rate:.1%} (raw CL {record.raw_issue_rate:.1%})"
+    if name == "imbalance":
+        return f"ratio {record.imbalance_ratio:.1f}x, min {record.min_count}"
+    if name == "starvation":
+        return f"+{record.gain_per_doubling:.1f} pts/doubling"
+    if name == "domain_shift":
+        return "not measured" if not record.measured else f"AUC {record.auc:.2f}, p={record.p_value:.3f}"
+    if name == "duplicates":
+        return f"{record.exact_duplicate_groups} exact, {record.conflicting_label_groups} conflicting, {record.truncated} truncated"
+    return ""
+
+
+def render_markdown(plan: Plan, *, max_suspects: int = 25) -> str:
+    """A markdown plan ready for a PR comment."""
+    ds = plan.dataset
+    rec = plan.recommendation
+    lines = [
+        f"### calibgate plan: **{_headline(plan)}**",
+        "",
+        f"Calibration set `{ds.source}`: {ds.n} examples, {ds.n_classes} classes; target size {ds.target_size}; "
+        f"model `{plan.model}`; data version `{ds.dvc_md5 or 'untracked'}` ({ds.dvc_state}).",
+        "",
+        "#### Why",
+        "",
+        *[f"{i}. {sentence}" for i, sentence in enumerate(rec.rationale, start=1)],
+        "",
+        "#### Signals",
+        "",
+        "| signal | status | value | reading |",
+        "|---|---|---|---|",
+    ]
+    for name, title in _SIGNAL_TITLES.items():
+        record = getattr(plan.signals, name)
+        lines.append(f"| {title} | {_STATUS_ICON[record.status]} {record.status} | {_value(name, record)} | {record.reading} |")
+    lines += [
+        "",
+        f"#### Candidates (tolerance {rec.tolerance:g} points)",
+        "",
+        "| candidate | predicted accuracy | 95% interval | est. training | latency | |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in rec.candidates:
+        key = candidate_key(c.strategy, c.lora_rank)
+        mark = "**← chosen**" if key == rec.chosen_candidate else ("" if c.eligible else "not eligible")
+        ci = c.predicted_accuracy_ci
+        lines.append(
+            f"| {key} | {c.predicted_accuracy:.1%} | {ci.low:.1%}–{ci.high:.1%} | {c.estimated_train_seconds:.0f} s | {c.latency_class} | {mark} |"
+        )
+    suspects = plan.signals.label_noise.suspects
+    if suspects:
+        lines += ["", f"<details><summary>{len(suspects)} suspect labels (lowest label quality first)</summary>", ""]
+        lines += ["| line | given | suggested | quality | text |", "|---|---|---|---|---|"]
+        for s in suspects[:max_suspects]:
+            text = s.text.replace("|", "\\|").replace("\n", " ")[:120]
+            lines.append(f"| {s.line or s.index} | {s.given_label} | {s.suggested_label} | {s.score:.2f} | {text} |")
+        if len(suspects) > max_suspects:
+            lines.append(f"\n…and {len(suspects) - max_suspects} more in the plan JSON.")
+        lines += ["", "</details>"]
+    if plan.warnings:
+        lines += ["", "#### Warnings", "", *[f"- {w}" for w in plan.warnings]]
+    return "\n".join(lines) + "\n"
+
+
+def render_terminal(plan: Plan, console) -> None:
+    """Print the plan as rich tables on ``console``."""
+    from rich.table import Table
+
+    ds = plan.dataset
+    rec = plan.recommendation
+    console.print(f"[bold]Recommendation: {_headline(plan)}[/bold]")
+    console.print(
+        f"{ds.n} examples, {ds.n_classes} classes from {ds.source}; target size {ds.target_size}; model {plan.model}; "
+        f"data {ds.dvc_md5 or 'untracked'} ({ds.dvc_state})"
+    )
+    signals = Table(title="Signals", show_lines=False)
+    for col in ("signal", "status", "value", "reading"):
+        signals.add_column(col, overflow="fold")
+    style = {"ok": "green", "warn": "yellow", "alert": "red", "not-measured": "dim"}
+    for name, title in _SIGNAL_TITLES.items():
+        record = getattr(plan.signals, name)
+        signals.add_row(title, f"[{style[record.status]}]{record.status}[/]", _value(name, record), record.reading)
+    console.print(signals)
+    cands = Table(title=f"Candidates (tolerance {rec.tolerance:g} points)")
+    for col in ("candidate", "predicted acc.", "95% interval", "est. train", "latency", ""):
+        cands.add_column(col)
+    for c in rec.candidates:
+        key = candidate_key(c.strategy, c.lora_rank)
+        ci = c.predicted_accuracy_ci
+        cands.add_row(
+            key, f"{c.predicted_accuracy:.1%}", f"{ci.low:.1%}–{ci.high:.1%}", f"{c.estimated_train_seconds:.0f} s",
+            c.latency_class, "[bold]← chosen[/bold]" if key == rec.chosen_candidate else ("" if c.eligible else "not eligible"),
+        )
+    console.print(cands)
+    console.print("[bold]Why[/bold]")
+    for i, sentence in enumerate(rec.rationale, start=1):
+        console.print(f" {i}. {sentence}")
+    suspects = plan.signals.label_noise.suspects
+    if suspects:
+        console.print(f"[bold]{len(suspects)} suspect labels[/bold] (first 5; all in --json):")
+        for s in suspects[:5]:
+            console.print(f"  line {s.line or s.index}: {s.given_label!r} → {s.suggested_label!r} ({s.score:.2f}) {s.text[:70]!r}")
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")

@@ -1,0 +1,135 @@
+"""Data starvation: a learning curve of the probe, fitted and extrapolated to the target size.
+
+Repeated stratified hold-out: 25% of the calibration set validates, the probe
+trains on growing fractions of the rest. acc(n) = a - b n^-c is fitted to the
+mean curve (Figueroa et al. 2012, "Predicting sample size required for
+classification performance") and per repeat, for an interval. The same curve
+is measured for the kNN view, which the planner extrapolates for retrieval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import StratifiedShuffleSplit, ShuffleSplit
+
+from calibgate.planner.schema import CurvePoint, Interval, Starvation
+from calibgate.signals.base import Signal, SignalContext, register_signal
+from calibgate.signals.probes import fit_proba, knn, logistic
+from calibgate.signals.stats import fit_learning_curve, power_law
+
+FRACTIONS = (0.2, 0.35, 0.5, 0.7, 1.0)
+REPEATS = 4
+
+
+def learning_curves(ctx: SignalContext) -> dict:
+    """Mean validation accuracy per size for the probe and kNN, plus the probe's train accuracy at full size."""
+    counts = ctx.counts
+    splitter_cls = StratifiedShuffleSplit if counts.min() >= 2 else ShuffleSplit
+    splitter = splitter_cls(n_splits=REPEATS, test_size=0.25, random_state=ctx.seed)
+    rng = np.random.default_rng(ctx.seed)
+    probe_acc, knn_acc, train_acc, sizes = [], [], [], None
+    for train, val in splitter.split(ctx.embeddings, ctx.labels):
+        order = _stratified_order(ctx.labels[train], rng)
+        train = train[order]
+        sizes = [max(ctx.n_classes, int(round(f * len(train)))) for f in FRACTIONS]
+        sizes = sorted(set(min(s, len(train)) for s in sizes))
+        row_p, row_k = [], []
+        for size in sizes:
+            part = train[:size]
+            p = fit_proba(logistic(ctx.probe_C), ctx.embeddings[part], ctx.labels[part], ctx.embeddings[val], ctx.n_classes)
+            row_p.append(float((p.argmax(1) == ctx.labels[val]).mean()))
+            k = fit_proba(knn(ctx.knn_k), ctx.embeddings[part], ctx.labels[part], ctx.embeddings[val], ctx.n_classes)
+            row_k.append(float((k.argmax(1) == ctx.labels[val]).mean()))
+        full = fit_proba(logistic(ctx.probe_C), ctx.embeddings[train], ctx.labels[train], ctx.embeddings[train], ctx.n_classes)
+        train_acc.append(float((full.argmax(1) == ctx.labels[train]).mean()))
+        probe_acc.append(row_p)
+        knn_acc.append(row_k)
+    return {
+        "sizes": np.array(sizes, dtype=float),
+        "probe": np.array(probe_acc),
+        "knn": np.array(knn_acc),
+        "train_accuracy": float(np.mean(train_acc)),
+    }
+
+
+def _stratified_order(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A permutation in which every prefix is close to stratified (round-robin over shuffled classes)."""
+    buckets = [rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)]
+    order = []
+    while any(buckets):
+        for bucket in buckets:
+            if bucket:
+                order.append(bucket.pop())
+    return np.array(order)
+
+
+def extrapolate(sizes: np.ndarray, curves: np.ndarray, target: int) -> tuple[float, dict, Interval]:
+    """Predicted accuracy at ``target`` from the mean curve, with an interval from per-repeat fits."""
+    fit = fit_learning_curve(sizes, curves.mean(axis=0))
+    point = float(np.clip(power_law(target, **fit), 0, 1))
+    per_repeat = [float(np.clip(power_law(target, **fit_learning_curve(sizes, row)), 0, 1)) for row in curves]
+    spread = np.std(per_repeat) if len(per_repeat) > 1 else 0.0
+    interval = Interval(
+        low=float(max(0.0, point - 1.96 * spread)), high=float(min(1.0, point + 1.96 * spread)),
+        method=f"spread of {len(per_repeat)} per-repeat learning-curve fits",
+    )
+    return point, fit, interval
+
+
+@register_signal
+class StarvationSignal(Signal):
+    name = "starvation"
+
+    def compute(self, ctx: SignalContext) -> Starvation:
+        curves = learning_curves(ctx)
+        ctx.__dict__["learning_curves"] = curves  # the planner reuses the kNN curve
+        sizes, probe = curves["sizes"], curves["probe"]
+        target = ctx.target_size or ctx.n
+        predicted, fit, interval = extrapolate(sizes, probe, target)
+        ctx.__dict__["probe_prediction"] = (predicted, interval)
+        n_now = ctx.n
+        gain = float(power_law(2 * n_now, **fit) - power_law(n_now, **fit)) * 100
+        gap = curves["train_accuracy"] - float(probe[:, -1].mean())
+        limit = ctx.thresholds.starvation_gain_per_doubling
+        points = [
+            CurvePoint(n=int(s), accuracy=float(probe[:, i].mean()), std=float(probe[:, i].std()), repeats=len(probe))
+            for i, s in enumerate(sizes)
+        ]
+        if gain >= limit:
+            status = "warn"
+            reading = (
+                f"Data-starved: doubling the data is predicted to add {gain:.1f} accuracy points "
+                f"(policy threshold {limit:g}); at {target} examples the probe should reach {predicted:.1%}."
+            )
+        else:
+            status = "ok"
+            reading = (
+                f"Near the plateau for this encoder: doubling adds {gain:.1f} points (threshold {limit:g}); "
+                f"predicted probe accuracy at {target} examples {predicted:.1%}."
+            )
+        trust = []
+        if ctx.n / ctx.n_classes < 5:
+            trust.append(
+                f"{ctx.n / ctx.n_classes:.1f} examples per class: the curve's small sizes miss classes, "
+                "so the extrapolation is rough"
+            )
+        if target > 10 * ctx.n:
+            trust.append(f"extrapolating {target / ctx.n:.0f}x beyond the calibration size")
+        return Starvation(
+            status=status,
+            reading=reading,
+            evidence=[
+                "validation accuracy by training size: "
+                + ", ".join(f"{p.n}: {p.accuracy:.3f}±{p.std:.3f}" for p in points),
+                f"fit acc(n) = {fit['a']:.3f} - {fit['b']:.3f}·n^-{fit['c']:.2f}; "
+                f"train accuracy {curves['train_accuracy']:.3f} vs validation {probe[:, -1].mean():.3f}",
+            ],
+            trust_warnings=trust,
+            curve=points,
+            fit=fit,
+            target_size=int(target),
+            predicted_probe_accuracy_at_target=predicted,
+            predicted_ceiling=float(fit["a"]),
+            gain_per_doubling=gain,
+            train_validation_gap=float(gap),
+        )
