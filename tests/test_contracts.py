@@ -16,7 +16,12 @@ from calibgate.cli import COMMANDS, cli
 def test_light_modules_import_without_torch():
     # signals, planner, policy and report must not need torch: block it and import them
     code = (
-        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None; sys.modules['peft'] = None\n"
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'transformers', 'peft'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
         "import calibgate, calibgate.api, calibgate.cli, calibgate.signals.base, calibgate.planner.api\n"
         "import calibgate.planner.decide, calibgate.report.plan_view, calibgate.policy.decision\n"
         "from calibgate.signals.base import _load_builtins; _load_builtins()\n"
