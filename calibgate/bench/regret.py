@@ -1,0 +1,227 @@
+"""Regret benchmark: does the plan pick nearly as well as training every candidate?
+
+Protocol (issue "Regret benchmark"), per data set with train and test splits:
+
+1. full labeled set: a stratified sample of the train split (``full_size``);
+   test set: a stratified sample of the test split (``test_size``); an
+   unlabeled production sample: other texts of the test split.
+2. exhaustive search: every candidate (embedding-probe, retrieval, LoRA at
+   each rank, full fine-tuning) trained on the full set and scored on the test
+   set; results cached as JSON keyed by data hash, candidate and config.
+3. the plan: ``calibgate plan`` on stratified calibration samples of each size
+   and seed, told the full set's size and given the production sample.
+   regret = best candidate's test accuracy - the chosen candidate's (points);
+   compute saved = 1 - (planning + chosen training) / (all candidates' training).
+4. baselines: each fixed strategy; Kendall tau between predicted and actual
+   candidate accuracies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from calibgate.data.jsonl import LabeledSet, UnlabeledSet, load_labeled
+from calibgate.planner.decide import candidate_key
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    full_size: int = 2000
+    test_size: int = 2000
+    production_size: int = 300
+    calibration_sizes: tuple[int, ...] = (100, 300, 500)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    lora_ranks: tuple[int, ...] = (8, 16)
+    epochs: int | None = None  # None: the trainer's default with early stopping
+    model: str | None = None
+    cache_dir: Path = Path("benchmarks/cache")
+
+    @classmethod
+    def quick(cls, cache_dir: Path = Path("benchmarks/cache")) -> "BenchConfig":
+        return cls(full_size=240, test_size=200, production_size=100, calibration_sizes=(100,), seeds=(0,), lora_ranks=(8,), epochs=1, cache_dir=cache_dir)
+
+
+@dataclass
+class DatasetResult:
+    name: str
+    candidates: dict[str, dict]  # key -> {"accuracy", "train_seconds"}
+    plans: list[dict] = field(default_factory=list)
+
+
+def stratified_sample(data: LabeledSet, size: int, *, seed: int) -> np.ndarray:
+    """Row indices of a stratified sample of ``size`` rows (every class kept when size allows)."""
+    if size >= len(data):
+        return np.arange(len(data))
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(data.labels)
+    stratify = data.labels if counts[counts > 0].min() >= 2 and size >= data.n_classes else None
+    index, _ = train_test_split(np.arange(len(data)), train_size=size, random_state=seed, stratify=stratify)
+    return np.sort(index)
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def candidate_list(config: BenchConfig) -> list[tuple[str, int | None]]:
+    return [("embedding-probe", None), ("retrieval", None), *(("lora", r) for r in config.lora_ranks), ("full-finetune", None)]
+
+
+def exhaustive(full: LabeledSet, test: LabeledSet, config: BenchConfig, *, log: Callable[[str], None]) -> dict[str, dict]:
+    """Train and score every candidate (cached on disk)."""
+    from calibgate.embeddings.encoder import resolve_model_dir
+    from calibgate.training import fit
+
+    info = resolve_model_dir(config.model)
+    results = {}
+    for strategy, rank in candidate_list(config):
+        key = candidate_key(strategy, rank)
+        cache = config.cache_dir / "candidates" / f"{_key(full.sha256, test.sha256, key, config.epochs, info.fingerprint)}.json"
+        if cache.exists():
+            results[key] = json.loads(cache.read_text())
+            log(f"  {key}: cached, accuracy {results[key]['accuracy']:.4f}")
+            continue
+        start = time.perf_counter()
+        kwargs = {"epochs": config.epochs} if config.epochs else {}
+        model = fit(full, strategy=strategy, lora_rank=rank, model=config.model, seed=0, **kwargs)
+        train_seconds = time.perf_counter() - start
+        proba = model.predict_proba(list(test.texts))
+        accuracy = float((np.asarray(proba).argmax(axis=1) == test.labels).mean())
+        results[key] = {"accuracy": accuracy, "train_seconds": train_seconds, "strategy": strategy, "lora_rank": rank}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(results[key], indent=2))
+        log(f"  {key}: accuracy {accuracy:.4f}, trained in {train_seconds:.0f} s")
+    return results
+
+
+def run_dataset(name: str, directory: Path, config: BenchConfig, *, log: Callable[[str], None] = print) -> DatasetResult:
+    from scipy.stats import kendalltau
+
+    from calibgate import api
+    from calibgate.planner.thresholds import PlannerThresholds
+
+    train_all = load_labeled(directory / "train.jsonl")
+    test_all = load_labeled(directory / "test.jsonl", label_names=None)
+    # align label spaces: test rows with labels unseen in train cannot be predicted; keep train's space
+    names = train_all.label_names
+    test_rows = [(t, test_all.label_names[y]) for t, y in zip(test_all.texts, test_all.labels) if test_all.label_names[y] in names]
+    from calibgate.data.jsonl import from_records
+
+    test_pool = from_records([t for t, _ in test_rows], [l for _, l in test_rows], label_names=names, source=str(directory / "test.jsonl"))
+    full = train_all.subset(stratified_sample(train_all, config.full_size, seed=0))
+    test_index = stratified_sample(test_pool, config.test_size, seed=0)
+    test = test_pool.subset(test_index)
+    rest = np.setdiff1d(np.arange(len(test_pool)), test_index)
+    rng = np.random.default_rng(0)
+    pool = rest if len(rest) >= config.production_size else np.arange(len(test_pool))
+    production = UnlabeledSet(texts=tuple(test_pool.texts[i] for i in rng.choice(pool, min(config.production_size, len(pool)), replace=False)), source="test split")
+    log(f"{name}: full {len(full)}, test {len(test)}, production {len(production)}, {full.n_classes} classes")
+    candidates = exhaustive(full, test, config, log=log)
+    best_key = max(candidates, key=lambda k: candidates[k]["accuracy"])
+    best = candidates[best_key]["accuracy"]
+    total = sum(c["train_seconds"] for c in candidates.values())
+    thresholds = PlannerThresholds(lora_ranks=list(config.lora_ranks))
+    result = DatasetResult(name=name, candidates=candidates)
+    for size in config.calibration_sizes:
+        for seed in config.seeds:
+            cal = full.subset(stratified_sample(full, size, seed=seed))
+            start = time.perf_counter()
+            plan = api.plan(calibration=cal, production=production, target_size=len(full), model=config.model, thresholds=thresholds, seed=seed)
+            plan_seconds = time.perf_counter() - start
+            chosen = plan.recommendation.chosen_candidate
+            predicted = {candidate_key(c.strategy, c.lora_rank): c.predicted_accuracy for c in plan.recommendation.candidates}
+            keys = sorted(candidates)
+            tau = kendalltau([predicted[k] for k in keys], [candidates[k]["accuracy"] for k in keys]).statistic
+            row = {
+                "calibration_size": size,
+                "seed": seed,
+                "strategy": plan.recommendation.strategy,
+                "chosen": chosen,
+                "regret_points": (best - candidates[chosen]["accuracy"]) * 100,
+                "compute_saved": 1 - (plan_seconds + candidates[chosen]["train_seconds"]) / total,
+                "plan_seconds": plan_seconds,
+                "kendall_tau": None if np.isnan(tau) else float(tau),
+                "predicted": predicted,
+                "signals": {
+                    "probe_accuracy": plan.signals.separability.probe_accuracy,
+                    "label_noise": plan.signals.label_noise.estimated_rate,
+                    "shift_auc": plan.signals.domain_shift.auc,
+                    "gain_per_doubling": plan.signals.starvation.gain_per_doubling,
+                },
+            }
+            result.plans.append(row)
+            log(f"  plan n={size} seed={seed}: {chosen} (regret {row['regret_points']:.2f} pts, saved {row['compute_saved']:.0%}, tau {row['kendall_tau']})")
+    return result
+
+
+def fixed_strategy_rows(results: list[DatasetResult]) -> dict[str, dict]:
+    """Regret and compute saved of always training one candidate."""
+    keys = sorted({k for r in results for k in r.candidates})
+    rows = {}
+    for key in keys:
+        regrets, saved = [], []
+        for r in results:
+            best = max(c["accuracy"] for c in r.candidates.values())
+            total = sum(c["train_seconds"] for c in r.candidates.values())
+            regrets.append((best - r.candidates[key]["accuracy"]) * 100)
+            saved.append(1 - r.candidates[key]["train_seconds"] / total)
+        rows[key] = {"mean_regret": float(np.mean(regrets)), "worst_regret": float(np.max(regrets)), "compute_saved": float(np.mean(saved))}
+    return rows
+
+
+def summarise(results: list[DatasetResult]) -> dict:
+    by_size = {}
+    for size in sorted({p["calibration_size"] for r in results for p in r.plans}):
+        plans = [p for r in results for p in r.plans if p["calibration_size"] == size]
+        taus = [p["kendall_tau"] for p in plans if p["kendall_tau"] is not None]
+        by_size[size] = {
+            "mean_regret": float(np.mean([p["regret_points"] for p in plans])),
+            "worst_regret": float(np.max([p["regret_points"] for p in plans])),
+            "compute_saved": float(np.mean([p["compute_saved"] for p in plans])),
+            "kendall_tau": float(np.mean(taus)) if taus else None,
+            "plans": len(plans),
+        }
+    return {"by_calibration_size": by_size, "fixed_strategies": fixed_strategy_rows(results)}
+
+
+def render_markdown(results: list[DatasetResult], summary: dict, *, command: str) -> str:
+    lines = ["## Regret benchmark", "", f"Produced by `{command}`.", ""]
+    for r in results:
+        best = max(c["accuracy"] for c in r.candidates.values())
+        lines += [f"### {r.name}", "", "| candidate | test accuracy | train seconds |", "|---|---|---|"]
+        for key, c in sorted(r.candidates.items(), key=lambda kv: -kv[1]["accuracy"]):
+            lines.append(f"| {key}{' (best)' if c['accuracy'] == best else ''} | {c['accuracy']:.2%} | {c['train_seconds']:.0f} |")
+        lines += ["", "| calibration size | seed | plan | chosen | regret (pts) | compute saved | Kendall tau |", "|---|---|---|---|---|---|---|"]
+        for p in r.plans:
+            tau = "n/a" if p["kendall_tau"] is None else f"{p['kendall_tau']:.2f}"
+            lines.append(f"| {p['calibration_size']} | {p['seed']} | {p['strategy']} | {p['chosen']} | {p['regret_points']:.2f} | {p['compute_saved']:.0%} | {tau} |")
+        lines.append("")
+    lines += ["### Overall", "", "| calibration size | plans | mean regret | worst regret | compute saved | Kendall tau |", "|---|---|---|---|---|---|"]
+    for size, s in summary["by_calibration_size"].items():
+        tau = "n/a" if s["kendall_tau"] is None else f"{s['kendall_tau']:.2f}"
+        lines.append(f"| {size} | {s['plans']} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {s['compute_saved']:.0%} | {tau} |")
+    lines += ["", "Fixed strategies (same data sets):", "", "| always | mean regret | worst regret | compute saved |", "|---|---|---|---|"]
+    for key, s in summary["fixed_strategies"].items():
+        lines.append(f"| {key} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {s['compute_saved']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def bench_regret(datasets: list[Path], *, config: BenchConfig | None = None, output: Path | None = None, command: str = "calibgate bench regret", log: Callable[[str], None] = print) -> dict:
+    """Run the protocol on each data set directory; write markdown + raw JSON when ``output`` is given."""
+    config = config or BenchConfig()
+    results = [run_dataset(Path(d).name, Path(d), config, log=log) for d in datasets]
+    summary = summarise(results)
+    raw = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in config.__dict__.items()}, "datasets": [r.__dict__ for r in results], "summary": summary}
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render_markdown(results, summary, command=command), encoding="utf-8")
+        output.with_suffix(".json").write_text(json.dumps(raw, indent=2, default=float), encoding="utf-8")
+    return raw

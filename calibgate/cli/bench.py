@@ -1,0 +1,67 @@
+"""``calibgate bench``: benchmarks that print measured figures."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group("bench")
+def bench():
+    """Benchmarks that back calibgate's claims with measured figures.
+
+    \b
+    Example:
+      calibgate bench regret ../shared/datasets/sst2 --quick
+    """
+
+
+@bench.command("regret")
+@click.argument("datasets", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--quick", is_flag=True, help="Smoke-test sizes (240 train, 1 seed, 1 epoch): minutes, for CI.")
+@click.option("--full-size", type=click.IntRange(min=10), default=2000, show_default=True, help="Labeled examples every candidate trains on.")
+@click.option("--test-size", type=click.IntRange(min=10), default=2000, show_default=True, help="Test examples every candidate is scored on.")
+@click.option("--sizes", default="100,300,500", show_default=True, help="Comma-separated calibration sizes.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds for the calibration samples.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/cache"), show_default=True, help="Where trained-candidate results are cached (JSON).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the markdown table here and the raw JSON beside it.")
+@click.option("--model", help="Base encoder directory (default: the bundled all-MiniLM-L6-v2).")
+def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, output, model):
+    """Regret of the plan against training every candidate, and compute saved.
+
+    Each DATASET is a directory with train.jsonl and test.jsonl.
+
+    \b
+    Example:
+      calibgate bench regret ../shared/datasets/{banking77,sst2,sms_spam} -o benchmarks/RESULTS-regret.md
+    """
+    from calibgate.bench.regret import BenchConfig, bench_regret
+    from calibgate.errors import ConfigError
+
+    def ints(text: str, what: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise ConfigError(f"--{what} {text!r} is not a comma-separated list of integers", fix=f"e.g. --{what} 100,300") from None
+        if not values:
+            raise ConfigError(f"--{what} is empty", fix=f"e.g. --{what} 100,300")
+        return values
+
+    for d in datasets:
+        for split in ("train.jsonl", "test.jsonl"):
+            if not (d / split).exists():
+                raise ConfigError(f"{d}: no {split}", fix="each data set directory needs train.jsonl and test.jsonl")
+    if quick:
+        config = BenchConfig.quick(cache_dir=cache_dir)
+    else:
+        config = BenchConfig(full_size=full_size, test_size=test_size, calibration_sizes=ints(sizes, "sizes"), seeds=ints(seeds, "seeds"), cache_dir=cache_dir, model=model)
+    if model:
+        config = BenchConfig(**{**config.__dict__, "model": model})
+    command = "calibgate " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and sys.argv[0].endswith("calibgate") else "calibgate bench regret"
+    raw = bench_regret(list(datasets), config=config, output=output, command=command, log=lambda m: click.echo(m, err=True))
+    for size, s in raw["summary"]["by_calibration_size"].items():
+        tau = "n/a" if s["kendall_tau"] is None else f"{s['kendall_tau']:.2f}"
+        click.echo(f"calibration {size}: mean regret {s['mean_regret']:.2f} pts, worst {s['worst_regret']:.2f}, compute saved {s['compute_saved']:.0%}, tau {tau}")
