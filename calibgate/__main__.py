@@ -1,0 +1,5 @@
+"""``python -m calibgate`` runs the CLI."""
+
+from calibgate.cli import main
+
+main()
