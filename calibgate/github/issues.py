@@ -27,7 +27,8 @@ def open_or_comment_issue(
     repo = validate_repo(repo)
     if not body.startswith(mark):
         body = f"{mark}\n{body}"
-    for issue in client.list_issues(repo, state="open", labels=labels):
+    # not filtered by label: GitHub silently drops labels a token may not set, and the marker is what counts
+    for issue in client.list_issues(repo, state="open"):
         if "pull_request" not in issue and str(issue.get("body") or "").lstrip().startswith(mark):
             number = int(issue["number"])
             comment = client.create_issue_comment(repo, number, body)
