@@ -58,16 +58,19 @@ def verdict(decision: GateDecision) -> str:
 
 
 def heading(decision: GateDecision, name: str) -> str:
-    bad = [c for c in decision.checks if c.status in ("FAIL", "ERROR")]
+    failed = sum(c.status == "FAIL" for c in decision.checks)
+    errors = sum(c.status == "ERROR" for c in decision.checks)
+    counts = f"{failed} of {len(decision.checks)} checks failed" + (f", {errors} in error" if errors else "")
     if decision.decision == "promote":
         title = f"## ✅ calibgate: PASS: {code(name)} may be promoted"
     elif decision.decision == "error":
-        title = f"## 🛑 calibgate: BLOCK: the gate could not decide ({len(bad)} of {len(decision.checks)} checks in error or failed)"
+        title = f"## 🛑 calibgate: BLOCK: the gate could not decide ({counts})"
     else:
-        title = f"## ❌ calibgate: BLOCK: {len(bad)} of {len(decision.checks)} checks failed"
+        title = f"## ❌ calibgate: BLOCK: {counts}"
     against = f"baseline {code(decision.baseline)}" if decision.baseline else "no baseline (first model)"
     policy = f"policy {code(decision.policy)} ({code(decision.policy_sha256[:12])})"
-    return f"{title}\n\n{inline(decision.summary)}\n\nCandidate {code(decision.candidate)} against {against}; {policy}."
+    summary = inline(decision.summary, limit=1000)
+    return f"{title}\n\n{summary}\n\nCandidate {code(decision.candidate)} against {against}; {policy}."
 
 
 def _check_rows(checks: list[CheckResult], *, message_limit: int) -> list[list[str]]:

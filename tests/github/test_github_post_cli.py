@@ -16,7 +16,7 @@ from calibgate.cli import cli  # noqa: E402
 
 def invoke(gh, args, **env):
     base = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.url, "GITHUB_ACTIONS": None, "GITHUB_STEP_SUMMARY": None,
-            "GITHUB_REPOSITORY": None, "GITHUB_EVENT_NAME": None}
+            "GITHUB_REPOSITORY": None, "GITHUB_EVENT_NAME": None, "GITHUB_EVENT_PATH": None, "GITHUB_SERVER_URL": None}
     return CliRunner().invoke(cli, args, env={**base, **env})
 
 

@@ -21,8 +21,12 @@ def records(tmp_path):
     return paths
 
 
+HERMETIC = {name: None for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_REPOSITORY", "GITHUB_EVENT_NAME",
+                                     "GITHUB_EVENT_PATH", "GITHUB_SERVER_URL", "GITHUB_RUN_ID", "GITHUB_SHA", "GITHUB_TOKEN")}
+
+
 def run(args, env=None):
-    return CliRunner().invoke(cli, args, env={"GITHUB_ACTIONS": None, "GITHUB_STEP_SUMMARY": None, **(env or {})})
+    return CliRunner().invoke(cli, args, env={**HERMETIC, **(env or {})})
 
 
 def one_error_line(result) -> str:
@@ -82,7 +86,7 @@ def test_step_summary_and_annotations_in_actions(records, tmp_path):
     summary.write_text("earlier step\n")
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_SERVER_URL": "https://github.com",
            "GITHUB_REPOSITORY": "octo/models", "GITHUB_RUN_ID": "42", "GITHUB_SHA": "abc123"}
-    result = CliRunner().invoke(cli, ["report", "--decision", str(records["decision"]), "-o", str(tmp_path / "r.md"), "--summary"], env=env)
+    result = run(["report", "--decision", str(records["decision"]), "-o", str(tmp_path / "r.md"), "--summary"], env=env)
     assert result.exit_code == 0, result.output
     written = summary.read_text()
     assert written.startswith("earlier step\n<!-- calibgate-report:")
@@ -98,10 +102,17 @@ def test_summary_outside_actions_is_a_note(records, tmp_path):
     assert result.exit_code == 0 and "GITHUB_STEP_SUMMARY is not set" in result.stderr
 
 
-def test_help_has_examples():
+def test_help_has_examples_and_every_option_has_help():
+    import importlib
+
+    from calibgate.cli import COMMANDS
+
     for command in ("report", "ci", "drift"):
         result = run([command, "--help"])
         assert result.exit_code == 0 and "Examples:" in result.output and "Exit codes" in result.output
+        module, attr = COMMANDS[command].split(":")
+        for param in getattr(importlib.import_module(module), attr).params:
+            assert getattr(param, "help", None), f"{command} {param.name} has no help text"
 
 
 def test_ci_exits_with_the_gates_code(monkeypatch, tmp_path, records):

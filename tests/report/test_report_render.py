@@ -125,3 +125,18 @@ def test_report_module_imports_no_torch():
     code = ("import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
             "import calibgate.report.api, calibgate.report.pipeline, calibgate.cli.report, calibgate.github\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_last_resort_cut_keeps_blocks_closed():
+    from calibgate.report.api import _assemble
+    from calibgate.report.sections import Section, Variant
+
+    huge = Section("decision", "check list", (Variant("<details>\n<summary>x</summary>\n\n```\n" + "y\n" * 5000),), droppable=False)
+    text = _assemble("<!-- calibgate-report:m -->", [huge], 3000)
+    assert len(text) <= 3000 and text.count("```") % 2 == 0 and text.count("<details") == text.count("</details>")
+    assert "cut here" in text
+
+
+def test_long_summary_is_cut():
+    long = decision("block").model_copy(update={"summary": "z" * 200_000})
+    assert len(render_report(decision=long)) < 5000
