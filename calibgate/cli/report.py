@@ -13,6 +13,7 @@ EPILOG = """\b
 Examples:
   calibgate report --decision decision.json --run runs/20261122-lora8 -o report.md
   calibgate report --decision decision.json --plan plan.json --baseline-eval base.json --summary
+  calibgate report --records calibgate-report -o report.md      # what 'calibgate ci' wrote
   calibgate report --decision decision.json --post --repo octo/models --pr 42   # needs GITHUB_TOKEN
 
 Exit codes: 0 rendered (whatever the decision), 2 bad input, 3 GitHub or disk failure.
@@ -55,13 +56,15 @@ def default_pr(pr: int | None) -> int | None:
 
 
 @click.command("report", epilog=EPILOG)
-@click.option("--decision", "decision_path", type=_FILE, required=True, help="Gate decision JSON ('calibgate gate --json').")
+@click.option("--decision", "decision_path", type=_FILE, help="Gate decision JSON ('calibgate gate --json').")
 @click.option("--plan", "plan_path", type=_FILE, help="Plan JSON ('calibgate plan --json'): signals, reasons, suspects, curve.")
 @click.option("--candidate-eval", type=_FILE, help="The candidate's evaluation.json.")
 @click.option("--baseline-eval", type=_FILE, help="The production model's evaluation.json, for deltas.")
 @click.option("--export", "export_path", type=_FILE, help="The candidate's export/export.json: latency and size.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory (runs/<id>): fills --plan, --candidate-eval and --export from its files.")
+@click.option("--records", "records_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory 'calibgate ci --out' wrote (the gate's artifact): fills every record it holds.")
 @click.option("--name", help="Model name in the comment marker; default: 'name' in calibgate.yaml.")
 @click.option("--output", "-o", type=_FILE, help="Write the markdown here instead of standard output.")
 @click.option("--link", "link_values", multiple=True, metavar="LABEL=URL", help="Extra link at the end (repeatable).")
@@ -74,7 +77,7 @@ def default_pr(pr: int | None) -> int | None:
 @click.option("--repo", help="owner/name to post to [default: $GITHUB_REPOSITORY].")
 @click.option("--pr", type=click.IntRange(min=1), help="PR number to post to [default: the pull_request event's].")
 @click.option("--expect-head-sha", help="Post only if the PR's head commit is this sha (for untrusted PR numbers).")
-def report(decision_path, plan_path, candidate_eval, baseline_eval, export_path, run_dir, name, output, link_values,
+def report(decision_path, plan_path, candidate_eval, baseline_eval, export_path, run_dir, records_dir, name, output, link_values,
            max_chars, summary, annotations, post, repo, pr, expect_head_sha) -> None:
     """Render the gate's PR report in markdown: decision first, then the evidence.
 
@@ -95,7 +98,7 @@ def report(decision_path, plan_path, candidate_eval, baseline_eval, export_path,
     records = load_records(
         {"decision": decision_path, "plan": plan_path, "candidate_eval": candidate_eval,
          "baseline_eval": baseline_eval, "export": export_path},
-        run=run_dir,
+        run=run_dir, records=records_dir,
     )
     name = name or load_config().name
     markdown = api.render_report(**records, links=links, max_chars=max_chars, name=name)

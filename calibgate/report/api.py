@@ -75,12 +75,13 @@ def coerce(model: type[_M], value: Any, what: str) -> _M | None:
     if value is None or isinstance(value, model):
         return value
     if not isinstance(value, Mapping):
-        raise InputError(f"{what}: expected a {model.__name__} or a mapping, got {type(value).__name__}")
+        raise InputError(f"{what}: expected a {model.__name__} record (a JSON object), got {type(value).__name__}",
+                         fix="pass the JSON file the producing command wrote")
     try:
         return model.model_validate(dict(value))
     except ValidationError as exc:
         raise InputError(
-            f"{what} is not a valid {model.__name__} record: {describe_validation_error(exc, model)}",
+            f"{what}: not a {model.__name__} record: {describe_validation_error(exc, model)}",
             fix="pass the JSON file the producing command wrote",
         ) from None
 

@@ -24,13 +24,10 @@ from calibgate.errors import ConfigError
 from calibgate.github.comments import PostedComment, marker
 from calibgate.github.issues import PostedIssue
 from calibgate.policy.decision import GateDecision
+from calibgate.report.inputs import CI_FILES as RECORD_FILES
 from calibgate.settings import ProjectConfig, load_config
 
 REPORT_FILE = "report.md"
-RECORD_FILES = {
-    "plan": "plan.json", "candidate_eval": "evaluation.json", "baseline_eval": "baseline-evaluation.json",
-    "export": "export.json", "decision": "decision.json",
-}
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,19 @@ def test_run_directory_fills_records(records, tmp_path):
     assert run(["report", "--decision", str(records["decision"]), "--run", str(tmp_path / "none")]).exit_code == 2
 
 
+def test_records_directory_from_ci(records, tmp_path):
+    out = tmp_path / "artifact"
+    out.mkdir()
+    for role, name in (("decision", "decision.json"), ("plan", "plan.json"), ("base", "baseline-evaluation.json")):
+        (out / name).write_text(records[role].read_text())
+    result = run(["report", "--records", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "### Signals and plan" in result.stdout and "### Metrics" not in result.stdout
+    (tmp_path / "empty").mkdir()
+    line = one_error_line(run(["report", "--records", str(tmp_path / "empty")]))
+    assert "no gate decision to report" in line
+
+
 def test_step_summary_and_annotations_in_actions(records, tmp_path):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")

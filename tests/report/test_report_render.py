@@ -110,7 +110,7 @@ def test_without_trimming_no_note():
 
 
 def test_bad_inputs():
-    with pytest.raises(InputError, match="decision is not a valid GateDecision record: 'decision'"):
+    with pytest.raises(InputError, match="decision: not a GateDecision record: 'decision'"):
         render_report(decision={"decision": "maybe", "candidate": "x", "policy": "p", "policy_sha256": "s", "checks": [], "summary": ""})
     with pytest.raises(ConfigError, match="max_chars"):
         render_report(decision=decision(), max_chars=70000)
