@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from calibgate.errors import ConfigError
+from calibgate.errors import ConfigError, InputError
 from calibgate.github.comments import PostedComment, marker
 from calibgate.github.issues import PostedIssue
 from calibgate.policy.decision import GateDecision
@@ -134,7 +134,7 @@ def _baseline_evaluation(api, cfg: ProjectConfig, decision: GateDecision):
         return None
     try:
         shown = api.show_version(decision.baseline, config=cfg)
-    except (AttributeError, ImportError, ConfigError):
+    except (ImportError, InputError):  # registry not installed, or no such version: report without deltas
         return None
     evaluation = getattr(shown, "evaluation", None)
     return evaluation if isinstance(evaluation, BaseModel) else None
