@@ -293,7 +293,7 @@ def suspects_section(plan: Plan) -> Section | None:
         return details(f"🔎 Suspect labels: {len(suspects):,} ({rate}), lowest label quality first", body)
 
     variants = [Variant(render(len(suspects), 160))]
-    for limit in (500, 200, 50, 10):
+    for limit in (1000, 700, 500, 350, 250, 200, 150, 100, 50, 20, 10):
         if limit < len(suspects):
             variants.append(Variant(render(limit, 120), f"suspect labels: {limit} of {len(suspects):,} shown"))
     return Section("suspects", "suspect labels", tuple(variants))
