@@ -27,6 +27,7 @@ class FakeState:
     requests: list[dict] = field(default_factory=list)
     rate_limited: bool = False
     fail_5xx: int = 0
+    redirect_to: str | None = None
     next_id: int = 1000
 
 
@@ -60,6 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
         if state.rate_limited:
             return self._send(403, {"message": "API rate limit exceeded"}, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000000"})
+        if state.redirect_to:
+            return self._send(301, {"message": "Moved Permanently"}, {"Location": state.redirect_to + parts.path})
         if state.fail_5xx > 0:
             state.fail_5xx -= 1
             return self._send(502, {"message": "Server Error"})

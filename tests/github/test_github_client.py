@@ -92,6 +92,13 @@ def test_token_not_sent_to_other_hosts(client):
         client.request("GET", "https://evil.example/repos/x")
 
 
+def test_redirects_followed_only_on_the_api_host(gh, client):
+    gh.state.redirect_to = "http://other.invalid"
+    with pytest.raises(GitHubUnavailableError, match="redirected GET /repos/octo/models/issues/1/comments to another host"):
+        client.list_issue_comments(REPO, 1)
+    assert len(gh.state.requests) == 1
+
+
 def test_from_env(gh, monkeypatch):
     with pytest.raises(ConfigError, match="GITHUB_TOKEN is not set"):
         GitHubClient.from_env({})
