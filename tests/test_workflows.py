@@ -51,7 +51,9 @@ def check_jsonschema(schema: str, files: list[Path]) -> subprocess.CompletedProc
     pytest.importorskip("check_jsonschema")
     return subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, files)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -78,6 +80,7 @@ def test_schema_check_catches_a_broken_workflow(tmp_path):
 
 # -- fork safety ---------------------------------------------------------------------------------
 
+
 def test_gate_is_fork_safe():
     wf = workflow("gate.yml")
     text = repr(wf)  # parsed: comments do not count
@@ -102,7 +105,8 @@ def test_gate_uploads_report_and_pr_number():
     ci = next(s for s in action_steps if s.get("id") == "ci")
     assert "pr-number" in ci["run"] and ci["env"]["PR_NUMBER"] == "${{ github.event.pull_request.number }}"
     assert workflow("post-report.yml")["jobs"]["post"]["steps"][3]["with"]["name"] == upload[0]["with"]["name"].replace(
-        "${{ inputs.artifact-name }}", load(ACTION)["inputs"]["artifact-name"]["default"])
+        "${{ inputs.artifact-name }}", load(ACTION)["inputs"]["artifact-name"]["default"]
+    )
 
 
 def test_no_workflow_uses_pull_request_target():
@@ -157,6 +161,7 @@ def test_tests_workflow_runs_the_ci_script():
 
 # -- every file ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", [*WORKFLOW_FILES, ACTION], ids=lambda p: p.name)
 def test_actions_pinned_to_a_major_version_or_sha(path):
     for step in steps(load(path)):
@@ -167,7 +172,9 @@ def test_actions_pinned_to_a_major_version_or_sha(path):
 @pytest.mark.parametrize("path", [*WORKFLOW_FILES, ACTION], ids=lambda p: p.name)
 def test_no_expressions_inside_run_scripts(path):
     for step in steps(load(path)):
-        assert "${{" not in step.get("run", ""), f"{path.name}: step {step.get('name')!r} interpolates into shell; use env"
+        assert "${{" not in step.get("run", ""), (
+            f"{path.name}: step {step.get('name')!r} interpolates into shell; use env"
+        )
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
@@ -186,6 +193,6 @@ def test_action_inputs_and_steps():
     runs = "\n".join(s.get("run", "") for s in steps(action))
     uses = [s.get("uses", "") for s in steps(action)]
     assert any(u.startswith("actions/setup-python@") for u in uses)
-    assert "dvc pull" in runs and "calibgate \"${args[@]}\"" in runs and "args=(ci " in runs
+    assert "dvc pull" in runs and 'calibgate "${args[@]}"' in runs and "args=(ci " in runs
     ci = next(s for s in steps(action) if s.get("id") == "ci")
     assert ci["env"]["GITHUB_TOKEN"] == "${{ inputs.post == 'true' && inputs.github-token || '' }}"

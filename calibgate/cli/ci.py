@@ -23,14 +23,34 @@ Exit codes (the gate's): 0 may promote, 1 blocked, 2 bad input or configuration,
 
 
 @click.command("ci", epilog=EPILOG)
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="calibgate.yaml [default: found upwards].")
-@click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file [default: 'policy' in calibgate.yaml].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("calibgate-report"), show_default=True,
-              help="Directory for the records and report.md.")
+@click.option(
+    "--config", type=click.Path(dir_okay=False, path_type=Path), help="calibgate.yaml [default: found upwards]."
+)
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Policy file [default: 'policy' in calibgate.yaml].",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("calibgate-report"),
+    show_default=True,
+    help="Directory for the records and report.md.",
+)
 @click.option("--name", help="Model name in the comment marker [default: 'name' in calibgate.yaml].")
-@click.option("--link", "link_values", multiple=True, metavar="LABEL=URL", help="Extra link in the report (repeatable).")
-@click.option("--summary/--no-summary", default=True, show_default=True, help="Append the report to $GITHUB_STEP_SUMMARY when set.")
-@click.option("--annotations/--no-annotations", default=None, help="::error/::warning lines [default: on in GitHub Actions].")
+@click.option(
+    "--link", "link_values", multiple=True, metavar="LABEL=URL", help="Extra link in the report (repeatable)."
+)
+@click.option(
+    "--summary/--no-summary",
+    default=True,
+    show_default=True,
+    help="Append the report to $GITHUB_STEP_SUMMARY when set.",
+)
+@click.option(
+    "--annotations/--no-annotations", default=None, help="::error/::warning lines [default: on in GitHub Actions]."
+)
 @click.option("--post", is_flag=True, help="Create or update the PR comment (needs GITHUB_TOKEN).")
 @click.option("--repo", help="owner/name [default: $GITHUB_REPOSITORY].")
 @click.option("--pr", type=click.IntRange(min=1), help="PR number [default: the pull_request event's].")
@@ -43,12 +63,20 @@ def ci(ctx, config, policy, out, name, link_values, summary, annotations, post, 
     from calibgate.report.pipeline import records_json
 
     result = api.run_ci(
-        config=config, policy=policy, out=out, name=name, links={**run_links(), **parse_links(link_values)},
-        post=post, repo=default_repo(repo), pr=default_pr(pr),
+        config=config,
+        policy=policy,
+        out=out,
+        name=name,
+        links={**run_links(), **parse_links(link_values)},
+        post=post,
+        repo=default_repo(repo),
+        pr=default_pr(pr),
     )
     emit_actions_output(result.decision, result.report, summary=summary, annotations=annotations)
     if as_json:
         click.echo(records_json(result))
     else:
-        click.echo(f"calibgate: {result.decision.decision}: {result.decision.summary} (report: {result.out_dir / 'report.md'})")
+        click.echo(
+            f"calibgate: {result.decision.decision}: {result.decision.summary} (report: {result.out_dir / 'report.md'})"
+        )
     ctx.exit(result.exit_code)

@@ -24,10 +24,22 @@ Exit codes: 0 measured (drift or not), 2 bad input or configuration, 3 GitHub or
 
 
 @click.command("drift", epilog=EPILOG)
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="calibgate.yaml [default: found upwards].")
-@click.option("--production", type=click.Path(dir_okay=False, path_type=Path), help="Production sample JSONL [default: data.production].")
-@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path), help="Training data JSONL [default: data.train].")
-@click.option("--threshold", type=click.FloatRange(0.5, 1.0), help="AUC above which it is drift [default: planner max_shift_auc, 0.75].")
+@click.option(
+    "--config", type=click.Path(dir_okay=False, path_type=Path), help="calibgate.yaml [default: found upwards]."
+)
+@click.option(
+    "--production",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Production sample JSONL [default: data.production].",
+)
+@click.option(
+    "--reference", type=click.Path(dir_okay=False, path_type=Path), help="Training data JSONL [default: data.train]."
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.5, 1.0),
+    help="AUC above which it is drift [default: planner max_shift_auc, 0.75].",
+)
 @click.option("--repo", help="owner/name for the issue [default: $GITHUB_REPOSITORY].")
 @click.option("--dry-run", is_flag=True, help="Print the issue instead of opening it.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subsample and the domain classifier.")
@@ -38,8 +50,13 @@ def drift(config, production, reference, threshold, repo, dry_run, seed, link_va
     from calibgate.report.actions import run_links
 
     result = api.drift(
-        config=config, production=production, reference=reference, threshold=threshold,
-        repo=None if dry_run else default_repo(repo), dry_run=dry_run, seed=seed,
+        config=config,
+        production=production,
+        reference=reference,
+        threshold=threshold,
+        repo=None if dry_run else default_repo(repo),
+        dry_run=dry_run,
+        seed=seed,
         links={**run_links(), **parse_links(link_values)},
     )
     click.echo(f"calibgate: {result.summary}")

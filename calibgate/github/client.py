@@ -52,7 +52,9 @@ class Response:
 def validate_repo(repo: str) -> str:
     """``owner/name`` or a :class:`ConfigError` naming the bad value."""
     if not isinstance(repo, str) or not _REPO.match(repo) or any(part in (".", "..") for part in repo.split("/")):
-        raise ConfigError(f"repository {repo!r} is not 'owner/name'", fix="pass --repo owner/name (or set GITHUB_REPOSITORY)")
+        raise ConfigError(
+            f"repository {repo!r} is not 'owner/name'", fix="pass --repo owner/name (or set GITHUB_REPOSITORY)"
+        )
     return repo
 
 
@@ -70,7 +72,8 @@ class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
         if urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
             raise GitHubUnavailableError(
                 f"GitHub API redirected {req.get_method()} {urllib.parse.urlsplit(req.full_url).path} to another host",
-                fix="check GITHUB_API_URL", status=code,
+                fix="check GITHUB_API_URL",
+                status=code,
             )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
@@ -109,7 +112,7 @@ class GitHubClient:
         self._opener = urllib.request.build_opener(_SameHostRedirects())
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> "GitHubClient":
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> GitHubClient:
         """Token from ``GITHUB_TOKEN``, base URL from ``GITHUB_API_URL`` (GitHub Enterprise sets it)."""
         env = os.environ if env is None else env
         token = env.get("GITHUB_TOKEN", "")
@@ -122,7 +125,9 @@ class GitHubClient:
 
     # -- transport ---------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None) -> Response:
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None
+    ) -> Response:
         """One call; ``path`` is relative to ``api_url`` (``/repos/...``) or an absolute URL on its host."""
         method = method.upper()
         url = self._url(path, params)
@@ -160,7 +165,9 @@ class GitHubClient:
                 return
             response = self.request("GET", url)
             if not isinstance(response.data, list):
-                raise GitHubUnavailableError(f"GitHub API: GET {_path(url)} did not answer a list", status=response.status)
+                raise GitHubUnavailableError(
+                    f"GitHub API: GET {_path(url)} did not answer a list", status=response.status
+                )
             yield from response.data
             url = response.link("next")
         if url is not None:
@@ -195,7 +202,9 @@ class GitHubClient:
 
     def update_issue_comment(self, repo: str, comment_id: int, body: str) -> dict:
         repo, comment_id = validate_repo(repo), validate_number(comment_id, "comment")
-        return self.request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json_body={"body": _body(body)}).data
+        return self.request(
+            "PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json_body={"body": _body(body)}
+        ).data
 
     def get_pull(self, repo: str, number: int) -> dict:
         repo, number = validate_repo(repo), validate_number(number)
@@ -253,11 +262,19 @@ def _http_error(method: str, url: str, response: Response) -> Exception:
     status, headers = response.status, response.headers
     if status in (403, 429) and headers.get("x-ratelimit-remaining") == "0":
         reset = headers.get("x-ratelimit-reset", "")
-        when = datetime.fromtimestamp(int(reset), tz=timezone.utc).strftime("%H:%M:%S UTC") if reset.isdigit() else "later"
-        return GitHubRateLimitError(f"{where}: rate limit exhausted, it resets at {when}", fix="wait, or use a token with a higher limit", status=status)
+        when = (
+            datetime.fromtimestamp(int(reset), tz=timezone.utc).strftime("%H:%M:%S UTC") if reset.isdigit() else "later"
+        )
+        return GitHubRateLimitError(
+            f"{where}: rate limit exhausted, it resets at {when}",
+            fix="wait, or use a token with a higher limit",
+            status=status,
+        )
     if status == 429 or (status == 403 and ("retry-after" in headers or "rate limit" in detail.lower())):
         after = headers.get("retry-after", "60")
-        return GitHubRateLimitError(f"{where}: secondary rate limit hit", fix=f"retry after {after} seconds", status=status)
+        return GitHubRateLimitError(
+            f"{where}: secondary rate limit hit", fix=f"retry after {after} seconds", status=status
+        )
     if status >= 500:
         return GitHubUnavailableError(where, fix="GitHub is failing; retry later (githubstatus.com)", status=status)
     fixes = {

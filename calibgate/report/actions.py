@@ -38,7 +38,9 @@ def annotations(decision: GateDecision) -> list[str]:
             detail += f" (value {check.value:.4g}, threshold {check.threshold:.4g})"
         lines.append(f"::{_LEVEL[check.status]} title={_escape_property(title)}::{_escape_data(detail)}")
     if len(flagged) > MAX_ANNOTATIONS:
-        lines.append(f"::warning title=calibgate::{len(flagged) - MAX_ANNOTATIONS} more flagged checks; see the step summary")
+        lines.append(
+            f"::warning title=calibgate::{len(flagged) - MAX_ANNOTATIONS} more flagged checks; see the step summary"
+        )
     if decision.decision == "error":
         lines.append(f"::error title=calibgate gate error::{_escape_data(decision.summary)}")
     return lines
@@ -55,7 +57,9 @@ def write_step_summary(markdown: str, *, env: Mapping[str, str] | None = None) -
         with path.open("a", encoding="utf-8") as fh:
             fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
     except OSError as exc:
-        raise EnvironmentFailure(f"cannot write the step summary {path}: {exc.strerror}", fix="check GITHUB_STEP_SUMMARY") from None
+        raise EnvironmentFailure(
+            f"cannot write the step summary {path}: {exc.strerror}", fix="check GITHUB_STEP_SUMMARY"
+        ) from None
     return path
 
 
@@ -68,7 +72,9 @@ def run_links(env: Mapping[str, str] | None = None) -> dict[str, str]:
         return links
     if run_id := env.get("GITHUB_RUN_ID"):
         attempt = env.get("GITHUB_RUN_ATTEMPT")
-        links["workflow run"] = f"{server}/{repo}/actions/runs/{run_id}" + (f"/attempts/{attempt}" if attempt and attempt != "1" else "")
+        links["workflow run"] = f"{server}/{repo}/actions/runs/{run_id}" + (
+            f"/attempts/{attempt}" if attempt and attempt != "1" else ""
+        )
     if sha := env.get("GITHUB_SHA"):
         links["commit"] = f"{server}/{repo}/commit/{sha}"
     return links

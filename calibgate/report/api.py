@@ -50,7 +50,9 @@ def render_report(
     baseline_eval = coerce(EvaluationResult, baseline_eval, "baseline evaluation")
     export = coerce(ExportResult, export, "export")
     if not isinstance(max_chars, int) or not MIN_CHARS <= max_chars <= GITHUB_COMMENT_LIMIT:
-        raise ConfigError(f"max_chars {max_chars!r} is outside {MIN_CHARS:,}..{GITHUB_COMMENT_LIMIT:,}", fix="use the default 65000")
+        raise ConfigError(
+            f"max_chars {max_chars!r} is outside {MIN_CHARS:,}..{GITHUB_COMMENT_LIMIT:,}", fix="use the default 65000"
+        )
 
     top = f"{marker(name)}\n{sec.heading(decision, name)}"
     parts: list[sec.Section | None] = [sec.decision_section(decision)]
@@ -75,8 +77,10 @@ def coerce(model: type[_M], value: Any, what: str) -> _M | None:
     if value is None or isinstance(value, model):
         return value
     if not isinstance(value, Mapping):
-        raise InputError(f"{what}: expected a {model.__name__} record (a JSON object), got {type(value).__name__}",
-                         fix="pass the JSON file the producing command wrote")
+        raise InputError(
+            f"{what}: expected a {model.__name__} record (a JSON object), got {type(value).__name__}",
+            fix="pass the JSON file the producing command wrote",
+        )
     try:
         return model.model_validate(dict(value))
     except ValidationError as exc:
@@ -102,7 +106,8 @@ def _assemble(top: str, sections: list[sec.Section], max_chars: int) -> str:
             if s.key == "decision" and notes:
                 chunks.append(
                     f"> ✂️ Shortened to fit GitHub's {GITHUB_COMMENT_LIMIT - 1:,}-character comment limit: "
-                    + "; ".join(notes) + ". The full records are in the run's artifact."
+                    + "; ".join(notes)
+                    + ". The full records are in the run's artifact."
                 )
         chunks.append(footer)
         return "\n\n".join(chunks) + "\n"

@@ -40,27 +40,31 @@ def _range(values: Sequence[float], *, floor: float | None = None, ceiling: floa
 def line_chart(title: str, x_title: str, x: Sequence[object], y_title: str, y: Sequence[float]) -> str:
     """One line over categorical x values (e.g. training-set sizes)."""
     low, high = _range(y, floor=0.0, ceiling=1.0 if max(y) <= 1 else None)
-    return "\n".join([
-        "```mermaid",
-        "xychart-beta",
-        f"    title {_title(title)}",
-        f"    x-axis {_title(x_title)} [{', '.join(_label(v) for v in x)}]",
-        f"    y-axis {_title(y_title)} {low} --> {high}",
-        f"    line {_values(y)}",
-        "```",
-    ])
+    return "\n".join(
+        [
+            "```mermaid",
+            "xychart-beta",
+            f"    title {_title(title)}",
+            f"    x-axis {_title(x_title)} [{', '.join(_label(v) for v in x)}]",
+            f"    y-axis {_title(y_title)} {low} --> {high}",
+            f"    line {_values(y)}",
+            "```",
+        ]
+    )
 
 
 def bar_chart(title: str, categories: Sequence[object], y_title: str, y: Sequence[float]) -> str:
     """Bars per category; the axis spans zero so negative deltas hang below it."""
     low, high = _range([*y, 0.0])
-    return "\n".join([
-        "```mermaid",
-        "xychart-beta",
-        f"    title {_title(title)}",
-        f"    x-axis [{', '.join(_label(c) for c in categories)}]",
-        f"    y-axis {_title(y_title)} {low} --> {high}",
-        f"    bar {_values(y)}",
-        f"    line {_values([0.0] * len(y))}",  # bars start at the axis floor; this line marks zero
-        "```",
-    ])
+    return "\n".join(
+        [
+            "```mermaid",
+            "xychart-beta",
+            f"    title {_title(title)}",
+            f"    x-axis [{', '.join(_label(c) for c in categories)}]",
+            f"    y-axis {_title(y_title)} {low} --> {high}",
+            f"    bar {_values(y)}",
+            f"    line {_values([0.0] * len(y))}",  # bars start at the axis floor; this line marks zero
+            "```",
+        ]
+    )

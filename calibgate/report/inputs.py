@@ -24,12 +24,18 @@ _M = TypeVar("_M", bound=BaseModel)
 RUN_FILES = {"plan": "plan.json", "candidate_eval": "evaluation.json", "export": "export/export.json"}
 # what 'calibgate ci --out DIR' writes (the gate's artifact)
 CI_FILES = {
-    "decision": "decision.json", "plan": "plan.json", "candidate_eval": "evaluation.json",
-    "baseline_eval": "baseline-evaluation.json", "export": "export.json",
+    "decision": "decision.json",
+    "plan": "plan.json",
+    "candidate_eval": "evaluation.json",
+    "baseline_eval": "baseline-evaluation.json",
+    "export": "export.json",
 }
 RECORD_TYPES: dict[str, type[BaseModel]] = {
-    "decision": GateDecision, "plan": Plan, "candidate_eval": EvaluationResult,
-    "baseline_eval": EvaluationResult, "export": ExportResult,
+    "decision": GateDecision,
+    "plan": Plan,
+    "candidate_eval": EvaluationResult,
+    "baseline_eval": EvaluationResult,
+    "export": ExportResult,
 }
 
 
@@ -68,5 +74,7 @@ def load_records(
             if paths.get(role) is None and (directory / rel).is_file():
                 paths[role] = directory / rel
     if paths.get("decision") is None:
-        raise InputError("no gate decision to report", fix="pass --decision decision.json or --records DIR holding decision.json")
+        raise InputError(
+            "no gate decision to report", fix="pass --decision decision.json or --records DIR holding decision.json"
+        )
     return {role: (None if p is None else load_record(p, RECORD_TYPES[role])) for role, p in paths.items()}

@@ -12,7 +12,9 @@ import html
 import math
 from collections.abc import Iterable, Sequence
 
-_INLINE = str.maketrans({"@": "&#64;", "[": "\\[", "]": "\\]", "*": "\\*", "_": "\\_", "`": "\\`", "~": "\\~", "#": "&#35;"})
+_INLINE = str.maketrans(
+    {"@": "&#64;", "[": "\\[", "]": "\\]", "*": "\\*", "_": "\\_", "`": "\\`", "~": "\\~", "#": "&#35;"}
+)
 
 
 def inline(text: object, *, limit: int | None = None) -> str:

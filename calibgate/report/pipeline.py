@@ -85,8 +85,13 @@ def run_ci(
     _write(out_dir, "baseline_eval", baseline_eval)
 
     report = api.render_report(
-        decision=decision, plan=plan, candidate_eval=candidate_eval, baseline_eval=baseline_eval,
-        export=export, links=links, name=name,
+        decision=decision,
+        plan=plan,
+        candidate_eval=candidate_eval,
+        baseline_eval=baseline_eval,
+        export=export,
+        links=links,
+        name=name,
     )
     (out_dir / REPORT_FILE).write_text(report, encoding="utf-8")
     posted = None
@@ -99,17 +104,27 @@ def run_ci(
 
 # -- adapters to the facade: the argument names each step is expected to take ---------------------
 
+
 def _plan(api, cfg: ProjectConfig, policy: Path):
     production = cfg.path(cfg.data.production)
     return api.plan(
         calibration=cfg.path(cfg.data.calibration),
         production=production if production is not None and production.exists() else None,
-        target_size=cfg.target_size, policy=policy, model=cfg.model_path(), seed=cfg.seed,
+        target_size=cfg.target_size,
+        policy=policy,
+        model=cfg.model_path(),
+        seed=cfg.seed,
     )
 
 
 def _train(api, cfg: ProjectConfig, plan) -> Path:
-    result = api.train(plan=plan, train=cfg.path(cfg.data.train), runs_dir=cfg.path(cfg.runs_dir), model=cfg.model_path(), seed=cfg.seed)
+    result = api.train(
+        plan=plan,
+        train=cfg.path(cfg.data.train),
+        runs_dir=cfg.path(cfg.runs_dir),
+        model=cfg.model_path(),
+        seed=cfg.seed,
+    )
     for attr in ("run_dir", "path"):
         if getattr(result, attr, None) is not None:
             return Path(getattr(result, attr))
@@ -146,6 +161,7 @@ def _write(out_dir: Path, role: str, record: BaseModel | None) -> None:
 
 
 # -- drift -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DriftResult:
@@ -188,7 +204,9 @@ def drift(
         raise ConfigError("no production sample configured", fix="pass --production prod.jsonl or set data.production")
     threshold = PlannerThresholds().max_shift_auc if threshold is None else threshold
     if not 0.5 <= threshold <= 1:
-        raise ConfigError(f"drift threshold {threshold} is outside 0.5..1", fix="pass a domain-classifier AUC such as 0.75")
+        raise ConfigError(
+            f"drift threshold {threshold} is outside 0.5..1", fix="pass a domain-classifier AUC such as 0.75"
+        )
     if not dry_run and not repo:
         raise ConfigError("opening a drift issue needs the repository", fix="pass --repo owner/name, or --dry-run")
 
@@ -199,21 +217,34 @@ def drift(
     shift = _measure(cfg, ref_texts, prod_texts, seed=seed)
     auc = getattr(shift, "auc", None)
     drifted = auc is not None and auc > threshold
-    title, body = _drift_issue(cfg, shift, threshold, production_path, reference_path, len(ref_texts), len(prod_texts), links or {})
+    title, body = _drift_issue(
+        cfg, shift, threshold, production_path, reference_path, len(ref_texts), len(prod_texts), links or {}
+    )
     verdict = "drift" if drifted else "no drift"
-    summary = (f"{verdict}: domain-classifier AUC {auc:.3f} {'>' if drifted else '<='} {threshold:.2f} "
-               f"({len(prod_texts)} production vs {len(ref_texts)} training texts)") if auc is not None else \
-        f"no drift measured: {getattr(shift, 'reading', 'the shift signal returned no AUC')}"
+    summary = (
+        (
+            f"{verdict}: domain-classifier AUC {auc:.3f} {'>' if drifted else '<='} {threshold:.2f} "
+            f"({len(prod_texts)} production vs {len(ref_texts)} training texts)"
+        )
+        if auc is not None
+        else f"no drift measured: {getattr(shift, 'reading', 'the shift signal returned no AUC')}"
+    )
     issue = None
     if drifted and not dry_run:
         from calibgate.github import GitHubClient
         from calibgate.github.issues import open_or_comment_issue
 
         issue = open_or_comment_issue(
-            client or GitHubClient.from_env(), repo, title=title, body=body,
-            mark=marker(cfg.name, kind="calibgate-drift"), labels=("calibgate-drift",),
+            client or GitHubClient.from_env(),
+            repo,
+            title=title,
+            body=body,
+            mark=marker(cfg.name, kind="calibgate-drift"),
+            labels=("calibgate-drift",),
         )
-    return DriftResult(drifted=drifted, auc=auc, threshold=threshold, summary=summary, title=title, body=body, issue=issue)
+    return DriftResult(
+        drifted=drifted, auc=auc, threshold=threshold, summary=summary, title=title, body=body, issue=issue
+    )
 
 
 def _measure(cfg: ProjectConfig, ref_texts: list[str], prod_texts: list[str], *, seed: int):
@@ -231,11 +262,16 @@ def _drift_issue(cfg, shift, threshold, production, reference, n_ref, n_prod, li
     from calibgate.report.markdown import code, inline
 
     auc = getattr(shift, "auc", None)
-    title = f"calibgate: production data drifted from {cfg.name}'s training data (AUC {auc:.2f})" if auc is not None \
+    title = (
+        f"calibgate: production data drifted from {cfg.name}'s training data (AUC {auc:.2f})"
+        if auc is not None
         else f"calibgate: drift check for {cfg.name}"
+    )
     lines = [
         f"The domain classifier tells production texts from training texts with AUC **{auc:.3f}**"
-        f" (threshold {threshold:.2f}; 0.5 means indistinguishable)." if auc is not None else "No AUC was measured.",
+        f" (threshold {threshold:.2f}; 0.5 means indistinguishable)."
+        if auc is not None
+        else "No AUC was measured.",
         "",
         f"- production sample: {code(production)} ({n_prod:,} texts)",
         f"- training data: {code(reference)} ({n_ref:,} texts compared)",
@@ -255,7 +291,8 @@ def _drift_issue(cfg, shift, threshold, production, reference, n_ref, n_prod, li
     if reading := getattr(shift, "reading", None):
         lines += ["", inline(reading, limit=500)]
     lines += [
-        "", "**Next:** label a fresh production sample, add it to the data set (`dvc add datasets`), and open a PR:",
+        "",
+        "**Next:** label a fresh production sample, add it to the data set (`dvc add datasets`), and open a PR:",
         "the gate retrains with the plan's strategy and compares against production.",
     ]
     if links:
@@ -265,11 +302,15 @@ def _drift_issue(cfg, shift, threshold, production, reference, n_ref, n_prod, li
 
 def records_json(result: CiResult) -> str:
     """One-line machine summary of a ci run (for ``calibgate ci --json``)."""
-    return json.dumps({
-        "decision": result.decision.decision, "exit_code": result.exit_code, "out_dir": str(result.out_dir),
-        "run_dir": None if result.run_dir is None else str(result.run_dir),
-        "comment": None if result.posted is None else {"action": result.posted.action, "id": result.posted.id},
-    })
+    return json.dumps(
+        {
+            "decision": result.decision.decision,
+            "exit_code": result.exit_code,
+            "out_dir": str(result.out_dir),
+            "run_dir": None if result.run_dir is None else str(result.run_dir),
+            "comment": None if result.posted is None else {"action": result.posted.action, "id": result.posted.id},
+        }
+    )
 
 
 run_drift = drift

@@ -18,8 +18,15 @@ from calibgate.report.markdown import code, details, inline, interval, megabytes
 
 # keep longest: decision > links > metrics > plan > regressions > latency > charts > suspects
 PRIORITY = {
-    "decision": 100, "links": 95, "metrics": 90, "plan": 80, "regressions": 70, "latency": 60,
-    "class_chart": 40, "curve": 30, "suspects": 10,
+    "decision": 100,
+    "links": 95,
+    "metrics": 90,
+    "plan": 80,
+    "regressions": 70,
+    "latency": 60,
+    "class_chart": 40,
+    "curve": 30,
+    "suspects": 10,
 }
 STATUS_ORDER = {"ERROR": 0, "FAIL": 1, "WARN": 2, "PASS": 3, "SKIPPED": 4}
 STATUS_ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "ERROR": "🛑", "SKIPPED": "⏭️"}
@@ -52,6 +59,7 @@ class Section:
 
 # -- decision -----------------------------------------------------------------------------------
 
+
 def verdict(decision: GateDecision) -> str:
     """PASS when the gate may promote, else BLOCK (an ERROR blocks: it never counts as a pass)."""
     return "PASS" if decision.decision == "promote" else "BLOCK"
@@ -75,8 +83,14 @@ def heading(decision: GateDecision, name: str) -> str:
 
 def _check_rows(checks: list[CheckResult], *, message_limit: int) -> list[list[str]]:
     return [
-        [f"{STATUS_ICON[c.status]} {c.status}", code(c.id), num(c.value), num(c.threshold), num(c.baseline),
-         inline(c.message, limit=message_limit)]
+        [
+            f"{STATUS_ICON[c.status]} {c.status}",
+            code(c.id),
+            num(c.value),
+            num(c.threshold),
+            num(c.baseline),
+            inline(c.message, limit=message_limit),
+        ]
         for c in checks
     ]
 
@@ -87,7 +101,9 @@ _CHECK_HEADERS = ["status", "check", "value", "threshold", "baseline", "why"]
 def decision_section(decision: GateDecision) -> Section:
     ordered = sorted(decision.checks, key=lambda c: STATUS_ORDER[c.status])
     flagged = [c for c in ordered if c.status in ("ERROR", "FAIL", "WARN")]
-    counts = ", ".join(f"{sum(c.status == s for c in ordered)} {s}" for s in STATUS_ORDER if any(c.status == s for c in ordered))
+    counts = ", ".join(
+        f"{sum(c.status == s for c in ordered)} {s}" for s in STATUS_ORDER if any(c.status == s for c in ordered)
+    )
 
     def render(*, message_limit: int, full: bool, max_rows: int | None) -> str:
         parts = [f"**Checks:** {counts or 'none'}"]
@@ -97,23 +113,40 @@ def decision_section(decision: GateDecision) -> Section:
         if len(shown) < len(flagged):
             parts.append(f"_{len(flagged) - len(shown)} more flagged checks not shown._")
         if full and ordered:
-            parts.append(details(f"All {len(ordered)} checks", table(_CHECK_HEADERS, _check_rows(ordered, message_limit=message_limit), align="llrrrl")))
+            parts.append(
+                details(
+                    f"All {len(ordered)} checks",
+                    table(_CHECK_HEADERS, _check_rows(ordered, message_limit=message_limit), align="llrrrl"),
+                )
+            )
         return "\n\n".join(parts)
 
-    return Section("decision", "check list", (
-        Variant(render(message_limit=300, full=True, max_rows=None)),
-        Variant(render(message_limit=300, full=False, max_rows=None), "passing checks not listed"),
-        Variant(render(message_limit=120, full=False, max_rows=50), "flagged checks cut to 50"),
-        Variant(render(message_limit=80, full=False, max_rows=10), "flagged checks cut to 10"),
-    ), droppable=False)
+    return Section(
+        "decision",
+        "check list",
+        (
+            Variant(render(message_limit=300, full=True, max_rows=None)),
+            Variant(render(message_limit=300, full=False, max_rows=None), "passing checks not listed"),
+            Variant(render(message_limit=120, full=False, max_rows=50), "flagged checks cut to 50"),
+            Variant(render(message_limit=80, full=False, max_rows=10), "flagged checks cut to 10"),
+        ),
+        droppable=False,
+    )
 
 
 # -- plan and signals ---------------------------------------------------------------------------
 
+
 def plan_section(plan: Plan) -> Section:
     s = plan.signals
-    signals = [("separability", s.separability), ("label noise", s.label_noise), ("imbalance", s.imbalance),
-               ("data starvation", s.starvation), ("domain shift", s.domain_shift), ("duplicates", s.duplicates)]
+    signals = [
+        ("separability", s.separability),
+        ("label noise", s.label_noise),
+        ("imbalance", s.imbalance),
+        ("data starvation", s.starvation),
+        ("domain shift", s.domain_shift),
+        ("duplicates", s.duplicates),
+    ]
     signal_table = table(
         ["signal", "status", "reading"],
         ([name, f"{SIGNAL_ICON[sig.status]} {sig.status}", inline(sig.reading, limit=300)] for name, sig in signals),
@@ -125,22 +158,31 @@ def plan_section(plan: Plan) -> Section:
     reasons = "\n".join(f"{i}. {inline(r, limit=400)}" for i, r in enumerate(rec.rationale, 1))
     candidates = table(
         ["", "candidate", "predicted accuracy", "95% interval", "train time", "latency", "note"],
-        ([
-            "★" if _candidate_key(c) == rec.chosen_candidate else ("" if c.eligible else "✗"),
-            code(_candidate_key(c)), num(c.predicted_accuracy),
-            interval(c.predicted_accuracy_ci.low, c.predicted_accuracy_ci.high) if c.predicted_accuracy_ci else "–",
-            "–" if c.estimated_train_seconds is None else f"{c.estimated_train_seconds:,.0f} s",
-            inline(c.latency_class), inline(c.note, limit=120),
-        ] for c in rec.candidates),
+        (
+            [
+                "★" if _candidate_key(c) == rec.chosen_candidate else ("" if c.eligible else "✗"),
+                code(_candidate_key(c)),
+                num(c.predicted_accuracy),
+                interval(c.predicted_accuracy_ci.low, c.predicted_accuracy_ci.high) if c.predicted_accuracy_ci else "–",
+                "–" if c.estimated_train_seconds is None else f"{c.estimated_train_seconds:,.0f} s",
+                inline(c.latency_class),
+                inline(c.note, limit=120),
+            ]
+            for c in rec.candidates
+        ),
         align="llrrrll",
     )
     warnings = "\n".join(f"- ⚠️ {inline(w, limit=300)}" for w in plan.warnings)
     head = f"### Signals and plan\n\n{signal_table}\n\n**Plan:** {what}, because:\n\n{reasons}"
     full = "\n\n".join(p for p in (head, details(f"Candidates ({len(rec.candidates)})", candidates), warnings) if p)
-    return Section("plan", "signals and plan", (
-        Variant(full),
-        Variant(head, "plan candidates and warnings omitted"),
-    ))
+    return Section(
+        "plan",
+        "signals and plan",
+        (
+            Variant(full),
+            Variant(head, "plan candidates and warnings omitted"),
+        ),
+    )
 
 
 def _candidate_key(candidate) -> str:
@@ -148,6 +190,7 @@ def _candidate_key(candidate) -> str:
 
 
 # -- metrics ------------------------------------------------------------------------------------
+
 
 def metrics_section(candidate: EvaluationResult, baseline: EvaluationResult | None) -> Section:
     names = list(candidate.metrics)
@@ -160,10 +203,15 @@ def metrics_section(candidate: EvaluationResult, baseline: EvaluationResult | No
         delta = None if value is None or base is None else value - base
         worse = delta is not None and round(delta, 3) != 0 and ((delta > 0) == (name in LOWER_IS_BETTER))
         ci = candidate.intervals.get(name)
-        rows.append([
-            code(name), num(base), num(value), signed(delta) + (" 🔻" if worse else ""),
-            interval(ci.low, ci.high) if ci else "–",
-        ])
+        rows.append(
+            [
+                code(name),
+                num(base),
+                num(value),
+                signed(delta) + (" 🔻" if worse else ""),
+                interval(ci.low, ci.high) if ci else "–",
+            ]
+        )
     header = f"### Metrics on {code(candidate.test.source)} (n={candidate.test.n:,})"
     if baseline is not None and baseline.test.sha256 != candidate.test.sha256:
         header += "\n\n⚠️ The baseline was evaluated on a different test set: deltas compare different data."
@@ -171,7 +219,9 @@ def metrics_section(candidate: EvaluationResult, baseline: EvaluationResult | No
     return Section("metrics", "metrics", (Variant(f"{header}\n\n{body}"),))
 
 
-def class_deltas(candidate: EvaluationResult, baseline: EvaluationResult) -> list[tuple[str, float, float, float, float]]:
+def class_deltas(
+    candidate: EvaluationResult, baseline: EvaluationResult
+) -> list[tuple[str, float, float, float, float]]:
     """(label, baseline f1, candidate f1, f1 delta, recall delta) per shared class, worst f1 delta first."""
     rows = []
     for label, metrics in candidate.per_class.items():
@@ -181,7 +231,9 @@ def class_deltas(candidate: EvaluationResult, baseline: EvaluationResult) -> lis
     return sorted(rows, key=lambda r: (r[3], r[4]))
 
 
-def regressions_section(candidate: EvaluationResult, baseline: EvaluationResult | None, *, threshold: float = 0.005) -> Section:
+def regressions_section(
+    candidate: EvaluationResult, baseline: EvaluationResult | None, *, threshold: float = 0.005
+) -> Section:
     if baseline is None:
         weakest = sorted(candidate.per_class.items(), key=lambda kv: kv[1].f1)
         rows = [[code(label), num(m.precision), num(m.recall), num(m.f1), f"{m.support:,}"] for label, m in weakest]
@@ -192,13 +244,17 @@ def regressions_section(candidate: EvaluationResult, baseline: EvaluationResult 
             shown = rows if limit is None else rows[:limit]
             return f"{head}\n\n{table(headers, shown, align=align)}"
 
-        return Section("regressions", "per-class table", (Variant(render(10)), Variant(render(3), "per-class table cut to 3 rows")))
+        return Section(
+            "regressions", "per-class table", (Variant(render(10)), Variant(render(3), "per-class table cut to 3 rows"))
+        )
 
     deltas = class_deltas(candidate, baseline)
     regressed = [d for d in deltas if d[3] < -threshold or d[4] < -threshold]
     improved = sum(1 for d in deltas if d[3] > threshold)
-    head = (f"### Per-class changes\n\n{len(regressed)} of {len(deltas)} classes regressed by more than "
-            f"{threshold:.3f} in f1 or recall; {improved} improved.")
+    head = (
+        f"### Per-class changes\n\n{len(regressed)} of {len(deltas)} classes regressed by more than "
+        f"{threshold:.3f} in f1 or recall; {improved} improved."
+    )
     headers, align = ["class", "baseline f1", "candidate f1", "Δ f1", "Δ recall"], "lrrrr"
 
     def rows(items) -> list[list[str]]:
@@ -214,14 +270,20 @@ def regressions_section(candidate: EvaluationResult, baseline: EvaluationResult 
             parts.append(details(f"All {len(deltas)} classes", table(headers, rows(deltas), align=align)))
         return "\n\n".join(parts)
 
-    return Section("regressions", "per-class table", (
-        Variant(render(20, True)),
-        Variant(render(20, False), "full per-class table omitted"),
-        Variant(render(5, False), "regressed classes cut to 5"),
-    ))
+    return Section(
+        "regressions",
+        "per-class table",
+        (
+            Variant(render(20, True)),
+            Variant(render(20, False), "full per-class table omitted"),
+            Variant(render(5, False), "regressed classes cut to 5"),
+        ),
+    )
 
 
-def class_chart_section(candidate: EvaluationResult, baseline: EvaluationResult | None, *, bars: int = 20) -> Section | None:
+def class_chart_section(
+    candidate: EvaluationResult, baseline: EvaluationResult | None, *, bars: int = 20
+) -> Section | None:
     if baseline is None:
         return None
     deltas = class_deltas(candidate, baseline)
@@ -236,21 +298,28 @@ def class_chart_section(candidate: EvaluationResult, baseline: EvaluationResult 
 
 # -- learning curve -----------------------------------------------------------------------------
 
+
 def curve_section(plan: Plan) -> Section | None:
     st = plan.signals.starvation
     if len(st.curve) < 2:
         return None
     chart = charts.line_chart(
-        "Learning curve of the frozen-embedding probe", "labeled examples", [p.n for p in st.curve],
-        "accuracy", [p.accuracy for p in st.curve],
+        "Learning curve of the frozen-embedding probe",
+        "labeled examples",
+        [p.n for p in st.curve],
+        "accuracy",
+        [p.accuracy for p in st.curve],
     )
-    text = (f"### Learning curve\n\n{chart}\n\nPredicted probe accuracy at the target size "
-            f"({st.target_size:,} examples): {num(st.predicted_probe_accuracy_at_target)}; ceiling "
-            f"{num(st.predicted_ceiling)}; {signed(st.gain_per_doubling, digits=1)} points per doubling.")
+    text = (
+        f"### Learning curve\n\n{chart}\n\nPredicted probe accuracy at the target size "
+        f"({st.target_size:,} examples): {num(st.predicted_probe_accuracy_at_target)}; ceiling "
+        f"{num(st.predicted_ceiling)}; {signed(st.gain_per_doubling, digits=1)} points per doubling."
+    )
     return Section("curve", "learning curve", (Variant(text),))
 
 
 # -- latency and size ---------------------------------------------------------------------------
+
 
 def _latency_cells(lat: Latency | None) -> list[str]:
     if lat is None:
@@ -261,19 +330,24 @@ def _latency_cells(lat: Latency | None) -> list[str]:
 def latency_section(export: ExportResult) -> Section:
     rows = []
     for art in export.artifacts:
-        parity = ("–" if art.max_abs_logit_diff is None else f"max Δlogit {art.max_abs_logit_diff:.1e}")
+        parity = "–" if art.max_abs_logit_diff is None else f"max Δlogit {art.max_abs_logit_diff:.1e}"
         if art.argmax_agreement is not None:
             parity = f"argmax agreement {art.argmax_agreement:.1%}"
         rows.append([code(art.path), art.precision, megabytes(art.size_bytes), *_latency_cells(art.latency), parity])
     if export.torch_latency is not None:
         rows.append(["torch (eager)", "fp32", "–", *_latency_cells(export.torch_latency), "reference"])
-    body = table(["artifact", "precision", "size", "p50 ms", "p95 ms", "p99 ms", "batch 32", "parity"], rows, align="llrrrrrl")
+    body = table(
+        ["artifact", "precision", "size", "p50 ms", "p95 ms", "p99 ms", "batch 32", "parity"], rows, align="llrrrrrl"
+    )
     threads = next((a.latency.threads for a in export.artifacts if a.latency), None)
-    note = f"Batch-1 latency on the CI runner{f' with {threads} threads' if threads else ''}; ONNX opset {export.opset}."
+    note = (
+        f"Batch-1 latency on the CI runner{f' with {threads} threads' if threads else ''}; ONNX opset {export.opset}."
+    )
     return Section("latency", "latency and size", (Variant(f"### Latency and size\n\n{body}\n\n{note}"),))
 
 
 # -- suspects -----------------------------------------------------------------------------------
+
 
 def suspects_section(plan: Plan) -> Section | None:
     noise = plan.signals.label_noise
@@ -286,8 +360,16 @@ def suspects_section(plan: Plan) -> Section | None:
 
     def render(limit: int, text_limit: int) -> str:
         shown = suspects[:limit]
-        rows = [[str(s.line if s.line is not None else s.index), code(s.given_label, limit=40), code(s.suggested_label, limit=40),
-                 f"{s.score:.3f}", inline(s.text, limit=text_limit)] for s in shown]
+        rows = [
+            [
+                str(s.line if s.line is not None else s.index),
+                code(s.given_label, limit=40),
+                code(s.suggested_label, limit=40),
+                f"{s.score:.3f}",
+                inline(s.text, limit=text_limit),
+            ]
+            for s in shown
+        ]
         more = f"\n\n_{len(suspects) - len(shown):,} more in the plan's JSON._" if len(shown) < len(suspects) else ""
         body = table(["line", "given", "suggested", "quality", "text"], rows, align="lllrl") + more
         return details(f"🔎 Suspect labels: {len(suspects):,} ({rate}), lowest label quality first", body)
@@ -300,6 +382,7 @@ def suspects_section(plan: Plan) -> Section | None:
 
 
 # -- links --------------------------------------------------------------------------------------
+
 
 def links_section(links: dict[str, str]) -> Section | None:
     safe = [(inline(label), url) for label, url in links.items() if url.startswith(("https://", "http://"))]

@@ -56,11 +56,23 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
         state = self.state
-        state.requests.append({"method": method, "path": parts.path, "query": query, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+        state.requests.append(
+            {
+                "method": method,
+                "path": parts.path,
+                "query": query,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body,
+            }
+        )
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             return self._send(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
         if state.rate_limited:
-            return self._send(403, {"message": "API rate limit exceeded"}, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000000"})
+            return self._send(
+                403,
+                {"message": "API rate limit exceeded"},
+                {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000000"},
+            )
         if state.redirect_to:
             return self._send(301, {"message": "Moved Permanently"}, {"Location": state.redirect_to + parts.path})
         if state.fail_5xx > 0:
@@ -69,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path
         if not path.startswith(f"/repos/{REPO}/"):
             return self._send(404, {"message": "Not Found"})
-        rest = path[len(f"/repos/{REPO}/"):]
+        rest = path[len(f"/repos/{REPO}/") :]
         if m := re.fullmatch(r"issues/(\d+)/comments", rest):
             number = int(m.group(1))
             if method == "GET":
@@ -92,28 +104,42 @@ class _Handler(BaseHTTPRequestHandler):
             return self._page(found, query, path)
         if rest == "issues" and method == "POST":
             state.next_id += 1
-            issue = {"number": len(state.issues) + 1, "title": body["title"], "body": body["body"], "state": "open",
-                     "labels": body.get("labels", []), "html_url": f"https://github.test/{REPO}/issues/{len(state.issues) + 1}"}
+            issue = {
+                "number": len(state.issues) + 1,
+                "title": body["title"],
+                "body": body["body"],
+                "state": "open",
+                "labels": body.get("labels", []),
+                "html_url": f"https://github.test/{REPO}/issues/{len(state.issues) + 1}",
+            }
             state.issues.append(issue)
             return self._send(201, issue)
         if rest == "pulls" and method == "POST":
             number = 100 + len(state.pulls)
-            state.pulls[number] = {"number": number, "head": {"sha": "0" * 40, "ref": body["head"]}, "html_url": f"https://github.test/pull/{number}"}
+            state.pulls[number] = {
+                "number": number,
+                "head": {"sha": "0" * 40, "ref": body["head"]},
+                "html_url": f"https://github.test/pull/{number}",
+            }
             return self._send(201, state.pulls[number])
         return self._send(404, {"message": "Not Found"})
 
     def _new_comment(self, number: int, text: str) -> dict:
         state = self.state
         state.next_id += 1
-        comment = {"id": state.next_id, "body": text, "user": {"login": "github-actions[bot]", "type": "Bot"},
-                   "html_url": f"https://github.test/{REPO}/pull/{number}#issuecomment-{state.next_id}"}
+        comment = {
+            "id": state.next_id,
+            "body": text,
+            "user": {"login": "github-actions[bot]", "type": "Bot"},
+            "html_url": f"https://github.test/{REPO}/pull/{number}#issuecomment-{state.next_id}",
+        }
         state.comments.setdefault(number, []).append(comment)
         return comment
 
     def _page(self, items: list, query: dict, path: str) -> None:
         size = min(int(query.get("per_page", 30)), self.state.page_size)
         page = int(query.get("page", 1))
-        chunk = items[(page - 1) * size: page * size]
+        chunk = items[(page - 1) * size : page * size]
         headers = {}
         if page * size < len(items):
             host, port = self.server.server_address[:2]  # type: ignore[attr-defined]
@@ -147,7 +173,7 @@ class FakeGitHub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "FakeGitHub":
+    def __enter__(self) -> FakeGitHub:
         self._thread.start()
         return self
 

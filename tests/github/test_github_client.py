@@ -6,7 +6,13 @@ import pytest
 from fake_github import REPO, TOKEN
 
 from calibgate.errors import ConfigError, EnvironmentFailure, InputError
-from calibgate.github import GitHubAccessError, GitHubClient, GitHubRateLimitError, GitHubUnavailableError, upsert_comment
+from calibgate.github import (
+    GitHubAccessError,
+    GitHubClient,
+    GitHubRateLimitError,
+    GitHubUnavailableError,
+    upsert_comment,
+)
 from calibgate.github.comments import check_pull_head, marker
 from calibgate.github.issues import open_or_comment_issue
 
@@ -94,7 +100,9 @@ def test_token_not_sent_to_other_hosts(client):
 
 def test_redirects_followed_only_on_the_api_host(gh, client):
     gh.state.redirect_to = "http://other.invalid"
-    with pytest.raises(GitHubUnavailableError, match="redirected GET /repos/octo/models/issues/1/comments to another host"):
+    with pytest.raises(
+        GitHubUnavailableError, match="redirected GET /repos/octo/models/issues/1/comments to another host"
+    ):
         client.list_issue_comments(REPO, 1)
     assert len(gh.state.requests) == 1
 
@@ -140,8 +148,12 @@ def test_pull_head_check(gh, client):
 
 def test_drift_issue_opened_once_then_commented(gh, client):
     mark = marker("intent-model", kind="calibgate-drift")
-    first = open_or_comment_issue(client, REPO, title="Drift", body="evidence 1", mark=mark, labels=("calibgate-drift",))
-    second = open_or_comment_issue(client, REPO, title="Drift", body="evidence 2", mark=mark, labels=("calibgate-drift",))
+    first = open_or_comment_issue(
+        client, REPO, title="Drift", body="evidence 1", mark=mark, labels=("calibgate-drift",)
+    )
+    second = open_or_comment_issue(
+        client, REPO, title="Drift", body="evidence 2", mark=mark, labels=("calibgate-drift",)
+    )
     assert (first.action, second.action) == ("opened", "commented")
     assert first.number == second.number and len(gh.state.issues) == 1
     assert gh.state.comments[first.number][0]["body"].endswith("evidence 2")

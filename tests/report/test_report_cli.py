@@ -14,15 +14,32 @@ from calibgate.cli import cli
 @pytest.fixture
 def records(tmp_path):
     paths = {}
-    for name, record in {"decision": decision("block"), "plan": plan(), "cand": evaluation(shift=-0.02),
-                         "base": evaluation(seed=3), "export": export()}.items():
+    for name, record in {
+        "decision": decision("block"),
+        "plan": plan(),
+        "cand": evaluation(shift=-0.02),
+        "base": evaluation(seed=3),
+        "export": export(),
+    }.items():
         paths[name] = tmp_path / f"{name}.json"
         paths[name].write_text(record.model_dump_json())
     return paths
 
 
-HERMETIC = {name: None for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_REPOSITORY", "GITHUB_EVENT_NAME",
-                                     "GITHUB_EVENT_PATH", "GITHUB_SERVER_URL", "GITHUB_RUN_ID", "GITHUB_SHA", "GITHUB_TOKEN")}
+HERMETIC = {
+    name: None
+    for name in (
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_REPOSITORY",
+        "GITHUB_EVENT_NAME",
+        "GITHUB_EVENT_PATH",
+        "GITHUB_SERVER_URL",
+        "GITHUB_RUN_ID",
+        "GITHUB_SHA",
+        "GITHUB_TOKEN",
+    )
+}
 
 
 def run(args, env=None):
@@ -37,9 +54,23 @@ def one_error_line(result) -> str:
 
 
 def test_renders_to_stdout(records):
-    result = run(["report", "--decision", str(records["decision"]), "--plan", str(records["plan"]),
-                  "--candidate-eval", str(records["cand"]), "--baseline-eval", str(records["base"]),
-                  "--export", str(records["export"]), "--name", "intent-model"])
+    result = run(
+        [
+            "report",
+            "--decision",
+            str(records["decision"]),
+            "--plan",
+            str(records["plan"]),
+            "--candidate-eval",
+            str(records["cand"]),
+            "--baseline-eval",
+            str(records["base"]),
+            "--export",
+            str(records["export"]),
+            "--name",
+            "intent-model",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("<!-- calibgate-report:intent-model -->\n## ❌ calibgate: BLOCK")
     assert "::error" not in result.stdout  # annotations only inside Actions by default
@@ -97,8 +128,14 @@ def test_records_directory_from_ci(records, tmp_path):
 def test_step_summary_and_annotations_in_actions(records, tmp_path):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_SERVER_URL": "https://github.com",
-           "GITHUB_REPOSITORY": "octo/models", "GITHUB_RUN_ID": "42", "GITHUB_SHA": "abc123"}
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "octo/models",
+        "GITHUB_RUN_ID": "42",
+        "GITHUB_SHA": "abc123",
+    }
     result = run(["report", "--decision", str(records["decision"]), "-o", str(tmp_path / "r.md"), "--summary"], env=env)
     assert result.exit_code == 0, result.output
     written = summary.read_text()
@@ -145,7 +182,13 @@ def test_ci_exits_with_the_gates_code(monkeypatch, tmp_path, records):
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["decision"] == "block"
     assert sorted(p.name for p in out.iterdir()) == [
-        "baseline-evaluation.json", "decision.json", "evaluation.json", "export.json", "plan.json", "report.md"]
+        "baseline-evaluation.json",
+        "decision.json",
+        "evaluation.json",
+        "export.json",
+        "plan.json",
+        "report.md",
+    ]
     assert (out / "report.md").read_text().startswith("<!-- calibgate-report:intent-model -->")
     assert calls[1][1]["plan"].recommendation.strategy == "lora"
     monkeypatch.setitem(vars(api), "gate", lambda **kw: decision("promote"))
@@ -163,15 +206,31 @@ def test_drift_quiet_and_dry_run(monkeypatch, tmp_path):
     from calibgate.report import pipeline
 
     for name in ("train", "prod"):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"text": f"text {i}", "label": "a"}) + "\n" for i in range(20)))
-    (tmp_path / "calibgate.yaml").write_text("name: intent-model\ndata:\n  train: train.jsonl\n  production: prod.jsonl\n")
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"text": f"text {i}", "label": "a"}) + "\n" for i in range(20))
+        )
+    (tmp_path / "calibgate.yaml").write_text(
+        "name: intent-model\ndata:\n  train: train.jsonl\n  production: prod.jsonl\n"
+    )
     auc = {"value": 0.6}
-    monkeypatch.setattr(pipeline, "_measure", lambda cfg, ref, prod, seed: SimpleNamespace(
-        auc=auc["value"], auc_ci=None, p_value=0.001, mmd=0.2, shifted_classes=["card_arrival"], evidence=[], reading="shifted"))
+    monkeypatch.setattr(
+        pipeline,
+        "_measure",
+        lambda cfg, ref, prod, seed: SimpleNamespace(
+            auc=auc["value"],
+            auc_ci=None,
+            p_value=0.001,
+            mmd=0.2,
+            shifted_classes=["card_arrival"],
+            evidence=[],
+            reading="shifted",
+        ),
+    )
     args = ["drift", "--config", str(tmp_path / "calibgate.yaml"), "--dry-run"]
     quiet = run(args)
     assert quiet.exit_code == 0 and quiet.stdout.strip().splitlines() == [
-        "calibgate: no drift: domain-classifier AUC 0.600 <= 0.75 (20 production vs 20 training texts)"]
+        "calibgate: no drift: domain-classifier AUC 0.600 <= 0.75 (20 production vs 20 training texts)"
+    ]
     auc["value"] = 0.91
     loud = run(args)
     assert loud.exit_code == 0 and "drift: domain-classifier AUC 0.910 > 0.75" in loud.stdout

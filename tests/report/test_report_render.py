@@ -12,9 +12,15 @@ from calibgate.report.api import render_report
 
 
 def full(**overrides) -> str:
-    kwargs = dict(decision=decision("block"), plan=plan(), candidate_eval=evaluation(shift=-0.02),
-                  baseline_eval=evaluation(seed=3, run_id="run-base"), export=export(),
-                  links={"workflow run": "https://github.com/o/r/actions/runs/1"}, name="intent-model")
+    kwargs = dict(
+        decision=decision("block"),
+        plan=plan(),
+        candidate_eval=evaluation(shift=-0.02),
+        baseline_eval=evaluation(seed=3, run_id="run-base"),
+        export=export(),
+        links={"workflow run": "https://github.com/o/r/actions/runs/1"},
+        name="intent-model",
+    )
     kwargs.update(overrides)
     return render_report(**kwargs)
 
@@ -38,17 +44,19 @@ def test_pass_and_error_headings():
 def test_failed_checks_listed_before_passing_ones():
     text = full()
     flagged = text[: text.index("<details>")]
-    assert "❌ FAIL" in flagged and "⚠️ WARN" in flagged and "latency\\_p95" not in flagged and "latency_p95" not in flagged
+    assert (
+        "❌ FAIL" in flagged and "⚠️ WARN" in flagged and "latency\\_p95" not in flagged and "latency_p95" not in flagged
+    )
     assert "All 7 checks" in text
 
 
 def test_metrics_deltas_carry_signs_and_intervals():
     text = full()
-    metrics = text[text.index("### Metrics"): text.index("### Per-class")]
+    metrics = text[text.index("### Metrics") : text.index("### Per-class")]
     assert re.search(r"\| `accuracy` \| 0\.860 \| 0\.840 \| -0\.020 🔻 \| \[0\.810, 0\.870\] \|", metrics)
     assert "| `ece` | 0.050 | 0.060 | +0.010 🔻 |" in metrics  # lower is better: a rise is worse
     better = full(candidate_eval=evaluation(shift=0.03))
-    assert "+0.030 |" in better[better.index("### Metrics"):]
+    assert "+0.030 |" in better[better.index("### Metrics") :]
 
 
 def test_mermaid_charts_present():
@@ -62,11 +70,11 @@ def test_mermaid_charts_present():
 def test_suspects_collapsible_and_escaped():
     text = full()
     start = text.index("<details>\n<summary>🔎 Suspect labels: 3")
-    block = text[start: text.index("</details>", start)]
-    assert "&lt;b&gt;" in block and "<b>" not in block          # no raw HTML from data
+    block = text[start : text.index("</details>", start)]
+    assert "&lt;b&gt;" in block and "<b>" not in block  # no raw HTML from data
     assert "&#64;octocat" in block and "@octocat" not in block  # no mentions
-    assert "\\[x\\](http://e)" in block                          # no links
-    assert "card 0 \\| please" in block                         # pipes cannot break the table
+    assert "\\[x\\](http://e)" in block  # no links
+    assert "card 0 \\| please" in block  # pipes cannot break the table
 
 
 def test_links_and_no_baseline():
@@ -84,8 +92,12 @@ def test_minimal_report_only_decision():
 
 def test_huge_report_stays_under_the_limit_and_says_what_was_cut():
     big_plan = plan(n_suspects=2000, n_classes=77)
-    text = full(decision=decision("block", n_class_checks=77), plan=big_plan,
-                candidate_eval=evaluation(77, shift=-0.05), baseline_eval=evaluation(77, seed=5))
+    text = full(
+        decision=decision("block", n_class_checks=77),
+        plan=big_plan,
+        candidate_eval=evaluation(77, shift=-0.05),
+        baseline_eval=evaluation(77, seed=5),
+    )
     assert len(text) <= 65000
     assert text.startswith("<!-- calibgate-report:intent-model -->")
     assert "Shortened to fit GitHub's 65,535-character comment limit" in text
@@ -111,7 +123,16 @@ def test_without_trimming_no_note():
 
 def test_bad_inputs():
     with pytest.raises(InputError, match="decision: not a GateDecision record: 'decision'"):
-        render_report(decision={"decision": "maybe", "candidate": "x", "policy": "p", "policy_sha256": "s", "checks": [], "summary": ""})
+        render_report(
+            decision={
+                "decision": "maybe",
+                "candidate": "x",
+                "policy": "p",
+                "policy_sha256": "s",
+                "checks": [],
+                "summary": "",
+            }
+        )
     with pytest.raises(ConfigError, match="max_chars"):
         render_report(decision=decision(), max_chars=70000)
     with pytest.raises(ConfigError, match="marker"):
@@ -122,8 +143,10 @@ def test_report_module_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
-            "import calibgate.report.api, calibgate.report.pipeline, calibgate.cli.report, calibgate.github\n")
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "import calibgate.report.api, calibgate.report.pipeline, calibgate.cli.report, calibgate.github\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -131,7 +154,9 @@ def test_last_resort_cut_keeps_blocks_closed():
     from calibgate.report.api import _assemble
     from calibgate.report.sections import Section, Variant
 
-    huge = Section("decision", "check list", (Variant("<details>\n<summary>x</summary>\n\n```\n" + "y\n" * 5000),), droppable=False)
+    huge = Section(
+        "decision", "check list", (Variant("<details>\n<summary>x</summary>\n\n```\n" + "y\n" * 5000),), droppable=False
+    )
     text = _assemble("<!-- calibgate-report:m -->", [huge], 3000)
     assert len(text) <= 3000 and text.count("```") % 2 == 0 and text.count("<details") == text.count("</details>")
     assert "cut here" in text
