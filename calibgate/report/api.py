@@ -17,13 +17,14 @@ from calibgate import __version__
 from calibgate.errors import ConfigError, InputError
 from calibgate.evaluation.schema import EvaluationResult
 from calibgate.export.schema import ExportResult
+from calibgate.github.client import MAX_COMMENT_CHARS
 from calibgate.github.comments import marker
 from calibgate.planner.schema import Plan
 from calibgate.policy.decision import GateDecision
 from calibgate.report import sections as sec
 from calibgate.settings import describe_validation_error
 
-GITHUB_COMMENT_LIMIT = 65536
+GITHUB_COMMENT_LIMIT = MAX_COMMENT_CHARS
 MIN_CHARS = 2000
 _M = TypeVar("_M", bound=BaseModel)
 

@@ -60,11 +60,6 @@ class Section:
 # -- decision -----------------------------------------------------------------------------------
 
 
-def verdict(decision: GateDecision) -> str:
-    """PASS when the gate may promote, else BLOCK (an ERROR blocks: it never counts as a pass)."""
-    return "PASS" if decision.decision == "promote" else "BLOCK"
-
-
 def heading(decision: GateDecision, name: str) -> str:
     failed = sum(c.status == "FAIL" for c in decision.checks)
     errors = sum(c.status == "ERROR" for c in decision.checks)
