@@ -1,0 +1,286 @@
+"""The GitHub REST client: headers, timeouts, pagination and one-line errors.
+
+Follows GitHub's REST conventions (docs.github.com/rest): ``Accept:
+application/vnd.github+json``, ``X-GitHub-Api-Version``, a ``User-Agent``,
+pagination by ``Link: <...>; rel="next"`` headers, and rate limits reported by
+``x-ratelimit-remaining`` / ``retry-after``. The token is only ever sent to the
+host of ``api_url``: redirects and pagination links elsewhere are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from calibgate import __version__
+from calibgate.errors import ConfigError
+from calibgate.github.errors import GitHubAccessError, GitHubRateLimitError, GitHubUnavailableError
+
+DEFAULT_API_URL = "https://api.github.com"
+API_VERSION = "2022-11-28"
+MAX_COMMENT_CHARS = 65536
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Response:
+    """One API answer: status, headers (lower-cased names) and the decoded JSON body."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    data: Any = None
+
+    def link(self, rel: str) -> str | None:
+        """The URL of ``rel`` ("next", "last"...) in the ``Link`` header, if any."""
+        for url, name in _LINK.findall(self.headers.get("link", "")):
+            if name == rel:
+                return url
+        return None
+
+
+def validate_repo(repo: str) -> str:
+    """``owner/name`` or a :class:`ConfigError` naming the bad value."""
+    if not isinstance(repo, str) or not _REPO.match(repo) or any(part in (".", "..") for part in repo.split("/")):
+        raise ConfigError(
+            f"repository {repo!r} is not 'owner/name'", fix="pass --repo owner/name (or set GITHUB_REPOSITORY)"
+        )
+    return repo
+
+
+def validate_number(number: Any, what: str = "pull request") -> int:
+    """A positive issue or PR number; rejects anything that is not a plain integer."""
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ConfigError(f"{what} number {number!r} is not a positive integer", fix="pass --pr N with N the PR number")
+    return number
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only on the API host, so the token never travels elsewhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            raise GitHubUnavailableError(
+                f"GitHub API redirected {req.get_method()} {urllib.parse.urlsplit(req.full_url).path} to another host",
+                fix="check GITHUB_API_URL",
+                status=code,
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class GitHubClient:
+    """Calls the GitHub REST API with a token.
+
+    >>> client = GitHubClient.from_env()                      # doctest: +SKIP
+    >>> client.create_issue_comment("owner/name", 7, "hi")    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 1.0,
+        max_pages: int = 50,
+        user_agent: str = f"calibgate/{__version__}",
+    ):
+        if not token:
+            raise ConfigError("no GitHub token given", fix="set GITHUB_TOKEN (in a workflow: secrets.GITHUB_TOKEN)")
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_pages = max_pages
+        self._headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+            "User-Agent": user_agent,
+            "Authorization": f"Bearer {token}",
+        }
+        self._opener = urllib.request.build_opener(_SameHostRedirects())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> GitHubClient:
+        """Token from ``GITHUB_TOKEN``, base URL from ``GITHUB_API_URL`` (GitHub Enterprise sets it)."""
+        env = os.environ if env is None else env
+        token = env.get("GITHUB_TOKEN", "")
+        if not token:
+            raise ConfigError(
+                "GITHUB_TOKEN is not set, so nothing can be posted to GitHub",
+                fix="export GITHUB_TOKEN, or in a workflow set env GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
+            )
+        return cls(token, api_url=env.get("GITHUB_API_URL") or DEFAULT_API_URL, **kwargs)
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None
+    ) -> Response:
+        """One call; ``path`` is relative to ``api_url`` (``/repos/...``) or an absolute URL on its host."""
+        method = method.upper()
+        url = self._url(path, params)
+        data = None if json_body is None else json.dumps(json_body).encode("utf-8")
+        attempts = 1 + (self.retries if method in _IDEMPOTENT else 0)
+        for attempt in range(attempts):
+            req = urllib.request.Request(url, data=data, method=method, headers=dict(self._headers))
+            if data is not None:
+                req.add_header("Content-Type", "application/json")
+            try:
+                with self._opener.open(req, timeout=self.timeout) as resp:
+                    return Response(resp.status, _lower(resp.headers), _decode(resp.read()))
+            except urllib.error.HTTPError as exc:
+                response = Response(exc.code, _lower(exc.headers), _decode(exc.read()))
+                if exc.code >= 500 and attempt + 1 < attempts:
+                    time.sleep(self.backoff * 2**attempt)
+                    continue
+                raise _http_error(method, url, response) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(self.backoff * 2**attempt)
+                    continue
+                reason = getattr(exc, "reason", exc)
+                raise GitHubUnavailableError(
+                    f"cannot reach the GitHub API at {self.api_url} ({reason})",
+                    fix="check the network and GITHUB_API_URL",
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def paginate(self, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
+        """Every item of a list endpoint, following ``Link: rel="next"`` up to ``max_pages`` pages."""
+        url: str | None = self._url(path, {"per_page": 100, **(params or {})})
+        for _ in range(self.max_pages):
+            if url is None:
+                return
+            response = self.request("GET", url)
+            if not isinstance(response.data, list):
+                raise GitHubUnavailableError(
+                    f"GitHub API: GET {_path(url)} did not answer a list", status=response.status
+                )
+            yield from response.data
+            url = response.link("next")
+        if url is not None:
+            raise GitHubUnavailableError(
+                f"GitHub API: GET {_path(path)} has more than {self.max_pages} pages", fix="raise max_pages"
+            )
+
+    def _url(self, path: str, params: Mapping[str, Any] | None) -> str:
+        if path.startswith(("http://", "https://")):
+            if urllib.parse.urlsplit(path).netloc != urllib.parse.urlsplit(self.api_url).netloc:
+                raise GitHubUnavailableError(
+                    f"GitHub API pointed to {urllib.parse.urlsplit(path).netloc}, not {self.api_url}",
+                    fix="check GITHUB_API_URL",
+                )
+            url = path
+        else:
+            url = self.api_url + "/" + path.lstrip("/")
+        if params:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+        return url
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def list_issue_comments(self, repo: str, number: int) -> list[dict]:
+        """All comments of an issue or pull request (GET /repos/{repo}/issues/{number}/comments)."""
+        repo, number = validate_repo(repo), validate_number(number)
+        return list(self.paginate(f"/repos/{repo}/issues/{number}/comments"))
+
+    def create_issue_comment(self, repo: str, number: int, body: str) -> dict:
+        repo, number = validate_repo(repo), validate_number(number)
+        return self.request("POST", f"/repos/{repo}/issues/{number}/comments", json_body={"body": _body(body)}).data
+
+    def update_issue_comment(self, repo: str, comment_id: int, body: str) -> dict:
+        repo, comment_id = validate_repo(repo), validate_number(comment_id, "comment")
+        return self.request(
+            "PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json_body={"body": _body(body)}
+        ).data
+
+    def get_pull(self, repo: str, number: int) -> dict:
+        repo, number = validate_repo(repo), validate_number(number)
+        return self.request("GET", f"/repos/{repo}/pulls/{number}").data
+
+    def list_issues(self, repo: str, *, state: str = "open", labels: tuple[str, ...] = ()) -> list[dict]:
+        """Issues (and PRs, which the issues endpoint includes) with all of ``labels``."""
+        params = {"state": state}
+        if labels:
+            params["labels"] = ",".join(labels)
+        return list(self.paginate(f"/repos/{validate_repo(repo)}/issues", params=params))
+
+    def create_issue(self, repo: str, *, title: str, body: str, labels: tuple[str, ...] = ()) -> dict:
+        payload: dict[str, Any] = {"title": title, "body": _body(body)}
+        if labels:
+            payload["labels"] = list(labels)
+        return self.request("POST", f"/repos/{validate_repo(repo)}/issues", json_body=payload).data
+
+    def create_pull(self, repo: str, *, title: str, head: str, base: str, body: str = "", draft: bool = False) -> dict:
+        payload = {"title": title, "head": head, "base": base, "body": _body(body), "draft": draft}
+        return self.request("POST", f"/repos/{validate_repo(repo)}/pulls", json_body=payload).data
+
+
+def _body(body: str) -> str:
+    if len(body) > MAX_COMMENT_CHARS:
+        raise ConfigError(
+            f"comment body has {len(body):,} characters, over GitHub's {MAX_COMMENT_CHARS:,}",
+            fix="render with max_chars below the limit (calibgate report does)",
+        )
+    return body
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in (headers.items() if headers is not None else [])}
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"message": raw[:200].decode("utf-8", "replace")}
+
+
+def _path(url: str) -> str:
+    return urllib.parse.urlsplit(url).path or url
+
+
+def _http_error(method: str, url: str, response: Response) -> Exception:
+    """Map an HTTP error answer to one line naming the call, the status and the fix."""
+    data = response.data if isinstance(response.data, dict) else {}
+    detail = " ".join(str(data.get("message", "")).split())[:200]
+    where = f"GitHub API: {method} {_path(url)} answered {response.status}" + (f" ({detail})" if detail else "")
+    status, headers = response.status, response.headers
+    if status in (403, 429) and headers.get("x-ratelimit-remaining") == "0":
+        reset = headers.get("x-ratelimit-reset", "")
+        when = (
+            datetime.fromtimestamp(int(reset), tz=timezone.utc).strftime("%H:%M:%S UTC") if reset.isdigit() else "later"
+        )
+        return GitHubRateLimitError(
+            f"{where}: rate limit exhausted, it resets at {when}",
+            fix="wait, or use a token with a higher limit",
+            status=status,
+        )
+    if status == 429 or (status == 403 and ("retry-after" in headers or "rate limit" in detail.lower())):
+        after = headers.get("retry-after", "60")
+        return GitHubRateLimitError(
+            f"{where}: secondary rate limit hit", fix=f"retry after {after} seconds", status=status
+        )
+    if status >= 500:
+        return GitHubUnavailableError(where, fix="GitHub is failing; retry later (githubstatus.com)", status=status)
+    fixes = {
+        401: "the token is missing, expired or revoked; check GITHUB_TOKEN",
+        403: "the token lacks permission; a workflow needs 'pull-requests: write' to comment, 'issues: write' to open issues",
+        404: "check the repository and number; a token without access to a private repository also gets 404",
+        422: "GitHub rejected the request's content; see the message",
+    }
+    return GitHubAccessError(where, fix=fixes.get(status, "see the message"), status=status)

@@ -1,0 +1,82 @@
+"""One PR comment per report, updated in place on re-runs.
+
+The comment starts with a hidden marker (``<!-- calibgate-report:<name> -->``);
+a re-run lists the PR's comments, finds the marker and edits that comment
+instead of adding another.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from calibgate.errors import ConfigError
+from calibgate.github.client import GitHubClient, validate_number, validate_repo
+
+MARKER_PREFIX = "calibgate-report"
+_NAME = re.compile(r"^[A-Za-z0-9_.@#/-]{1,100}$")
+
+
+def marker(name: str, *, kind: str = MARKER_PREFIX) -> str:
+    """The hidden HTML comment that identifies calibgate's comment for ``name``."""
+    if not _NAME.match(name or ""):
+        raise ConfigError(f"report name {name!r} is not usable in a marker", fix="use letters, digits and . _ - @ # /")
+    return f"<!-- {kind}:{name} -->"
+
+
+@dataclass(frozen=True)
+class PostedComment:
+    action: Literal["created", "updated", "unchanged"]
+    id: int
+    url: str | None
+
+
+def find_marked_comment(comments: list[dict], mark: str) -> dict | None:
+    """The first comment whose body starts with ``mark``, preferring ones written by a bot.
+
+    A person quoting the report does not start their comment with the marker;
+    preferring bots keeps a human's copy from being edited (which would fail).
+    """
+    marked = [c for c in comments if str(c.get("body") or "").lstrip().startswith(mark)]
+    bots = [c for c in marked if (c.get("user") or {}).get("type") == "Bot"]
+    return (bots or marked or [None])[0]
+
+
+def upsert_comment(client: GitHubClient, repo: str, pr: int, body: str, *, mark: str | None = None) -> PostedComment:
+    """Create the report comment on ``repo#pr`` or update the one carrying its marker.
+
+    ``mark`` defaults to the body's first line, which must be a calibgate marker.
+    """
+    repo, pr = validate_repo(repo), validate_number(pr)
+    mark = mark or body.lstrip().split("\n", 1)[0].strip()
+    if not (mark.startswith("<!-- ") and mark.endswith(" -->") and ":" in mark):
+        raise ConfigError(
+            f"comment body does not start with a calibgate marker (got {mark[:60]!r})",
+            fix="render it with calibgate report, which writes the marker first",
+        )
+    if not body.lstrip().startswith(mark):
+        body = f"{mark}\n{body}"
+    existing = find_marked_comment(client.list_issue_comments(repo, pr), mark)
+    if existing is None:
+        made = client.create_issue_comment(repo, pr, body)
+        return PostedComment("created", int(made["id"]), made.get("html_url"))
+    if existing.get("body") == body:
+        return PostedComment("unchanged", int(existing["id"]), existing.get("html_url"))
+    updated = client.update_issue_comment(repo, int(existing["id"]), body)
+    return PostedComment("updated", int(updated["id"]), updated.get("html_url"))
+
+
+def check_pull_head(client: GitHubClient, repo: str, pr: int, head_sha: str) -> None:
+    """Refuse to post when PR ``pr``'s head is not ``head_sha``.
+
+    The PR number may come from an untrusted artifact (a fork's workflow run);
+    tying it to the run's head commit stops it steering the comment elsewhere.
+    """
+    pull = client.get_pull(repo, pr)
+    actual = str((pull.get("head") or {}).get("sha", ""))
+    if actual != head_sha:
+        raise ConfigError(
+            f"PR #{pr}'s head is {actual[:12] or 'unknown'}, not the gated commit {head_sha[:12]}",
+            fix="the artifact names another PR, or the PR moved on; a newer gate run will post",
+        )

@@ -1,0 +1,37 @@
+"""Issues for scheduled jobs: open one, or comment on the one still open.
+
+A weekly drift job must not open a new issue every week while the first is
+unanswered: the issue body starts with a marker, and a later run adds its
+evidence as a comment on the open issue that carries it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from calibgate.github.client import GitHubClient, validate_repo
+
+
+@dataclass(frozen=True)
+class PostedIssue:
+    action: Literal["opened", "commented"]
+    number: int
+    url: str | None
+
+
+def open_or_comment_issue(
+    client: GitHubClient, repo: str, *, title: str, body: str, mark: str, labels: tuple[str, ...] = ()
+) -> PostedIssue:
+    """Open an issue whose body starts with ``mark``, or comment on the open issue that already has it."""
+    repo = validate_repo(repo)
+    if not body.startswith(mark):
+        body = f"{mark}\n{body}"
+    # not filtered by label: GitHub silently drops labels a token may not set, and the marker is what counts
+    for issue in client.list_issues(repo, state="open"):
+        if "pull_request" not in issue and str(issue.get("body") or "").lstrip().startswith(mark):
+            number = int(issue["number"])
+            comment = client.create_issue_comment(repo, number, body)
+            return PostedIssue("commented", number, comment.get("html_url"))
+    made = client.create_issue(repo, title=title, body=body, labels=labels)
+    return PostedIssue("opened", int(made["number"]), made.get("html_url"))

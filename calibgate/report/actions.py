@@ -1,0 +1,100 @@
+"""GitHub Actions integration: annotations for flagged checks, the step summary, links to the run.
+
+Workflow commands follow docs.github.com/actions/reference/workflow-commands-for-github-actions;
+values are escaped as @actions/core does (``%``, CR, LF; also ``:`` and ``,``
+in properties), so a message can never smuggle in a second command. This
+module builds lines and writes files; the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from calibgate.errors import EnvironmentFailure
+from calibgate.policy.decision import GateDecision
+
+_LEVEL = {"FAIL": "error", "ERROR": "error", "WARN": "warning"}
+MAX_ANNOTATIONS = 50
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotations(decision: GateDecision) -> list[str]:
+    """``::error title=...::message`` for FAIL/ERROR checks and ``::warning`` for WARN, worst first."""
+    lines = []
+    flagged = sorted((c for c in decision.checks if c.status in _LEVEL), key=lambda c: c.status != "ERROR")
+    for check in flagged[:MAX_ANNOTATIONS]:
+        title = f"calibgate {check.status}: {check.id}"
+        detail = check.message
+        if check.value is not None and check.threshold is not None:
+            detail += f" (value {check.value:.4g}, threshold {check.threshold:.4g})"
+        lines.append(f"::{_LEVEL[check.status]} title={_escape_property(title)}::{_escape_data(detail)}")
+    if len(flagged) > MAX_ANNOTATIONS:
+        lines.append(
+            f"::warning title=calibgate::{len(flagged) - MAX_ANNOTATIONS} more flagged checks; see the step summary"
+        )
+    if decision.decision == "error":
+        lines.append(f"::error title=calibgate gate error::{_escape_data(decision.summary)}")
+    return lines
+
+
+def write_step_summary(markdown: str, *, env: Mapping[str, str] | None = None) -> Path | None:
+    """Append ``markdown`` to ``$GITHUB_STEP_SUMMARY``; None when it is not set (not in Actions)."""
+    env = os.environ if env is None else env
+    target = env.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    try:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    except OSError as exc:
+        raise EnvironmentFailure(
+            f"cannot write the step summary {path}: {exc.strerror}", fix="check GITHUB_STEP_SUMMARY"
+        ) from None
+    return path
+
+
+def run_links(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Links to the workflow run and commit, from the variables every Actions job has."""
+    env = os.environ if env is None else env
+    server, repo = env.get("GITHUB_SERVER_URL", "").rstrip("/"), env.get("GITHUB_REPOSITORY", "")
+    links: dict[str, str] = {}
+    if not (server and repo):
+        return links
+    if run_id := env.get("GITHUB_RUN_ID"):
+        attempt = env.get("GITHUB_RUN_ATTEMPT")
+        links["workflow run"] = f"{server}/{repo}/actions/runs/{run_id}" + (
+            f"/attempts/{attempt}" if attempt and attempt != "1" else ""
+        )
+    if sha := env.get("GITHUB_SHA"):
+        links["commit"] = f"{server}/{repo}/commit/{sha}"
+    return links
+
+
+def in_actions(env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
+def event_pull_number(env: Mapping[str, str] | None = None) -> int | None:
+    """The PR number of a ``pull_request`` event, read from ``$GITHUB_EVENT_PATH``; None otherwise."""
+    import json
+
+    env = os.environ if env is None else env
+    if not env.get("GITHUB_EVENT_NAME", "").startswith("pull_request") or not env.get("GITHUB_EVENT_PATH"):
+        return None
+    try:
+        event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    number = (event.get("pull_request") or {}).get("number")
+    return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else None

@@ -1,0 +1,134 @@
+"""calibgate report --post against the local fake API: one comment, updated in place on re-run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+from fake_github import REPO, TOKEN
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
+from report_records import decision
+
+from calibgate.cli import cli
+
+
+def invoke(gh, args, **env):
+    base = {
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_API_URL": gh.url,
+        "GITHUB_ACTIONS": None,
+        "GITHUB_STEP_SUMMARY": None,
+        "GITHUB_REPOSITORY": None,
+        "GITHUB_EVENT_NAME": None,
+        "GITHUB_EVENT_PATH": None,
+        "GITHUB_SERVER_URL": None,
+    }
+    return CliRunner().invoke(cli, args, env={**base, **env})
+
+
+def test_post_then_update_same_comment(gh, tmp_path):
+    path = tmp_path / "decision.json"
+    path.write_text(decision("block").model_dump_json())
+    args = [
+        "report",
+        "--decision",
+        str(path),
+        "--name",
+        "intent-model",
+        "-o",
+        str(tmp_path / "r.md"),
+        "--post",
+        "--repo",
+        REPO,
+        "--pr",
+        "7",
+    ]
+    first = invoke(gh, args)
+    assert first.exit_code == 0, first.output
+    assert f"comment created on {REPO}#7" in first.stderr
+    path.write_text(decision("promote").model_dump_json())
+    second = invoke(gh, args)
+    assert second.exit_code == 0 and "comment updated" in second.stderr
+    (comment,) = gh.state.comments[7]
+    assert comment["body"].startswith("<!-- calibgate-report:intent-model -->\n## ✅ calibgate: PASS")
+
+
+def test_pr_number_from_the_pull_request_event(gh, tmp_path):
+    path = tmp_path / "decision.json"
+    path.write_text(decision("block").model_dump_json())
+    event = tmp_path / "event.json"
+    event.write_text('{"pull_request": {"number": 12}}')
+    result = invoke(
+        gh,
+        ["report", "--decision", str(path), "-o", str(tmp_path / "r.md"), "--post"],
+        GITHUB_REPOSITORY=REPO,
+        GITHUB_EVENT_NAME="pull_request",
+        GITHUB_EVENT_PATH=str(event),
+    )
+    assert result.exit_code == 0, result.output
+    assert len(gh.state.comments[12]) == 1
+
+
+def test_head_sha_mismatch_refuses_to_post(gh, tmp_path):
+    gh.state.pulls[7] = {"number": 7, "head": {"sha": "a" * 40}}
+    path = tmp_path / "decision.json"
+    path.write_text(decision("block").model_dump_json())
+    result = invoke(
+        gh,
+        [
+            "report",
+            "--decision",
+            str(path),
+            "-o",
+            str(tmp_path / "r.md"),
+            "--post",
+            "--repo",
+            REPO,
+            "--pr",
+            "7",
+            "--expect-head-sha",
+            "b" * 40,
+        ],
+    )
+    assert result.exit_code == 2 and "not the gated commit" in result.stderr
+    assert 7 not in gh.state.comments
+
+
+def test_bad_token_one_line(gh, tmp_path):
+    path = tmp_path / "decision.json"
+    path.write_text(decision("block").model_dump_json())
+    result = invoke(
+        gh,
+        ["report", "--decision", str(path), "-o", str(tmp_path / "r.md"), "--post", "--repo", REPO, "--pr", "7"],
+        GITHUB_TOKEN="expired",
+    )
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "401" in result.stderr and "Bad credentials" in result.stderr
+    missing = invoke(
+        gh,
+        ["report", "--decision", str(path), "-o", str(tmp_path / "r.md"), "--post", "--repo", REPO, "--pr", "7"],
+        GITHUB_TOKEN=None,
+    )
+    assert missing.exit_code == 2 and "GITHUB_TOKEN is not set" in missing.stderr
+
+
+def test_drift_opens_issue_once(gh, tmp_path, monkeypatch):
+    import json
+    from types import SimpleNamespace
+
+    from calibgate.report import pipeline
+
+    for name in ("train", "prod"):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"text": f"t{i}"}) + "\n" for i in range(12)))
+    (tmp_path / "calibgate.yaml").write_text(
+        "name: intent-model\ndata:\n  train: train.jsonl\n  production: prod.jsonl\n"
+    )
+    monkeypatch.setattr(pipeline, "_measure", lambda *a, **k: SimpleNamespace(auc=0.95, reading="shifted"))
+    args = ["drift", "--config", str(tmp_path / "calibgate.yaml"), "--repo", REPO]
+    first, second = invoke(gh, args), invoke(gh, args)
+    assert first.exit_code == 0 and "issue #1 opened" in first.stdout
+    assert second.exit_code == 0 and "issue #1 commented" in second.stdout
+    assert gh.state.issues[0]["body"].startswith("<!-- calibgate-drift:intent-model -->")
+    assert gh.state.issues[0]["labels"] == ["calibgate-drift"]

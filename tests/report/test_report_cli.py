@@ -1,0 +1,238 @@
+"""calibgate report / ci / drift on the command line, via click's CliRunner on calibgate.cli.cli."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from report_records import decision, evaluation, export, plan
+
+from calibgate.cli import cli
+
+
+@pytest.fixture
+def records(tmp_path):
+    paths = {}
+    for name, record in {
+        "decision": decision("block"),
+        "plan": plan(),
+        "cand": evaluation(shift=-0.02),
+        "base": evaluation(seed=3),
+        "export": export(),
+    }.items():
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(record.model_dump_json())
+    return paths
+
+
+HERMETIC = {
+    name: None
+    for name in (
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_REPOSITORY",
+        "GITHUB_EVENT_NAME",
+        "GITHUB_EVENT_PATH",
+        "GITHUB_SERVER_URL",
+        "GITHUB_RUN_ID",
+        "GITHUB_SHA",
+        "GITHUB_TOKEN",
+    )
+}
+
+
+def run(args, env=None):
+    return CliRunner().invoke(cli, args, env={**HERMETIC, **(env or {})})
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_renders_to_stdout(records):
+    result = run(
+        [
+            "report",
+            "--decision",
+            str(records["decision"]),
+            "--plan",
+            str(records["plan"]),
+            "--candidate-eval",
+            str(records["cand"]),
+            "--baseline-eval",
+            str(records["base"]),
+            "--export",
+            str(records["export"]),
+            "--name",
+            "intent-model",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("<!-- calibgate-report:intent-model -->\n## ❌ calibgate: BLOCK")
+    assert "::error" not in result.stdout  # annotations only inside Actions by default
+
+
+def test_missing_decision_file_is_one_line_exit_2(tmp_path):
+    line = one_error_line(run(["report", "--decision", str(tmp_path / "nope.json")]))
+    assert line.startswith("calibgate: error:") and "nope.json: no such file" in line
+
+
+def test_malformed_json_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "decision.json"
+    bad.write_text('{"decision": "block",')
+    line = one_error_line(run(["report", "--decision", str(bad)]))
+    assert "not valid JSON" in line and "decision.json:1" in line
+
+
+def test_wrong_record_shape_is_one_line_exit_2(records):
+    line = one_error_line(run(["report", "--decision", str(records["plan"])]))
+    assert "not a GateDecision record" in line
+
+
+def test_bad_link_and_missing_post_target_are_usage_errors(records):
+    assert run(["report", "--decision", str(records["decision"]), "--link", "ftp://x"]).exit_code == 2
+    result = run(["report", "--decision", str(records["decision"]), "--post"], env={"GITHUB_REPOSITORY": None})
+    assert result.exit_code == 2 and "--post needs" in result.output
+
+
+def test_run_directory_fills_records(records, tmp_path):
+    run_dir = tmp_path / "runs" / "r1"
+    (run_dir / "export").mkdir(parents=True)
+    (run_dir / "evaluation.json").write_text(records["cand"].read_text())
+    (run_dir / "export" / "export.json").write_text(records["export"].read_text())
+    out = tmp_path / "out" / "report.md"
+    result = run(["report", "--decision", str(records["decision"]), "--run", str(run_dir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "### Metrics" in text and "### Latency and size" in text and "### Signals" not in text
+    assert run(["report", "--decision", str(records["decision"]), "--run", str(tmp_path / "none")]).exit_code == 2
+
+
+def test_records_directory_from_ci(records, tmp_path):
+    out = tmp_path / "artifact"
+    out.mkdir()
+    for role, name in (("decision", "decision.json"), ("plan", "plan.json"), ("base", "baseline-evaluation.json")):
+        (out / name).write_text(records[role].read_text())
+    result = run(["report", "--records", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "### Signals and plan" in result.stdout and "### Metrics" not in result.stdout
+    (tmp_path / "empty").mkdir()
+    line = one_error_line(run(["report", "--records", str(tmp_path / "empty")]))
+    assert "no gate decision to report" in line
+
+
+def test_step_summary_and_annotations_in_actions(records, tmp_path):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "octo/models",
+        "GITHUB_RUN_ID": "42",
+        "GITHUB_SHA": "abc123",
+    }
+    result = run(["report", "--decision", str(records["decision"]), "-o", str(tmp_path / "r.md"), "--summary"], env=env)
+    assert result.exit_code == 0, result.output
+    written = summary.read_text()
+    assert written.startswith("earlier step\n<!-- calibgate-report:")
+    assert "[workflow run](<https://github.com/octo/models/actions/runs/42>)" in written
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("::error title=calibgate FAIL%3A accuracy_floor::accuracy 0.840 is below the floor")
+    assert any(line.startswith("::warning title=calibgate WARN%3A no_regression%3Amacro_f1::") for line in lines)
+    assert not any("latency_p95" in line for line in lines)
+
+
+def test_summary_outside_actions_is_a_note(records, tmp_path):
+    result = run(["report", "--decision", str(records["decision"]), "-o", str(tmp_path / "r.md"), "--summary"])
+    assert result.exit_code == 0 and "GITHUB_STEP_SUMMARY is not set" in result.stderr
+
+
+def test_help_has_examples_and_every_option_has_help():
+    import importlib
+
+    from calibgate.cli import COMMANDS
+
+    for command in ("report", "ci", "drift"):
+        result = run([command, "--help"])
+        assert result.exit_code == 0 and "Examples:" in result.output and "Exit codes" in result.output
+        module, attr = COMMANDS[command].split(":")
+        for param in getattr(importlib.import_module(module), attr).params:
+            assert getattr(param, "help", None), f"{command} {param.name} has no help text"
+
+
+def test_ci_exits_with_the_gates_code(monkeypatch, tmp_path, records):
+    """The glue of run_ci with the facade's steps replaced by fakes (the real ones land from other branches)."""
+    from calibgate import api
+
+    (tmp_path / "calibgate.yaml").write_text("name: intent-model\n")
+    calls = []
+    monkeypatch.setitem(vars(api), "plan", lambda **kw: calls.append(("plan", kw)) or plan())
+    monkeypatch.setitem(vars(api), "train", lambda **kw: calls.append(("train", kw)) or tmp_path / "runs" / "r1")
+    monkeypatch.setitem(vars(api), "evaluate", lambda **kw: evaluation())
+    monkeypatch.setitem(vars(api), "export", lambda **kw: export())
+    monkeypatch.setitem(vars(api), "gate", lambda **kw: decision("block"))
+    monkeypatch.setitem(vars(api), "show_version", lambda *a, **kw: type("V", (), {"evaluation": evaluation(seed=3)})())
+    out = tmp_path / "out"
+    result = run(["ci", "--config", str(tmp_path / "calibgate.yaml"), "--out", str(out), "--json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["decision"] == "block"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "baseline-evaluation.json",
+        "decision.json",
+        "evaluation.json",
+        "export.json",
+        "plan.json",
+        "report.md",
+    ]
+    assert (out / "report.md").read_text().startswith("<!-- calibgate-report:intent-model -->")
+    assert calls[1][1]["plan"].recommendation.strategy == "lora"
+    monkeypatch.setitem(vars(api), "gate", lambda **kw: decision("promote"))
+    assert run(["ci", "--config", str(tmp_path / "calibgate.yaml"), "--out", str(out)]).exit_code == 0
+
+
+def test_ci_without_config_is_exit_2(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run(["ci"]).exit_code == 2
+
+
+def test_drift_quiet_and_dry_run(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from calibgate.report import pipeline
+
+    for name in ("train", "prod"):
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"text": f"text {i}", "label": "a"}) + "\n" for i in range(20))
+        )
+    (tmp_path / "calibgate.yaml").write_text(
+        "name: intent-model\ndata:\n  train: train.jsonl\n  production: prod.jsonl\n"
+    )
+    auc = {"value": 0.6}
+    monkeypatch.setattr(
+        pipeline,
+        "_measure",
+        lambda cfg, ref, prod, seed: SimpleNamespace(
+            auc=auc["value"],
+            auc_ci=None,
+            p_value=0.001,
+            mmd=0.2,
+            shifted_classes=["card_arrival"],
+            evidence=[],
+            reading="shifted",
+        ),
+    )
+    args = ["drift", "--config", str(tmp_path / "calibgate.yaml"), "--dry-run"]
+    quiet = run(args)
+    assert quiet.exit_code == 0 and quiet.stdout.strip().splitlines() == [
+        "calibgate: no drift: domain-classifier AUC 0.600 <= 0.75 (20 production vs 20 training texts)"
+    ]
+    auc["value"] = 0.91
+    loud = run(args)
+    assert loud.exit_code == 0 and "drift: domain-classifier AUC 0.910 > 0.75" in loud.stdout
+    assert "# calibgate: production data drifted from intent-model's training data (AUC 0.91)" in loud.stdout
+    assert run(["drift", "--config", str(tmp_path / "calibgate.yaml")], env={"GITHUB_REPOSITORY": None}).exit_code == 2

@@ -1,0 +1,198 @@
+"""Lint of action.yml and .github/workflows: GitHub's schemas (vendored in check-jsonschema, offline) and our rules.
+
+Our rules: the PR gate is fork-safe (pull_request, read-only token, no secrets),
+post-report runs on workflow_run and treats its artifact as data, triggers
+watch datasets.dvc and policies/**, actions are pinned to a major version or a
+sha, and no run script interpolates ``${{ }}`` (values travel in env instead,
+so a branch name or title can never become shell code).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+ACTION = ROOT / "action.yml"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
+PINNED = re.compile(r"^(\./.*|[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+|[0-9a-f]{40}))$")
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def triggers(workflow: dict) -> dict:
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the bare key 'on' as True
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return {name: None for name in on}
+    return on
+
+
+def steps(doc: dict) -> list[dict]:
+    if "runs" in doc:
+        return doc["runs"]["steps"]
+    return [step for job in doc["jobs"].values() for step in job.get("steps", [])]
+
+
+def workflow(name: str) -> dict:
+    return load(WORKFLOWS / name)
+
+
+def check_jsonschema(schema: str, files: list[Path]) -> subprocess.CompletedProcess:
+    pytest.importorskip("check_jsonschema")
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_expected_files_exist():
+    assert {p.name for p in WORKFLOW_FILES} >= {"gate.yml", "post-report.yml", "promote.yml", "drift.yml", "tests.yml"}
+    assert ACTION.exists()
+
+
+def test_workflows_match_githubs_schema():
+    result = check_jsonschema("vendor.github-workflows", WORKFLOW_FILES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_action_matches_githubs_schema():
+    result = check_jsonschema("vendor.github-actions", [ACTION])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_catches_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("name: x\non: push\njobs:\n  a:\n    steps:\n      - run: echo hi\n")  # no runs-on
+    assert check_jsonschema("vendor.github-workflows", [broken]).returncode != 0
+
+
+# -- fork safety ---------------------------------------------------------------------------------
+
+
+def test_gate_is_fork_safe():
+    wf = workflow("gate.yml")
+    text = repr(wf)  # parsed: comments do not count
+    assert set(triggers(wf)) == {"pull_request"}
+    assert wf["permissions"] == {"contents": "read"}
+    assert "secrets." not in text and "pull_request_target" not in text
+    assert "secrets." not in repr(load(ACTION)), "the action the gate runs uses no secrets either"
+    for job in wf["jobs"].values():
+        assert "permissions" not in job, "jobs inherit the read-only token"
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout"):
+                assert step["with"].get("persist-credentials") is False
+            if step.get("uses") == "./":
+                assert str(step["with"]["post"]) == "false", "the gate never posts itself"
+    assert "vars.CALIBGATE_RUNNER" in str(wf["jobs"]["gate"]["runs-on"])
+
+
+def test_gate_uploads_report_and_pr_number():
+    action_steps = steps(load(ACTION))
+    upload = [s for s in action_steps if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert upload and upload[0]["if"] == "${{ !cancelled() }}"  # a blocked gate still uploads its report
+    ci = next(s for s in action_steps if s.get("id") == "ci")
+    assert "pr-number" in ci["run"] and ci["env"]["PR_NUMBER"] == "${{ github.event.pull_request.number }}"
+    assert workflow("post-report.yml")["jobs"]["post"]["steps"][3]["with"]["name"] == upload[0]["with"]["name"].replace(
+        "${{ inputs.artifact-name }}", load(ACTION)["inputs"]["artifact-name"]["default"]
+    )
+
+
+def test_no_workflow_uses_pull_request_target():
+    for path in WORKFLOW_FILES:
+        assert "pull_request_target" not in triggers(load(path)), path.name
+
+
+def test_post_report_runs_on_the_gate_via_workflow_run():
+    wf = workflow("post-report.yml")
+    run = triggers(wf)["workflow_run"]
+    assert run["workflows"] == [workflow("gate.yml")["name"]] and run["types"] == ["completed"]
+    assert wf["permissions"]["pull-requests"] == "write"
+    assert set(wf["permissions"]) <= {"contents", "actions", "pull-requests"}
+    post = wf["jobs"]["post"]
+    assert "workflow_run.event == 'pull_request'" in post["if"]
+    checkout = next(s for s in post["steps"] if s.get("uses", "").startswith("actions/checkout"))
+    assert "ref" not in checkout.get("with", {}), "never check out the PR's code with a write token"
+    scripts = "\n".join(s.get("run", "") for s in post["steps"])
+    assert "^[1-9][0-9]{0,8}$" in scripts  # the PR number is validated as an integer
+    assert "--expect-head-sha" in scripts and "HEAD_SHA" in scripts
+    assert not re.search(r"\b(bash|sh|source|eval)\b[^\n]*ARTIFACT", scripts), "the artifact is never executed"
+
+
+def test_paths_watch_data_policies_and_config():
+    for name in ("gate.yml", "promote.yml"):
+        trigger = triggers(workflow(name))["pull_request" if name == "gate.yml" else "push"]
+        assert {"datasets.dvc", "policies/**", "calibgate.yaml"} <= set(trigger["paths"]), name
+
+
+def test_promote_needs_the_production_environment():
+    wf = workflow("promote.yml")
+    assert {"push", "workflow_dispatch"} <= set(triggers(wf))
+    assert triggers(wf)["push"]["branches"] == ["main"]
+    job = wf["jobs"]["promote"]
+    assert job["environment"] == "production"
+    assert job["permissions"] == {"contents": "write"}
+    scripts = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "registry promote" in scripts and "git push origin --tags" in scripts
+
+
+def test_drift_is_scheduled_and_may_open_issues():
+    wf = workflow("drift.yml")
+    assert {"schedule", "workflow_dispatch"} <= set(triggers(wf))
+    assert triggers(wf)["schedule"][0]["cron"].count(" ") == 4
+    assert wf["permissions"] == {"contents": "read", "issues": "write"}
+    assert any("calibgate drift" in s.get("run", "") for s in steps(wf))
+
+
+def test_tests_workflow_runs_the_ci_script():
+    assert any(s.get("run") == "bash .ci/run" for s in steps(workflow("tests.yml")))
+
+
+# -- every file ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [*WORKFLOW_FILES, ACTION], ids=lambda p: p.name)
+def test_actions_pinned_to_a_major_version_or_sha(path):
+    for step in steps(load(path)):
+        if "uses" in step:
+            assert PINNED.match(step["uses"]), f"{path.name}: {step['uses']} is not pinned (use @vN or a full sha)"
+
+
+@pytest.mark.parametrize("path", [*WORKFLOW_FILES, ACTION], ids=lambda p: p.name)
+def test_no_expressions_inside_run_scripts(path):
+    for step in steps(load(path)):
+        assert "${{" not in step.get("run", ""), (
+            f"{path.name}: step {step.get('name')!r} interpolates into shell; use env"
+        )
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_every_workflow_sets_least_privilege_permissions(path):
+    wf = load(path)
+    assert isinstance(wf.get("permissions"), dict), f"{path.name}: set top-level permissions"
+    assert wf["permissions"].get("contents") == "read"
+    for job in wf["jobs"].values():
+        assert "timeout-minutes" in job, f"{path.name}: a job without a timeout can hold a runner for 6 hours"
+
+
+def test_action_inputs_and_steps():
+    action = load(ACTION)
+    assert {"config", "policy", "hardware", "python-version", "post", "github-token"} <= set(action["inputs"])
+    assert action["runs"]["using"] == "composite"
+    runs = "\n".join(s.get("run", "") for s in steps(action))
+    uses = [s.get("uses", "") for s in steps(action)]
+    assert any(u.startswith("actions/setup-python@") for u in uses)
+    assert "dvc pull" in runs and 'calibgate "${args[@]}"' in runs and "args=(ci " in runs
+    ci = next(s for s in steps(action) if s.get("id") == "ci")
+    assert ci["env"]["GITHUB_TOKEN"] == "${{ inputs.post == 'true' && inputs.github-token || '' }}"
