@@ -57,7 +57,8 @@ def _all_commands():
 def test_every_command_and_option_is_documented_with_an_example(path, command):
     assert command.help and len(command.help) > 40, f"'{path}' needs help text"
     if not getattr(command, "commands", None):
-        assert "Example" in command.help or "example" in command.help, f"'{path}' help needs an example"
+        text = command.help + (command.epilog or "")
+        assert "Example" in text or "example" in text, f"'{path}' help needs an example"
     for param in command.params:
         if isinstance(param, __import__("click").Option) and not param.hidden:
             assert param.help, f"'{path}' option {param.opts} has no help text"
