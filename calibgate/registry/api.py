@@ -135,7 +135,7 @@ def _publish(git: GitRepo, remote: str | None, tag: str) -> None:
 
 
 def _resolve(ref: str, name: str | None) -> tuple[str, str]:
-    """'name@v1.2.0' or 'v1.2.0' (with ``name``) -> (name, version)."""
+    """'name@v1.2.0' or 'v1.2.0' (``name``, else calibgate.yaml's) -> (name, version)."""
     if "@" in ref:
         try:
             tag = parse_tag(ref)
@@ -144,8 +144,8 @@ def _resolve(ref: str, name: str | None) -> tuple[str, str]:
         if tag.kind != "version" or tag.counter is not None:
             raise RegistryError(f"'{ref}' is not a version reference", fix="write name@vX.Y.Z, e.g. model@v1.0.0")
         return tag.name, tag.version  # type: ignore[return-value]
-    if name and is_valid_version(ref):
-        return name, ref
+    if is_valid_version(ref):
+        return _default_name(name), ref
     raise RegistryError(f"'{ref}' is not a version reference", fix="write name@vX.Y.Z, e.g. model@v1.0.0")
 
 
