@@ -82,7 +82,7 @@ def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
 
 
 def _describe(err: dict) -> str:
-    loc = [p for p in err["loc"] if not _is_union_tag(p)]
+    loc = list(err["loc"])
     dotted = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
         valid = _valid_keys(loc[:-1])
@@ -93,11 +93,6 @@ def _describe(err: dict) -> str:
     if err["type"] == "missing":
         return f"'{dotted}': required key is missing"
     return f"'{dotted}': {msg} (got {err.get('input')!r})" if loc else msg
-
-
-def _is_union_tag(part: Any) -> bool:
-    # pydantic inserts the union member ('function-after[...]', 'dict[str,MetricRule]') into loc
-    return isinstance(part, str) and ("[" in part or part in ("none", "int", "float", "str"))
 
 
 def _valid_keys(parents: list) -> list[str]:
@@ -130,8 +125,6 @@ def _line(node: yaml.Node | None, loc: tuple) -> int | None:
         return None
     line = node.start_mark.line + 1
     for part in loc:
-        if _is_union_tag(part):
-            continue
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if key_node.value == str(part):

@@ -25,7 +25,7 @@ from calibgate.policy.checks import CHECKS
 
 POLICY_SCHEMA_VERSION = 1
 # gto's name grammar for stages (gto/constants.py: name)
-STAGE_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?$")
+STAGE_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?$")
 
 
 def _checks_model() -> type[BaseModel]:
@@ -62,7 +62,7 @@ class StageApproval(BaseModel):
 class Policy(BaseModel):
     """Contents of a policy file."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"$id": "https://calibgate.dev/schemas/policy.schema.json"})
+    model_config = ConfigDict(extra="forbid")
 
     schema_version: int = Field(POLICY_SCHEMA_VERSION, description="policy format version")
     description: str = Field("", description="what this policy is for, in a sentence")

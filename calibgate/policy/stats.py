@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,8 @@ def macro_f1(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> flo
 
 def mcnemar_exact(labels, candidate, baseline) -> PairedTest:
     """One-sided exact McNemar test that the candidate makes more errors than the baseline."""
+    from scipy.stats import binomtest
+
     labels, candidate, baseline = (np.asarray(x) for x in (labels, candidate, baseline))
     cand_ok, base_ok = candidate == labels, baseline == labels
     b = int(np.sum(base_ok & ~cand_ok))  # baseline right, candidate wrong

@@ -32,7 +32,7 @@ from calibgate.errors import IntegrityError, ModelError, RegistryError
 from calibgate.evaluation.schema import EvaluationResult
 from calibgate.export.schema import ExportResult
 from calibgate.registry import store as _store
-from calibgate.registry.gitrepo import GitRepo
+from calibgate.registry.gitrepo import GitRepo, PushRejected
 from calibgate.registry.records import (
     EVIDENCE_DIR, DeprecationRecord, ExportSummary, Lineage, StageRecord, VersionRecord, format_message,
 )
@@ -122,16 +122,20 @@ def _sync(git: GitRepo, remote: str | None, push: bool | None, fetch: bool) -> s
 
 
 def _publish(git: GitRepo, remote: str | None, tag: str) -> None:
+    """Push ``tag``; on any failure delete it locally, so a clone never holds a tag its remote lacks."""
     if remote is None:
         return
     try:
         git.push_atomic(remote, [tag])
-    except RegistryError as exc:
-        git.delete_tag(tag)  # keep the clone consistent with the remote: the losing tag never existed
+    except PushRejected as exc:
+        git.delete_tag(tag)
         raise RegistryError(
             f"push of {tag} to '{remote}' was rejected ({exc.message}): another clone changed the registry first",
             fix=f"git fetch --tags {remote}, check the registry (calibgate registry list) and retry",
         ) from None
+    except Exception:
+        git.delete_tag(tag)
+        raise
 
 
 def _resolve(ref: str, name: str | None) -> tuple[str, str]:

@@ -20,6 +20,21 @@ _SEP = "\x1f"  # unit separator between fields
 _END = "\x1e\n"  # record separator between tags
 
 
+class GitCommandError(RegistryError):
+    """A git command exited non-zero; ``stderr`` keeps its full message for classification."""
+
+    def __init__(self, message: str, *, stderr: str = ""):
+        self.stderr = stderr
+        super().__init__(message)
+
+
+class PushRejected(RegistryError):
+    """The remote refused the push because a tag of that name exists there (another clone won a race)."""
+
+
+_REJECTED = ("rejected", "already exists", "would clobber")
+
+
 @dataclass(frozen=True)
 class TagRef:
     name: str
@@ -55,7 +70,8 @@ class GitRepo:
         except NotADirectoryError:
             raise RegistryError(f"{cwd} is not a directory") from None
         if proc.returncode != 0:
-            raise RegistryError(f"git {args[0]} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit code {proc.returncode}"
+            raise GitCommandError(f"git {args[0]} failed: {last}", stderr=proc.stderr)
         return proc.stdout
 
     def git(self, *args: str, input: str | None = None, env: dict | None = None) -> str:
@@ -118,15 +134,22 @@ class GitRepo:
         """Bring the remote's registry tags in; a conflicting local tag is an error, not overwritten."""
         try:
             self.git("fetch", "--quiet", "--no-tags", remote, "refs/tags/*:refs/tags/*")
-        except RegistryError as exc:
-            raise RegistryError(
-                f"cannot fetch tags from '{remote}' ({exc.message})",
-                fix=f"check the remote; a local tag that clashes with the remote's: delete it (git tag -d) and fetch again",
-            ) from None
+        except GitCommandError as exc:
+            if any(word in exc.stderr for word in _REJECTED):
+                raise RegistryError(
+                    f"a local tag clashes with the remote '{remote}' ({exc.message})",
+                    fix="delete the local, unpushed tag (git tag -d NAME) and retry",
+                ) from None
+            raise EnvironmentFailure(f"cannot fetch tags from '{remote}' ({exc.message})", fix="check the remote URL and access") from None
 
     def push_atomic(self, remote: str, tags: list[str]) -> None:
-        """Push tags all-or-nothing; an existing tag of that name on the remote rejects the whole push."""
-        self.git("push", "--atomic", "--quiet", remote, *[f"refs/tags/{t}:refs/tags/{t}" for t in tags])
+        """Push tags all-or-nothing; an existing tag of that name on the remote rejects the whole push (:class:`PushRejected`)."""
+        try:
+            self.git("push", "--atomic", "--quiet", remote, *[f"refs/tags/{t}:refs/tags/{t}" for t in tags])
+        except GitCommandError as exc:
+            if any(word in exc.stderr for word in _REJECTED):
+                raise PushRejected(exc.message) from None
+            raise EnvironmentFailure(f"cannot push to '{remote}' ({exc.message})", fix="check the remote URL and access, then retry (nothing was tagged)") from None
 
     def evidence_commit(self, parent: str, files: dict[str, str], message: str) -> str:
         """A commit whose tree is ``parent``'s plus ``files`` (path -> text); on no branch, the work tree untouched."""
