@@ -164,10 +164,20 @@ class ClassRecallFloor(Check):
             self.result("ERROR", f"policy names class '{name}' which the evaluation does not have", config, id=f"{self.name}:{name}")
             for name in config.classes if name not in per_class
         ]
+        mismatch = None
+        if config.max_drop is not None and inputs.baseline is not None and inputs.baseline.test.sha256 != inputs.candidate.test.sha256:
+            mismatch = inputs.paired_problem()
         for name in inputs.candidate.label_names:
             cid = f"{self.name}:{name}"
             if name not in per_class:
                 out.append(self.result("ERROR", f"evaluation has no per-class metrics for '{name}'", config, id=cid))
+                continue
+            if per_class[name].support == 0:
+                out.append(self.result("ERROR", f"the test set has no examples of '{name}': its recall cannot be measured",
+                                       config, id=cid))
+                continue
+            if mismatch:
+                out.append(self.result("ERROR", mismatch, config, id=cid, value=per_class[name].recall))
                 continue
             value = per_class[name].recall
             base_cls = None if inputs.baseline is None else inputs.baseline.per_class.get(name)

@@ -250,6 +250,7 @@ def register(
     if version in model.versions:
         raise RegistryError(f"{name}@{version} is already registered", fix="choose another --version or let calibgate bump it")
     policy_path, policy_sha = _policy_identity(policy)
+    data_md5 = manifest.data.get("dvc_md5") or _project_data_md5(git.root)
 
     stored = _store.push_run(git.root, run_dir, manifest.files, remote=dvc_remote, store=store)
     _store.verify_stored(git.root, stored)  # the copy in the store is what we record, or nothing is registered
@@ -257,7 +258,7 @@ def register(
     record = VersionRecord(
         name=name, version=version, run_id=manifest.run_id, registered_by=git.user(), message=message,
         lineage=Lineage(
-            git_commit=parent, run_git_commit=manifest.git_commit, data_dvc_md5=manifest.data.get("dvc_md5"),
+            git_commit=parent, run_git_commit=manifest.git_commit, data_dvc_md5=data_md5,
             data=manifest.data, policy=policy_path, policy_sha256=policy_sha, strategy=manifest.strategy,
             lora_rank=manifest.lora_rank, base_model=manifest.base_model, label_names=manifest.label_names,
             train_config=manifest.train_config, plan_summary=_plan_summary(plan_text),
@@ -297,6 +298,18 @@ def _policy_identity(policy: str | Path | None) -> tuple[str | None, str | None]
         policy = path
     loaded = load_policy(policy)
     return str(policy), loaded.sha256
+
+
+def _project_data_md5(root: Path) -> str | None:
+    """The DVC md5 of the project's data target (calibgate.yaml data.dvc_target) when the run did not record one."""
+    from calibgate.data.versions import tracked_md5
+    from calibgate.settings import load_config
+
+    target = load_config().data.dvc_target
+    try:
+        return tracked_md5(root, target) if target else None
+    except Exception:  # noqa: BLE001 - lineage is best effort here; the run's own record is preferred
+        return None
 
 
 def _plan_summary(plan_text: str | None) -> dict | None:

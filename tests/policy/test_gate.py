@@ -179,3 +179,14 @@ def test_decision_records_policy_and_config(pair):
     d = gate(p, evaluation(labels, base_preds))
     assert d.policy_sha256 == p.sha256 and d.checks[0].config == {"min": 0.5, "severity": "fail"}
     assert d.model_validate_json(d.model_dump_json()) == d
+
+
+def test_recall_floor_errors_on_unmeasurable_classes(pair):
+    labels, base_preds, base = pair
+    no_billing = labels.copy()
+    no_billing[no_billing == 0] = 1
+    d = gate(policy(class_recall_floor={"min": 0.1}), evaluation(no_billing, no_billing))
+    assert check(d, "class_recall_floor:billing").status == "ERROR" and "no examples" in check(d, "class_recall_floor:billing").message
+    other = evaluation(labels, base_preds, test_sha="e" * 64)
+    d = gate(policy(class_recall_floor={"max_drop": 0.05}), other, baseline=base)
+    assert {c.status for c in d.checks} == {"ERROR"}
