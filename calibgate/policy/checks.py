@@ -234,7 +234,9 @@ class Regression(Check):
         drop = t.baseline - t.candidate
         threshold = t.baseline - config.max_drop
         head = f"{config.metric} {t.candidate:.4f} vs production {t.baseline:.4f} (drop {drop:+.4f}, {t.method} p={t.p_value:.3g}; {t.detail})"
-        if drop <= config.max_drop:
+        if drop <= 0:
+            status, tail = "PASS", "not worse than production"
+        elif drop <= config.max_drop:
             status, tail = "PASS", f"within the tolerated drop {config.max_drop:g}"
         elif t.p_value < config.alpha:
             status, tail = _fail(config), f"significant at alpha={config.alpha:g}"

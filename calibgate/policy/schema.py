@@ -30,7 +30,7 @@ STAGE_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?$")
 
 def _checks_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
-    for name, cls in sorted(CHECKS.items()):
+    for name, cls in CHECKS.items():
         annotation = cls.section_annotation or cls.config_model
         fields[name] = (annotation | None, Field(None, description=cls.description))
     return create_model(
@@ -106,7 +106,7 @@ class Policy(BaseModel):
 
     def enabled_checks(self) -> dict[str, Any]:
         """name -> config of every check the policy turns on, in registry order."""
-        return {name: getattr(self.checks, name) for name in sorted(CHECKS) if getattr(self.checks, name, None) is not None}
+        return {name: getattr(self.checks, name) for name in CHECKS if getattr(self.checks, name, None) is not None}
 
     def approval_for(self, stage: str) -> StageApproval:
         return self.approvals.get(stage, StageApproval(required=0))
