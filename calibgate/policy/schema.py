@@ -51,6 +51,9 @@ class StageApproval(BaseModel):
     approvers: list[str] = Field(
         default_factory=list, description="who may approve (git user names or CI identities); empty: anyone"
     )
+    require_gate: bool = Field(
+        False, description="a promotion must present a passing gate decision ('calibgate gate --json') for the version's run under this policy"
+    )
 
     @model_validator(mode="after")
     def _enough_approvers(self):

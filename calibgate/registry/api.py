@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from calibgate.errors import IntegrityError, ModelError, RegistryError
 from calibgate.evaluation.schema import EvaluationResult
 from calibgate.export.schema import ExportResult
+from calibgate.policy.decision import GateDecision
 from calibgate.registry import store as _store
 from calibgate.registry.gitrepo import GitRepo, PushRejected
 from calibgate.registry.records import (
@@ -339,6 +340,7 @@ def promote(
     approved_by: list[str] | tuple[str, ...] = (),
     policy: str | Path | None = None,
     reason: str = "",
+    gate: GateDecision | str | Path | None = None,
     name: str | None = None,
     repo: str | Path | GitRepo | None = None,
     remote: str | None = None,
@@ -346,6 +348,11 @@ def promote(
     fetch: bool = True,
 ) -> StageAssignment:
     """Assign version ``ref`` (``name@vX.Y.Z``) to ``stage``, with the approvals the policy requires.
+
+    ``gate``: a :class:`GateDecision` (or its JSON file from ``calibgate gate
+    --json``) for this version's run; it must say ``promote`` under the same
+    policy (sha256). Required when the stage's policy entry sets
+    ``require_gate``; recorded in the stage tag either way.
 
     The policy (``policy`` or calibgate.yaml's) says per stage how many
     distinct approvers are needed and who may approve; too few or unlisted
@@ -381,14 +388,41 @@ def promote(
     v = _version(model, version)
     if v.deprecated:
         raise RegistryError(f"{name}@{version} is deprecated and cannot be promoted", fix="promote a current version")
+    gate_summary = _check_gate(gate, rule.require_gate, loaded, v, stage)
     current = model.current(stage)
     if current == version:
         raise RegistryError(f"{name}@{version} is already in {stage}", fix="nothing to do")
     record = StageRecord(
         name=name, version=version, stage=stage, counter=0, action="promote", previous=current, approved_by=approvers,
         required_approvals=rule.required, policy=loaded.source, policy_sha256=loaded.sha256, reason=reason, actor=git.user(),
+        gate=gate_summary,
     )
     return _assign(git, model, v.commit, record, target_remote)
+
+
+def _check_gate(gate, required: bool, policy, v, stage: str) -> dict | None:
+    """The presented gate decision, checked: it passed, for this version's run, under this policy."""
+    from calibgate.policy.api import read_record
+
+    if gate is None:
+        if required:
+            raise RegistryError(
+                f"promotion to {stage} needs a passing gate decision (approvals.{stage}.require_gate in {policy.source})",
+                fix=f"calibgate gate --candidate runs/<id> --json > gate.json, then pass --gate gate.json",
+            )
+        return None
+    if not isinstance(gate, GateDecision):
+        gate = read_record(gate, GateDecision, what="gate decision", fix="pass the JSON written by 'calibgate gate --json'")
+    run_id = v.record.run_id if v.record else None
+    if gate.decision != "promote":
+        raise RegistryError(f"the gate decision says '{gate.decision}': {gate.summary}", fix="fix the candidate; a blocked gate cannot be promoted")
+    if run_id is not None and gate.candidate != run_id:
+        raise RegistryError(f"the gate decision is for run '{gate.candidate}', {v.name}@{v.version} is run '{run_id}'",
+                            fix=f"gate run {run_id}: calibgate gate --candidate runs/{run_id} --json")
+    if gate.policy_sha256 != policy.sha256:
+        raise RegistryError(f"the gate decision used another policy (sha256 {gate.policy_sha256[:12]}...) than {policy.source}",
+                            fix="re-run the gate with the current policy")
+    return {"decision": gate.decision, "baseline": gate.baseline, "policy_sha256": gate.policy_sha256, "summary": gate.summary}
 
 
 def rollback(

@@ -91,6 +91,7 @@ class StageRecord(_Record):
     policy: str | None = None
     policy_sha256: str | None = None
     reason: str = ""
+    gate: dict[str, Any] | None = Field(None, description="decision, baseline, policy_sha256 and summary of the gate presented")
     created_at: str = Field(default_factory=_now)
     actor: str = ""
 

@@ -171,3 +171,27 @@ def test_directory_store_without_dvc(tmp_path, monkeypatch):
     victim.write_bytes(b"x")
     with pytest.raises(IntegrityError):
         api.verify_version("router@v1.0.0")
+
+
+def test_promotion_with_a_required_gate_decision(project, tmp_path):
+    from calibgate.policy.api import gate_run
+
+    policy = project / "policies" / "gate.yaml"
+    policy.write_text(policy.read_text().replace("approvers: [alice, bob, carol]}", "approvers: [alice, bob, carol], require_gate: true}"))
+    api.register("runs/a")
+    api.register("runs/worse")
+    with pytest.raises(RegistryError, match="needs a passing gate decision"):
+        api.promote("router@v1.0.0", approved_by=APPROVED)
+    passed = gate_run("runs/a")
+    assert passed.decision == "promote"
+    done = api.promote("router@v1.0.0", approved_by=APPROVED, gate=passed)
+    assert done.record.gate["decision"] == "promote" and done.record.gate["baseline"] is None
+    with pytest.raises(RegistryError, match="is for run 'a'"):  # a decision about another run
+        api.promote("router@v1.1.0", approved_by=APPROVED, gate=passed)
+    blocked = gate_run("runs/worse")
+    assert blocked.decision == "block" and blocked.baseline == "router@v1.0.0"
+    decision_file = tmp_path / "gate.json"
+    decision_file.write_text(blocked.model_dump_json())
+    with pytest.raises(RegistryError, match="says 'block'"):
+        api.promote("router@v1.1.0", approved_by=APPROVED, gate=decision_file)
+    assert api.list_versions("router")[1].stages == []
