@@ -139,7 +139,7 @@ def _publish(git: GitRepo, remote: str | None, tag: str) -> None:
         raise
 
 
-def _resolve(ref: str, name: str | None) -> tuple[str, str]:
+def _resolve(ref: str, name: str | None, git: GitRepo) -> tuple[str, str]:
     """'name@v1.2.0' or 'v1.2.0' (``name``, else calibgate.yaml's) -> (name, version)."""
     if "@" in ref:
         try:
@@ -150,7 +150,7 @@ def _resolve(ref: str, name: str | None) -> tuple[str, str]:
             raise RegistryError(f"'{ref}' is not a version reference", fix="write name@vX.Y.Z, e.g. model@v1.0.0")
         return tag.name, tag.version  # type: ignore[return-value]
     if is_valid_version(ref):
-        return _default_name(name), ref
+        return _default_name(name, git), ref
     raise RegistryError(f"'{ref}' is not a version reference", fix="write name@vX.Y.Z, e.g. model@v1.0.0")
 
 
@@ -166,12 +166,24 @@ def _version(model: ModelState, version: str):
     return found
 
 
-def _default_name(name: str | None) -> str:
-    if name:
-        return name
-    from calibgate.settings import load_config
+def _config(git: GitRepo):
+    """calibgate.yaml of the repo (found from its root), or defaults rooted there."""
+    from calibgate.settings import ProjectConfig, find_config, load_config
 
-    return load_config().name
+    found = find_config(git.root)
+    return load_config(found) if found else ProjectConfig(root=git.root)
+
+
+def _relpath(git: GitRepo, path: str | Path) -> str:
+    """``path`` relative to the repo root when inside it (records in git must not hold machine paths)."""
+    try:
+        return Path(path).resolve().relative_to(git.root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _default_name(name: str | None, git: GitRepo) -> str:
+    return name or _config(git).name
 
 
 def _info(model: ModelState, v) -> VersionInfo:
@@ -228,7 +240,7 @@ def register(
     from calibgate.runs import load_run
 
     git = _open(repo)
-    name = _default_name(name)
+    name = _default_name(name, git)
     if not is_valid_name(name):
         raise RegistryError(f"model name '{name}' is not valid for gto", fix="use letters, digits, '-', '_', '/' (e.g. ticket-router)")
     run_dir = Path(run_dir)
@@ -250,8 +262,8 @@ def register(
         raise RegistryError(f"version '{version}' is not 'v' + semver", fix="e.g. --version v1.2.0")
     if version in model.versions:
         raise RegistryError(f"{name}@{version} is already registered", fix="choose another --version or let calibgate bump it")
-    policy_path, policy_sha = _policy_identity(policy)
-    data_md5 = manifest.data.get("dvc_md5") or _project_data_md5(git.root)
+    policy_path, policy_sha = _policy_identity(policy, git)
+    data_md5 = manifest.data.get("dvc_md5") or _project_data_md5(git)
 
     stored = _store.push_run(git.root, run_dir, manifest.files, remote=dvc_remote, store=store)
     _store.verify_stored(git.root, stored)  # the copy in the store is what we record, or nothing is registered
@@ -286,29 +298,25 @@ def register(
     return _info(model, model.versions[version])
 
 
-def _policy_identity(policy: str | Path | None) -> tuple[str | None, str | None]:
+def _policy_identity(policy: str | Path | None, git: GitRepo) -> tuple[str | None, str | None]:
     from calibgate.policy.api import load_policy
 
     if policy is None:
-        from calibgate.settings import load_config
-
-        config = load_config()
+        config = _config(git)
         path = config.path(config.policy)
         if path is None or not path.exists():
             return None, None
-        policy = path
-    loaded = load_policy(policy)
-    return str(policy), loaded.sha256
+        return _relpath(git, path), load_policy(path).sha256
+    return _relpath(git, policy), load_policy(policy).sha256
 
 
-def _project_data_md5(root: Path) -> str | None:
+def _project_data_md5(git: GitRepo) -> str | None:
     """The DVC md5 of the project's data target (calibgate.yaml data.dvc_target) when the run did not record one."""
     from calibgate.data.versions import tracked_md5
-    from calibgate.settings import load_config
 
-    target = load_config().data.dvc_target
+    target = _config(git).data.dvc_target
     try:
-        return tracked_md5(root, target) if target else None
+        return tracked_md5(git.root, target) if target else None
     except Exception:  # noqa: BLE001 - lineage is best effort here; the run's own record is preferred
         return None
 
@@ -364,10 +372,10 @@ def promote(
     from calibgate.policy.api import load_policy
 
     git = _open(repo)
-    name, version = _resolve(ref, name)
+    name, version = _resolve(ref, name, git)
     if not is_valid_name(stage):
         raise RegistryError(f"stage '{stage}' is not a valid gto stage name", fix="letters, digits, '-', '_', '/'")
-    loaded = load_policy(policy or _config_policy())
+    loaded = load_policy(policy or _config_policy(git))
     rule = loaded.approval_for(stage)
     approvers = sorted(set(a.strip() for a in approved_by if a.strip()))
     if rule.approvers:
@@ -394,7 +402,7 @@ def promote(
         raise RegistryError(f"{name}@{version} is already in {stage}", fix="nothing to do")
     record = StageRecord(
         name=name, version=version, stage=stage, counter=0, action="promote", previous=current, approved_by=approvers,
-        required_approvals=rule.required, policy=loaded.source, policy_sha256=loaded.sha256, reason=reason, actor=git.user(),
+        required_approvals=rule.required, policy=_relpath(git, loaded.source), policy_sha256=loaded.sha256, reason=reason, actor=git.user(),
         gate=gate_summary,
     )
     return _assign(git, model, v.commit, record, target_remote)
@@ -443,7 +451,7 @@ def rollback(
     when there is no earlier version or it has been deprecated.
     """
     git = _open(repo)
-    name = _default_name(name)
+    name = _default_name(name, git)
     target_remote = _sync(git, remote, push, fetch)
     model = _model(git, name)
     stack = model.stack(stage)
@@ -474,10 +482,8 @@ def _assign(git: GitRepo, model: ModelState, commit: str, record: StageRecord, r
     return StageAssignment(tag=tag, pushed_to=remote, record=record)
 
 
-def _config_policy() -> Path:
-    from calibgate.settings import load_config
-
-    config = load_config()
+def _config_policy(git: GitRepo) -> Path:
+    config = _config(git)
     return config.path(config.policy)  # type: ignore[return-value]
 
 
@@ -496,7 +502,7 @@ def deprecate(
     A version that holds a stage is refused (roll back or promote another first).
     """
     git = _open(repo)
-    name, version = _resolve(ref, name)
+    name, version = _resolve(ref, name, git)
     target_remote = _sync(git, remote, push, fetch)
     model = _model(git, name)
     v = _version(model, version)
@@ -525,7 +531,7 @@ def list_versions(name: str | None = None, *, repo: str | Path | GitRepo | None 
 def show_version(ref: str, *, name: str | None = None, repo: str | Path | GitRepo | None = None) -> VersionDetail:
     """One version's record, the stages it holds and the stage history of its model."""
     git = _open(repo)
-    name, version = _resolve(ref, name)
+    name, version = _resolve(ref, name, git)
     model = _model(git, name)
     v = _version(model, version)
     return VersionDetail(**_info(model, v).model_dump(), history=[_event_info(e) for e in model.history()])
@@ -537,7 +543,7 @@ def verify_version(ref: str, *, name: str | None = None, repo: str | Path | GitR
     Also checks the evidence commit's ``record.json`` equals the tag's record.
     """
     git = _open(repo)
-    name, version = _resolve(ref, name)
+    name, version = _resolve(ref, name, git)
     v = _version(_model(git, name), version)
     if v.record is None:
         raise RegistryError(f"{name}@{version} was not registered by calibgate (no record in its tag)", fix="re-register it with calibgate")
@@ -553,7 +559,7 @@ def verify_version(ref: str, *, name: str | None = None, repo: str | Path | GitR
 def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: str | Path | GitRepo | None = None) -> Path:
     """Restore a version's run directory from the store into ``dest`` (verified first)."""
     git = _open(repo)
-    name, version = _resolve(ref, name)
+    name, version = _resolve(ref, name, git)
     v = _version(_model(git, name), version)
     if v.record is None:
         raise RegistryError(f"{name}@{version} has no calibgate record", fix="re-register it with calibgate")

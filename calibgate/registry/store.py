@@ -17,6 +17,7 @@ re-hashes it; any difference raises :class:`IntegrityError`.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 from typing import Literal
@@ -34,7 +35,7 @@ class StoredArtifacts(BaseModel):
 
     backend: Literal["dvc", "dir"]
     remote: str | None = Field(None, description="DVC remote name (backend dvc)")
-    url: str = Field(description="remote URL or store directory, as configured")
+    url: str = Field(description="remote URL or store directory (local paths relative to the repo root); informative for dvc, which resolves 'remote' by name")
     dir_md5: str | None = Field(None, description="DVC .dir hash of the run directory (backend dvc)")
     files: dict[str, str] = Field(description="relative path -> sha256 of every file, the run manifest included")
     size_bytes: int = 0
@@ -71,6 +72,8 @@ def push_run(repo_root: Path, run_dir: Path, files: dict[str, str], *, remote: s
                 fix="configure one (dvc remote add -d store /path/or/url) or pass --store DIR",
             )
         name, url = found
+        if "://" not in url:  # a local remote: record it relative to the repo, not as this machine's path
+            url = os.path.relpath(url, repo_root)
         dir_md5 = _dvc_push(repo_root, run_dir, name)
         return StoredArtifacts(backend="dvc", remote=name, url=url, dir_md5=dir_md5, files=files, size_bytes=size)
     root = _store_dir(repo_root, store)

@@ -23,7 +23,7 @@ def test_register_records_lineage_and_evidence(project):
     r = info.record
     assert r.run_id == "a" and r.lineage.git_commit == head
     assert r.lineage.data_dvc_md5 == "0fa66f6ecc5059f38edaafb1c423c0d7.dir"
-    assert r.lineage.policy == "policies/gate.yaml" or r.lineage.policy.endswith("policies/gate.yaml")
+    assert r.lineage.policy == "policies/gate.yaml"
     assert r.lineage.policy_sha256 == load_policy(project / "policies" / "gate.yaml").sha256
     assert r.lineage.train_config == {"epochs": 3, "lr": 0.001} and r.lineage.plan_summary["label_noise"] == 0.02
     assert r.metrics["accuracy"] == pytest.approx(0.9) and r.exports[0].p95_ms == 10
@@ -83,6 +83,7 @@ def test_promotion_needs_the_policy_s_approvals(project):
     done = api.promote("router@v1.0.0", approved_by=["bob", "alice"], reason="gate passed")
     assert staged.tag == "router#staging#1" and done.tag == "router#production#2" and done.pushed_to == "origin"
     assert done.record.approved_by == ["alice", "bob"] and done.record.required_approvals == 2
+    assert done.record.policy == "policies/gate.yaml"
     assert done.record.policy_sha256 == load_policy("policies/gate.yaml").sha256
     message = git(project, "tag", "-l", "--format=%(contents)", done.tag)
     assert json.loads(message.split("\n\n", 1)[1])["approved_by"] == ["alice", "bob"]
