@@ -252,6 +252,7 @@ def register(
     export = _read_json(run_dir / "export" / "export.json", ExportResult, "export record") \
         if (run_dir / "export" / "export.json").exists() else None
     plan_text = (run_dir / "plan.json").read_text(encoding="utf-8") if (run_dir / "plan.json").exists() else None
+    plan_summary = _plan_summary(plan_text)
 
     parent = git.head()
     target_remote = _sync(git, remote, push, fetch)
@@ -274,7 +275,7 @@ def register(
             git_commit=parent, run_git_commit=manifest.git_commit, data_dvc_md5=data_md5,
             data=manifest.data, policy=policy_path, policy_sha256=policy_sha, strategy=manifest.strategy,
             lora_rank=manifest.lora_rank, base_model=manifest.base_model, label_names=manifest.label_names,
-            train_config=manifest.train_config, plan_summary=_plan_summary(plan_text),
+            train_config=manifest.train_config, plan_summary=plan_summary,
         ),
         metrics=evaluation.metrics,
         test={"source": evaluation.test.source, "sha256": evaluation.test.sha256, "n": evaluation.test.n},
@@ -396,8 +397,8 @@ def promote(
     v = _version(model, version)
     if v.deprecated:
         raise RegistryError(f"{name}@{version} is deprecated and cannot be promoted", fix="promote a current version")
-    gate_summary = _check_gate(gate, rule.require_gate, loaded, v, stage)
     current = model.current(stage)
+    gate_summary = _check_gate(gate, rule.require_gate, loaded, v, stage, model)
     if current == version:
         raise RegistryError(f"{name}@{version} is already in {stage}", fix="nothing to do")
     record = StageRecord(
@@ -408,8 +409,9 @@ def promote(
     return _assign(git, model, v.commit, record, target_remote)
 
 
-def _check_gate(gate, required: bool, policy, v, stage: str) -> dict | None:
-    """The presented gate decision, checked: it passed, for this version's run, under this policy."""
+def _check_gate(gate, required: bool, policy, v, stage: str, model: ModelState) -> dict | None:
+    """The presented gate decision, checked: it passed, for this version's run, under this policy,
+    against the version that holds the stage now (a decision against an older production is stale)."""
     from calibgate.policy.api import read_record
 
     if gate is None:
@@ -430,6 +432,15 @@ def _check_gate(gate, required: bool, policy, v, stage: str) -> dict | None:
     if gate.policy_sha256 != policy.sha256:
         raise RegistryError(f"the gate decision used another policy (sha256 {gate.policy_sha256[:12]}...) than {policy.source}",
                             fix="re-run the gate with the current policy")
+    holder = model.current(stage)
+    if holder is not None:
+        held = model.versions[holder]
+        accepted = {f"{model.name}@{holder}"} | ({held.record.run_id} if held.record else set())
+        if gate.baseline not in accepted:
+            raise RegistryError(
+                f"the gate decision compared against {gate.baseline or 'no baseline'}, but {model.name}@{holder} is in {stage} now",
+                fix="re-run the gate against the current production (calibgate gate --baseline production --json)",
+            )
     return {"decision": gate.decision, "baseline": gate.baseline, "policy_sha256": gate.policy_sha256, "summary": gate.summary}
 
 

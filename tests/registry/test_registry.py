@@ -195,3 +195,17 @@ def test_promotion_with_a_required_gate_decision(project, tmp_path):
     with pytest.raises(RegistryError, match="says 'block'"):
         api.promote("router@v1.1.0", approved_by=APPROVED, gate=decision_file)
     assert api.list_versions("router")[1].stages == []
+
+
+def test_a_gate_decision_against_an_older_production_is_stale(project):
+    from calibgate.policy.api import gate_run
+
+    api.register("runs/a")
+    api.register("runs/b")
+    first_b = gate_run("runs/b")  # nothing in production yet
+    api.promote("router@v1.0.0", approved_by=APPROVED, gate=gate_run("runs/a"))
+    with pytest.raises(RegistryError, match="compared against no baseline, but router@v1.0.0 is in production"):
+        api.promote("router@v1.1.0", approved_by=APPROVED, gate=first_b)
+    fresh = gate_run("runs/b")
+    assert fresh.baseline == "router@v1.0.0"
+    assert api.promote("router@v1.1.0", approved_by=APPROVED, gate=fresh).record.gate["baseline"] == "router@v1.0.0"
