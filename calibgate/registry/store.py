@@ -187,8 +187,14 @@ def _dvc_tree(repo_root: Path, stored: StoredArtifacts):
     from dvc_data.hashfile.hash_info import HashInfo
     from dvc_data.hashfile.tree import Tree
 
-    with Repo(str(repo_root)) as repo:
-        odb = repo.cloud.get_remote_odb(stored.remote, hash_name="md5")
+    try:
+        with Repo(str(repo_root)) as repo:
+            odb = repo.cloud.get_remote_odb(stored.remote, hash_name="md5")
+    except Exception as exc:  # dvc raises many types: no such remote, not a DVC repo, bad config
+        raise RegistryError(
+            f"cannot open DVC remote '{stored.remote}' the version was stored in ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+            fix=f"configure it (dvc remote add {stored.remote} {stored.url}) and retry",
+        ) from None
     try:
         tree = Tree.load(odb, HashInfo("md5", stored.dir_md5))
     except FileNotFoundError:

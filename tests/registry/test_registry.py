@@ -209,3 +209,11 @@ def test_a_gate_decision_against_an_older_production_is_stale(project):
     fresh = gate_run("runs/b")
     assert fresh.baseline == "router@v1.0.0"
     assert api.promote("router@v1.1.0", approved_by=APPROVED, gate=fresh).record.gate["baseline"] == "router@v1.0.0"
+
+
+def test_verify_without_the_dvc_remote_is_a_clear_error(project):
+    api.register("runs/a")
+    (project / ".dvc" / "config").write_text("")
+    with pytest.raises(RegistryError, match="cannot open DVC remote 'store'") as err:
+        api.verify_version("router@v1.0.0")
+    assert "dvc remote add store ../dvc-remote" in err.value.fix
