@@ -15,6 +15,7 @@ Examples:
   calibgate registry promote router@v1.2.0 --stage production --approved-by alice --approved-by bob
   calibgate registry rollback router --stage production --reason "latency regression"
   calibgate registry verify router@v1.2.0
+  calibgate registry pull router@v1.2.0 --to runs/router-v1.2.0
 """
 
 _remote = click.option("--remote", default=None, help="Git remote to fetch tags from and push to (default: origin, if any).")
@@ -210,3 +211,20 @@ def verify(ref, name, as_json) -> None:
         _echo_json(result)
     else:
         click.echo(f"ok: {result.name}@{result.version}: {result.files} files match their sha256 in {result.backend} {result.url}")
+
+
+@registry.command(epilog="Example: calibgate registry pull router@v1.2.0 --to runs/router-v1.2.0")
+@click.argument("ref")
+@click.option("--to", "dest", required=True, type=click.Path(file_okay=False), help="Directory to restore the run into (must not exist).")
+@_name
+def pull(ref, dest, name) -> None:
+    """Restore version REF's run directory from the artifact store (verified), e.g. to re-evaluate production."""
+    from pathlib import Path
+
+    from calibgate.errors import RegistryError
+    from calibgate.registry.api import fetch_version  # not in calibgate.api's facade yet
+
+    if Path(dest).exists():
+        raise RegistryError(f"{dest} already exists", fix="pass a new directory to --to")
+    out = fetch_version(ref, dest, name=name)
+    click.echo(f"restored {ref} into {out}")

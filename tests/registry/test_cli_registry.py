@@ -45,6 +45,10 @@ def test_register_promote_list_show_verify(project):
     assert rolled.exit_code == 0 and "rolled back router@v1.0.0 to production (router#production#3; previously v1.1.0)" in rolled.output
     dep = run("registry", "deprecate", "router@v1.1.0", "--reason", "slow")
     assert dep.exit_code == 0 and "deprecated router@v1.1.0" in dep.output
+    pulled = run("registry", "pull", "router@v1.0.0", "--to", "runs/restored")
+    assert pulled.exit_code == 0 and (project / "runs" / "restored" / "calibgate-run.json").exists()
+    again = run("registry", "pull", "router@v1.0.0", "--to", "runs/restored")
+    assert again.exit_code == 2 and "already exists" in again.stderr
 
 
 def test_cli_errors_are_one_line(project):
