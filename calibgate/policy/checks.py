@@ -58,7 +58,8 @@ class GateInputs:
         if c.test.sha256 != b.test.sha256:
             return (
                 f"candidate and baseline were evaluated on different test sets (sha256 {c.test.sha256[:12]}... vs "
-                f"{b.test.sha256[:12]}...); re-evaluate the baseline on the candidate's test set"
+                f"{b.test.sha256[:12]}...); re-evaluate the baseline on the candidate's test set (calibgate registry pull "
+                f"<version> --to DIR, calibgate evaluate --model DIR) and pass --baseline DIR"
             )
         if c.label_names != b.label_names:
             return "candidate and baseline have different label_names; they cannot be compared row by row"
