@@ -162,9 +162,32 @@ def _assign(git: GitRepo, model: ModelState, commit: str, record: StageRecord, r
     tag = format_tag(Tag("stage", model.name, stage=record.stage, counter=counter))
     verb = "Promote" if record.action == "promote" else "Roll back"
     headline = f"{verb} {model.name} {record.version} to {record.stage}"
+    _wait_past_last_stage_tag(model)
     git.create_tag(tag, commit, format_message(headline, record))
     publish_tag(git, remote, tag)
     return StageAssignment(tag=tag, pushed_to=remote, record=record)
+
+
+def _wait_past_last_stage_tag(model: ModelState) -> None:
+    """Sleep (under a second) until the clock is past the newest stage tag's second.
+
+    calibgate orders stage events by counter, gto by tag time, which git keeps
+    to the second; two assignments within one second could make ``gto show``
+    name a different holder than calibgate. Waiting keeps the two in agreement.
+    """
+    import time
+    from datetime import datetime, timezone
+
+    stamps = []
+    for event in model.events:
+        try:
+            stamps.append(datetime.fromisoformat(event.created_at).timestamp())
+        except ValueError:
+            continue
+    if stamps:
+        delay = max(stamps) + 1 - datetime.now(timezone.utc).timestamp()
+        if 0 < delay <= 1:
+            time.sleep(delay)
 
 
 def _config_policy(git: GitRepo) -> Path:
