@@ -1,0 +1,168 @@
+"""The gate: a policy applied to a candidate's records, against a baseline (production) or none.
+
+* :func:`gate` is pure: records in, :class:`GateDecision` out, nothing printed or read.
+* :func:`gate_run` is the loader around it: reads a run directory's
+  ``evaluation.json``, ``export/export.json`` and ``plan.json``, the policy
+  file, and the baseline from the registry's production version or a run dir.
+* :func:`check_policy` / :func:`load_policy` validate policy files.
+
+Decision: any FAIL -> ``block`` (exit 1); otherwise any ERROR -> ``error``
+(exit 3: the gate could not evaluate, which never passes); otherwise
+``promote`` (exit 0). WARN and SKIPPED do not block.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from calibgate.errors import ModelError
+from calibgate.evaluation.schema import EvaluationResult
+from calibgate.export.schema import ExportResult
+from calibgate.planner.schema import Plan
+from calibgate.policy.checks import CHECKS, GateInputs
+from calibgate.policy.decision import CheckResult, GateDecision
+from calibgate.policy.loader import PolicyProblem, check_policy, load_policy
+from calibgate.policy.schema import Policy
+
+__all__ = ["gate", "gate_run", "check_policy", "load_policy", "read_record", "PolicyProblem", "NO_BASELINE_NOTE"]
+
+NO_BASELINE_NOTE = "No baseline: the first model is judged on absolute thresholds only."
+EVALUATION_FILE = "evaluation.json"
+EXPORT_FILE = "export/export.json"
+PLAN_FILE = "plan.json"
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def gate(
+    policy: Policy,
+    candidate: EvaluationResult,
+    *,
+    candidate_export: ExportResult | None = None,
+    plan: Plan | None = None,
+    baseline: EvaluationResult | None = None,
+    baseline_export: ExportResult | None = None,
+    candidate_id: str | None = None,
+    baseline_id: str | None = None,
+) -> GateDecision:
+    """Run every check the policy enables and decide promote / block / error.
+
+    ``baseline`` is the production model's evaluation on (ideally) the same
+    test set; ``None`` judges the first model on absolute thresholds only.
+    Checks that need what is missing return ERROR (never a pass).
+    """
+    inputs = GateInputs(candidate, candidate_export, plan, baseline, baseline_export)
+    checks: list[CheckResult] = []
+    for name, config in policy.enabled_checks().items():
+        checks += CHECKS[name]().run(config, inputs)
+    return GateDecision(
+        decision=_decide(checks),
+        candidate=candidate_id or candidate.run_id,
+        baseline=(baseline_id or baseline.run_id) if baseline is not None else None,
+        policy=policy.source,
+        policy_sha256=policy.sha256,
+        checks=checks,
+        summary=_summary(checks, baseline is not None),
+    )
+
+
+def _decide(checks: list[CheckResult]) -> str:
+    statuses = {c.status for c in checks}
+    if "FAIL" in statuses:
+        return "block"
+    if "ERROR" in statuses:
+        return "error"
+    return "promote"
+
+
+def _summary(checks: list[CheckResult], has_baseline: bool) -> str:
+    by = {s: [c.id for c in checks if c.status == s] for s in ("PASS", "WARN", "FAIL", "ERROR", "SKIPPED")}
+    parts = []
+    if by["FAIL"]:
+        parts.append(f"blocked: {len(by['FAIL'])} check(s) failed ({', '.join(by['FAIL'])})")
+    if by["ERROR"]:
+        parts.append(f"{len(by['ERROR'])} check(s) could not be evaluated ({', '.join(by['ERROR'])}), which blocks")
+    if not parts:
+        parts.append(f"may promote: {len(by['PASS'])} check(s) passed" if checks else "may promote: the policy enables no checks")
+    if by["WARN"]:
+        parts.append(f"{len(by['WARN'])} warning(s) ({', '.join(by['WARN'])})")
+    if by["SKIPPED"]:
+        parts.append(f"{len(by['SKIPPED'])} skipped")
+    text = "; ".join(parts) + "."
+    return text if has_baseline else f"{text} {NO_BASELINE_NOTE}"
+
+
+def read_record(path: str | Path, model: type[R], *, what: str, fix: str) -> R:
+    """Read a JSON record file into ``model``; raise :class:`ModelError` (exit 2) naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no {what}", fix=fix)
+    try:
+        return model.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelError(f"{path}: malformed {what} ({first})", fix=fix) from None
+
+
+def read_run_records(run_dir: str | Path) -> tuple[EvaluationResult, ExportResult | None, Plan | None]:
+    """A run's evaluation (required), export and plan (when present); the run is verified against its manifest."""
+    from calibgate.runs import load_run
+
+    run_dir = Path(run_dir)
+    load_run(run_dir)  # IntegrityError on a tampered run: never gate what is not what was trained
+    evaluation = read_record(
+        run_dir / EVALUATION_FILE, EvaluationResult, what="evaluation record", fix=f"run 'calibgate evaluate --model {run_dir}'"
+    )
+    export = None
+    if (run_dir / EXPORT_FILE).exists():
+        export = read_record(run_dir / EXPORT_FILE, ExportResult, what="export record", fix=f"re-run 'calibgate export --model {run_dir}'")
+    plan = None
+    if (run_dir / PLAN_FILE).exists():
+        plan = read_record(run_dir / PLAN_FILE, Plan, what="plan", fix="re-run 'calibgate plan --json'")
+    return evaluation, export, plan
+
+
+def gate_run(
+    candidate: str | Path,
+    *,
+    baseline: str | Path | None = "production",
+    policy: str | Path | Policy | None = None,
+    plan: str | Path | None = None,
+    repo: str | Path | None = None,
+    name: str | None = None,
+) -> GateDecision:
+    """Gate a run directory: the loader around :func:`gate`.
+
+    ``baseline``: ``"production"`` (the registry's production version in git
+    repo ``repo``, none yet -> first-model path), a run directory, or
+    ``None``/``"none"``. ``policy`` and ``name`` default to ``calibgate.yaml``'s.
+    ``plan`` overrides ``<candidate>/plan.json``.
+    """
+    from calibgate.settings import load_config
+
+    config = load_config()
+    if not isinstance(policy, Policy):
+        policy = load_policy(policy or config.path(config.policy))
+    evaluation, export, run_plan = read_run_records(candidate)
+    if plan is not None:
+        run_plan = read_record(plan, Plan, what="plan", fix="pass a file written by 'calibgate plan --json'")
+    base_eval = base_export = None
+    base_id = None
+    if baseline not in (None, "none"):
+        if str(baseline) == "production":
+            from calibgate.registry.api import production_baseline
+
+            found = production_baseline(repo or config.root, name or config.name)
+            if found is not None:
+                base_id, base_eval, base_export = found
+        else:
+            base_eval, base_export, _ = read_run_records(baseline)
+            base_id = base_eval.run_id
+    return gate(
+        policy, evaluation, candidate_export=export, plan=run_plan, baseline=base_eval, baseline_export=base_export,
+        candidate_id=evaluation.run_id, baseline_id=base_id,
+    )

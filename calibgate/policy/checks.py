@@ -1,0 +1,431 @@
+"""Gate checks: small classes registered by name; the policy's ``checks:`` keys are these names.
+
+Each check reads :class:`GateInputs` and returns :class:`CheckResult` records,
+never raises for a bad candidate: a value it cannot measure (missing metric,
+missing export, mismatched test sets) is an ``ERROR`` result, which blocks.
+
+To add a check::
+
+    @register_check
+    class MyCheck(Check):
+        name = "my_check"
+        config_model = MyRule          # a pydantic model, extra="forbid"
+        def run(self, config, inputs): return [self.result(...)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from calibgate.evaluation.schema import EvaluationResult
+from calibgate.export.schema import ExportArtifact, ExportResult
+from calibgate.planner.schema import Plan
+from calibgate.policy import stats
+from calibgate.policy.decision import CheckResult, CheckStatus
+from calibgate.policy.rules import CeilingRule, FloorRule, MetricRule, Rule
+
+CHECKS: dict[str, type[Check]] = {}
+
+
+def register_check(cls: type[Check]) -> type[Check]:
+    """Class decorator: make a check available to policies under ``cls.name``."""
+    if not getattr(cls, "name", None):
+        raise TypeError(f"{cls.__name__} needs a 'name'")
+    if cls.name in CHECKS and CHECKS[cls.name] is not cls:
+        raise ValueError(f"a check named {cls.name!r} is already registered ({CHECKS[cls.name].__name__})")
+    CHECKS[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """Everything a check may read; built by :func:`calibgate.policy.api.gate`'s caller."""
+
+    candidate: EvaluationResult
+    candidate_export: ExportResult | None = None
+    plan: Plan | None = None
+    baseline: EvaluationResult | None = None
+    baseline_export: ExportResult | None = None
+
+    def paired_problem(self) -> str | None:
+        """Why candidate and baseline predictions cannot be compared row by row, or None."""
+        c, b = self.candidate, self.baseline
+        if b is None:
+            return None
+        if c.test.sha256 != b.test.sha256:
+            return (
+                f"candidate and baseline were evaluated on different test sets (sha256 {c.test.sha256[:12]}... vs "
+                f"{b.test.sha256[:12]}...); re-evaluate the baseline on the candidate's test set (calibgate registry pull "
+                f"<version> --to DIR, calibgate evaluate --model DIR) and pass --baseline DIR"
+            )
+        if c.label_names != b.label_names:
+            return "candidate and baseline have different label_names; they cannot be compared row by row"
+        if c.labels != b.labels or len(c.predictions) != len(b.predictions) or len(c.predictions) != len(c.labels):
+            return "candidate and baseline labels/predictions are not aligned row by row despite the same test sha256"
+        return None
+
+
+class Check:
+    name: ClassVar[str] = ""
+    config_model: ClassVar[type[BaseModel]] = Rule
+    section_annotation: ClassVar[Any] = None  # type of the policy section when it is not config_model
+    description: ClassVar[str] = ""
+
+    def run(self, config: Any, inputs: GateInputs) -> list[CheckResult]:
+        raise NotImplementedError
+
+    def result(self, status: CheckStatus, message: str, config: BaseModel, *, id: str | None = None,
+               value=None, threshold=None, baseline=None) -> CheckResult:
+        return CheckResult(
+            id=id or self.name, status=status, value=value, threshold=threshold, baseline=baseline, message=message,
+            config=config.model_dump(exclude_none=True),
+        )
+
+
+def _fail(rule: Rule) -> CheckStatus:
+    return "WARN" if rule.severity == "warn" else "FAIL"
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+class _MetricFloor(Check):
+    metric: ClassVar[str] = ""
+    config_model = FloorRule
+
+    def run(self, config: FloorRule, inputs: GateInputs) -> list[CheckResult]:
+        value = inputs.candidate.metrics.get(self.metric)
+        if value is None:
+            return [self.result("ERROR", f"evaluation has no metric '{self.metric}'; re-run calibgate evaluate", config)]
+        base = None if inputs.baseline is None else inputs.baseline.metrics.get(self.metric)
+        if config.max_drop is not None and inputs.baseline is not None:
+            problem = inputs.paired_problem() if inputs.baseline.test.sha256 != inputs.candidate.test.sha256 else None
+            if problem:
+                return [self.result("ERROR", problem, config, value=value)]
+            if base is None:
+                return [self.result("ERROR", f"baseline evaluation has no metric '{self.metric}'", config, value=value)]
+        threshold = config.effective(base)
+        if threshold is None:  # relative-only rule and no baseline yet
+            return [self.result("SKIPPED", f"{self.metric} {_fmt(value)}: no baseline, relative rule not applied", config, value=value)]
+        ok = value >= threshold
+        return [self.result(
+            "PASS" if ok else _fail(config),
+            f"{self.metric} {_fmt(value)} {'>=' if ok else '<'} threshold {_fmt(threshold)}"
+            + (f" (production {_fmt(base)})" if base is not None else ""),
+            config, value=value, threshold=threshold, baseline=base,
+        )]
+
+
+@register_check
+class AccuracyFloor(_MetricFloor):
+    name = "accuracy_floor"
+    metric = "accuracy"
+    description = "test accuracy floor, absolute and/or relative to production"
+
+
+@register_check
+class MacroF1Floor(_MetricFloor):
+    name = "macro_f1_floor"
+    metric = "macro_f1"
+    description = "macro-F1 floor, absolute and/or relative to production"
+
+
+@register_check
+class LabelValidityFloor(_MetricFloor):
+    name = "label_validity_floor"
+    metric = "label_validity_rate"
+    description = "share of outputs that are a valid label (generative heads), absolute and/or relative"
+
+
+class ClassRecallRule(Rule):
+    min: float | None = Field(None, ge=0, le=1, description="recall floor for every class")
+    classes: dict[str, float] = Field(default_factory=dict, description="per-class floors overriding 'min'")
+    max_drop: float | None = Field(None, ge=0, description="largest per-class recall drop below production")
+
+    @model_validator(mode="after")
+    def _one_bound(self):
+        if self.min is None and not self.classes and self.max_drop is None:
+            raise ValueError("set 'min', 'classes' or 'max_drop'")
+        return self
+
+
+@register_check
+class ClassRecallFloor(Check):
+    name = "class_recall_floor"
+    config_model = ClassRecallRule
+    description = "recall floor for each class (one result per class)"
+
+    def run(self, config: ClassRecallRule, inputs: GateInputs) -> list[CheckResult]:
+        per_class = inputs.candidate.per_class
+        out = [
+            self.result("ERROR", f"policy names class '{name}' which the evaluation does not have", config, id=f"{self.name}:{name}")
+            for name in config.classes if name not in per_class
+        ]
+        mismatch = None
+        if config.max_drop is not None and inputs.baseline is not None and inputs.baseline.test.sha256 != inputs.candidate.test.sha256:
+            mismatch = inputs.paired_problem()
+        for name in inputs.candidate.label_names:
+            cid = f"{self.name}:{name}"
+            if name not in per_class:
+                out.append(self.result("ERROR", f"evaluation has no per-class metrics for '{name}'", config, id=cid))
+                continue
+            if per_class[name].support == 0:
+                out.append(self.result("ERROR", f"the test set has no examples of '{name}': its recall cannot be measured",
+                                       config, id=cid))
+                continue
+            if mismatch:
+                out.append(self.result("ERROR", mismatch, config, id=cid, value=per_class[name].recall))
+                continue
+            value = per_class[name].recall
+            base_cls = None if inputs.baseline is None else inputs.baseline.per_class.get(name)
+            base = None if base_cls is None else base_cls.recall
+            floor = FloorRule.model_construct(min=config.classes.get(name, config.min), max_drop=config.max_drop)
+            threshold = floor.effective(base)
+            if threshold is None:
+                out.append(self.result("SKIPPED", f"recall of {name} {_fmt(value)}: no floor applies", config, id=cid, value=value))
+                continue
+            ok = value >= threshold
+            out.append(self.result(
+                "PASS" if ok else _fail(config),
+                f"recall of {name} {_fmt(value)} {'>=' if ok else '<'} floor {_fmt(threshold)}", config,
+                id=cid, value=value, threshold=threshold, baseline=base,
+            ))
+        return out
+
+
+class RegressionRule(Rule):
+    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    max_drop: float = Field(0.0, ge=0, description="drop below production tolerated without any test (metric units)")
+    test: Literal["mcnemar", "bootstrap"] = Field("mcnemar", description="mcnemar (exact, accuracy only) or bootstrap")
+    alpha: float = Field(0.05, gt=0, lt=1, description="one-sided significance level; a drop with p >= alpha only warns")
+    resamples: int = Field(2000, ge=100, description="bootstrap resamples")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _mcnemar_accuracy(self):
+        if self.test == "mcnemar" and self.metric != "accuracy":
+            raise ValueError("McNemar's test compares error rates: use metric 'accuracy', or test 'bootstrap'")
+        return self
+
+
+@register_check
+class Regression(Check):
+    name = "regression"
+    config_model = RegressionRule
+    description = "no significant regression against production on the same test rows (McNemar or paired bootstrap)"
+
+    def run(self, config: RegressionRule, inputs: GateInputs) -> list[CheckResult]:
+        if inputs.baseline is None:
+            return [self.result("SKIPPED", "no baseline: the first model is judged on absolute thresholds only", config)]
+        problem = inputs.paired_problem()
+        if problem:
+            return [self.result("ERROR", problem, config)]
+        c = inputs.candidate
+        if config.test == "mcnemar":
+            t = stats.mcnemar_exact(c.labels, c.predictions, inputs.baseline.predictions)
+        else:
+            t = stats.paired_bootstrap(
+                c.labels, c.predictions, inputs.baseline.predictions, metric=config.metric,
+                n_classes=len(c.label_names), resamples=config.resamples, seed=config.seed,
+            )
+        drop = t.baseline - t.candidate
+        threshold = t.baseline - config.max_drop
+        head = f"{config.metric} {t.candidate:.4f} vs production {t.baseline:.4f} (drop {drop:+.4f}, {t.method} p={t.p_value:.3g}; {t.detail})"
+        if drop <= 0:
+            status, tail = "PASS", "not worse than production"
+        elif drop <= config.max_drop:
+            status, tail = "PASS", f"within the tolerated drop {config.max_drop:g}"
+        elif t.p_value < config.alpha:
+            status, tail = _fail(config), f"significant at alpha={config.alpha:g}"
+        else:
+            status, tail = "WARN", f"not significant at alpha={config.alpha:g}: within noise"
+        return [self.result(status, f"{head}: {tail}", config, value=t.candidate, threshold=threshold, baseline=t.baseline)]
+
+
+class _ArtifactCeilingRule(CeilingRule):
+    precision: Literal["fp32", "int8"] | None = Field(
+        None, description="exported artifact to judge; default: the best one (lowest latency / smallest file)"
+    )
+
+
+class LatencyRule(_ArtifactCeilingRule):
+    """``max`` is milliseconds of p95 single-text latency."""
+
+
+class SizeRule(_ArtifactCeilingRule):
+    """``max`` is bytes of the exported model file."""
+
+
+class _ArtifactCeiling(Check):
+    unit: ClassVar[str] = ""
+
+    def measure(self, artifact: ExportArtifact) -> float | None:
+        raise NotImplementedError
+
+    def pick(self, export: ExportResult | None, precision: str | None) -> tuple[ExportArtifact, float] | str:
+        if export is None:
+            return "no export record (export/export.json); run calibgate export before the gate"
+        measured = [(a, self.measure(a)) for a in export.artifacts if precision in (None, a.precision)]
+        measured = [(a, v) for a, v in measured if v is not None]
+        if not measured:
+            return f"export has no {precision or 'exported'} artifact with a {self.unit} measurement"
+        return min(measured, key=lambda av: av[1])
+
+    def run(self, config: _ArtifactCeilingRule, inputs: GateInputs) -> list[CheckResult]:
+        picked = self.pick(inputs.candidate_export, config.precision)
+        if isinstance(picked, str):
+            return [self.result("ERROR", picked, config)]
+        artifact, value = picked
+        base = None
+        if inputs.baseline_export is not None:
+            base_pick = self.pick(inputs.baseline_export, config.precision)
+            base = None if isinstance(base_pick, str) else base_pick[1]
+        if config.max_ratio is not None and inputs.baseline is not None and base is None:
+            return [self.result("ERROR", f"production has no {self.unit} measurement to compare with (max_ratio set)", config, value=value)]
+        threshold = config.effective(base)
+        if threshold is None:
+            return [self.result("SKIPPED", f"{self.unit} {_fmt(value)} ({artifact.path}): no baseline, relative rule not applied", config, value=value)]
+        ok = value <= threshold
+        return [self.result(
+            "PASS" if ok else _fail(config),
+            f"{self.unit} {_fmt(value)} of {artifact.path} {'<=' if ok else '>'} ceiling {_fmt(threshold)}", config,
+            value=value, threshold=threshold, baseline=base,
+        )]
+
+
+@register_check
+class LatencyCeiling(_ArtifactCeiling):
+    name = "latency_ceiling"
+    config_model = LatencyRule
+    unit = "p95 latency ms"
+    description = "p95 single-text latency ceiling of the exported model (ms)"
+
+    def measure(self, artifact: ExportArtifact) -> float | None:
+        return None if artifact.latency is None else artifact.latency.p95_ms
+
+
+@register_check
+class SizeCeiling(_ArtifactCeiling):
+    name = "size_ceiling"
+    config_model = SizeRule
+    unit = "size bytes"
+    description = "size ceiling of the exported model file (bytes)"
+
+    def measure(self, artifact: ExportArtifact) -> float | None:
+        return float(artifact.size_bytes)
+
+
+class SignalRule(Rule):
+    on_missing: Literal["error", "skip"] = Field(
+        "error", description="when the plan lacks the signal: 'error' blocks, 'skip' records SKIPPED"
+    )
+
+
+class SignalCeilingRule(SignalRule):
+    max: float = Field(ge=0, le=1)
+
+
+class MinExamplesRule(SignalRule):
+    min: int = Field(ge=1, description="fewest labeled examples any class may have in the plan's data")
+
+
+class _SignalCheck(Check):
+    config_model = SignalCeilingRule
+    signal: ClassVar[str] = ""
+
+    def read(self, plan: Plan) -> float | None:
+        raise NotImplementedError
+
+    def run(self, config: SignalRule, inputs: GateInputs) -> list[CheckResult]:
+        value = None if inputs.plan is None else self.read(inputs.plan)
+        if value is None:
+            why = "no plan (pass --plan or keep plan.json in the run)" if inputs.plan is None else f"the plan did not measure {self.signal}"
+            return [self.result("SKIPPED" if config.on_missing == "skip" else "ERROR", why, config)]
+        return [self.compare(config, value)]
+
+    def compare(self, config, value: float) -> CheckResult:
+        ok = value <= config.max
+        return self.result(
+            "PASS" if ok else _fail(config), f"{self.signal} {_fmt(value)} {'<=' if ok else '>'} ceiling {_fmt(config.max)}",
+            config, value=value, threshold=config.max,
+        )
+
+
+@register_check
+class LabelNoiseCeiling(_SignalCheck):
+    name = "label_noise_ceiling"
+    signal = "estimated label noise"
+    description = "the plan's estimated wrong-label rate must not exceed 'max'"
+
+    def read(self, plan: Plan) -> float | None:
+        return plan.signals.label_noise.estimated_rate
+
+
+@register_check
+class ShiftAucCeiling(_SignalCheck):
+    name = "shift_auc_ceiling"
+    signal = "domain-shift AUC"
+    description = "the plan's domain-classifier AUC (calibration vs production) must not exceed 'max'"
+
+    def read(self, plan: Plan) -> float | None:
+        shift = plan.signals.domain_shift
+        return shift.auc if shift.measured else None
+
+
+@register_check
+class MinExamplesPerClass(_SignalCheck):
+    name = "min_examples_per_class"
+    config_model = MinExamplesRule
+    signal = "smallest class count"
+    description = "every class has at least 'min' labeled examples in the plan's data"
+
+    def read(self, plan: Plan) -> float | None:
+        return float(plan.signals.imbalance.min_count)
+
+    def compare(self, config: MinExamplesRule, value: float) -> CheckResult:
+        ok = value >= config.min
+        return self.result(
+            "PASS" if ok else _fail(config), f"{self.signal} {value:.0f} {'>=' if ok else '<'} {config.min}",
+            config, value=value, threshold=float(config.min),
+        )
+
+
+@register_check
+class Metrics(Check):
+    name = "metrics"
+    config_model = MetricRule
+    section_annotation = dict[str, MetricRule]  # the policy section maps metric keys to rules
+    description = "rules on metrics named by key in evaluation.json (e.g. ece, or a local evaluate module's)"
+
+    def run(self, config: dict[str, MetricRule], inputs: GateInputs) -> list[CheckResult]:
+        out = []
+        for key, rule in config.items():
+            cid = f"metric:{key}"
+            value = inputs.candidate.metrics.get(key)
+            if value is None:
+                have = ", ".join(sorted(inputs.candidate.metrics))
+                out.append(self.result("ERROR", f"evaluation has no metric '{key}' (it has: {have})", rule, id=cid))
+                continue
+            base = None if inputs.baseline is None else inputs.baseline.metrics.get(key)
+            if rule.uses_baseline and inputs.baseline is not None:
+                if inputs.baseline.test.sha256 != inputs.candidate.test.sha256:
+                    out.append(self.result("ERROR", inputs.paired_problem() or "", rule, id=cid, value=value))
+                    continue
+                if base is None:
+                    out.append(self.result("ERROR", f"baseline evaluation has no metric '{key}'", rule, id=cid, value=value))
+                    continue
+            threshold = rule.effective(base)
+            if threshold is None:
+                out.append(self.result("SKIPPED", f"{key} {_fmt(value)}: no baseline, relative rule not applied", rule, id=cid, value=value))
+                continue
+            ok = value >= threshold if rule.higher_is_better else value <= threshold
+            op = (">=" if ok else "<") if rule.higher_is_better else ("<=" if ok else ">")
+            out.append(self.result(
+                "PASS" if ok else _fail(rule), f"{key} {_fmt(value)} {op} threshold {_fmt(threshold)}", rule,
+                id=cid, value=value, threshold=threshold, baseline=base,
+            ))
+        return out

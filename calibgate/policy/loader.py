@@ -1,0 +1,141 @@
+"""Reading policy files: every problem as ``file:line: message``, unknown keys with the closest valid key.
+
+YAML is parsed once into a node tree (for line numbers) and once into data;
+pydantic errors are mapped back to the line of the offending key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from calibgate.errors import PolicyError
+from calibgate.policy.schema import Policy
+
+
+@dataclass(frozen=True)
+class PolicyProblem:
+    """One problem in a policy file; ``str()`` is the ``file:line: message`` line editors parse."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and validate one policy file; raise :class:`PolicyError` (exit 2) naming file:line of the first problem."""
+    policy, problems = _parse(Path(path))
+    if problems:
+        more = f" (and {len(problems) - 1} more; run 'calibgate policy check {path}')" if len(problems) > 1 else ""
+        raise PolicyError(f"{problems[0]}{more}", fix="fix the policy file; 'calibgate policy schema' prints the schema")
+    assert policy is not None
+    return policy
+
+
+def check_policy(paths: list[str | Path] | str | Path) -> list[PolicyProblem]:
+    """Validate policy files for editors and pre-commit; returns every problem found (empty: all valid)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    problems: list[PolicyProblem] = []
+    for path in paths:
+        problems += _parse(Path(path))[1]
+    return problems
+
+
+def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
+    name = str(path)
+    if not path.exists():
+        return None, [PolicyProblem(name, None, "no such policy file")]
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        return None, [PolicyProblem(name, None, f"not UTF-8 text ({exc.reason})")]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return None, [PolicyProblem(name, mark.line + 1 if mark else None, f"not valid YAML: {problem}")]
+    if raw is None:
+        raw, node = {}, None
+    if not isinstance(raw, dict):
+        return None, [PolicyProblem(name, 1, "expected a mapping at the top level (schema_version, checks, planner, approvals)")]
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        found = [PolicyProblem(name, _line(node, err["loc"]), _describe(err)) for err in exc.errors()]
+        return None, sorted(found, key=lambda p: p.line or 0)
+    policy._source = name
+    policy._sha256 = hashlib.sha256(data).hexdigest()
+    return policy, []
+
+
+def _describe(err: dict) -> str:
+    loc = list(err["loc"])
+    dotted = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        valid = _valid_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
+        return f"unknown key '{dotted}' ({hint})"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return f"'{dotted}': required key is missing"
+    return f"'{dotted}': {msg} (got {err.get('input')!r})" if loc else msg
+
+
+def _valid_keys(parents: list) -> list[str]:
+    """Keys allowed in the mapping at ``parents``, walking models and dict values."""
+    from typing import get_args, get_origin
+
+    current: Any = Policy
+    for part in parents:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            current = None if field is None else field.annotation
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return []
+        # unwrap Optional / unions to the first model or dict member
+        while current is not None and get_origin(current) not in (None, dict):
+            members = [a for a in get_args(current) if a is not type(None)]
+            current = members[0] if members else None
+    if get_origin(current) is dict:
+        return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _line(node: yaml.Node | None, loc: tuple) -> int | None:
+    """1-based line of the key at ``loc`` in the YAML node tree (the deepest one found)."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(part):
+                    line = key_node.start_mark.line + 1
+                    node = value_node
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

@@ -1,0 +1,1 @@
+"""Git-tag model registry (gto-compatible): versions, stages, lineage and artifact integrity."""

@@ -1,0 +1,175 @@
+"""Result models of the registry API and the helpers its operations share (repo, remote, references)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from calibgate.errors import ModelError, RegistryError
+from calibgate.registry.gitrepo import GitRepo, PushRejected
+from calibgate.registry.records import StageRecord, VersionRecord
+from calibgate.registry.state import ModelState, StageEvent, read_state
+from calibgate.registry.tags import is_valid_version, parse_tag
+
+PRODUCTION = "production"
+
+
+class VersionInfo(BaseModel):
+    """One version as ``registry list`` shows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str
+    tag: str
+    commit: str
+    created_at: str
+    stages: list[str] = Field(default_factory=list, description="stages this version holds now")
+    deprecated: bool = False
+    run_id: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    record: VersionRecord | None = Field(None, description="None for versions registered by plain gto")
+
+
+class StageAssignment(BaseModel):
+    """The result of promote / rollback: the tag created and its record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tag: str
+    pushed_to: str | None
+    record: StageRecord
+
+
+class StageEventInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str
+    version: str | None
+    action: str
+    counter: int
+    tag: str
+    created_at: str
+    approved_by: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
+class VersionDetail(VersionInfo):
+    """``registry show``: a version with its stage history."""
+
+    history: list[StageEventInfo] = Field(default_factory=list)
+
+
+class VerifyResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str
+    backend: str
+    url: str
+    files: int
+    size_bytes: int
+    ok: bool = True
+
+
+def open_repo(repo: str | Path | GitRepo | None) -> GitRepo:
+    return repo if isinstance(repo, GitRepo) else GitRepo(repo or ".")
+
+
+def sync_remote(git: GitRepo, remote: str | None, push: bool | None, fetch: bool) -> str | None:
+    """The remote to push to (None: local only), after fetching its tags when asked."""
+    remote = remote or git.default_remote()
+    if remote is None or push is False:
+        return None
+    if fetch:
+        git.fetch_tags(remote)
+    return remote
+
+
+def publish_tag(git: GitRepo, remote: str | None, tag: str) -> None:
+    """Push ``tag``; on any failure delete it locally, so a clone never holds a tag its remote lacks."""
+    if remote is None:
+        return
+    try:
+        git.push_atomic(remote, [tag])
+    except PushRejected as exc:
+        git.delete_tag(tag)
+        raise RegistryError(
+            f"push of {tag} to '{remote}' was rejected ({exc.message}): another clone changed the registry first",
+            fix=f"git fetch --tags {remote}, check the registry (calibgate registry list) and retry",
+        ) from None
+    except Exception:
+        git.delete_tag(tag)
+        raise
+
+
+def resolve_ref(ref: str, name: str | None, git: GitRepo) -> tuple[str, str]:
+    """'name@v1.2.0' or 'v1.2.0' (``name``, else calibgate.yaml's) -> (name, version)."""
+    if "@" in ref:
+        try:
+            tag = parse_tag(ref)
+        except ValueError:
+            raise RegistryError(f"'{ref}' is not a version reference", fix="write name@vX.Y.Z, e.g. model@v1.0.0") from None
+        if tag.kind != "version" or tag.counter is not None:
+            raise RegistryError(f"'{ref}' is not a version reference", fix="write name@vX.Y.Z, e.g. model@v1.0.0")
+        return tag.name, tag.version  # type: ignore[return-value]
+    if is_valid_version(ref):
+        return default_name(name, git), ref
+    raise RegistryError(f"'{ref}' is not a version reference", fix="write name@vX.Y.Z, e.g. model@v1.0.0")
+
+
+def model_state(git: GitRepo, name: str) -> ModelState:
+    return read_state(git, name).get(name) or ModelState(name)
+
+
+def find_version(model: ModelState, version: str):
+    found = model.versions.get(version)
+    if found is None:
+        known = ", ".join(v.version for v in model.sorted_versions()) or "none"
+        raise RegistryError(f"{model.name}@{version} is not registered (versions: {known})", fix="calibgate registry list")
+    return found
+
+
+def project_config(git: GitRepo):
+    """calibgate.yaml of the repo (found from its root), or defaults rooted there."""
+    from calibgate.settings import ProjectConfig, find_config, load_config
+
+    found = find_config(git.root)
+    return load_config(found) if found else ProjectConfig(root=git.root)
+
+
+def repo_relpath(git: GitRepo, path: str | Path) -> str:
+    """``path`` relative to the repo root when inside it (records in git must not hold machine paths)."""
+    try:
+        return Path(path).resolve().relative_to(git.root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def default_name(name: str | None, git: GitRepo) -> str:
+    return name or project_config(git).name
+
+
+def version_info(model: ModelState, v) -> VersionInfo:
+    return VersionInfo(
+        name=model.name, version=v.version, tag=v.tag, commit=v.commit, created_at=v.created_at,
+        stages=model.stages_of(v.version), deprecated=v.deprecated, run_id=v.record.run_id if v.record else None,
+        metrics=v.record.metrics if v.record else {}, record=v.record,
+    )
+
+
+def event_info(e: StageEvent) -> StageEventInfo:
+    return StageEventInfo(
+        stage=e.stage, version=e.version, action=e.action, counter=e.counter, tag=e.tag, created_at=e.created_at,
+        approved_by=e.record.approved_by if e.record else [], reason=e.record.reason if e.record else "",
+    )
+
+
+def read_json(path: Path, model, what: str):
+    try:
+        return model.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except Exception as exc:  # noqa: BLE001 - any parse or validation failure is a bad run
+        raise ModelError(f"{path}: malformed {what} ({str(exc).splitlines()[0]})", fix="re-run the step that writes it") from None
+

@@ -1,0 +1,163 @@
+"""The few git operations the registry needs, through the ``git`` executable.
+
+Plumbing instead of porcelain where it keeps the user's work tree and index
+untouched: the evidence commit is built in a temporary index
+(``read-tree`` / ``update-index`` / ``write-tree`` / ``commit-tree``) and is
+reachable only through its version tag.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from calibgate.errors import EnvironmentFailure, RegistryError
+
+_SEP = "\x1f"  # unit separator between fields
+_END = "\x1e\n"  # record separator between tags
+
+
+class GitCommandError(RegistryError):
+    """A git command exited non-zero; ``stderr`` keeps its full message for classification."""
+
+    def __init__(self, message: str, *, stderr: str = ""):
+        self.stderr = stderr
+        super().__init__(message)
+
+
+class PushRejected(RegistryError):
+    """The remote refused the push because a tag of that name exists there (another clone won a race)."""
+
+
+_REJECTED = ("rejected", "already exists", "would clobber")
+
+
+@dataclass(frozen=True)
+class TagRef:
+    name: str
+    commit: str  # the commit an annotated tag points to
+    annotated: bool
+    tagger: str
+    date: str  # ISO 8601
+    message: str
+
+
+class GitRepo:
+    """A git work tree; every method raises :class:`RegistryError` or :class:`EnvironmentFailure`, never prints."""
+
+    def __init__(self, path: str | Path = "."):
+        path = Path(path)
+        try:
+            top = self._git(path, "rev-parse", "--show-toplevel").strip()
+        except RegistryError:
+            raise RegistryError(
+                f"{path.resolve()} is not inside a git repository", fix="run in the project's git repo (git init) or pass --repo"
+            ) from None
+        self.root = Path(top)
+
+    @staticmethod
+    def _git(cwd: Path, *args: str, input: str | None = None, env: dict | None = None) -> str:
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=cwd, input=input, capture_output=True, text=True,
+                env={**os.environ, **(env or {})}, check=False,
+            )
+        except FileNotFoundError:
+            raise EnvironmentFailure("git is not installed or not on PATH", fix="install git") from None
+        except NotADirectoryError:
+            raise RegistryError(f"{cwd} is not a directory") from None
+        if proc.returncode != 0:
+            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit code {proc.returncode}"
+            raise GitCommandError(f"git {args[0]} failed: {last}", stderr=proc.stderr)
+        return proc.stdout
+
+    def git(self, *args: str, input: str | None = None, env: dict | None = None) -> str:
+        return self._git(self.root, *args, input=input, env=env)
+
+    def head(self) -> str:
+        try:
+            return self.git("rev-parse", "--verify", "HEAD^{commit}").strip()
+        except RegistryError:
+            raise RegistryError(f"{self.root} has no commits yet", fix="commit the project first (git commit)") from None
+
+    def user(self) -> str:
+        try:
+            return self.git("config", "user.name").strip()
+        except RegistryError:
+            return ""
+
+    def tags(self) -> list[TagRef]:
+        """Every tag with its target commit, tagger, date and message (one ``for-each-ref`` call)."""
+        fmt = _SEP.join(["%(refname:strip=2)", "%(objecttype)", "%(*objectname)", "%(objectname)",
+                         "%(taggername)", "%(taggerdate:iso-strict)", "%(contents)"]) + "\x1e"
+        out = self.git("for-each-ref", "refs/tags", f"--format={fmt}")
+        refs = []
+        for record in out.split(_END):
+            if not record.strip():
+                continue
+            name, objtype, peeled, obj, tagger, date, message = record.lstrip("\n").split(_SEP, 6)
+            annotated = objtype == "tag"
+            refs.append(TagRef(name, peeled if annotated else obj, annotated, tagger, date, message.rstrip("\x1e")))
+        return refs
+
+    def tag_exists(self, name: str) -> bool:
+        try:
+            self.git("rev-parse", "--verify", "--quiet", f"refs/tags/{name}")
+            return True
+        except RegistryError:
+            return False
+
+    def create_tag(self, name: str, commit: str, message: str) -> None:
+        if self.tag_exists(name):
+            raise RegistryError(f"tag {name} already exists", fix="git fetch --tags, then retry (the registry moved on)")
+        self.git("tag", "-a", name, commit, "-F", "-", input=message)
+
+    def delete_tag(self, name: str) -> None:
+        self.git("tag", "-d", name)
+
+    def show_file(self, rev: str, path: str) -> str | None:
+        try:
+            return self.git("cat-file", "blob", f"{rev}:{path}")
+        except RegistryError:
+            return None
+
+    def default_remote(self) -> str | None:
+        remotes = self.git("remote").split()
+        if not remotes:
+            return None
+        return "origin" if "origin" in remotes else remotes[0]
+
+    def fetch_tags(self, remote: str) -> None:
+        """Bring the remote's registry tags in; a conflicting local tag is an error, not overwritten."""
+        try:
+            self.git("fetch", "--quiet", "--no-tags", remote, "refs/tags/*:refs/tags/*")
+        except GitCommandError as exc:
+            if any(word in exc.stderr for word in _REJECTED):
+                raise RegistryError(
+                    f"a local tag clashes with the remote '{remote}' ({exc.message})",
+                    fix="delete the local, unpushed tag (git tag -d NAME) and retry",
+                ) from None
+            raise EnvironmentFailure(f"cannot fetch tags from '{remote}' ({exc.message})", fix="check the remote URL and access") from None
+
+    def push_atomic(self, remote: str, tags: list[str]) -> None:
+        """Push tags all-or-nothing; an existing tag of that name on the remote rejects the whole push (:class:`PushRejected`)."""
+        try:
+            self.git("push", "--atomic", "--quiet", remote, *[f"refs/tags/{t}:refs/tags/{t}" for t in tags])
+        except GitCommandError as exc:
+            if any(word in exc.stderr for word in _REJECTED):
+                raise PushRejected(exc.message) from None
+            raise EnvironmentFailure(f"cannot push to '{remote}' ({exc.message})", fix="check the remote URL and access, then retry (nothing was tagged)") from None
+
+    def evidence_commit(self, parent: str, files: dict[str, str], message: str) -> str:
+        """A commit whose tree is ``parent``'s plus ``files`` (path -> text); on no branch, the work tree untouched."""
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self.git("read-tree", parent, env=env)
+            for path, text in files.items():
+                blob = self.git("hash-object", "-w", "--stdin", input=text).strip()
+                self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            tree = self.git("write-tree", env=env).strip()
+        return self.git("commit-tree", tree, "-p", parent, "-F", "-", input=message).strip()

@@ -1,0 +1,229 @@
+"""Stage operations: promote (with approvals and, optionally, a gate decision), roll back, deprecate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from calibgate.errors import RegistryError
+from calibgate.policy.decision import GateDecision
+from calibgate.registry.gitrepo import GitRepo
+from calibgate.registry.records import DeprecationRecord, StageRecord, format_message
+from calibgate.registry.state import ModelState
+from calibgate.registry.tags import Tag, format_tag, is_valid_name, next_counter
+from calibgate.registry.common import (
+    PRODUCTION, StageAssignment, project_config, default_name, model_state, open_repo, publish_tag, repo_relpath, resolve_ref, sync_remote,
+    find_version,
+)
+
+
+def promote(
+    ref: str,
+    *,
+    stage: str = PRODUCTION,
+    approved_by: list[str] | tuple[str, ...] = (),
+    policy: str | Path | None = None,
+    reason: str = "",
+    gate: GateDecision | str | Path | None = None,
+    name: str | None = None,
+    repo: str | Path | GitRepo | None = None,
+    remote: str | None = None,
+    push: bool | None = None,
+    fetch: bool = True,
+) -> StageAssignment:
+    """Assign version ``ref`` (``name@vX.Y.Z``) to ``stage``, with the approvals the policy requires.
+
+    ``gate``: a :class:`GateDecision` (or its JSON file from ``calibgate gate
+    --json``) for this version's run; it must say ``promote`` under the same
+    policy (sha256). Required when the stage's policy entry sets
+    ``require_gate``; recorded in the stage tag either way.
+
+    The policy (``policy`` or calibgate.yaml's) says per stage how many
+    distinct approvers are needed and who may approve; too few or unlisted
+    approvers raise :class:`RegistryError` and nothing is tagged. Deprecated
+    versions and the version already holding the stage are refused.
+    ``fetch=False`` skips updating tags from the remote first (offline use;
+    a stale clone then loses any race at push time).
+    """
+    from calibgate.policy.api import load_policy
+
+    git = open_repo(repo)
+    name, version = resolve_ref(ref, name, git)
+    if not is_valid_name(stage):
+        raise RegistryError(f"stage '{stage}' is not a valid gto stage name", fix="letters, digits, '-', '_', '/'")
+    loaded = load_policy(policy or _config_policy(git))
+    rule = loaded.approval_for(stage)
+    approvers = sorted(set(a.strip() for a in approved_by if a.strip()))
+    if rule.approvers:
+        unknown = [a for a in approvers if a not in rule.approvers]
+        if unknown:
+            raise RegistryError(
+                f"{', '.join(unknown)} may not approve promotion to {stage} (allowed: {', '.join(rule.approvers)})",
+                fix=f"get approval from the approvers listed under approvals.{stage} in {loaded.source}",
+            )
+    if len(approvers) < rule.required:
+        raise RegistryError(
+            f"promotion of {name}@{version} to {stage} needs {rule.required} approval(s), got {len(approvers)}"
+            + (f" ({', '.join(approvers)})" if approvers else ""),
+            fix="pass --approved-by NAME once per approver" + (f" (allowed: {', '.join(rule.approvers)})" if rule.approvers else ""),
+        )
+    target_remote = sync_remote(git, remote, push, fetch)
+    model = model_state(git, name)
+    v = find_version(model, version)
+    if v.deprecated:
+        raise RegistryError(f"{name}@{version} is deprecated and cannot be promoted", fix="promote a current version")
+    current = model.current(stage)
+    gate_summary = _check_gate(gate, rule.require_gate, loaded, v, stage, model)
+    if current == version:
+        raise RegistryError(f"{name}@{version} is already in {stage}", fix="nothing to do")
+    record = StageRecord(
+        name=name, version=version, stage=stage, counter=0, action="promote", previous=current, approved_by=approvers,
+        required_approvals=rule.required, policy=repo_relpath(git, loaded.source), policy_sha256=loaded.sha256, reason=reason, actor=git.user(),
+        gate=gate_summary,
+    )
+    return _assign(git, model, v.commit, record, target_remote)
+
+
+def _check_gate(gate, required: bool, policy, v, stage: str, model: ModelState) -> dict | None:
+    """The presented gate decision, checked: it passed, for this version's run, under this policy,
+    against the version that holds the stage now (a decision against an older production is stale)."""
+    from calibgate.policy.api import read_record
+
+    if gate is None:
+        if required:
+            raise RegistryError(
+                f"promotion to {stage} needs a passing gate decision (approvals.{stage}.require_gate in {policy.source})",
+                fix=f"calibgate gate --candidate runs/<id> --json > gate.json, then pass --gate gate.json",
+            )
+        return None
+    if not isinstance(gate, GateDecision):
+        gate = read_record(gate, GateDecision, what="gate decision", fix="pass the JSON written by 'calibgate gate --json'")
+    run_id = v.record.run_id if v.record else None
+    if gate.decision != "promote":
+        raise RegistryError(f"the gate decision says '{gate.decision}': {gate.summary}", fix="fix the candidate; a blocked gate cannot be promoted")
+    if run_id is not None and gate.candidate != run_id:
+        raise RegistryError(f"the gate decision is for run '{gate.candidate}', {v.name}@{v.version} is run '{run_id}'",
+                            fix=f"gate run {run_id}: calibgate gate --candidate runs/{run_id} --json")
+    if gate.policy_sha256 != policy.sha256:
+        raise RegistryError(f"the gate decision used another policy (sha256 {gate.policy_sha256[:12]}...) than {policy.source}",
+                            fix="re-run the gate with the current policy")
+    holder = model.current(stage)
+    if holder is not None:
+        held = model.versions[holder]
+        accepted = {f"{model.name}@{holder}"} | ({held.record.run_id} if held.record else set())
+        if gate.baseline not in accepted:
+            raise RegistryError(
+                f"the gate decision compared against {gate.baseline or 'no baseline'}, but {model.name}@{holder} is in {stage} now",
+                fix="re-run the gate against the current production (calibgate gate --baseline production --json)",
+            )
+    return {"decision": gate.decision, "baseline": gate.baseline, "policy_sha256": gate.policy_sha256, "summary": gate.summary}
+
+
+def rollback(
+    name: str | None = None,
+    *,
+    stage: str = PRODUCTION,
+    reason: str = "",
+    approved_by: list[str] | tuple[str, ...] = (),
+    repo: str | Path | GitRepo | None = None,
+    remote: str | None = None,
+    push: bool | None = None,
+    fetch: bool = True,
+) -> StageAssignment:
+    """Re-assign ``stage`` to the version that held it before the current one (a new tag; history kept).
+
+    Approvals are recorded, not required: the target already passed the
+    stage's approvals when it was first promoted. Raises :class:`RegistryError`
+    when there is no earlier version or it has been deprecated.
+    """
+    git = open_repo(repo)
+    name = default_name(name, git)
+    target_remote = sync_remote(git, remote, push, fetch)
+    model = model_state(git, name)
+    stack = model.stack(stage)
+    if len(stack) < 2:
+        raise RegistryError(
+            f"{name} has no earlier {stage} version to roll back to (history: {', '.join(stack) or 'empty'})",
+            fix=f"promote a version explicitly: calibgate registry promote {name}@vX.Y.Z --stage {stage}",
+        )
+    current, target = stack[-1], stack[-2]
+    v = find_version(model, target)
+    if v.deprecated:
+        raise RegistryError(f"the previous {stage} version {name}@{target} is deprecated", fix="promote a current version explicitly")
+    record = StageRecord(
+        name=name, version=target, stage=stage, counter=0, action="rollback", previous=current,
+        approved_by=sorted(set(approved_by)), reason=reason, actor=git.user(),
+    )
+    return _assign(git, model, v.commit, record, target_remote)
+
+
+def _assign(git: GitRepo, model: ModelState, commit: str, record: StageRecord, remote: str | None) -> StageAssignment:
+    counter = next_counter((t.name for t in git.tags()), model.name)
+    record = record.model_copy(update={"counter": counter})
+    tag = format_tag(Tag("stage", model.name, stage=record.stage, counter=counter))
+    verb = "Promote" if record.action == "promote" else "Roll back"
+    headline = f"{verb} {model.name} {record.version} to {record.stage}"
+    _wait_past_last_stage_tag(model)
+    git.create_tag(tag, commit, format_message(headline, record))
+    publish_tag(git, remote, tag)
+    return StageAssignment(tag=tag, pushed_to=remote, record=record)
+
+
+def _wait_past_last_stage_tag(model: ModelState) -> None:
+    """Sleep (under a second) until the clock is past the newest stage tag's second.
+
+    calibgate orders stage events by counter, gto by tag time, which git keeps
+    to the second; two assignments within one second could make ``gto show``
+    name a different holder than calibgate. Waiting keeps the two in agreement.
+    """
+    import time
+    from datetime import datetime, timezone
+
+    stamps = []
+    for event in model.events:
+        try:
+            stamps.append(datetime.fromisoformat(event.created_at).timestamp())
+        except ValueError:
+            continue
+    if stamps:
+        delay = max(stamps) + 1 - datetime.now(timezone.utc).timestamp()
+        if 0 < delay <= 1:
+            time.sleep(delay)
+
+
+def _config_policy(git: GitRepo) -> Path:
+    config = project_config(git)
+    return config.path(config.policy)  # type: ignore[return-value]
+
+
+def deprecate(
+    ref: str,
+    *,
+    reason: str = "",
+    name: str | None = None,
+    repo: str | Path | GitRepo | None = None,
+    remote: str | None = None,
+    push: bool | None = None,
+    fetch: bool = True,
+) -> DeprecationRecord:
+    """Mark a version deprecated with gto's deregistration tag ``name@vX.Y.Z!``.
+
+    A version that holds a stage is refused (roll back or promote another first).
+    """
+    git = open_repo(repo)
+    name, version = resolve_ref(ref, name, git)
+    target_remote = sync_remote(git, remote, push, fetch)
+    model = model_state(git, name)
+    v = find_version(model, version)
+    if v.deprecated:
+        raise RegistryError(f"{name}@{version} is already deprecated", fix="nothing to do")
+    holding = model.stages_of(version)
+    if holding:
+        raise RegistryError(
+            f"{name}@{version} is in {', '.join(holding)}", fix=f"roll back or promote another version out of {holding[0]} first",
+        )
+    record = DeprecationRecord(name=name, version=version, reason=reason, actor=git.user())
+    tag = format_tag(Tag("deregister", name, version=version))
+    git.create_tag(tag, v.commit, format_message(f"Deprecate {name} {version}", record))
+    publish_tag(git, target_remote, tag)
+    return record
+

@@ -1,0 +1,209 @@
+"""Content-addressed storage of a version's run directory, and re-hashing it on verify.
+
+Two backends:
+
+* ``dvc`` (preferred): the project's DVC remote. The run directory is staged
+  with dvc-data's ``build`` and copied with ``transfer`` exactly as ``dvc push``
+  would: ``<remote>/files/md5/<2>/<30>`` per file plus the ``.dir`` manifest.
+  Any remote DVC supports works (local directory, S3, ...).
+* ``dir``: a plain directory, for projects without DVC:
+  ``<store>/files/sha256/<2>/<62>``, one object per file, named by its sha256.
+
+Either way the version record keeps the sha256 of every file (from the run
+manifest) and :func:`verify_stored` re-reads each object from the store and
+re-hashes it; any difference raises :class:`IntegrityError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from calibgate.errors import IntegrityError, RegistryError
+from calibgate.runs import MANIFEST, sha256_file
+
+
+class StoredArtifacts(BaseModel):
+    """Where a version's files live and what they hash to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["dvc", "dir"]
+    remote: str | None = Field(None, description="DVC remote name (backend dvc)")
+    url: str = Field(description="remote URL or store directory (local paths relative to the repo root); informative for dvc, which resolves 'remote' by name")
+    dir_md5: str | None = Field(None, description="DVC .dir hash of the run directory (backend dvc)")
+    files: dict[str, str] = Field(description="relative path -> sha256 of every file, the run manifest included")
+    size_bytes: int = 0
+
+
+def _dvc_remote(repo_root: Path, remote: str | None) -> tuple[str, str] | None:
+    """(name, url) of the DVC remote to use (``.dvc/config`` and ``config.local``), or None without one."""
+    if not (repo_root / ".dvc").is_dir():
+        return None
+    from calibgate._lazy import require
+
+    require("dvc")
+    from dvc.repo import Repo
+
+    with Repo(str(repo_root)) as repo:
+        config = repo.config
+        name = remote or config["core"].get("remote")
+        if not name:
+            return None
+        if name not in config["remote"]:
+            raise RegistryError(f"DVC remote '{name}' is not configured", fix="dvc remote list; pass an existing --remote")
+        return name, str(config["remote"][name]["url"])
+
+
+def push_run(repo_root: Path, run_dir: Path, files: dict[str, str], *, remote: str | None = None, store: str | None = None) -> StoredArtifacts:
+    """Copy ``run_dir`` to the DVC remote (or the ``store`` directory when given or when there is no DVC remote)."""
+    files = {**files, MANIFEST: sha256_file(run_dir / MANIFEST)}
+    size = sum((run_dir / rel).stat().st_size for rel in files)
+    if store is None:
+        found = _dvc_remote(repo_root, remote)
+        if found is None:
+            raise RegistryError(
+                "no artifact store: the project has no default DVC remote",
+                fix="configure one (dvc remote add -d store /path/or/url) or pass --store DIR",
+            )
+        name, url = found
+        if "://" not in url:  # a local remote: record it relative to the repo, not as this machine's path
+            url = os.path.relpath(url, repo_root)
+        dir_md5 = _dvc_push(repo_root, run_dir, name)
+        return StoredArtifacts(backend="dvc", remote=name, url=url, dir_md5=dir_md5, files=files, size_bytes=size)
+    root = _store_dir(repo_root, store)
+    for rel, digest in files.items():
+        target = _dir_object(root, digest)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            shutil.copyfile(run_dir / rel, tmp)
+            tmp.replace(target)
+    return StoredArtifacts(backend="dir", url=store, files=files, size_bytes=size)
+
+
+def verify_stored(repo_root: Path, stored: StoredArtifacts) -> int:
+    """Re-hash every stored file against the record; returns the number of files, raises IntegrityError."""
+    if stored.backend == "dir":
+        root = _store_dir(repo_root, stored.url)
+        for rel, digest in stored.files.items():
+            obj = _dir_object(root, digest)
+            if not obj.exists():
+                raise IntegrityError(f"{rel} is missing from the store {stored.url} ({obj})", fix="re-register the version from its run")
+            _compare(rel, sha256_file(obj), digest, stored.url)
+        return len(stored.files)
+    odb, tree = _dvc_tree(repo_root, stored)
+    listed = {}
+    for key, _meta, hash_info in tree:
+        listed["/".join(key)] = hash_info.value
+    for rel, digest in stored.files.items():
+        md5 = listed.get(rel)
+        if md5 is None:
+            raise IntegrityError(f"{rel} is not in the stored directory {stored.dir_md5}", fix="re-register the version from its run")
+        try:
+            with odb.fs.open(odb.oid_to_path(md5), "rb") as fh:
+                got = _sha256_stream(fh)
+        except FileNotFoundError:
+            raise IntegrityError(f"{rel} (md5 {md5}) is missing from DVC remote '{stored.remote}'", fix="dvc push, or re-register") from None
+        _compare(rel, got, digest, f"DVC remote '{stored.remote}'")
+    extra = sorted(set(listed) - set(stored.files))
+    if extra:
+        raise IntegrityError(f"stored directory has {extra[0]}, which the version record does not list", fix="re-register the version")
+    return len(stored.files)
+
+
+def fetch_stored(repo_root: Path, stored: StoredArtifacts, dest: Path) -> Path:
+    """Restore a version's run directory into ``dest`` (verified first)."""
+    verify_stored(repo_root, stored)
+    if stored.backend == "dir":
+        root = _store_dir(repo_root, stored.url)
+        opener = {rel: (lambda d=digest: _dir_object(root, d).open("rb")) for rel, digest in stored.files.items()}
+    else:
+        odb, tree = _dvc_tree(repo_root, stored)
+        md5s = {"/".join(key): hi.value for key, _m, hi in tree}
+        opener = {rel: (lambda m=md5s[rel]: odb.fs.open(odb.oid_to_path(m), "rb")) for rel in stored.files}
+    for rel, open_ in opener.items():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open_() as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return dest
+
+
+def _compare(rel: str, got: str, expected: str, where: str) -> None:
+    if got != expected:
+        raise IntegrityError(
+            f"{rel} in {where} has sha256 {got[:12]}..., the version records {expected[:12]}... (tampered or corrupted)",
+            fix="restore the object from a backup or re-register the version from its run; never edit stored artifacts",
+        )
+
+
+def _sha256_stream(fh) -> str:
+    digest = hashlib.sha256()
+    while block := fh.read(1 << 20):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _store_dir(repo_root: Path, store: str) -> Path:
+    path = Path(store)
+    return path if path.is_absolute() else repo_root / path
+
+
+def _dir_object(root: Path, digest: str) -> Path:
+    return root / "files" / "sha256" / digest[:2] / digest[2:]
+
+
+def _dvc_push(repo_root: Path, run_dir: Path, remote: str) -> str:
+    from calibgate._lazy import require
+
+    require("dvc")
+    from dvc.repo import Repo
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.transfer import transfer
+
+    try:
+        with Repo(str(repo_root)) as repo:
+            staging, _meta, obj = build(repo.cache.local, str(run_dir.resolve()), repo.fs, "md5")
+            odb = repo.cloud.get_remote_odb(remote, hash_name="md5")
+            result = transfer(staging, odb, {obj.hash_info}, hardlink=False, shallow=False)
+    except Exception as exc:  # dvc raises many types; all mean the push did not happen
+        raise RegistryError(
+            f"could not push the run to DVC remote '{remote}' ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+            fix="check 'dvc remote list' and access to the remote",
+        ) from None
+    if result.failed:
+        raise RegistryError(f"DVC could not copy {len(result.failed)} object(s) to remote '{remote}'", fix="retry; check the remote's space and access")
+    return obj.hash_info.value
+
+
+def _dvc_tree(repo_root: Path, stored: StoredArtifacts):
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.tree import Tree
+
+    try:
+        with Repo(str(repo_root)) as repo:
+            odb = repo.cloud.get_remote_odb(stored.remote, hash_name="md5")
+    except Exception as exc:  # dvc raises many types: no such remote, not a DVC repo, bad config
+        raise RegistryError(
+            f"cannot open DVC remote '{stored.remote}' the version was stored in ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+            fix=f"configure it (dvc remote add {stored.remote} {stored.url}) and retry",
+        ) from None
+    try:
+        tree = Tree.load(odb, HashInfo("md5", stored.dir_md5))
+    except FileNotFoundError:
+        raise IntegrityError(
+            f"directory {stored.dir_md5} is missing from DVC remote '{stored.remote}'", fix="re-register the version from its run"
+        ) from None
+    except Exception as exc:
+        raise IntegrityError(
+            f"the stored directory manifest {stored.dir_md5} is unreadable ({type(exc).__name__}): tampered or corrupted",
+            fix="re-register the version from its run",
+        ) from None
+    return odb, tree

@@ -1,0 +1,94 @@
+"""Two clones racing on one bare remote, and gto reading what calibgate wrote."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import git, local_tags, remote_tags
+
+from calibgate.errors import RegistryError
+from calibgate.registry import api
+
+APPROVED = ["alice", "bob"]
+
+
+def clone(project, name):
+    target = project.parent / name
+    git(project.parent, "clone", "-q", str(project.parent / "origin.git"), str(target))
+    return target
+
+
+def test_two_promotions_racing_end_with_one_winner(project):
+    api.register("runs/a")
+    api.register("runs/b")
+    a, b = clone(project, "clone-a"), clone(project, "clone-b")  # both fetched the same state
+    won = api.promote("router@v1.0.0", approved_by=APPROVED, repo=a, policy=a / "policies/gate.yaml")
+    assert won.tag == "router#production#1"
+    # b fetched before a pushed: it computes the same tag name, and the remote keeps a's
+    with pytest.raises(RegistryError, match="rejected") as err:
+        api.promote("router@v1.1.0", approved_by=APPROVED, repo=b, policy=b / "policies/gate.yaml", fetch=False)
+    assert "git fetch --tags origin" in err.value.fix and err.value.exit_code == 2
+    assert "router#production#1" not in local_tags(b)  # the loser's tag is gone: its clone stays consistent
+    origin = project.parent / "origin.git"
+    message = git(origin, "tag", "-l", "--format=%(contents)", "router#production#1")
+    assert '"version": "v1.0.0"' in message
+    # after fetching (the default), b's promotion is the next event and every clone agrees
+    again = api.promote("router@v1.1.0", approved_by=APPROVED, repo=b, policy=b / "policies/gate.yaml")
+    assert again.tag == "router#production#2" and again.record.previous == "v1.0.0"
+    git(a, "fetch", "-q", "origin", "refs/tags/*:refs/tags/*")
+    assert local_tags(a) == local_tags(b) == remote_tags(origin)
+    assert [v.stages for v in api.list_versions("router", repo=a)] == [[], ["production"]]
+
+
+def test_concurrent_promotions_from_two_processes(project):
+    """Real concurrency: both processes fetch, tag and push at once; the registry ends consistent either way."""
+    api.register("runs/a")
+    api.register("runs/b")
+    a, b = clone(project, "clone-a"), clone(project, "clone-b")
+    code = ("import sys; from calibgate.registry import api; from calibgate.errors import RegistryError\n"
+            "try:\n api.promote(sys.argv[1], approved_by=['alice','bob'], policy='policies/gate.yaml'); print('won')\n"
+            "except RegistryError as e: print('lost', e)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, ref], cwd=repo, stdout=subprocess.PIPE, text=True,
+                              env={**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(api.__file__).parents[2])})
+             for repo, ref in ((a, "router@v1.0.0"), (b, "router@v1.1.0"))]
+    outcomes = [p.communicate(timeout=60)[0] for p in procs]
+    assert any(o.startswith("won") for o in outcomes), outcomes
+    origin = project.parent / "origin.git"
+    stage_tags = {t for t in remote_tags(origin) if "#" in t}
+    assert stage_tags in ({"router#production#1"}, {"router#production#1", "router#production#2"})
+    for repo, out in zip((a, b), outcomes):  # a loser keeps no tag the remote lacks
+        assert local_tags(repo) <= remote_tags(origin), out
+
+
+def test_gto_show_reads_our_registry(project):
+    """gto orders stage events by tag time (1 s resolution), calibgate by counter; they agree even for fast sequences."""
+    from gto.api import _show_versions, show
+
+    for run in ("a", "b", "c"):
+        api.register(f"runs/{run}")
+    api.promote("router@v1.0.0", approved_by=APPROVED)
+    api.promote("router@v1.1.0", approved_by=APPROVED)
+    api.promote("router@v1.1.0", stage="staging")
+    state = show(str(project))
+    assert state["router"]["version"] == "v1.2.0"
+    assert state["router"]["stage"] == {"production": "v1.1.0", "staging": "v1.1.0"}
+    api.rollback("router")
+    api.deprecate("router@v1.2.0")
+    state = show(str(project))
+    assert state["router"]["stage"]["production"] == "v1.0.0" and state["router"]["version"] == "v1.1.0"
+    versions = {v["version"]: v for v in _show_versions(str(project), "router")}
+    assert set(versions) == {"v1.0.0", "v1.1.0"}  # gto hides the deregistered v1.2.0 like we mark it deprecated
+    assert versions["v1.0.0"]["commit_hexsha"] == api.show_version("router@v1.0.0").commit
+    ours = {v.version: v.stages for v in api.list_versions("router")}
+    assert ours == {"v1.0.0": ["production"], "v1.1.0": ["staging"], "v1.2.0": []}
+
+
+def test_we_read_a_stage_gto_assigned(project):
+    import gto.api
+
+    api.register("runs/a")
+    gto.api.assign(str(project), "router", "production", version="v1.0.0", message="by gto")
+    assert api.list_versions("router")[0].stages == ["production"]
+    assert api.show_version("router@v1.0.0").history[0].action == "promote"
