@@ -12,9 +12,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import yaml
-from pydantic import ValidationError
-
 from calibgate import __version__
 from calibgate.data.jsonl import LabeledSet, UnlabeledSet, load_labeled, load_unlabeled
 from calibgate.data.versions import data_version, ensure_pulled
@@ -24,7 +21,7 @@ from calibgate.planner.costs import CostModel
 from calibgate.planner.decide import build_candidates, recommend
 from calibgate.planner.schema import DatasetInfo, Plan, Signals
 from calibgate.planner.thresholds import PlannerThresholds
-from calibgate.settings import ProjectConfig, describe_validation_error, load_config
+from calibgate.settings import ProjectConfig, load_config
 
 
 def plan(
@@ -186,27 +183,15 @@ def _policy_path(cfg: ProjectConfig, policy) -> Path | None:
 
 
 def _load_thresholds(cfg: ProjectConfig, policy) -> PlannerThresholds:
-    """The ``planner:`` section of the policy file (defaults when there is no policy)."""
+    """The ``planner:`` section of the policy file, after validating the whole file (defaults without a policy)."""
     path = _policy_path(cfg, policy)
     if path is None:
         return PlannerThresholds()
     if not path.exists():
         raise PolicyError(f"{path}: no such policy file", fix="fix --policy or the 'policy' key of calibgate.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise PolicyError(
-            f"{path}{':' + str(mark.line + 1) if mark else ''}: not valid YAML ({getattr(exc, 'problem', exc)})",
-            fix="fix the YAML syntax ('calibgate policy check' shows all problems)",
-        ) from None
-    section = raw.get("planner", {}) if isinstance(raw, dict) else None
-    if not isinstance(section, dict):
-        raise PolicyError(f"{path}: 'planner' must be a mapping", fix="see policies/default.yaml")
-    try:
-        return PlannerThresholds.model_validate(section)
-    except ValidationError as exc:
-        raise PolicyError(f"{path}: planner.{describe_validation_error(exc, PlannerThresholds)}", fix="see policies/default.yaml") from None
+    from calibgate.policy.loader import load_policy
+
+    return load_policy(path).planner
 
 
 def _policy_label(cfg: ProjectConfig, policy) -> str | None:
