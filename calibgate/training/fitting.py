@@ -31,7 +31,6 @@ def fit(
     max_length: int | None = None,
     device: str | None = None,
     progress: bool = False,
-    extra: dict | None = None,
 ):
     """Train ``strategy`` on ``train`` and return a :class:`~calibgate.training.model.TrainedModel`.
 
@@ -47,7 +46,7 @@ def fit(
     options = make_options(
         strategy=strategy, lora_rank=lora_rank, epochs=epochs, batch_size=batch_size, modifiers=modifiers, seed=seed,
         validation_fraction=validation_fraction, encoder_lr=encoder_lr, head_lr=head_lr, patience=patience,
-        max_length=max_length, device=device, progress=progress, extra=dict(extra or {}),
+        max_length=max_length, device=device, progress=progress,
     )
     trainer = get_strategy(options.strategy)
     if len(train) < 2 or len(np.unique(train.labels)) < 2:

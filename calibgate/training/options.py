@@ -7,7 +7,7 @@ the bad value and the fix, before any model or data is loaded.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from calibgate.errors import ConfigError
 
@@ -43,7 +43,6 @@ class FitOptions:
     seed: int = 0
     device: str | None = None
     progress: bool = False
-    extra: dict = field(default_factory=dict)
 
     @property
     def tunes_encoder(self) -> bool:

@@ -98,10 +98,6 @@ class _Tuned(Strategy):
         o = job.options
         started = time.perf_counter()
         probe = job.probe()  # LP: the head starts from the probe's solution
-        if o.extra.get("head_init_c"):
-            from calibgate.training.frozen import fit_probe
-
-            probe = fit_probe(job.frozen("train"), job.train.labels, job.train.n_classes, c_grid=(float(o.extra["head_init_c"]),))
         torch.manual_seed(o.seed)
         tokenizer = AutoTokenizer.from_pretrained(str(job.info.path), local_files_only=True)
         if tokenizer.pad_token is None:
