@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from calibgate.errors import ConfigError
 from calibgate.runs import RunManifest, sha256_file
-from calibgate.training.options import STRATEGIES, make_options
+from calibgate.training.options import MODIFIERS, STRATEGIES, make_options
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,11 @@ def train(
             )
         strategy = rec.strategy
         lora_rank = lora_rank or rec.lora_rank
-        if modifiers is None:
-            modifiers = rec.modifiers
+    not_applied: list[str] = []
+    if modifiers is None and plan_record is not None:
+        # data actions such as 'add-production-data' are for the user, not the trainer
+        modifiers = [m for m in plan_record.recommendation.modifiers if m in MODIFIERS]
+        not_applied = [m for m in plan_record.recommendation.modifiers if m not in MODIFIERS]
     options = make_options(strategy=strategy, lora_rank=lora_rank, epochs=epochs, batch_size=batch_size, modifiers=modifiers or (), seed=seed)
 
     from calibgate.data.jsonl import load_labeled
@@ -105,7 +108,7 @@ def train(
     }
     manifest = trained.save(
         run_dir, run_id=run_id, data=data_info, plan=plan_record, git_commit=_git_commit(config.root),
-        extra_config={"strategy_source": source, "model": str(model), "config": config.model_dump(mode="json")},
+        extra_config={"strategy_source": source, "plan_modifiers_not_applied": not_applied, "model": str(model), "config": config.model_dump(mode="json")},
     )
     _point_latest(runs_root, run_id)
     return TrainResult(run_dir=run_dir, manifest=manifest, curves=trained.curves, source=source)

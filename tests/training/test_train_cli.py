@@ -39,12 +39,17 @@ def test_train_writes_a_verified_run_with_lineage(tiny_project):
 
 
 def test_train_follows_a_plan_file(tiny_project):
-    (tiny_project / "plan.json").write_text(json.dumps(_minimal_plan("retrieval")))
+    plan = _minimal_plan("retrieval")
+    plan["recommendation"]["modifiers"] = ["early-stopping", "add-production-data"]  # the second is a data action
+    (tiny_project / "plan.json").write_text(json.dumps(plan))
     result = _run(tiny_project, "train", "--plan", "plan.json", "--run-id", "p1", "-q")
     assert result.exit_code == 0, result.output
     run = tiny_project / "runs" / "p1"
     assert json.loads((run / "calibgate-run.json").read_text())["strategy"] == "retrieval"
     assert json.loads((run / "plan.json").read_text())["recommendation"]["strategy"] == "retrieval"
+    manifest = json.loads((run / "calibgate-run.json").read_text())
+    assert manifest["modifiers"] == ["early-stopping"]
+    assert manifest["train_config"]["plan_modifiers_not_applied"] == ["add-production-data"]
 
 
 @pytest.mark.parametrize(
@@ -98,3 +103,40 @@ def _minimal_plan(strategy: str) -> dict:
         "recommendation": {"strategy": strategy, "lora_rank": None, "modifiers": [], "rationale": ["test"],
                            "candidates": [], "tolerance": 0.01, "chosen_candidate": strategy},
     }
+
+
+def test_a_failed_save_leaves_no_half_written_run(tiny_sets, tiny_bert_dir, tmp_path):
+    from calibgate.training import fit
+
+    train, _ = tiny_sets
+    trained = fit(train, strategy="embedding-probe", model=tiny_bert_dir)
+    with pytest.raises(TypeError):
+        trained.save(tmp_path / "runs" / "x", plan=object())  # fails after the weights were written
+    assert list((tmp_path / "runs").iterdir()) == []
+    trained.save(tmp_path / "runs" / "x")
+    from calibgate.errors import ModelError
+
+    with pytest.raises(ModelError, match="already exists"):
+        trained.save(tmp_path / "runs" / "x")  # runs are never overwritten
+
+
+def test_evaluate_through_the_latest_link(tiny_project):
+    result = _run(tiny_project, "train", "--strategy", "embedding-probe", "-q")
+    assert result.exit_code == 0, result.output
+    result = _run(tiny_project, "evaluate", "--model", "runs/latest", "--bootstrap", "50", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["strategy"] == "embedding-probe"
+
+
+@pytest.mark.gpu
+def test_lora_on_cuda_with_bf16_autocast(tiny_sets, tiny_bert_dir, tmp_path):
+    from calibgate.modeling import load_classifier
+    from calibgate.training import fit
+
+    train, test = tiny_sets
+    trained = fit(train, strategy="lora", lora_rank=4, model=tiny_bert_dir, epochs=1)
+    assert trained.device == "cuda" and trained.train_config["batch_size"] >= 8
+    probs = trained.predict_proba(test.texts)
+    assert probs.shape == (len(test), train.n_classes)
+    trained.save(tmp_path / "run")
+    load_classifier(tmp_path / "run")  # the saved run serves on CPU
