@@ -64,7 +64,8 @@ def evaluate(
     from calibgate.modeling import load_classifier
 
     classifier, tokenizer, manifest = load_classifier(run_dir, manifest)
-    device = "cpu"
+    device = _device()
+    classifier.to(device)
     probs = predict_proba(classifier, tokenizer, test_set.texts, max_length=manifest.max_length, batch_size=batch_size, device=device)
     result = _score(test_set, probs, len(labels), bootstrap=bootstrap, seed=seed)
     warnings: list[str] = []
@@ -103,6 +104,12 @@ def evaluate(
     if write:
         _write(run_dir, manifest, evaluation)
     return evaluation
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _parse_slices(slices) -> list[tuple[str, Path]]:

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import yaml
 
+from calibgate.embeddings.encoder import DEFAULT_MODEL
 from calibgate.runs import RunManifest
 
 
 def model_card(manifest: RunManifest, curves: list[dict], plan: dict | None) -> str:
     best = _best(curves)
     meta = {
-        "library_name": "transformers" if manifest.strategy == "full-finetune" else ("peft" if manifest.strategy == "lora" else "calibgate"),
+        "library_name": {"lora": "peft", "full-finetune": "transformers"}.get(manifest.strategy, "calibgate"),
         "pipeline_tag": "text-classification",
         "tags": ["calibgate", "text-classification", manifest.strategy] + (["lora"] if manifest.lora_rank else []),
-        "base_model": manifest.base_model if "/" not in manifest.base_model or manifest.base_model.count("/") == 1 else None,
-        "datasets": [manifest.data["source"]] if manifest.data.get("source") else [],
-        "metrics": ["accuracy", "f1"],
     }
-    if meta["base_model"] == "all-MiniLM-L6-v2":
-        meta["base_model"] = "sentence-transformers/all-MiniLM-L6-v2"
-    meta = {k: v for k, v in meta.items() if v not in (None, [])}
-    if manifest.base_model and "base_model" not in meta:
-        meta["base_model_path"] = manifest.base_model
+    if manifest.base_model == DEFAULT_MODEL:
+        meta["base_model"] = f"sentence-transformers/{DEFAULT_MODEL}"
+    else:
+        meta["base_model_path"] = manifest.base_model  # a local directory, not a hub id
+    if manifest.data.get("source"):
+        meta["datasets"] = [manifest.data["source"]]
+    meta["metrics"] = ["accuracy", "f1"]
     lines = [
         "---",
         yaml.safe_dump(meta, sort_keys=False).rstrip(),

@@ -34,7 +34,7 @@ def _common(job: FitJob, **config) -> dict:
     return {
         "strategy": o.strategy, "seed": o.seed, "n_train": len(job.train),
         "n_validation": len(job.validation) if job.validation is not None else 0,
-        "max_length": job.max_length, "modifiers": list(o.modifiers), **config,
+        "max_length": job.max_length if o.tunes_encoder else job.info.max_length, "modifiers": list(o.modifiers), **config,
     }
 
 
@@ -48,7 +48,7 @@ class EmbeddingProbe(Strategy):
         head = {"weight": _tensor(probe.weight), "bias": _tensor(probe.bias)}
         return TrainedModel(
             strategy=self.name, lora_rank=None, label_names=job.train.label_names, info=job.info,
-            head_spec=HeadSpec(kind="linear"), head_tensors=head, baseline_head=dict(head), max_length=job.max_length,
+            head_spec=HeadSpec(kind="linear"), head_tensors=head, baseline_head=dict(head), max_length=job.info.max_length,
             train_seconds=time.perf_counter() - started, modifiers=job.options.modifiers,
             train_config=_common(job, C=probe.C, cv_accuracy=probe.cv_accuracy, cv_folds=probe.folds),
         )
@@ -71,7 +71,7 @@ class Retrieval(Strategy):
         return TrainedModel(
             strategy=self.name, lora_rank=None, label_names=job.train.label_names, info=job.info,
             head_spec=HeadSpec(kind="knn", k=knn.k, weighting=knn.weighting), head_tensors=head,
-            baseline_head=_baseline(job), max_length=job.max_length, train_seconds=seconds,
+            baseline_head=_baseline(job), max_length=job.info.max_length, train_seconds=seconds,
             modifiers=job.options.modifiers,
             train_config=_common(job, k=knn.k, weighting=knn.weighting, loo_accuracy=knn.loo_accuracy),
         )
