@@ -139,6 +139,7 @@ class _Tuned(Strategy):
                 batch_size=batch_size, encoder_lr=loop.encoder_lr, head_lr=loop.head_lr, patience=o.patience,
                 weight_decay=loop.weight_decay, warmup=loop.warmup, probe_C=probe.C, head_init="probe (LP-FT)",
                 examples_per_second=round(result.examples_per_second, 2), loop_seconds=round(result.seconds, 3),
+                loop_cpu_seconds=round(result.cpu_seconds, 3),
                 **extra,
             ),
         )
