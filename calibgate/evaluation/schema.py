@@ -57,3 +57,7 @@ class EvaluationResult(_Record):
     slices: list[SliceResult] = Field(default_factory=list)
     base_model: dict[str, float] | None = Field(None, description="the frozen-embedding probe on the same test set")
     seconds: float | None = None
+    # added compatibly in schema_version 1 (all optional)
+    base_predictions: list[int] | None = Field(None, description="the base probe's prediction per test row, for paired tests")
+    confidences: list[float] | None = Field(None, description="top-class probability per test row")
+    warnings: list[str] = Field(default_factory=list)

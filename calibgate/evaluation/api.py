@@ -1,0 +1,218 @@
+"""``evaluate``: score a run on a labeled test set, beside the frozen-embedding base model.
+
+Writes ``<run>/evaluation.json`` (:class:`EvaluationResult`) and
+``<run>/metrics.json`` (flat numbers for ``dvc metrics diff``), then
+re-hashes the run manifest. A run that fails verification is refused before
+anything is read or written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from calibgate.data.jsonl import LabeledSet, load_labeled
+from calibgate.errors import ConfigError, DataError
+from calibgate.evaluation.metrics import bootstrap_intervals, score
+from calibgate.evaluation.schema import ClassMetrics, EvaluationResult, MetricInterval, SliceResult, TestSetInfo
+
+EVALUATION_FILE = "evaluation.json"
+METRICS_FILE = "metrics.json"
+
+
+def evaluate(
+    *,
+    model: str | Path,
+    test: str | Path | None = None,
+    slices: Sequence[str | Path | tuple[str, str | Path]] = (),
+    metrics: Sequence[str | Path] = (),
+    config=None,
+    batch_size: int = 64,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    base: bool = True,
+    write: bool = True,
+) -> EvaluationResult:
+    """Evaluate the run directory ``model`` on ``test`` (default: the config's ``data.test``).
+
+    ``slices`` are extra labeled JSONL files reported separately, each a path
+    (named by its stem), ``"name=path"`` or ``(name, path)``. ``metrics`` are
+    local Hugging Face ``evaluate`` modules whose numbers join ``metrics``.
+    """
+    from calibgate.evaluation.hf_metrics import check_metric_paths
+    from calibgate.runs import load_run
+    from calibgate.settings import load_config
+
+    started = time.perf_counter()
+    run_dir = Path(model)
+    manifest = load_run(run_dir)  # ModelError: not a run; IntegrityError: tampered
+    if config is None or isinstance(config, (str, Path)):
+        config = load_config(config)
+    if bootstrap < 0:
+        raise ConfigError(f"bootstrap resamples must be >= 0, got {bootstrap}", fix="use 1000")
+    test_path = Path(test) if test is not None else config.path(config.data.test)
+    labels = manifest.label_names
+    test_set = load_labeled(test_path, label_names=labels, min_classes=1)
+    named_slices = [(name, load_labeled(path, label_names=labels, min_classes=1)) for name, path in _parse_slices(slices)]
+    metric_paths = check_metric_paths(metrics)
+
+    from calibgate.evaluation.predict import predict_proba
+    from calibgate.modeling import load_classifier
+
+    classifier, tokenizer, manifest = load_classifier(run_dir, manifest)
+    device = _device()
+    classifier.to(device)
+    probs = predict_proba(classifier, tokenizer, test_set.texts, max_length=manifest.max_length, batch_size=batch_size, device=device)
+    result = _score(test_set, probs, len(labels), bootstrap=bootstrap, seed=seed)
+    warnings: list[str] = []
+    if named_slices:
+        result["slices"] = []
+        for name, data in named_slices:
+            slice_probs = predict_proba(classifier, tokenizer, data.texts, max_length=manifest.max_length, batch_size=batch_size, device=device)
+            s = _score(data, slice_probs, len(labels), bootstrap=bootstrap, seed=seed)
+            result["slices"].append(SliceResult(
+                name=name, source=data.source, n=len(data), accuracy=s["metrics"]["accuracy"],
+                macro_f1=s["metrics"]["macro_f1"], accuracy_ci=s["intervals"].get("accuracy"),
+            ))
+    if metric_paths:
+        from calibgate.evaluation.hf_metrics import compute_metrics
+
+        result["metrics"].update(compute_metrics(
+            metric_paths, predictions=result["predictions"], references=result["labels"], taken=set(result["metrics"]),
+        ))
+    base_model = base_predictions = None
+    if base:
+        base_model, base_predictions, note = _base_model(run_dir, manifest, test_set, len(labels))
+        if note:
+            warnings.append(note)
+    evaluation = EvaluationResult(
+        run_id=manifest.run_id,
+        strategy=manifest.strategy,
+        lora_rank=manifest.lora_rank,
+        label_names=labels,
+        test=TestSetInfo(source=str(test_path), sha256=test_set.sha256, n=len(test_set), dvc_md5=_dvc_md5(config, test_path)),
+        base_model=base_model,
+        base_predictions=base_predictions,
+        warnings=warnings,
+        seconds=round(time.perf_counter() - started, 3),
+        **result,
+    )
+    if write:
+        _write(run_dir, manifest, evaluation)
+    return evaluation
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _parse_slices(slices) -> list[tuple[str, Path]]:
+    out = []
+    for item in slices:
+        if isinstance(item, tuple):
+            name, path = item
+        elif "=" in str(item) and not Path(str(item)).exists():
+            name, path = str(item).split("=", 1)
+        else:
+            name, path = Path(item).stem, item
+        out.append((str(name), Path(path)))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"slice names repeat: {names}", fix="name slices NAME=PATH with distinct names")
+    return out
+
+
+def _score(data: LabeledSet, probs: np.ndarray, n_classes: int, *, bootstrap: int, seed: int) -> dict:
+    s = score(data.labels, probs)
+    predictions = probs.argmax(axis=1)
+    intervals = {}
+    if bootstrap:
+        for name, (low, high) in bootstrap_intervals(data.labels, predictions, n_classes, resamples=bootstrap, seed=seed).items():
+            intervals[name] = MetricInterval(low=low, high=high, method=f"percentile bootstrap, {bootstrap} resamples, seed {seed}")
+    return {
+        "metrics": {"accuracy": s.accuracy, "macro_f1": s.macro_f1, "ece": s.ece, "label_validity_rate": s.label_validity_rate},
+        "intervals": intervals,
+        "per_class": {
+            name: ClassMetrics(precision=float(s.precision[i]), recall=float(s.recall[i]), f1=float(s.f1[i]), support=int(s.support[i]))
+            for i, name in enumerate(data.label_names)
+        },
+        "confusion_matrix": s.confusion.tolist(),
+        "labels": data.labels.tolist(),
+        "predictions": predictions.tolist(),
+        "confidences": [round(float(c), 6) for c in probs.max(axis=1)],
+    }
+
+
+def _base_model(run_dir: Path, manifest, test_set: LabeledSet, n_classes: int):
+    """The frozen-embedding probe stored at train time, on the base encoder's embeddings of the test set."""
+    from safetensors.numpy import load_file
+
+    from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
+    from calibgate.errors import ModelError
+    from calibgate.training.frozen import normalize_rows
+    from calibgate.training.model import BASELINE_HEAD
+
+    head_file = run_dir / BASELINE_HEAD
+    if not head_file.exists():
+        return None, None, f"no {BASELINE_HEAD} in the run: base model not evaluated"
+    try:
+        info = resolve_model_dir(run_dir / "encoder" if manifest.strategy in ("embedding-probe", "retrieval") else manifest.base_model)
+    except ModelError as exc:
+        return None, None, f"base model {manifest.base_model} not available ({exc.message}): base model not evaluated"
+    head = load_file(str(head_file))
+    x = normalize_rows(embed_texts(test_set.texts, model=info).vectors)
+    logits = x @ head["weight"].T + head["bias"]
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    s = score(test_set.labels, probs)
+    return {"accuracy": s.accuracy, "macro_f1": s.macro_f1, "ece": s.ece}, probs.argmax(axis=1).tolist(), None
+
+
+def _dvc_md5(config, test_path: Path) -> str | None:
+    target = config.path(config.data.dvc_target) if config.data.dvc_target else None
+    if target is None:
+        return None
+    try:
+        test_path.resolve().relative_to(target.resolve())
+    except ValueError:
+        return None
+    from calibgate.data.versions import data_version
+
+    return data_version(config.root, config.data.dvc_target).dvc_md5
+
+
+def flat_metrics(evaluation: EvaluationResult) -> dict:
+    """The numbers ``dvc metrics diff`` reads: metrics, interval bounds, base model, slices."""
+    flat: dict = {k: round(v, 6) for k, v in evaluation.metrics.items()}
+    for name, ci in evaluation.intervals.items():
+        flat[f"{name}_ci_low"], flat[f"{name}_ci_high"] = round(ci.low, 6), round(ci.high, 6)
+    if evaluation.base_model:
+        flat["base"] = {k: round(v, 6) for k, v in evaluation.base_model.items()}
+    if evaluation.slices:
+        flat["slices"] = {s.name: {"accuracy": round(s.accuracy, 6), "macro_f1": round(s.macro_f1, 6), "n": s.n} for s in evaluation.slices}
+    flat["n_test"] = evaluation.test.n
+    return flat
+
+
+def _write(run_dir: Path, manifest, evaluation: EvaluationResult) -> None:
+    from calibgate.runs import add_files, verify_run
+
+    verify_run(run_dir, manifest)  # nothing changed while we evaluated
+    for name, text in (
+        (EVALUATION_FILE, evaluation.model_dump_json(indent=2) + "\n"),
+        (METRICS_FILE, json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n"),
+    ):
+        tmp = run_dir / (name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(run_dir / name)
+    add_files(run_dir, manifest)
+
+
+__all__ = ["evaluate", "flat_metrics", "DataError"]

@@ -1,0 +1,59 @@
+"""A tiny project with one trained run (probe on the tiny BERT) to evaluate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO = REPO_ROOT / "datasets"
+if not (DEMO / "train.jsonl").exists():
+    DEMO = REPO_ROOT.parent / "main" / "datasets"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _rows(split: str, labels: list[str] | None, per_class: int) -> list[dict]:
+    rows = [json.loads(line) for line in (DEMO / f"{split}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    labels = labels or sorted({r["label"] for r in rows})[:4]
+    out = []
+    for label in labels:
+        out += [r for r in rows if r["label"] == label][:per_class]
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _trained_project(tmp_path_factory, tiny_bert_dir) -> Path:
+    if not (DEMO / "train.jsonl").exists():
+        pytest.skip("demo datasets not found (run 'dvc pull')")
+    from calibgate.api import train
+
+    root = tmp_path_factory.mktemp("eval-project")
+    (root / "data").mkdir()
+    train_rows = _rows("train", None, 10)
+    labels = sorted({r["label"] for r in train_rows})
+    write_jsonl(root / "data" / "train.jsonl", train_rows)
+    write_jsonl(root / "data" / "test.jsonl", _rows("test", labels, 6))
+    write_jsonl(root / "data" / "hard.jsonl", _rows("test", labels, 6)[::3])
+    (root / "calibgate.yaml").write_text(
+        f"model: {tiny_bert_dir}\nruns_dir: runs\ndata:\n  train: data/train.jsonl\n  test: data/test.jsonl\n"
+        "  production: null\n  dvc_target: null\n",
+        encoding="utf-8",
+    )
+    train(config=root / "calibgate.yaml", strategy="lora", lora_rank=2, epochs=1, run_id="run1")
+    return root
+
+
+@pytest.fixture()
+def project(_trained_project, tmp_path) -> Path:
+    """A fresh copy per test, so tests that tamper or write do not interfere."""
+    dst = tmp_path / "project"
+    shutil.copytree(_trained_project, dst, symlinks=True)
+    return dst

@@ -1,0 +1,100 @@
+"""``calibgate evaluate``: metrics, intervals, slices, base model, pluggable metrics, and refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from calibgate.cli import cli
+
+FIXTURE_METRIC = os.path.join(os.path.dirname(__file__), "fixtures", "macro_recall.py")
+
+
+def _run(project, *args):
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        return CliRunner().invoke(cli, list(args))
+    finally:
+        os.chdir(old)
+
+
+def test_evaluate_writes_results_and_rehashes_the_run(project):
+    from calibgate.evaluation.schema import EvaluationResult
+    from calibgate.runs import load_run
+
+    result = _run(project, "evaluate", "--model", "runs/run1", "--slice", "hard=data/hard.jsonl", "--bootstrap", "200")
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output and "base model" in result.output and "slice hard" in result.output
+    run = project / "runs" / "run1"
+    manifest = load_run(run)  # still verifies, now including the new files
+    assert {"evaluation.json", "metrics.json"} <= set(manifest.files)
+    ev = EvaluationResult.model_validate_json((run / "evaluation.json").read_text())
+    assert ev.test.n == 24 and len(ev.predictions) == len(ev.labels) == 24
+    assert ev.metrics["label_validity_rate"] == 1.0
+    assert 0.0 <= ev.metrics["ece"] <= 1.0
+    ci = ev.intervals["accuracy"]
+    assert ci.low <= ev.metrics["accuracy"] <= ci.high
+    assert sum(map(sum, ev.confusion_matrix)) == 24
+    assert sum(c.support for c in ev.per_class.values()) == 24
+    assert ev.base_model is not None and len(ev.base_predictions) == 24
+    assert ev.slices[0].name == "hard" and ev.slices[0].n == 8
+    flat = json.loads((run / "metrics.json").read_text())
+    assert flat["accuracy"] == pytest.approx(ev.metrics["accuracy"], abs=1e-6) and "base" in flat
+
+
+def test_evaluate_is_deterministic_and_matches_sklearn(project):
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from calibgate.api import evaluate
+
+    a = evaluate(model=project / "runs" / "run1", config=project / "calibgate.yaml", bootstrap=100, write=False)
+    b = evaluate(model=project / "runs" / "run1", config=project / "calibgate.yaml", bootstrap=100, write=False)
+    assert a.intervals == b.intervals and a.predictions == b.predictions
+    assert a.metrics["accuracy"] == pytest.approx(accuracy_score(a.labels, a.predictions))
+    assert a.metrics["macro_f1"] == pytest.approx(f1_score(a.labels, a.predictions, average="macro"))
+
+
+def test_local_evaluate_metric_joins_the_metrics(project):
+    from calibgate.api import evaluate
+
+    ev = evaluate(model=project / "runs" / "run1", config=project / "calibgate.yaml", metrics=[FIXTURE_METRIC], bootstrap=0, base=False)
+    assert 0.0 <= ev.metrics["macro_recall"] <= 1.0
+    assert ev.metrics["errors"] == sum(p != y for p, y in zip(ev.predictions, ev.labels))
+
+
+def _snapshot(run):
+    return {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "setup, args, needle",
+    [
+        ("none", ["--model", "data"], "not a calibgate run"),
+        ("tamper", ["--model", "runs/run1"], "tampered"),
+        ("unknown", ["--model", "runs/run1", "--test", "data/unknown.jsonl"], "unknown label 'no_such_intent'"),
+        ("empty", ["--model", "runs/run1", "--test", "data/empty.jsonl"], "has no rows"),
+        ("none", ["--model", "runs/run1", "--metric", "no/such/metric.py"], "not a local file"),
+    ],
+)
+def test_evaluate_refuses_bad_input(project, setup, args, needle):
+    run = project / "runs" / "run1"
+    if setup == "tamper":
+        with (run / "head.safetensors").open("r+b") as fh:
+            fh.seek(-1, 2)
+            last = fh.read(1)
+            fh.seek(-1, 2)
+            fh.write(bytes([last[0] ^ 1]))
+    elif setup == "unknown":
+        (project / "data" / "unknown.jsonl").write_text('{"text": "hello", "label": "no_such_intent"}\n')
+    elif setup == "empty":
+        (project / "data" / "empty.jsonl").write_text("")
+    before = _snapshot(run)
+    result = _run(project, "evaluate", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]
+    assert _snapshot(run) == before  # nothing written

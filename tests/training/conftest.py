@@ -1,0 +1,69 @@
+"""Tiny real data (rows from the demo banking77 subset) and a tiny calibgate project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO = REPO_ROOT / "datasets"
+if not (DEMO / "train.jsonl").exists():  # a fresh worktree without 'dvc pull'
+    DEMO = REPO_ROOT.parent / "main" / "datasets"
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def pick(rows: list[dict], labels: list[str], per_class: int) -> list[dict]:
+    out = []
+    for label in labels:
+        out += [r for r in rows if r["label"] == label][:per_class]
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_rows() -> dict[str, list[dict]]:
+    if not (DEMO / "train.jsonl").exists():
+        pytest.skip("demo datasets not found (run 'dvc pull')")
+    return {split: _read(DEMO / f"{split}.jsonl") for split in ("train", "test", "calibration")}
+
+
+@pytest.fixture(scope="session")
+def four_labels(demo_rows) -> list[str]:
+    return sorted({r["label"] for r in demo_rows["train"]})[:4]
+
+
+@pytest.fixture(scope="session")
+def tiny_sets(demo_rows, four_labels):
+    """(train, test) LabeledSets: 4 intents, 10 and 5 rows each."""
+    from calibgate.data.jsonl import from_records
+
+    tr = pick(demo_rows["train"], four_labels, 10)
+    te = pick(demo_rows["test"], four_labels, 5)
+    train = from_records([r["text"] for r in tr], [r["label"] for r in tr])
+    test = from_records([r["text"] for r in te], [r["label"] for r in te], label_names=train.label_names)
+    return train, test
+
+
+@pytest.fixture()
+def tiny_project(tmp_path, demo_rows, four_labels, tiny_bert_dir) -> Path:
+    """A calibgate project dir: calibgate.yaml on the tiny BERT, 40 train / 20 test rows."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", pick(demo_rows["train"], four_labels, 10))
+    write_jsonl(data / "test.jsonl", pick(demo_rows["test"], four_labels, 5))
+    (tmp_path / "calibgate.yaml").write_text(
+        f"model: {tiny_bert_dir}\nruns_dir: runs\nseed: 0\n"
+        "data:\n  train: data/train.jsonl\n  test: data/test.jsonl\n  calibration: data/train.jsonl\n"
+        "  production: null\n  dvc_target: null\n",
+        encoding="utf-8",
+    )
+    return tmp_path
