@@ -14,6 +14,12 @@ import click
 from calibgate import __version__
 from calibgate.errors import EXIT_INTERNAL, CalibgateError
 
+# calibgate never downloads models or metrics, and its own progress bars are enough
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
 # command name -> "module:attribute"; each module owns one command or group
 COMMANDS = {
     "plan": "calibgate.cli.plan:plan",
