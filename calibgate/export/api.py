@@ -130,7 +130,7 @@ def _export(run_dir: Path, manifest: RunManifest, texts, source, test_set, *, qu
         reference = onnx_export.torch_logits(classifier, batches)
 
         fp32_path = tmp / "model.onnx"
-        onnx_export.export_onnx(classifier, _sample(hf_tokenizer, texts, manifest.max_length, torch), fp32_path, exporter=exporter)
+        onnx_export.export_onnx(classifier, _sample(hf_tokenizer, texts, manifest.max_length, torch), fp32_path, exporter=exporter, max_length=manifest.max_length)
         fp32 = Predictor(make_session(fp32_path, threads=threads), serving_tokenizer, manifest.label_names)
         fp32_logits = fp32.logits(texts)
         if fp32_logits.shape != (len(texts), n_labels):

@@ -57,14 +57,19 @@ class ServingGraph(nn.Module):
         return self.head(pooled)
 
 
-def export_onnx(classifier: nn.Module, sample: tuple[torch.Tensor, torch.Tensor], path: Path, *, exporter: Exporter) -> None:
-    """Write the serving graph of ``classifier`` to ``path`` (one file, weights inside) with dynamic batch and sequence."""
+def export_onnx(classifier: nn.Module, sample: tuple[torch.Tensor, torch.Tensor], path: Path, *, exporter: Exporter, max_length: int) -> None:
+    """Write the serving graph of ``classifier`` to ``path`` (one file, weights inside) with dynamic batch and sequence.
+
+    The sequence dimension is bounded by ``max_length`` (serving truncates to
+    it): an unbounded one violates the encoder's position-embedding guard and
+    sends torch.export through slow fallback strategies.
+    """
     graph = ServingGraph(classifier).eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
             if exporter == "dynamo":
-                batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+                batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=max_length)
                 program = torch.onnx.export(
                     graph, sample, None, dynamo=True, input_names=INPUTS, output_names=["logits"], opset_version=OPSET,
                     dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}, verbose=False,
