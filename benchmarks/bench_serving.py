@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 CACHE = ROOT / "benchmarks" / "cache"
 
 _PEAK = """
-import json, resource, sys
+import json, sys
 from calibgate.data.jsonl import load_labeled
 texts = list(load_labeled(sys.argv[2]).texts)
 if sys.argv[3] == "torch":
@@ -41,7 +41,9 @@ if sys.argv[3] == "torch":
 else:
     from calibgate.export.serving import Predictor
     Predictor.from_run(sys.argv[1], precision=sys.argv[3], threads=int(sys.argv[4])).logits(texts)
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "torch": "torch" in sys.modules}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the (large) parent
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"peak_rss_mb": hwm / 1024, "torch": "torch" in sys.modules}))
 """
 
 

@@ -117,6 +117,7 @@ def _export(run_dir: Path, manifest: RunManifest, texts, source, test_set, *, qu
     from calibgate.export.tokenize import ServingTokenizer
     from calibgate.modeling import load_classifier
 
+    previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     classifier, hf_tokenizer, _ = load_classifier(run_dir, manifest)
     n_labels = len(manifest.label_names)
@@ -127,6 +128,9 @@ def _export(run_dir: Path, manifest: RunManifest, texts, source, test_set, *, qu
         serving_tokenizer = ServingTokenizer(tokenizer_json, spec)
         batches = list(onnx_export.hf_batches(hf_tokenizer, texts, max_length=manifest.max_length))
         _check_tokens(serving_tokenizer, batches, texts)
+        # the parity texts may all be short: check truncation on one text longer than max_length too
+        long_text = [" ".join(texts * (1 + manifest.max_length // max(1, sum(len(t.split()) for t in texts))))]
+        _check_tokens(serving_tokenizer, list(onnx_export.hf_batches(hf_tokenizer, long_text, max_length=manifest.max_length)), long_text)
         reference = onnx_export.torch_logits(classifier, batches)
 
         fp32_path = tmp / "model.onnx"
@@ -176,6 +180,7 @@ def _export(run_dir: Path, manifest: RunManifest, texts, source, test_set, *, qu
         return result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        torch.set_num_threads(previous_threads)
 
 
 def _check_tokens(serving_tokenizer, batches, texts) -> None:

@@ -95,12 +95,14 @@ def serving_tokenizer_files(hf_tokenizer, *, max_length: int, rel_path: str) -> 
             fix="save the encoder with a tokenizer.json (a fast tokenizer) and retrain",
         )
     side = getattr(hf_tokenizer, "padding_side", "right")
+    truncation_side = getattr(hf_tokenizer, "truncation_side", "right")
     spec = TokenizerSpec(
         path=rel_path,
         max_length=max_length,
         padding_side=side if side in ("left", "right") else "right",
         pad_token_id=int(hf_tokenizer.pad_token_id),
         pad_token=str(hf_tokenizer.pad_token),
+        truncation_side=truncation_side if truncation_side in ("left", "right") else "right",
     )
     return backend.to_str(), spec
 

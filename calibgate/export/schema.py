@@ -50,6 +50,7 @@ class TokenizerSpec(_Record):
     padding_side: Literal["left", "right"]
     pad_token_id: int
     pad_token: str
+    truncation_side: Literal["left", "right"] = "right"
 
 
 class ExportResult(_Record):

@@ -90,7 +90,14 @@ class Predictor:
             )
         tokenizer_json = _verified_bytes(run_dir, record.tokenizer.path, manifest).decode("utf-8")
         tokenizer = ServingTokenizer(tokenizer_json, record.tokenizer)
-        return cls(make_session(model_bytes, threads=threads), tokenizer, manifest.label_names, precision=precision)
+        session = make_session(model_bytes, threads=threads)
+        width = session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and width != len(manifest.label_names):
+            raise ModelError(
+                f"{run_dir}: {artifact.path} returns {width} logits but the run has {len(manifest.label_names)} labels",
+                fix=f"re-run 'calibgate export --model {run_dir}'",
+            )
+        return cls(session, tokenizer, manifest.label_names, precision=precision)
 
     def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         """(n, n_labels) float32 logits; texts are batched by token length so padding stays short."""

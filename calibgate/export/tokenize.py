@@ -28,7 +28,7 @@ class ServingTokenizer:
         self._tok = Tokenizer.from_str(tokenizer_json)
         self._tok.no_padding()
         self._tok.no_truncation()
-        self._tok.enable_truncation(max_length=spec.max_length)
+        self._tok.enable_truncation(max_length=spec.max_length, direction=spec.truncation_side)
 
     def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token ids per text (special tokens added, truncated, unpadded)."""

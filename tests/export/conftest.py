@@ -49,7 +49,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def make_run(root: Path, encoder_dir: Path, *, head: str = "linear", tensors=None, strategy: str | None = None,
-             padding_side: str | None = None, run_id: str | None = None) -> Path:
+             tokenizer_config: dict | None = None, run_id: str | None = None) -> Path:
     """Write a sealed run directory at ``root`` (encoder copied, head.safetensors, manifest)."""
     import torch
     from safetensors.torch import save_file
@@ -60,10 +60,10 @@ def make_run(root: Path, encoder_dir: Path, *, head: str = "linear", tensors=Non
     info = resolve_model_dir(encoder_dir)
     root.mkdir(parents=True)
     shutil.copytree(encoder_dir, root / "encoder")
-    if padding_side is not None:
+    if tokenizer_config:
         config_path = root / "encoder" / "tokenizer_config.json"
         config = json.loads(config_path.read_text())
-        config["padding_side"] = padding_side
+        config.update(tokenizer_config)
         config_path.write_text(json.dumps(config))
     hidden = json.loads((encoder_dir / "config.json").read_text())["hidden_size"]
     generator = torch.Generator().manual_seed(0)

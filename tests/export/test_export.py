@@ -75,12 +75,14 @@ def test_llama_last_token_pooling_exports_and_predicts(llama_export):
 
 
 def test_left_padded_decoder_exports_with_torchscript(tmp_path, tiny_llama_dir):
-    """A decoder whose tokenizer pads left: the export records the side and still matches torch."""
+    """A decoder whose tokenizer pads (and truncates) left: the export records both and still matches torch."""
     from calibgate.export.api import export
 
-    run = make_run(tmp_path / "llama-left", tiny_llama_dir, padding_side="left", strategy="lora")
+    sides = {"padding_side": "left", "truncation_side": "left"}
+    run = make_run(tmp_path / "llama-left", tiny_llama_dir, tokenizer_config=sides, strategy="lora")
     result = export(run, parity_texts=TEXTS, exporter="torchscript", latency_runs=0)
-    assert result.tokenizer.padding_side == "left" and result.exporter == "torchscript"
+    assert result.tokenizer.padding_side == "left" and result.tokenizer.truncation_side == "left"
+    assert result.exporter == "torchscript"
     assert result.artifact("fp32").max_abs_logit_diff < 1e-4
 
 

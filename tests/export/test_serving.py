@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from calibgate.cli import cli
 from calibgate.errors import DataError, IntegrityError, ModelError
 from calibgate.export.serving import predict
+from calibgate.runs import verify_run
 
 from .conftest import LABEL_NAMES, TEXTS, make_run
 
@@ -64,12 +65,21 @@ from calibgate import api
 rows = api.predict({str(run)!r}, {TEXTS[:4]!r}, precision='int8')
 assert len(rows) == 4 and all(r['label'] in {LABEL_NAMES!r} for r in rows)
 assert 'torch' not in sys.modules and 'transformers' not in sys.modules, sorted(sys.modules)
+from calibgate.cli import main
+sys.argv = ['calibgate', 'predict', '--model', {str(run)!r}]
+try:
+    main()
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+assert 'torch' not in sys.modules and 'transformers' not in sys.modules
 print('ok')
 """
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    stdin = "".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:3])
+    proc = subprocess.run([sys.executable, "-c", code], input=stdin, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok"
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == "ok" and [json.loads(line)["label"] in LABEL_NAMES for line in lines[:-1]] == [True] * 3
 
 
 @pytest.fixture()
@@ -147,6 +157,16 @@ def test_cli_export_json(tmp_path, tiny_bert_dir):
     assert record["artifacts"][0]["max_abs_logit_diff"] < 1e-4 and record["artifacts"][0]["latency"]["batch1_runs"] == 5
     result = CliRunner().invoke(cli, ["export", "--model", str(run), "--parity-texts", str(texts), "--quantize", "int4"])
     assert result.exit_code == 2
+
+
+def test_cli_export_reads_the_test_set_from_calibgate_yaml(tmp_path, tiny_bert_dir, test_jsonl, monkeypatch):
+    run = make_run(tmp_path / "runs" / "cfg", tiny_bert_dir)
+    (tmp_path / "calibgate.yaml").write_text(f"data:\n  test: {test_jsonl}\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["export", "--model", "runs/cfg", "--exporter", "torchscript", "--latency-runs", "0"])
+    assert result.exit_code == 0, result.stderr
+    assert f"from {test_jsonl}" in result.stdout and "accuracy" in result.stdout
+    assert verify_run(run).files["export/export.json"]
 
 
 def test_commands_have_help_with_examples():
