@@ -22,12 +22,42 @@ Examples:
 
 
 @click.command(epilog=EPILOG)
-@click.option("--model", "model", required=True, type=click.Path(file_okay=False), help="Run directory written by 'calibgate train'.")
-@click.option("--quantize", type=click.Choice(["int8"]), default=None, help="Also write a dynamic int8 model (model.int8.onnx).")
-@click.option("--test", type=click.Path(dir_okay=False), default=None, help="Labeled JSONL: parity texts and the accuracy of each artifact.")
-@click.option("--parity-texts", type=click.Path(dir_okay=False), default=None, help='JSONL of {"text": ...} to compare ONNX with torch on.')
-@click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default="dynamo", show_default=True, help="torch.onnx exporter.")
-@click.option("--latency-runs", type=click.IntRange(min=0), default=200, show_default=True, help="Timed batch-1 runs per artifact (0: skip timing).")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run directory written by 'calibgate train'.",
+)
+@click.option(
+    "--quantize", type=click.Choice(["int8"]), default=None, help="Also write a dynamic int8 model (model.int8.onnx)."
+)
+@click.option(
+    "--test",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Labeled JSONL: parity texts and the accuracy of each artifact.",
+)
+@click.option(
+    "--parity-texts",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help='JSONL of {"text": ...} to compare ONNX with torch on.',
+)
+@click.option(
+    "--exporter",
+    type=click.Choice(["dynamo", "torchscript"]),
+    default="dynamo",
+    show_default=True,
+    help="torch.onnx exporter.",
+)
+@click.option(
+    "--latency-runs",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Timed batch-1 runs per artifact (0: skip timing).",
+)
 @click.option("--compare-torch", is_flag=True, help="Also time torch eager on the same texts.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: CPUs available).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export record as JSON.")
@@ -41,13 +71,22 @@ def export(model, quantize, test, parity_texts, exporter, latency_runs, compare_
 
         texts = load_texts(parity_texts)
     result = api.export(
-        model, quantize=quantize, test=test, parity_texts=texts, exporter=exporter, latency_runs=latency_runs,
-        compare_torch=compare_torch, threads=threads,
+        model,
+        quantize=quantize,
+        test=test,
+        parity_texts=texts,
+        exporter=exporter,
+        latency_runs=latency_runs,
+        compare_torch=compare_torch,
+        threads=threads,
     )
     if as_json:
         click.echo(result.model_dump_json(indent=2))
         return
-    click.echo(f"exported {result.run_id} ({result.exporter}, opset {result.opset}); parity on {result.parity_texts} texts from {result.parity_source}")
+    click.echo(
+        f"exported {result.run_id} ({result.exporter}, opset {result.opset});"
+        f" parity on {result.parity_texts} texts from {result.parity_source}"
+    )
     for a in result.artifacts:
         parts = [f"{a.precision:5s} {a.path}  {a.size_bytes / 1e6:.1f} MB"]
         if a.max_abs_logit_diff is not None:
@@ -55,11 +94,17 @@ def export(model, quantize, test, parity_texts, exporter, latency_runs, compare_
         if a.argmax_agreement is not None:
             parts.append(f"argmax agreement {a.argmax_agreement:.1%}")
         if a.accuracy is not None:
-            parts.append(f"accuracy {a.accuracy:.1%}" + (f" ({a.accuracy_delta * 100:+.1f} pt)" if a.accuracy_delta is not None else ""))
+            delta = f" ({a.accuracy_delta * 100:+.1f} pt)" if a.accuracy_delta is not None else ""
+            parts.append(f"accuracy {a.accuracy:.1%}{delta}")
         if a.latency is not None:
-            lat = a.latency
-            parts.append(f"p50/p95/p99 {lat.p50_ms:.2f}/{lat.p95_ms:.2f}/{lat.p99_ms:.2f} ms, {lat.throughput_batch32:.0f} texts/s at batch 32, {lat.threads} threads")
+            parts.append(_latency(a.latency))
         click.echo("  " + "; ".join(parts))
     if result.torch_latency is not None:
-        lat = result.torch_latency
-        click.echo(f"  torch eager p50/p95/p99 {lat.p50_ms:.2f}/{lat.p95_ms:.2f}/{lat.p99_ms:.2f} ms, {lat.throughput_batch32:.0f} texts/s at batch 32")
+        click.echo(f"  torch eager {_latency(result.torch_latency)}")
+
+
+def _latency(lat) -> str:
+    return (
+        f"p50/p95/p99 {lat.p50_ms:.2f}/{lat.p95_ms:.2f}/{lat.p99_ms:.2f} ms,"
+        f" {lat.throughput_batch32:.0f} texts/s at batch 32, {lat.threads} threads"
+    )

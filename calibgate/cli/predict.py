@@ -26,12 +26,46 @@ Examples:
 
 
 @click.command(epilog=EPILOG)
-@click.option("--model", "model", required=True, type=click.Path(file_okay=False), help="Run directory with an export (calibgate export).")
-@click.option("--input", "input_path", default="-", show_default=True, type=click.Path(dir_okay=False, allow_dash=True), help="JSONL file of texts; - reads stdin.")
-@click.option("--output", "-o", "output_path", default="-", show_default=True, type=click.Path(dir_okay=False, allow_dash=True), help="Where to write predictions; - is stdout.")
-@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True, help="Which exported model serves.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Texts per onnxruntime call.")
-@click.option("--top-k", type=click.IntRange(min=1), default=None, help="Write the k best labels instead of every label's probability.")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run directory with an export (calibgate export).",
+)
+@click.option(
+    "--input",
+    "input_path",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="JSONL file of texts; - reads stdin.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_path",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Where to write predictions; - is stdout.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="Which exported model serves.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Texts per onnxruntime call."
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Write the k best labels instead of every label's probability.",
+)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: CPUs available).")
 def predict(model, input_path, output_path, precision, batch_size, top_k, threads) -> None:
     """Predict a label for every text with the run's ONNX model."""

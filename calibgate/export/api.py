@@ -57,7 +57,10 @@ def export(
     """
     run_dir = Path(model)
     if not run_dir.is_dir():
-        raise ModelError(f"{run_dir}: no such run directory", fix="pass --model a directory written by 'calibgate train' (e.g. runs/<id>)")
+        raise ModelError(
+            f"{run_dir}: no such run directory",
+            fix="pass --model a directory written by 'calibgate train' (e.g. runs/<id>)",
+        )
     manifest = load_run(run_dir)
     if quantize not in (None, "int8"):
         raise ConfigError(f"unknown quantization {quantize!r}", fix="use --quantize int8 or leave it out")
@@ -68,8 +71,19 @@ def export(
     test_set = _load_test(test, manifest)
     texts, source = _parity_texts(parity_texts, test_set)
     threads = threads or default_threads()
-    return _export(run_dir, manifest, texts, source, test_set, quantize=quantize, exporter=exporter, tolerance=tolerance,
-                   latency_runs=latency_runs, compare_torch=compare_torch, threads=threads)
+    return _export(
+        run_dir,
+        manifest,
+        texts,
+        source,
+        test_set,
+        quantize=quantize,
+        exporter=exporter,
+        tolerance=tolerance,
+        latency_runs=latency_runs,
+        compare_torch=compare_torch,
+        threads=threads,
+    )
 
 
 def _load_test(test, manifest: RunManifest):
@@ -103,7 +117,20 @@ def _parity_texts(parity_texts, test_set) -> tuple[list[str], str]:
     return texts[:MAX_PARITY_TEXTS], source
 
 
-def _export(run_dir: Path, manifest: RunManifest, texts, source, test_set, *, quantize, exporter, tolerance, latency_runs, compare_torch, threads) -> ExportResult:
+def _export(
+    run_dir: Path,
+    manifest: RunManifest,
+    texts,
+    source,
+    test_set,
+    *,
+    quantize,
+    exporter,
+    tolerance,
+    latency_runs,
+    compare_torch,
+    threads,
+) -> ExportResult:
     torch = require("torch")
     transformers = require("transformers")
     transformers.utils.logging.disable_progress_bar()
@@ -113,67 +140,64 @@ def _export(run_dir: Path, manifest: RunManifest, texts, source, test_set, *, qu
     if exporter == "dynamo":
         require("onnxscript")
     from calibgate.export import onnx_export
-    from calibgate.export.latency import measure_onnx, measure_torch
-    from calibgate.export.tokenize import ServingTokenizer
     from calibgate.modeling import load_classifier
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     classifier, hf_tokenizer, _ = load_classifier(run_dir, manifest)
-    n_labels = len(manifest.label_names)
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.export-", dir=run_dir.parent))
     try:
-        tokenizer_json, spec = onnx_export.serving_tokenizer_files(hf_tokenizer, max_length=manifest.max_length, rel_path=f"{EXPORT_DIR}/tokenizer.json")
-        (tmp / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
-        serving_tokenizer = ServingTokenizer(tokenizer_json, spec)
-        batches = list(onnx_export.hf_batches(hf_tokenizer, texts, max_length=manifest.max_length))
-        _check_tokens(serving_tokenizer, batches, texts)
-        # the parity texts may all be short: check truncation on one text longer than max_length too
-        long_text = [" ".join(texts * (1 + manifest.max_length // max(1, sum(len(t.split()) for t in texts))))]
-        _check_tokens(serving_tokenizer, list(onnx_export.hf_batches(hf_tokenizer, long_text, max_length=manifest.max_length)), long_text)
+        serving_tokenizer, batches = _serving_tokenizer(hf_tokenizer, texts, manifest.max_length, tmp)
         reference = onnx_export.torch_logits(classifier, batches)
-
-        fp32_path = tmp / "model.onnx"
-        onnx_export.export_onnx(classifier, _sample(hf_tokenizer, texts, manifest.max_length, torch), fp32_path, exporter=exporter, max_length=manifest.max_length)
-        fp32 = Predictor(make_session(fp32_path, threads=threads), serving_tokenizer, manifest.label_names)
-        fp32_logits = fp32.logits(texts)
-        if fp32_logits.shape != (len(texts), n_labels):
-            raise ExportError(f"the ONNX graph returns logits of shape {fp32_logits.shape}, expected {(len(texts), n_labels)}", fix="rerun with --traceback and report it")
-        diff = float(np.abs(fp32_logits - reference).max())
-        if not diff <= tolerance:
-            raise ExportError(
-                f"ONNX fp32 logits differ from torch by {diff:.3g} on {len(texts)} texts, above the tolerance {tolerance:g}",
-                fix="retry with --exporter torchscript, or rerun with --traceback and report it",
-            )
-        artifacts = [_artifact(fp32_path, MODEL_FILES["fp32"], "fp32", max_abs_logit_diff=diff, argmax_agreement=_agree(fp32_logits, reference))]
+        sample = _sample(hf_tokenizer, texts, manifest.max_length)
+        onnx_export.export_onnx(
+            classifier, sample, tmp / "model.onnx", exporter=exporter, max_length=manifest.max_length
+        )
+        fp32 = Predictor(make_session(tmp / "model.onnx", threads=threads), serving_tokenizer, manifest.label_names)
+        artifacts = {"fp32": _check_fp32(fp32, texts, reference, tolerance, tmp / "model.onnx")}
         predictors = {"fp32": fp32}
         if quantize == "int8":
             from calibgate.export.quantize import quantize_int8
 
-            int8_path = tmp / "model.int8.onnx"
-            quantize_int8(fp32_path, int8_path)
-            int8 = Predictor(make_session(int8_path, threads=threads), serving_tokenizer, manifest.label_names, precision="int8")
-            int8_logits = int8.logits(texts)
-            artifacts.append(_artifact(int8_path, MODEL_FILES["int8"], "int8",
-                                       max_abs_logit_diff=float(np.abs(int8_logits - reference).max()),
-                                       argmax_agreement=_agree(int8_logits, reference)))
+            quantize_int8(tmp / "model.onnx", tmp / "model.int8.onnx")
+            int8 = Predictor(
+                make_session(tmp / "model.int8.onnx", threads=threads),
+                serving_tokenizer,
+                manifest.label_names,
+                precision="int8",
+            )
+            logits = int8.logits(texts)
+            artifacts["int8"] = _artifact(
+                tmp / "model.int8.onnx",
+                "int8",
+                max_abs_logit_diff=float(np.abs(logits - reference).max()),
+                argmax_agreement=_agree(logits, reference),
+            )
             predictors["int8"] = int8
         if test_set is not None:
-            for artifact in artifacts:
-                artifact.accuracy = round(float((predictors[artifact.precision].logits(test_set.texts).argmax(1) == test_set.labels).mean()), 6)
-            for artifact in artifacts[1:]:
-                artifact.accuracy_delta = round(artifact.accuracy - artifacts[0].accuracy, 6)
+            _accuracy(artifacts, predictors, test_set)
         torch_latency = None
         if latency_runs:
             timing_texts = list(test_set.texts) if test_set is not None else texts
-            for artifact in artifacts:
-                artifact.latency = measure_onnx(predictors[artifact.precision].session, serving_tokenizer, timing_texts, runs=latency_runs, threads=threads)
-            if compare_torch:
-                torch_latency = measure_torch(classifier, serving_tokenizer, timing_texts, runs=latency_runs, threads=threads)
+            torch_latency = _latency(
+                artifacts,
+                predictors,
+                classifier if compare_torch else None,
+                timing_texts,
+                runs=latency_runs,
+                threads=threads,
+            )
         result = ExportResult(
-            run_id=manifest.run_id, opset=onnx_export.OPSET, artifacts=artifacts, torch_latency=torch_latency, exporter=exporter,
-            parity_texts=len(texts), parity_source=source, test_texts=len(test_set) if test_set is not None else None,
-            tokenizer=spec, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            run_id=manifest.run_id,
+            opset=onnx_export.OPSET,
+            artifacts=list(artifacts.values()),
+            torch_latency=torch_latency,
+            exporter=exporter,
+            parity_texts=len(texts),
+            parity_source=source,
+            test_texts=len(test_set) if test_set is not None else None,
+            tokenizer=serving_tokenizer.spec,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         (tmp / "export.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
         _commit(run_dir, manifest, tmp)
@@ -183,21 +207,92 @@ def _export(run_dir: Path, manifest: RunManifest, texts, source, test_set, *, qu
         torch.set_num_threads(previous_threads)
 
 
+def _serving_tokenizer(hf_tokenizer, texts, max_length: int, tmp: Path):
+    """Write export/tokenizer.json; check it tokenizes like transformers; return it and transformers' batches."""
+    from calibgate.export import onnx_export
+    from calibgate.export.tokenize import ServingTokenizer
+
+    tokenizer_json, spec = onnx_export.serving_tokenizer_files(
+        hf_tokenizer, max_length=max_length, rel_path=f"{EXPORT_DIR}/tokenizer.json"
+    )
+    (tmp / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+    serving = ServingTokenizer(tokenizer_json, spec)
+    batches = list(onnx_export.hf_batches(hf_tokenizer, texts, max_length=max_length))
+    _check_tokens(serving, batches, texts)
+    # the parity texts may all be short: check truncation on one text longer than max_length too
+    words = max(1, sum(len(t.split()) for t in texts))
+    long_text = [" ".join(texts * (1 + max_length // words))]
+    _check_tokens(serving, list(onnx_export.hf_batches(hf_tokenizer, long_text, max_length=max_length)), long_text)
+    return serving, batches
+
+
+def _check_fp32(fp32: Predictor, texts, reference: np.ndarray, tolerance: float, path: Path) -> ExportArtifact:
+    """The fp32 artifact record, or :class:`ExportError` when its logits are not torch's."""
+    logits = fp32.logits(texts)
+    if logits.shape != reference.shape:
+        raise ExportError(
+            f"the ONNX graph returns logits of shape {logits.shape}, torch {reference.shape}",
+            fix="rerun with --traceback and report it",
+        )
+    diff = float(np.abs(logits - reference).max())
+    if not diff <= tolerance:
+        raise ExportError(
+            f"ONNX fp32 logits differ from torch by {diff:.3g} on {len(texts)} texts,"
+            f" above the tolerance {tolerance:g}",
+            fix="retry with --exporter torchscript, or rerun with --traceback and report it",
+        )
+    return _artifact(path, "fp32", max_abs_logit_diff=diff, argmax_agreement=_agree(logits, reference))
+
+
+def _accuracy(artifacts: dict[str, ExportArtifact], predictors: dict[str, Predictor], test_set) -> None:
+    for precision, artifact in artifacts.items():
+        predicted = predictors[precision].logits(test_set.texts).argmax(1)
+        artifact.accuracy = round(float((predicted == test_set.labels).mean()), 6)
+    for precision, artifact in artifacts.items():
+        if precision != "fp32":
+            artifact.accuracy_delta = round(artifact.accuracy - artifacts["fp32"].accuracy, 6)
+
+
+def _latency(artifacts, predictors, classifier, texts, *, runs: int, threads: int):
+    """Time each artifact (and torch eager when ``classifier`` is given) on the same pre-tokenized texts."""
+    from calibgate.export.latency import measure_onnx, measure_torch
+
+    tokenizer = predictors["fp32"].tokenizer
+    for precision, artifact in artifacts.items():
+        artifact.latency = measure_onnx(predictors[precision].session, tokenizer, texts, runs=runs, threads=threads)
+    if classifier is None:
+        return None
+    return measure_torch(classifier, tokenizer, texts, runs=runs, threads=threads)
+
+
 def _check_tokens(serving_tokenizer, batches, texts) -> None:
     for start, ids, mask in batches:
         got_ids, got_mask = serving_tokenizer(texts[start : start + ids.shape[0]])
         if got_ids.shape != ids.shape or not (np.array_equal(got_ids, ids) and np.array_equal(got_mask, mask)):
-            row = next((i for i in range(ids.shape[0]) if got_ids.shape != ids.shape or not np.array_equal(got_ids[i], ids[i])), 0)
+            row = next(
+                (
+                    i
+                    for i in range(ids.shape[0])
+                    if got_ids.shape != ids.shape or not np.array_equal(got_ids[i], ids[i])
+                ),
+                0,
+            )
             raise ExportError(
                 f"serving token ids differ from transformers' for text {start + row} ({texts[start + row][:60]!r})",
-                fix="re-save the encoder's tokenizer with a current transformers, or rerun with --traceback and report it",
+                fix="re-save the encoder's tokenizer with the current transformers, or rerun with --traceback",
             )
 
 
-def _sample(hf_tokenizer, texts, max_length, torch):
+def _sample(hf_tokenizer, texts, max_length):
     """A padded example batch (longest, shortest and a two-word text) so masks are exercised while tracing."""
     by_length = sorted(texts, key=len)
-    enc = hf_tokenizer([by_length[-1], by_length[0], "thank you"], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    enc = hf_tokenizer(
+        [by_length[-1], by_length[0], "thank you"],
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    )
     return enc["input_ids"].long(), enc["attention_mask"].long()
 
 
@@ -205,9 +300,11 @@ def _agree(logits: np.ndarray, reference: np.ndarray) -> float:
     return round(float((logits.argmax(1) == reference.argmax(1)).mean()), 6)
 
 
-def _artifact(path: Path, rel: str, precision: str, **fields) -> ExportArtifact:
+def _artifact(path: Path, precision: str, **fields) -> ExportArtifact:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return ExportArtifact(path=rel, precision=precision, size_bytes=path.stat().st_size, sha256=digest, **fields)
+    return ExportArtifact(
+        path=MODEL_FILES[precision], precision=precision, size_bytes=path.stat().st_size, sha256=digest, **fields
+    )
 
 
 def _commit(run_dir: Path, manifest: RunManifest, tmp: Path) -> None:

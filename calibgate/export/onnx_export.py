@@ -57,7 +57,9 @@ class ServingGraph(nn.Module):
         return self.head(pooled)
 
 
-def export_onnx(classifier: nn.Module, sample: tuple[torch.Tensor, torch.Tensor], path: Path, *, exporter: Exporter, max_length: int) -> None:
+def export_onnx(
+    classifier: nn.Module, sample: tuple[torch.Tensor, torch.Tensor], path: Path, *, exporter: Exporter, max_length: int
+) -> None:
     """Write the serving graph of ``classifier`` to ``path`` (one file, weights inside) with dynamic batch and sequence.
 
     The sequence dimension is bounded by ``max_length`` (serving truncates to
@@ -71,27 +73,48 @@ def export_onnx(classifier: nn.Module, sample: tuple[torch.Tensor, torch.Tensor]
             if exporter == "dynamo":
                 batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=max_length)
                 program = torch.onnx.export(
-                    graph, sample, None, dynamo=True, input_names=INPUTS, output_names=["logits"], opset_version=OPSET,
-                    dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}, verbose=False,
+                    graph,
+                    sample,
+                    None,
+                    dynamo=True,
+                    input_names=INPUTS,
+                    output_names=["logits"],
+                    opset_version=OPSET,
+                    dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
+                    verbose=False,
                 )
                 program.save(str(path), external_data=False)
             else:
                 torch.onnx.export(
-                    graph, sample, str(path), dynamo=False, input_names=INPUTS, output_names=["logits"], opset_version=OPSET,
-                    dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}},
+                    graph,
+                    sample,
+                    str(path),
+                    dynamo=False,
+                    input_names=INPUTS,
+                    output_names=["logits"],
+                    opset_version=OPSET,
+                    dynamic_axes={
+                        "input_ids": {0: "batch", 1: "sequence"},
+                        "attention_mask": {0: "batch", 1: "sequence"},
+                        "logits": {0: "batch"},
+                    },
                 )
         except Exception as exc:  # noqa: BLE001 - any exporter failure is reported as one ExportError
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             other = "torchscript" if exporter == "dynamo" else "dynamo"
-            raise ExportError(f"the {exporter} ONNX exporter failed: {type(exc).__name__}: {first[:300]}", fix=f"retry with --exporter {other}, or rerun with --traceback") from exc
+            raise ExportError(
+                f"the {exporter} ONNX exporter failed: {type(exc).__name__}: {first[:300]}",
+                fix=f"retry with --exporter {other}, or rerun with --traceback",
+            ) from exc
 
 
 def serving_tokenizer_files(hf_tokenizer, *, max_length: int, rel_path: str) -> tuple[str, TokenizerSpec]:
-    """(tokenizer.json text, spec) reproducing ``hf_tokenizer(texts, padding=True, truncation=True, max_length=...)``."""
+    """(tokenizer.json text, spec) reproducing ``hf_tokenizer(texts, padding=True, truncation=True, max_length=m)``."""
     backend = getattr(hf_tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise ExportError(
-            f"the run's tokenizer ({type(hf_tokenizer).__name__}) has no fast 'tokenizers' backend to serve without transformers",
+            f"the run's tokenizer ({type(hf_tokenizer).__name__}) has no fast 'tokenizers' backend"
+            " to serve without transformers",
             fix="save the encoder with a tokenizer.json (a fast tokenizer) and retrain",
         )
     side = getattr(hf_tokenizer, "padding_side", "right")
@@ -110,7 +133,13 @@ def serving_tokenizer_files(hf_tokenizer, *, max_length: int, rel_path: str) -> 
 def hf_batches(hf_tokenizer, texts: Sequence[str], *, max_length: int, batch_size: int = 32):
     """transformers' tokenisation of ``texts`` in order, ``batch_size`` at a time, as int64 numpy pairs."""
     for start in range(0, len(texts), batch_size):
-        enc = hf_tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True, max_length=max_length, return_tensors="np")
+        enc = hf_tokenizer(
+            list(texts[start : start + batch_size]),
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="np",
+        )
         yield start, enc["input_ids"].astype("int64"), enc["attention_mask"].astype("int64")
 
 

@@ -81,7 +81,10 @@ class Predictor:
             fix = f"calibgate export --model {run_dir} --quantize int8" if precision == "int8" else "re-export the run"
             raise ModelError(f"{run_dir}: the export has no {precision} model", fix=fix)
         if record.tokenizer is None:
-            raise ModelError(f"{run_dir}: the export record names no serving tokenizer", fix=f"re-run 'calibgate export --model {run_dir}'")
+            raise ModelError(
+                f"{run_dir}: the export record names no serving tokenizer",
+                fix=f"re-run 'calibgate export --model {run_dir}'",
+            )
         model_bytes = _verified_bytes(run_dir, artifact.path, manifest)
         if hashlib.sha256(model_bytes).hexdigest() != artifact.sha256:
             raise IntegrityError(
@@ -149,7 +152,7 @@ def records(logits: np.ndarray, label_names: Sequence[str], *, top_k: int | None
         best = int(row.argmax())
         record: dict = {"label": label_names[best], "score": round(float(row[best]), 6)}
         if top_k is None:
-            record["probs"] = {name: round(float(p), 6) for name, p in zip(label_names, row)}
+            record["probs"] = {name: round(float(p), 6) for name, p in zip(label_names, row, strict=True)}
         else:
             top = np.argsort(-row, kind="stable")[:top_k]
             record["top_k"] = [{"label": label_names[i], "score": round(float(row[i]), 6)} for i in top]
@@ -203,16 +206,21 @@ def read_texts(lines: Iterable[str], *, source: str = "<stdin>") -> list[str]:
 def _verified_bytes(run_dir: Path, rel: str, manifest: RunManifest) -> bytes:
     expected = manifest.files.get(rel)
     if expected is None:
-        raise IntegrityError(f"{run_dir}: {rel} is not recorded in the run manifest", fix=f"re-run 'calibgate export --model {run_dir}'")
+        raise IntegrityError(
+            f"{run_dir}: {rel} is not recorded in the run manifest", fix=f"re-run 'calibgate export --model {run_dir}'"
+        )
     path = run_dir / rel
     try:
         data = path.read_bytes()
     except OSError:
-        raise IntegrityError(f"{run_dir}: file {rel} is missing", fix=f"re-run 'calibgate export --model {run_dir}'") from None
+        raise IntegrityError(
+            f"{run_dir}: file {rel} is missing", fix=f"re-run 'calibgate export --model {run_dir}'"
+        ) from None
     got = hashlib.sha256(data).hexdigest()
     if got != expected:
         raise IntegrityError(
-            f"{run_dir}: {rel} has sha256 {got[:12]}..., the manifest records {expected[:12]}... (tampered or corrupted)",
+            f"{run_dir}: {rel} has sha256 {got[:12]}..., the manifest records {expected[:12]}..."
+            " (tampered or corrupted)",
             fix=f"restore the run from the registry, or re-export with 'calibgate export --model {run_dir}'",
         )
     return data

@@ -48,8 +48,16 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def make_run(root: Path, encoder_dir: Path, *, head: str = "linear", tensors=None, strategy: str | None = None,
-             tokenizer_config: dict | None = None, run_id: str | None = None) -> Path:
+def make_run(
+    root: Path,
+    encoder_dir: Path,
+    *,
+    head: str = "linear",
+    tensors=None,
+    strategy: str | None = None,
+    tokenizer_config: dict | None = None,
+    run_id: str | None = None,
+) -> Path:
     """Write a sealed run directory at ``root`` (encoder copied, head.safetensors, manifest)."""
     import torch
     from safetensors.torch import save_file
@@ -70,15 +78,24 @@ def make_run(root: Path, encoder_dir: Path, *, head: str = "linear", tensors=Non
     n = len(LABEL_NAMES)
     if tensors is None:
         if head == "linear":
-            tensors = {"weight": torch.randn(n, hidden, generator=generator) * 3, "bias": torch.randn(n, generator=generator)}
+            tensors = {
+                "weight": torch.randn(n, hidden, generator=generator) * 3,
+                "bias": torch.randn(n, generator=generator),
+            }
         else:
             tensors = {"keys": torch.randn(18, hidden, generator=generator), "key_labels": torch.arange(18) % n}
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(root / "head.safetensors"))
     spec = HeadSpec(kind="linear") if head == "linear" else HeadSpec(kind="knn", k=5, weighting="similarity")
     manifest = RunManifest(
-        run_id=run_id or root.name, strategy=strategy or ("embedding-probe" if head == "linear" else "retrieval"),
-        label_names=LABEL_NAMES, base_model=str(encoder_dir), model_type=info.model_type, pooling=info.pooling,
-        normalize=info.normalize, max_length=info.max_length, head=spec,
+        run_id=run_id or root.name,
+        strategy=strategy or ("embedding-probe" if head == "linear" else "retrieval"),
+        label_names=LABEL_NAMES,
+        base_model=str(encoder_dir),
+        model_type=info.model_type,
+        pooling=info.pooling,
+        normalize=info.normalize,
+        max_length=info.max_length,
+        head=spec,
     )
     write_manifest(root, manifest)
     return root
@@ -86,7 +103,7 @@ def make_run(root: Path, encoder_dir: Path, *, head: str = "linear", tensors=Non
 
 @pytest.fixture(scope="session")
 def test_jsonl(tmp_path_factory) -> Path:
-    return write_jsonl(tmp_path_factory.mktemp("data") / "test.jsonl", [{"text": t, "label": l} for t, l in LABELED])
+    return write_jsonl(tmp_path_factory.mktemp("data") / "test.jsonl", [{"text": t, "label": y} for t, y in LABELED])
 
 
 @pytest.fixture(scope="session")

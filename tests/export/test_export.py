@@ -41,7 +41,9 @@ def test_linear_head_exports_with_parity_int8_and_latency(bert_linear_export):
     # the record on disk is the result, and the manifest now covers every export file
     assert ExportResult.model_validate_json((run / "export" / "export.json").read_text()) == result
     manifest = verify_run(run)
-    assert {"export/model.onnx", "export/model.int8.onnx", "export/tokenizer.json", "export/export.json"} <= set(manifest.files)
+    assert {"export/model.onnx", "export/model.int8.onnx", "export/tokenizer.json", "export/export.json"} <= set(
+        manifest.files
+    )
     assert manifest.files["export/model.onnx"] == fp32.sha256
     assert not [p for p in run.parent.iterdir() if p.name.startswith(".")], "temporary export dir left behind"
 
@@ -96,7 +98,9 @@ def test_serving_tokenizer_matches_transformers(bert_linear_export):
     reference = AutoTokenizer.from_pretrained(str(run / "encoder"))
     texts = TEXTS + [" ".join(TEXTS)]  # the last one is truncated to max_length
     for batch in (texts[:5], texts[5:17], texts[17:], texts[-1:]):
-        enc = reference(batch, padding=True, truncation=True, max_length=result.tokenizer.max_length, return_tensors="np")
+        enc = reference(
+            batch, padding=True, truncation=True, max_length=result.tokenizer.max_length, return_tensors="np"
+        )
         ids, mask = serving(batch)
         np.testing.assert_array_equal(ids, enc["input_ids"])
         np.testing.assert_array_equal(mask, enc["attention_mask"])
@@ -133,5 +137,7 @@ def test_reexport_replaces_the_export(tmp_path, tiny_bert_dir):
     export(run, parity_texts=TEXTS[:6], exporter="torchscript", quantize="int8", latency_runs=0)
     second = export(run, parity_texts=TEXTS[:6], exporter="torchscript", latency_runs=0)
     assert not (run / "export" / "model.int8.onnx").exists()
-    assert json.loads((run / "export" / "export.json").read_text())["artifacts"][0]["sha256"] == second.artifacts[0].sha256
+    assert (
+        json.loads((run / "export" / "export.json").read_text())["artifacts"][0]["sha256"] == second.artifacts[0].sha256
+    )
     assert "export/model.int8.onnx" not in verify_run(run).files

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -76,7 +75,9 @@ print('ok')
 """
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     stdin = "".join(json.dumps({"text": t}) + "\n" for t in TEXTS[:3])
-    proc = subprocess.run([sys.executable, "-c", code], input=stdin, capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], input=stdin, capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines[-1] == "ok" and [json.loads(line)["label"] in LABEL_NAMES for line in lines[:-1]] == [True] * 3
@@ -112,7 +113,22 @@ def test_cli_predict_writes_jsonl(bert_linear_export, tmp_path):
     assert [r["label"] for r in rows] == [r["label"] for r in predict(run, TEXTS[:6])]
     (tmp_path / "in.jsonl").write_text(lines)
     out = tmp_path / "out.jsonl"
-    result = CliRunner().invoke(cli, ["predict", "--model", str(run), "--input", str(tmp_path / "in.jsonl"), "-o", str(out), "--precision", "int8", "--top-k", "1"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "predict",
+            "--model",
+            str(run),
+            "--input",
+            str(tmp_path / "in.jsonl"),
+            "-o",
+            str(out),
+            "--precision",
+            "int8",
+            "--top-k",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     assert all(len(json.loads(line)["top_k"]) == 1 for line in out.read_text().splitlines())
 
@@ -150,12 +166,25 @@ def test_cli_export_json(tmp_path, tiny_bert_dir):
     run = make_run(tmp_path / "runs" / "cli", tiny_bert_dir)
     texts = tmp_path / "texts.jsonl"
     texts.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
-    args = ["export", "--model", str(run), "--parity-texts", str(texts), "--exporter", "torchscript", "--latency-runs", "5", "--json"]
+    args = [
+        "export",
+        "--model",
+        str(run),
+        "--parity-texts",
+        str(texts),
+        "--exporter",
+        "torchscript",
+        "--latency-runs",
+        "5",
+        "--json",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["artifacts"][0]["max_abs_logit_diff"] < 1e-4 and record["artifacts"][0]["latency"]["batch1_runs"] == 5
-    result = CliRunner().invoke(cli, ["export", "--model", str(run), "--parity-texts", str(texts), "--quantize", "int4"])
+    result = CliRunner().invoke(
+        cli, ["export", "--model", str(run), "--parity-texts", str(texts), "--quantize", "int4"]
+    )
     assert result.exit_code == 2
 
 
@@ -163,7 +192,9 @@ def test_cli_export_reads_the_test_set_from_calibgate_yaml(tmp_path, tiny_bert_d
     run = make_run(tmp_path / "runs" / "cfg", tiny_bert_dir)
     (tmp_path / "calibgate.yaml").write_text(f"data:\n  test: {test_jsonl}\n")
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["export", "--model", "runs/cfg", "--exporter", "torchscript", "--latency-runs", "0"])
+    result = CliRunner().invoke(
+        cli, ["export", "--model", "runs/cfg", "--exporter", "torchscript", "--latency-runs", "0"]
+    )
     assert result.exit_code == 0, result.stderr
     assert f"from {test_jsonl}" in result.stdout and "accuracy" in result.stdout
     assert verify_run(run).files["export/export.json"]
