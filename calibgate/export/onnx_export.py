@@ -117,6 +117,11 @@ def serving_tokenizer_files(hf_tokenizer, *, max_length: int, rel_path: str) -> 
             " to serve without transformers",
             fix="save the encoder with a tokenizer.json (a fast tokenizer) and retrain",
         )
+    if hf_tokenizer.pad_token_id is None:
+        raise ExportError(
+            "the run's tokenizer has neither a pad nor an end-of-sequence token to pad batches with",
+            fix="set pad_token in encoder/tokenizer_config.json and retrain",
+        )
     side = getattr(hf_tokenizer, "padding_side", "right")
     truncation_side = getattr(hf_tokenizer, "truncation_side", "right")
     spec = TokenizerSpec(

@@ -141,3 +141,15 @@ def test_reexport_replaces_the_export(tmp_path, tiny_bert_dir):
         json.loads((run / "export" / "export.json").read_text())["artifacts"][0]["sha256"] == second.artifacts[0].sha256
     )
     assert "export/model.int8.onnx" not in verify_run(run).files
+
+
+def test_version1_export_record_still_validates():
+    """Fields added to ExportResult are optional: a record written before them still loads."""
+    record = {
+        "schema_version": 1,
+        "run_id": "old",
+        "opset": 17,
+        "artifacts": [{"path": "export/model.onnx", "precision": "fp32", "size_bytes": 1, "sha256": "0" * 64}],
+    }
+    result = ExportResult.model_validate(record)
+    assert result.tokenizer is None and result.artifact("fp32").accuracy_delta is None
