@@ -68,6 +68,8 @@ def export(
         raise ConfigError(f"unknown exporter {exporter!r}", fix="use dynamo or torchscript")
     if latency_runs < 0:
         raise ConfigError(f"latency_runs must be >= 0, got {latency_runs}", fix="pass 0 to skip timing")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}", fix="leave it out to use the CPUs available")
     test_set = _load_test(test, manifest)
     texts, source = _parity_texts(parity_texts, test_set)
     threads = threads or default_threads()
