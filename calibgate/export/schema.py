@@ -1,6 +1,13 @@
-"""The export record (``<run>/export/export.json``), read by the gate and the report."""
+"""The export record (``<run>/export/export.json``), read by the gate, the report and serving.
+
+Version 1 fields are unchanged; the optional fields after them (``exporter``,
+``parity_texts``, ``tokenizer``, ``accuracy_delta``...) were added
+compatibly: a record without them still validates.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +26,8 @@ class Latency(_Record):
     throughput_batch32: float = Field(description="texts per second at batch 32")
     sequence_length: float = Field(description="mean tokens of the texts timed")
     threads: int
+    warmup_runs: int | None = Field(None, description="untimed runs before timing")
+    includes_tokenization: bool | None = Field(None, description="False: model time only, inputs pre-tokenized")
 
 
 class ExportArtifact(_Record):
@@ -30,6 +39,18 @@ class ExportArtifact(_Record):
     argmax_agreement: float | None = Field(None, description="share of texts where argmax matches torch (int8)")
     accuracy: float | None = Field(None, description="on the test set, when one was given")
     latency: Latency | None = None
+    accuracy_delta: float | None = Field(None, description="accuracy minus the fp32 artifact's accuracy (int8)")
+
+
+class TokenizerSpec(_Record):
+    """How serving turns texts into ``input_ids`` / ``attention_mask`` exactly as transformers did at export."""
+
+    path: str = Field(description="tokenizers-library JSON, relative to the run directory")
+    max_length: int = Field(description="truncation length (the run manifest's max_length)")
+    padding_side: Literal["left", "right"]
+    pad_token_id: int
+    pad_token: str
+    truncation_side: Literal["left", "right"] = "right"
 
 
 class ExportResult(_Record):
@@ -38,3 +59,12 @@ class ExportResult(_Record):
     opset: int
     artifacts: list[ExportArtifact]
     torch_latency: Latency | None = Field(None, description="torch eager on the same texts, for comparison")
+    exporter: Literal["dynamo", "torchscript"] | None = Field(None, description="torch.onnx.export path used")
+    parity_texts: int | None = Field(None, description="texts the torch parity and argmax agreement used")
+    parity_source: str | None = Field(None, description="where the parity texts came from")
+    test_texts: int | None = Field(None, description="size of the test set the accuracies use")
+    tokenizer: TokenizerSpec | None = None
+    created_at: str | None = None
+
+    def artifact(self, precision: str) -> ExportArtifact | None:
+        return next((a for a in self.artifacts if a.precision == precision), None)

@@ -1,0 +1,103 @@
+"""``calibgate predict``: JSONL texts in, JSONL predictions out, from the run's ONNX export (no torch)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from calibgate.errors import DataError
+
+EPILOG = """\b
+Input: one JSON object per line with a "text" key (stdin or --input).
+Output: one line per text, {"label", "score", "probs"} (or "top_k" with --top-k).
+Serves <run>/export/model.onnx (or model.int8.onnx) with onnxruntime after
+checking its sha256 against the run manifest; torch is not imported.
+
+\b
+Exit codes: 0 predicted; 2 bad input (not JSON, no "text", no lines),
+no export, or a tampered artifact.
+
+\b
+Examples:
+  calibgate predict --model runs/latest < texts.jsonl > predictions.jsonl
+  calibgate predict --model runs/latest --precision int8 --input texts.jsonl --top-k 3
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run directory with an export (calibgate export).",
+)
+@click.option(
+    "--input",
+    "input_path",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="JSONL file of texts; - reads stdin.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_path",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Where to write predictions; - is stdout.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="Which exported model serves.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Texts per onnxruntime call."
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Write the k best labels instead of every label's probability.",
+)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: CPUs available).")
+def predict(model, input_path, output_path, precision, batch_size, top_k, threads) -> None:
+    """Predict a label for every text with the run's ONNX model."""
+    from calibgate import api
+    from calibgate.export.serving import read_texts
+
+    source = "<stdin>" if input_path == "-" else input_path
+    raw = _read_bytes(input_path)
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{source}:{line}: not valid UTF-8", fix="re-encode the input as UTF-8") from None
+    texts = read_texts(content.splitlines(), source=source)
+    rows = api.predict(model, texts, batch_size=batch_size, precision=precision, top_k=top_k, threads=threads)
+    out = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if output_path == "-":
+        click.echo(out, nl=False)
+    else:
+        from pathlib import Path
+
+        path = Path(output_path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(out, encoding="utf-8")
+        tmp.replace(path)
+
+
+def _read_bytes(input_path: str) -> bytes:
+    if input_path == "-":
+        return click.get_binary_stream("stdin").read()
+    try:
+        with open(input_path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise DataError(f"{input_path}: cannot be read ({exc.strerror})", fix="check the --input path") from None
