@@ -66,6 +66,8 @@ def export(model, quantize, test, parity_texts, exporter, latency_runs, compare_
     from calibgate import api
 
     texts = None
+    if test is None and parity_texts is None:
+        test = _project_test_set()
     if parity_texts is not None:
         from calibgate.data.jsonl import load_texts
 
@@ -108,3 +110,15 @@ def _latency(lat) -> str:
         f"p50/p95/p99 {lat.p50_ms:.2f}/{lat.p95_ms:.2f}/{lat.p99_ms:.2f} ms,"
         f" {lat.throughput_batch32:.0f} texts/s at batch 32, {lat.threads} threads"
     )
+
+
+def _project_test_set():
+    """``data.test`` of the calibgate.yaml found upwards, when it exists."""
+    from calibgate.settings import find_config, load_config
+
+    found = find_config()
+    if found is None:
+        return None
+    config = load_config(found)
+    test = config.path(config.data.test)
+    return test if test is not None and test.exists() else None

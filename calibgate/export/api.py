@@ -49,8 +49,8 @@ def export(
 ) -> ExportResult:
     """Export run ``model`` to ONNX, check it against torch, optionally quantise to int8, time it.
 
-    Parity texts are ``parity_texts``, else the test set (``test``, or
-    ``data.test`` of the project's calibgate.yaml), at most 512 of them. The
+    Parity texts are ``parity_texts``, else the test set ``test`` (the CLI
+    defaults it to ``data.test`` of the project's calibgate.yaml), at most 512 of them. The
     fp32 export fails with :class:`ExportError` (exit 3) when a logit differs
     from torch by more than ``tolerance`` or serving token ids differ from
     transformers'. ``latency_runs=0`` skips timing.
@@ -92,15 +92,7 @@ def _load_test(test, manifest: RunManifest):
     from calibgate.data.jsonl import load_labeled
 
     if test is None:
-        from calibgate.settings import find_config, load_config
-
-        found = find_config()
-        if found is None:
-            return None
-        config = load_config(found)
-        test = config.path(config.data.test)
-        if test is None or not Path(test).exists():
-            return None
+        return None
     return load_labeled(test, label_names=manifest.label_names, min_classes=1)
 
 
