@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from calibgate.errors import ConfigError, InputError
+from calibgate.errors import ConfigError
 from calibgate.github.comments import PostedComment, marker
 from calibgate.github.issues import PostedIssue
 from calibgate.policy.decision import GateDecision
@@ -79,9 +79,11 @@ def run_ci(
     _write(out_dir, "candidate_eval", candidate_eval)
     export = _export(api, cfg, run_dir)
     _write(out_dir, "export", export)
-    decision = _gate(api, cfg, run_dir, policy_path)
+    baseline_ref, baseline_dir, baseline_eval = _baseline(api, cfg, candidate_eval, out_dir)
+    decision = _gate(api, cfg, run_dir, policy_path, baseline_dir)
+    if baseline_ref is not None:
+        decision = decision.model_copy(update={"baseline": baseline_ref})
     _write(out_dir, "decision", decision)
-    baseline_eval = _baseline_evaluation(api, cfg, decision)
     _write(out_dir, "baseline_eval", baseline_eval)
 
     report = api.render_report(
@@ -102,57 +104,52 @@ def run_ci(
     return CiResult(decision=decision, report=report, out_dir=out_dir, run_dir=run_dir, posted=posted)
 
 
-# -- adapters to the facade: the argument names each step is expected to take ---------------------
+# -- adapters to the facade ---------------------------------------------------------------------
 
 
 def _plan(api, cfg: ProjectConfig, policy: Path):
-    production = cfg.path(cfg.data.production)
-    return api.plan(
-        calibration=cfg.path(cfg.data.calibration),
-        production=production if production is not None and production.exists() else None,
-        target_size=cfg.target_size,
-        policy=policy,
-        model=cfg.model_path(),
-        seed=cfg.seed,
-    )
+    return api.plan(config=cfg, policy=policy)
 
 
 def _train(api, cfg: ProjectConfig, plan) -> Path:
-    result = api.train(
-        plan=plan,
-        train=cfg.path(cfg.data.train),
-        runs_dir=cfg.path(cfg.runs_dir),
-        model=cfg.model_path(),
-        seed=cfg.seed,
-    )
-    for attr in ("run_dir", "path"):
-        if getattr(result, attr, None) is not None:
-            return Path(getattr(result, attr))
-    return Path(result)
+    return Path(api.train(config=cfg, plan=plan).run_dir)
 
 
 def _evaluate(api, cfg: ProjectConfig, run_dir: Path):
-    return api.evaluate(model=run_dir, test=cfg.path(cfg.data.test))
+    return api.evaluate(model=run_dir, test=cfg.path(cfg.data.test), config=cfg)
 
 
 def _export(api, cfg: ProjectConfig, run_dir: Path):
-    return api.export(model=run_dir, test=cfg.path(cfg.data.test))
+    return api.export(run_dir, test=cfg.path(cfg.data.test))
 
 
-def _gate(api, cfg: ProjectConfig, run_dir: Path, policy: Path) -> GateDecision:
-    return api.gate(candidate=run_dir, policy=policy, config=cfg)
+def _baseline(api, cfg: ProjectConfig, candidate_eval, out_dir: Path):
+    """(production ref, baseline run dir or None, baseline evaluation) for the gate.
+
+    The gate pairs predictions row by row, so the baseline must be scored on
+    the candidate's test set. When production was evaluated on another test
+    set (the PR changed it), its artifact is fetched from the registry and
+    re-evaluated here; a baseline that cannot be restored fails loudly rather
+    than letting the candidate pass unpaired.
+    """
+    found = api.production_baseline(cfg.root, cfg.name)
+    if found is None:
+        return None, None, None
+    ref, evaluation, _ = found
+    if evaluation.test.sha256 == candidate_eval.test.sha256:
+        return ref, "production", evaluation
+    baseline_dir = out_dir / "baseline-run"
+    if baseline_dir.exists():
+        import shutil
+
+        shutil.rmtree(baseline_dir)
+    api.fetch_version(ref, baseline_dir, repo=cfg.root)
+    evaluation = api.evaluate(model=baseline_dir, test=cfg.path(cfg.data.test), config=cfg, base=False)
+    return ref, baseline_dir, evaluation
 
 
-def _baseline_evaluation(api, cfg: ProjectConfig, decision: GateDecision):
-    """The production version's evaluation record, when the registry can show one; None otherwise."""
-    if not decision.baseline:
-        return None
-    try:
-        shown = api.show_version(decision.baseline, config=cfg)
-    except (ImportError, InputError):  # registry not installed, or no such version: report without deltas
-        return None
-    evaluation = getattr(shown, "evaluation", None)
-    return evaluation if isinstance(evaluation, BaseModel) else None
+def _gate(api, cfg: ProjectConfig, run_dir: Path, policy: Path, baseline) -> GateDecision:
+    return api.gate_run(run_dir, baseline=baseline, policy=policy, repo=cfg.root, name=cfg.name)
 
 
 def _write(out_dir: Path, role: str, record: BaseModel | None) -> None:
