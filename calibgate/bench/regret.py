@@ -45,7 +45,7 @@ class BenchConfig:
 
     @classmethod
     def quick(cls, cache_dir: Path = Path("benchmarks/cache")) -> "BenchConfig":
-        return cls(full_size=240, test_size=200, production_size=100, calibration_sizes=(100,), seeds=(0,), lora_ranks=(8,), epochs=1, cache_dir=cache_dir)
+        return cls(full_size=120, test_size=100, production_size=60, calibration_sizes=(100,), seeds=(0,), lora_ranks=(8,), epochs=1, cache_dir=cache_dir)
 
 
 @dataclass

@@ -21,7 +21,7 @@ def bench():
 
 @bench.command("regret")
 @click.argument("datasets", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--quick", is_flag=True, help="Smoke-test sizes (240 train, 1 seed, 1 epoch): minutes, for CI.")
+@click.option("--quick", is_flag=True, help="Smoke-test sizes (120 train, 1 seed, 1 epoch): minutes, for CI.")
 @click.option("--full-size", type=click.IntRange(min=10), default=2000, show_default=True, help="Labeled examples every candidate trains on.")
 @click.option("--test-size", type=click.IntRange(min=10), default=2000, show_default=True, help="Test examples every candidate is scored on.")
 @click.option("--sizes", default="100,300,500", show_default=True, help="Comma-separated calibration sizes.")

@@ -1,0 +1,61 @@
+"""The regret benchmark: its arithmetic on known numbers, and the quick mode end to end (what CI runs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from calibgate.bench.regret import DatasetResult, fixed_strategy_rows, render_markdown, summarise
+from calibgate.cli import cli
+
+
+def _result(name, accs, secs, plans):
+    return DatasetResult(
+        name=name,
+        candidates={k: {"accuracy": a, "train_seconds": s} for (k, a), s in zip(accs.items(), secs)},
+        plans=plans,
+    )
+
+
+def test_regret_and_compute_saved_arithmetic():
+    a = _result(
+        "a",
+        {"embedding-probe": 0.90, "retrieval": 0.85, "lora/r8": 0.91, "full-finetune": 0.92},
+        [10, 5, 100, 185],
+        [{"calibration_size": 100, "seed": 0, "strategy": "embedding-probe", "chosen": "embedding-probe", "regret_points": 2.0, "compute_saved": 0.96, "kendall_tau": 0.5}],
+    )
+    rows = fixed_strategy_rows([a])
+    assert rows["full-finetune"]["mean_regret"] == pytest.approx(0.0)
+    assert rows["embedding-probe"]["mean_regret"] == pytest.approx(2.0)
+    assert rows["full-finetune"]["compute_saved"] == pytest.approx(1 - 185 / 300)
+    summary = summarise([a])
+    assert summary["by_calibration_size"][100]["mean_regret"] == pytest.approx(2.0)
+    text = render_markdown([a], summary, command="calibgate bench regret x")
+    assert "| full-finetune (best) | 92.00% |" in text and "`calibgate bench regret x`" in text
+
+
+@pytest.mark.slow
+def test_quick_mode_end_to_end(shared_datasets, tmp_path):
+    out = tmp_path / "RESULTS-regret.md"
+    args = ["bench", "regret", str(shared_datasets / "sms_spam"), "--quick", "--cache-dir", str(tmp_path / "cache"), "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    raw = json.loads(out.with_suffix(".json").read_text())
+    (dataset,) = raw["datasets"]
+    assert set(dataset["candidates"]) == {"embedding-probe", "retrieval", "lora/r8", "full-finetune"}
+    (plan,) = dataset["plans"]
+    best = max(c["accuracy"] for c in dataset["candidates"].values())
+    assert plan["regret_points"] == pytest.approx((best - dataset["candidates"][plan["chosen"]]["accuracy"]) * 100)
+    assert plan["compute_saved"] <= 1
+    assert "## Regret benchmark" in out.read_text() and "calibration 100: mean regret" in result.stdout
+    # a second run reads the cached candidates instead of training again
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and again.stderr.count("cached") == 4
+
+
+def test_missing_split_is_exit_2(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"text": "a", "label": "x"}\n')
+    result = CliRunner().invoke(cli, ["bench", "regret", str(tmp_path)])
+    assert result.exit_code == 2 and "no test.jsonl" in result.stderr
