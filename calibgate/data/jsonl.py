@@ -213,22 +213,28 @@ def _read_rows(path: Path) -> Iterable[_Row]:
             f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
             fix=f"re-encode the file, e.g. iconv -f latin1 -t utf-8 {path.name}",
         ) from None
-    for number, line in enumerate(content.splitlines(), start=1):
+    for number, obj in iter_objects(content.splitlines(), source=str(path)):
+        yield _Row(number, obj)
+
+
+def iter_objects(lines: Iterable[str], *, source: str):
+    """(line number, JSON object) for each non-blank line; :class:`DataError` at the first line that is not one."""
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(
-                f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})",
+                f"{source}:{number}: not valid JSON ({exc.msg} at column {exc.colno})",
                 fix="write one JSON object per line (JSONL)",
             ) from None
         if not isinstance(obj, dict):
             raise DataError(
-                f"{path}:{number}: a JSON {type(obj).__name__}, not an object",
+                f"{source}:{number}: a JSON {type(obj).__name__}, not an object",
                 fix='write each line as {"text": "...", "label": "..."}',
             )
-        yield _Row(number, obj)
+        yield number, obj
 
 
 def _hash_rows(rows: Iterable[tuple]) -> str:

@@ -180,20 +180,12 @@ def validate_texts(texts: Sequence[str]) -> list[str]:
 
 def read_texts(lines: Iterable[str], *, source: str = "<stdin>") -> list[str]:
     """Texts from JSONL lines ``{"text": ...}``; raises :class:`DataError` at the first bad line."""
+    from calibgate.data.jsonl import iter_objects
+
     texts: list[str] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{source}:{number}: not valid JSON ({exc.msg} at column {exc.colno})",
-                fix='write one object per line, e.g. {"text": "my card is lost"}',
-            ) from None
-        if not isinstance(obj, dict) or "text" not in obj:
-            what = f"keys are {sorted(obj)[:6]}" if isinstance(obj, dict) else f"a JSON {type(obj).__name__}"
-            raise DataError(f"{source}:{number}: missing key 'text' ({what})", fix='write each line as {"text": "..."}')
+    for number, obj in iter_objects(lines, source=source):
+        if "text" not in obj:
+            raise DataError(f"{source}:{number}: missing key 'text' (keys are {sorted(obj)[:6]})", fix='write each line as {"text": "..."}')
         text = obj["text"]
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"{source}:{number}: 'text' must be a non-empty string", fix="fix or drop the line")
