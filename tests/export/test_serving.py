@@ -141,7 +141,7 @@ def test_cli_predict_writes_jsonl(bert_linear_export, tmp_path):
         ('{"text": ""}\n', "non-empty string"),
         ("", "no texts to predict"),
         ("\n\n", "no texts to predict"),
-        ('["a list"]\n', "missing key 'text'"),
+        ('["a list"]\n', "a JSON list, not an object"),
     ],
 )
 def test_cli_predict_bad_input_exits_2(bert_linear_export, stdin, message):
