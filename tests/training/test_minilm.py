@@ -13,9 +13,9 @@ def test_minilm_lora_beats_chance_by_a_wide_margin(tmp_path, demo_rows, minilm_d
 
     labels = sorted({r["label"] for r in demo_rows["train"]})
     per_class = {}
-    rows = [r for r in demo_rows["train"] if per_class.setdefault(r["label"], []).append(r) or len(per_class[r["label"]]) <= 12]
+    rows = [r for r in demo_rows["train"] if per_class.setdefault(r["label"], []).append(r) or len(per_class[r["label"]]) <= 10]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in demo_rows["test"][:120]))
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in demo_rows["test"][:90]))
     (tmp_path / "calibgate.yaml").write_text(
         "data:\n  train: train.jsonl\n  test: test.jsonl\n  production: null\n  dvc_target: null\n"
     )
