@@ -111,3 +111,14 @@ def shared_datasets() -> Path:
     if not SHARED_DATASETS.exists():
         pytest.skip(f"shared data sets not found at {SHARED_DATASETS}")
     return SHARED_DATASETS
+
+
+def demo_data_dir() -> Path:
+    """The repo's DVC-tracked demo data, restored from the in-repo directory remote on a fresh clone."""
+    demo = REPO_ROOT / "datasets"
+    if not (demo / "train.jsonl").exists():
+        from dvc.repo import Repo
+
+        with Repo(str(REPO_ROOT)) as repo:
+            repo.pull(targets=[str(REPO_ROOT / "datasets.dvc")])
+    return demo

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from calibgate.cli import cli
-from tests.conftest import REPO_ROOT, read_jsonl
+from tests.conftest import demo_data_dir, read_jsonl
 from tests.github.fake_github import REPO, TOKEN, FakeGitHub
 
 pytestmark = pytest.mark.slow
@@ -79,9 +79,7 @@ def project(tmp_path_factory) -> Path:
 
     Repo.init(str(root)).close()
     (root / ".dvc" / "config").write_text(f"[core]\n    remote = store\n['remote \"store\"']\n    url = {tmp / 'dvc-remote'}\n")
-    demo = REPO_ROOT / "datasets"
-    if not (demo / "train.jsonl").exists():
-        subprocess.run(["dvc", "pull", "-q"], cwd=REPO_ROOT, check=True)
+    demo = demo_data_dir()
     train = read_jsonl(demo / "train.jsonl")
     by_label: dict[str, list[dict]] = {}
     for row in train:
@@ -146,7 +144,10 @@ def test_gitops_flow(project, monkeypatch):
 
     # 3. a PR that adds good data is promote-able and becomes v1.1.0 in production
     git(root, "checkout", "-q", "main")
-    subprocess.run(["dvc", "checkout", "-q"], cwd=root, check=True)
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        repo.checkout(force=True)
     git(root, "checkout", "-q", "-b", "more-data")
     more = [r for rows_ in by_label.values() for r in rows_[:45]]
     write(root / "datasets" / "train.jsonl", more)

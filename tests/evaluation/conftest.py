@@ -6,17 +6,16 @@ import json
 import shutil
 from pathlib import Path
 
+from tests.conftest import demo_data_dir
+
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO = REPO_ROOT / "datasets"
-if not (DEMO / "train.jsonl").exists():
-    DEMO = REPO_ROOT.parent / "main" / "datasets"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _rows(split: str, labels: list[str] | None, per_class: int) -> list[dict]:
-    rows = [json.loads(line) for line in (DEMO / f"{split}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in (demo_data_dir() / f"{split}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     labels = labels or sorted({r["label"] for r in rows})[:4]
     out = []
     for label in labels:
@@ -31,8 +30,6 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 @pytest.fixture(scope="session")
 def _trained_project(tmp_path_factory, tiny_bert_dir) -> Path:
-    if not (DEMO / "train.jsonl").exists():
-        pytest.skip("demo datasets not found (run 'dvc pull')")
     from calibgate.api import train
 
     root = tmp_path_factory.mktemp("eval-project")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import demo_data_dir
+
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO = REPO_ROOT / "datasets"
-if not (DEMO / "train.jsonl").exists():  # a fresh worktree without 'dvc pull'
-    DEMO = REPO_ROOT.parent / "main" / "datasets"
 
 
 def _read(path: Path) -> list[dict]:
@@ -31,9 +30,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_rows() -> dict[str, list[dict]]:
-    if not (DEMO / "train.jsonl").exists():
-        pytest.skip("demo datasets not found (run 'dvc pull')")
-    return {split: _read(DEMO / f"{split}.jsonl") for split in ("train", "test", "calibration")}
+    return {split: _read(demo_data_dir() / f"{split}.jsonl") for split in ("train", "test", "calibration")}
 
 
 @pytest.fixture(scope="session")
