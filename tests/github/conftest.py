@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from fake_github import TOKEN, FakeGitHub
+from tests.github.fake_github import TOKEN, FakeGitHub
 
 from calibgate.github import GitHubClient
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fake_github import REPO, TOKEN
+from tests.github.fake_github import REPO, TOKEN
 
 from calibgate.errors import ConfigError, EnvironmentFailure, InputError
 from calibgate.github import (

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from fake_github import REPO, TOKEN
+from tests.github.fake_github import REPO, TOKEN
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
-from report_records import decision
+from tests.report.report_records import decision
 
 from calibgate.cli import cli
 

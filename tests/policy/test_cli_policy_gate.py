@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from calibgate.cli import cli
 from calibgate.policy.schema import policy_json_schema_text
-from gate_records import evaluation, export, flip, make_run, plan, truth
+from tests.policy.gate_records import evaluation, export, flip, make_run, plan, truth
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = "checks:\n  accuracy_floor: {min: 0.8}\n  regression: {test: mcnemar}\n  latency_ceiling: {max: 20}\n"

@@ -7,7 +7,7 @@ import pytest
 
 from calibgate.policy.api import NO_BASELINE_NOTE, gate
 from calibgate.policy.schema import Policy
-from gate_records import LABELS, evaluation, export, flip, plan, truth
+from tests.policy.gate_records import LABELS, evaluation, export, flip, plan, truth
 
 
 def policy(**checks) -> Policy:

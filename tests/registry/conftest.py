@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policy"))
 
-from gate_records import evaluation, export, flip, make_run, plan, truth  # noqa: E402
+from tests.policy.gate_records import evaluation, export, flip, make_run, plan, truth
 
 POLICY = """\
 checks:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import local_tags
+from tests.registry.conftest import local_tags
 
 from calibgate.cli import cli
 from calibgate.registry.records import registry_json_schemas

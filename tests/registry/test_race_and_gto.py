@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import git, local_tags, remote_tags
+from tests.registry.conftest import git, local_tags, remote_tags
 
 from calibgate.errors import RegistryError
 from calibgate.registry import api

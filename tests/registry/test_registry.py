@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import git, local_tags, remote_tags
+from tests.registry.conftest import git, local_tags, remote_tags
 
 from calibgate.errors import IntegrityError, ModelError, PolicyError, RegistryError
 from calibgate.policy.api import load_policy
@@ -155,7 +155,7 @@ def test_restore_a_version_from_the_store(project, tmp_path):
 
 
 def test_directory_store_without_dvc(tmp_path, monkeypatch):
-    from conftest import evaluation, init_project, make_run, truth
+    from tests.registry.conftest import evaluation, init_project, make_run, truth
 
     root = init_project(tmp_path / "plain", dvc=False)
     monkeypatch.chdir(root)

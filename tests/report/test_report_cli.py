@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from report_records import decision, evaluation, export, plan
+from tests.report.report_records import decision, evaluation, export, plan
 
 from calibgate.cli import cli
 

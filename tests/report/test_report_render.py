@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from report_records import decision, evaluation, export, plan
+from tests.report.report_records import decision, evaluation, export, plan
 
 from calibgate.errors import ConfigError, InputError
 from calibgate.report.api import render_report
