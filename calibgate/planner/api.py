@@ -106,6 +106,11 @@ def plan(
         probe_point, probe_ci = ctx.__dict__["probe_prediction"]
         curves = ctx.__dict__["learning_curves"]
         knn_point, _, knn_ci = extrapolate(curves["sizes"], curves["knn"], target)
+        if target >= len(cal):  # more data does not hurt: the 5-fold CV accuracy now is a floor
+            sep = results["separability"]
+            probe_point, knn_point = max(probe_point, sep.probe_accuracy), max(knn_point, sep.knn_accuracy)
+        probe_ci = probe_ci.model_copy(update={"low": min(probe_ci.low, probe_point), "high": max(probe_ci.high, probe_point)})
+        knn_ci = knn_ci.model_copy(update={"low": min(knn_ci.low, knn_point), "high": max(knn_ci.high, knn_point)})
         predictions = predict_candidates(
             probe=(probe_point, probe_ci.low, probe_ci.high),
             knn=(knn_point, knn_ci.low, knn_ci.high),
@@ -113,6 +118,7 @@ def plan(
             n_classes=len(cal.label_names),
             lora_ranks=thresholds.lora_ranks,
             noise_rate=signals.label_noise.estimated_rate,
+            knn_lead=signals.separability.knn_accuracy - signals.separability.probe_accuracy,
         )
         costs = CostModel(params=_param_count(info.path), mean_tokens=float(np.mean(emb.n_tokens)), hardware=cfg.hardware)
         candidates = build_candidates(predictions, costs=costs, target_size=target, n_classes=len(cal.label_names), thresholds=thresholds)

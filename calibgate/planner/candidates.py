@@ -1,13 +1,17 @@
 """Predicted test accuracy of each candidate at the target size.
 
 * embedding-probe: the probe's learning curve extrapolated to the target size.
-* retrieval: the kNN learning curve extrapolated the same way.
+* retrieval: the kNN learning curve extrapolated the same way, but never
+  ahead of the probe by more than kNN leads it at the calibration size (with
+  more data a linear probe on good embeddings catches up with kNN; tiny
+  calibration sets make kNN curves extrapolate wildly).
 * full-finetune: the probe's prediction plus the share of its remaining error
   that tuning the encoder recovers. That share grows with examples per class
   (fine-tuning needs data to move a pretrained encoder; with few examples
   per class a frozen sentence encoder is hard to beat: Tunstall et al. 2022
   "SetFit"; Mosbach et al. 2021), saturating as
-  ``recover = RECOVER_MAX * m / (m + M_HALF)`` for m examples per class.
+  ``recover = RECOVER_MAX * m / (m + M_HALF)`` for m examples per class
+  (up to half the probe's error; half of that by ~100 examples per class).
 * lora at rank r: the same, scaled by the rank's share of full-rank benefit
   ``r / (r + R_HALF)`` (Hu et al. 2022: low ranks recover most, not all).
 
@@ -21,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RECOVER_MAX = 0.6
-M_HALF = 300.0
+RECOVER_MAX = 0.5
+M_HALF = 100.0
 R_HALF = 6.0
 
 
@@ -53,15 +57,24 @@ def predict_candidates(
     n_classes: int,
     lora_ranks: list[int],
     noise_rate: float = 0.0,
+    knn_lead: float = 0.0,
 ) -> list[Prediction]:
-    """Predictions for every trainable candidate. ``probe``/``knn`` are (point, low, high) at the target size."""
+    """Predictions for every trainable candidate. ``probe``/``knn`` are (point, low, high) at the target size;
+    ``knn_lead`` is kNN's cross-validated accuracy minus the probe's at the calibration size."""
     per_class = target_size / max(n_classes, 1)
     recover = finetune_recovery(per_class)
     ceiling = 1.0 - 0.5 * noise_rate  # test labels carry part of the noise the training labels show
     p, p_low, p_high = probe
+    cap = p + max(0.0, knn_lead)
+    k, k_low, k_high = knn
+    knn_basis = "kNN learning curve extrapolated to the target size"
+    if k > cap:
+        k_low, k_high = k_low - (k - cap), k_high - (k - cap)
+        k = cap
+        knn_basis += f", capped at the probe's prediction + kNN's lead now ({max(0.0, knn_lead):+.1%})"
     out = [
         Prediction("embedding-probe", None, p, p_low, p_high, "probe learning curve extrapolated to the target size"),
-        Prediction("retrieval", None, *knn, "kNN learning curve extrapolated to the target size"),
+        Prediction("retrieval", None, k, k_low, k_high, knn_basis),
     ]
     for rank in lora_ranks:
         share = recover * rank_share(rank)
