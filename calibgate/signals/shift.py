@@ -19,7 +19,7 @@ from calibgate.signals.probes import fit_proba, logistic
 from calibgate.signals.stats import roc_auc
 
 MAX_PER_SIDE = 1500
-PERMUTATIONS = 200
+PERMUTATIONS = 100
 
 
 def domain_auc(reference: np.ndarray, production: np.ndarray, *, seed: int = 0, repeats: int = 3) -> tuple[float, Interval]:

@@ -17,8 +17,8 @@ from calibgate.signals.base import Signal, SignalContext, register_signal
 from calibgate.signals.probes import fit_proba, knn, logistic
 from calibgate.signals.stats import fit_learning_curve, power_law
 
-FRACTIONS = (0.2, 0.35, 0.5, 0.7, 1.0)
-REPEATS = 4
+FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+REPEATS = 3
 
 
 def learning_curves(ctx: SignalContext) -> dict:
