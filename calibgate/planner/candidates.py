@@ -2,9 +2,10 @@
 
 * embedding-probe: the probe's learning curve extrapolated to the target size.
 * retrieval: the kNN learning curve extrapolated the same way, but never
-  ahead of the probe by more than kNN leads it at the calibration size (with
-  more data a linear probe on good embeddings catches up with kNN; tiny
-  calibration sets make kNN curves extrapolate wildly).
+  ahead of the probe's prediction by more than kNN's cross-validated lead at
+  the calibration size (a trailing kNN keeps its deficit): with more data a
+  linear probe on good embeddings gains at least as much as kNN, and tiny
+  calibration sets make kNN curves extrapolate wildly.
 * full-finetune: the probe's prediction plus the share of its remaining error
   that tuning the encoder recovers. That share grows with examples per class
   (fine-tuning needs data to move a pretrained encoder; with few examples
@@ -67,13 +68,13 @@ def predict_candidates(
     recover = finetune_recovery(per_class)
     ceiling = 1.0 - 0.5 * noise_rate  # test labels carry part of the noise the training labels show
     p, p_low, p_high = probe
-    cap = p + max(0.0, knn_lead)
+    cap = p + knn_lead
     k, k_low, k_high = knn
     knn_basis = "kNN learning curve extrapolated to the target size"
     if k > cap:
         k_low, k_high = k_low - (k - cap), k_high - (k - cap)
         k = cap
-        knn_basis += f", capped at the probe's prediction + kNN's lead now ({max(0.0, knn_lead):+.1%})"
+        knn_basis += f", capped at the probe's prediction + kNN's lead now ({knn_lead:+.1%})"
     out = [
         Prediction("embedding-probe", None, p, p_low, p_high, "probe learning curve extrapolated to the target size"),
         Prediction("retrieval", None, k, k_low, k_high, knn_basis),
