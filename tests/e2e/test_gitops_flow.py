@@ -177,13 +177,13 @@ def test_gitops_flow(project, monkeypatch):
     assert invoke("registry", "verify", "router@v1.0.0").exit_code == 0
     shown = json.loads(invoke("registry", "show", "router@v1.0.0", "--json").stdout)
     remote = Path(str(root.parent / "dvc-remote"))
-    victims = sorted(p for p in remote.rglob("*") if p.is_file() and not p.name.endswith(".dir"))
+    victims = sorted(p for p in remote.rglob("*") if p.is_file() and not p.name.endswith(".dir") and p.stat().st_size > 1000)
     assert victims and shown
-    biggest = max(victims, key=lambda p: p.stat().st_size)
-    biggest.chmod(0o644)
-    with biggest.open("r+b") as fh:
-        fh.seek(100)
-        fh.write(b"tampered")
+    for victim in victims:  # the remote is content-addressed: change every stored object in place, sizes kept
+        victim.chmod(0o644)
+        with victim.open("r+b") as fh:
+            fh.seek(100)
+            fh.write(b"tampered")
     tampered = invoke("registry", "verify", "router@v1.0.0")
     assert tampered.exit_code == 2 and "sha256" in tampered.stderr.lower()
 
