@@ -122,3 +122,16 @@ def demo_data_dir() -> Path:
         with Repo(str(REPO_ROOT)) as repo:
             repo.pull(targets=[str(REPO_ROOT / "datasets.dvc")])
     return demo
+
+
+def pick(rows: list[dict], labels: list[str], per_class: int) -> list[dict]:
+    """The first ``per_class`` rows of each label, in label order."""
+    out = []
+    for label in labels:
+        out += [r for r in rows if r["label"] == label][:per_class]
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-from tests.conftest import demo_data_dir
+from tests.conftest import demo_data_dir, pick, read_jsonl, write_jsonl
 
 import pytest
 
@@ -15,17 +14,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _rows(split: str, labels: list[str] | None, per_class: int) -> list[dict]:
-    rows = [json.loads(line) for line in (demo_data_dir() / f"{split}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    labels = labels or sorted({r["label"] for r in rows})[:4]
-    out = []
-    for label in labels:
-        out += [r for r in rows if r["label"] == label][:per_class]
-    return out
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+    rows = read_jsonl(demo_data_dir() / f"{split}.jsonl")
+    return pick(rows, labels or sorted({r["label"] for r in rows})[:4], per_class)
 
 
 @pytest.fixture(scope="session")

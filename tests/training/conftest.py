@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tests.conftest import demo_data_dir
+from tests.conftest import demo_data_dir, pick, read_jsonl, write_jsonl
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def pick(rows: list[dict], labels: list[str], per_class: int) -> list[dict]:
-    out = []
-    for label in labels:
-        out += [r for r in rows if r["label"] == label][:per_class]
-    return out
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="session")
 def demo_rows() -> dict[str, list[dict]]:
-    return {split: _read(demo_data_dir() / f"{split}.jsonl") for split in ("train", "test", "calibration")}
+    return {split: read_jsonl(demo_data_dir() / f"{split}.jsonl") for split in ("train", "test", "calibration")}
 
 
 @pytest.fixture(scope="session")
