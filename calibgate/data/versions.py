@@ -1,4 +1,4 @@
-"""Data versions through DVC: the md5 of the tracked dataset, pulling it, reading it at a git rev.
+"""Data versions through DVC: the md5 of the tracked dataset, and pulling it.
 
 The md5 comes from ``<target>.dvc`` (what git versions); the workspace is
 checked against DVC's ``.dir`` manifest so a modified, un-``dvc add``-ed
@@ -79,29 +79,6 @@ def ensure_pulled(root: Path, target: str | None, needed: list[Path]) -> bool:
             fix="check the DVC remote in .dvc/config ('dvc remote list') and your credentials",
         ) from None
     return True
-
-
-def read_at_rev(root: Path, path: str, rev: str) -> str:
-    """Text of a DVC- or git-tracked file as of git ``rev`` (through the remote configured at that rev)."""
-    import dvc.api
-
-    try:
-        return dvc.api.read(path, repo=str(root), rev=rev, encoding="utf-8")
-    except Exception as exc:
-        raise DataError(
-            f"cannot read {path} at revision {rev} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-            fix="check that the revision exists and its data was pushed to the DVC remote",
-        ) from None
-
-
-def md5_at_rev(root: Path, target: str, rev: str) -> str | None:
-    """The dataset md5 at git ``rev``, without fetching the data."""
-    from dvc.api import DVCFileSystem
-
-    try:
-        return DVCFileSystem(str(root), rev=rev).info(target)["md5"]
-    except Exception:
-        return None
 
 
 def _dir_manifest(root: Path, md5: str) -> list[dict] | None:
