@@ -97,14 +97,15 @@ def plan(
         max_length=info.max_length,
         seed=seed,
         line_numbers=cal.line_numbers or None,
+        max_folds=folds,
     )
-    ctx.__dict__["folds"] = int(max(2, min(folds, len(cal) // 2)))
     with timer("signals"):
         results = compute_signals(ctx, timer=timer)
         signals = Signals(**results)
     with timer("plan"):
-        probe_point, probe_ci = ctx.__dict__["probe_prediction"]
-        curves = ctx.__dict__["learning_curves"]
+        starvation = signals.starvation
+        probe_point, probe_ci = starvation.predicted_probe_accuracy_at_target, starvation.predicted_probe_accuracy_ci
+        curves = ctx.learning_curves
         knn_point, _, knn_ci = extrapolate(curves["sizes"], curves["knn"], target)
         if target >= len(cal):  # more data does not hurt: the 5-fold CV accuracy now is a floor
             sep = results["separability"]

@@ -92,6 +92,7 @@ class Starvation(SignalBase):
     fit: dict[str, float] = Field(description="learning-curve fit acc(n) = a - b * n^-c")
     target_size: int
     predicted_probe_accuracy_at_target: float
+    predicted_probe_accuracy_ci: Interval | None = None
     predicted_ceiling: float
     gain_per_doubling: float = Field(description="accuracy points gained by doubling the data, at the calibration size")
     train_validation_gap: float

@@ -51,6 +51,7 @@ class SignalContext:
     max_length: int = 512
     seed: int = 0
     line_numbers: tuple[int, ...] | None = None
+    max_folds: int = 5
 
     @property
     def n(self) -> int:
@@ -66,8 +67,8 @@ class SignalContext:
 
     @cached_property
     def folds(self) -> int:
-        """Cross-validation folds: 5, fewer when the data is too small for 5 (never below 2)."""
-        return int(max(2, min(5, self.n // 2)))
+        """Cross-validation folds: ``max_folds``, fewer when the data is too small for it (never below 2)."""
+        return int(max(2, min(self.max_folds, self.n // 2)))
 
     @cached_property
     def probe_C(self) -> float:
@@ -79,6 +80,13 @@ class SignalContext:
         return probes.oof_proba(
             self.embeddings, self.labels, self.n_classes, probes.logistic(self.probe_C), folds=self.folds, seed=self.seed
         )
+
+    @cached_property
+    def learning_curves(self) -> dict:
+        """Probe and kNN validation accuracy by training size (shared by the starvation signal and the planner)."""
+        from calibgate.signals.starvation import learning_curves
+
+        return learning_curves(self)
 
     @cached_property
     def knn_k(self) -> int:

@@ -81,12 +81,10 @@ class StarvationSignal(Signal):
     name = "starvation"
 
     def compute(self, ctx: SignalContext) -> Starvation:
-        curves = learning_curves(ctx)
-        ctx.__dict__["learning_curves"] = curves  # the planner reuses the kNN curve
+        curves = ctx.learning_curves
         sizes, probe = curves["sizes"], curves["probe"]
         target = ctx.target_size or ctx.n
         predicted, fit, interval = extrapolate(sizes, probe, target)
-        ctx.__dict__["probe_prediction"] = (predicted, interval)
         n_now = ctx.n
         gain = float(power_law(2 * n_now, **fit) - power_law(n_now, **fit)) * 100
         gap = curves["train_accuracy"] - float(probe[:, -1].mean())
@@ -129,6 +127,7 @@ class StarvationSignal(Signal):
             fit=fit,
             target_size=int(target),
             predicted_probe_accuracy_at_target=predicted,
+            predicted_probe_accuracy_ci=interval,
             predicted_ceiling=float(fit["a"]),
             gain_per_doubling=gain,
             train_validation_gap=float(gap),
