@@ -135,3 +135,17 @@ def pick(rows: list[dict], labels: list[str], per_class: int) -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def invoke_in(directory: Path, *args: str):
+    """Run the CLI with ``directory`` as the working directory (a project's calibgate.yaml is found there)."""
+    from click.testing import CliRunner
+
+    from calibgate.cli import cli
+
+    old = os.getcwd()
+    os.chdir(directory)
+    try:
+        return CliRunner().invoke(cli, list(args))
+    finally:
+        os.chdir(old)

@@ -6,20 +6,10 @@ import json
 import os
 
 import pytest
-from click.testing import CliRunner
 
-from calibgate.cli import cli
+from tests.conftest import invoke_in as _run
 
 FIXTURE_METRIC = os.path.join(os.path.dirname(__file__), "fixtures", "macro_recall.py")
-
-
-def _run(project, *args):
-    old = os.getcwd()
-    os.chdir(project)
-    try:
-        return CliRunner().invoke(cli, list(args))
-    finally:
-        os.chdir(old)
 
 
 def test_evaluate_writes_results_and_rehashes_the_run(project):

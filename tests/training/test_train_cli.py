@@ -6,20 +6,9 @@ import importlib.util
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from calibgate.cli import cli
-
-
-def _run(project, *args):
-    import os
-
-    old = os.getcwd()
-    os.chdir(project)
-    try:
-        return CliRunner().invoke(cli, list(args))
-    finally:
-        os.chdir(old)
+from tests.conftest import invoke_in as _run
 
 
 def test_train_writes_a_verified_run_with_lineage(tiny_project):
