@@ -95,9 +95,15 @@ def exhaustive(full: LabeledSet, test: LabeledSet, config: BenchConfig, *, log: 
         train_seconds = time.perf_counter() - start
         cpu_seconds = time.process_time() - cpu_start
         proba = model.predict_proba(list(test.texts))
-        accuracy = float((np.asarray(proba).argmax(axis=1) == test.labels).mean())
+        predicted = np.asarray(proba).argmax(axis=1)
+        accuracy = float((predicted == test.labels).mean())
+        from sklearn.metrics import f1_score
+
         results[key] = {
-            "accuracy": accuracy, "train_seconds": train_seconds, "cpu_seconds": cpu_seconds, "strategy": strategy, "lora_rank": rank,
+            "accuracy": accuracy,
+            "macro_f1": float(f1_score(test.labels, predicted, average="macro", labels=np.unique(test.labels))),
+            "train_seconds": train_seconds, "cpu_seconds": cpu_seconds, "strategy": strategy, "lora_rank": rank,
+            "config_hash": cache.stem, "n_train": len(full), "n_test": len(test),
         }
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(results[key], indent=2))

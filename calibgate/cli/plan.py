@@ -21,12 +21,14 @@ import click
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the plan as markdown for a PR comment.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Also write the plan JSON to this file.")
 @click.option("--no-cache", is_flag=True, help="Recompute embeddings instead of reading the on-disk cache.")
-def plan(calibration, production, target_size, model, policy, config, folds, seed, as_json, as_markdown, output, no_cache):
+@click.option("--fast", is_flag=True, help="Frozen-embedding signals only: skip measuring fine-tuning (its predictions are then priors).")
+def plan(calibration, production, target_size, model, policy, config, folds, seed, as_json, as_markdown, output, no_cache, fast):
     """Measure a labeled calibration set and recommend the cheapest adaptation that will do.
 
     Signals on frozen embeddings: separability, label noise, class imbalance,
-    data starvation, domain shift against production, duplicates. Each
-    candidate (embedding-probe, retrieval, lora at ranks, full-finetune) gets
+    data starvation, domain shift against production, duplicates; and a
+    measured fine-tuning signal (the encoder's top blocks tuned briefly,
+    cross-fitted; skipped with --fast). Each candidate (embedding-probe, retrieval, lora at ranks, full-finetune) gets
     a predicted accuracy and training cost; the plan picks the cheapest within
     the policy's tolerance of the best, or says to fix / collect labels first.
 
@@ -35,6 +37,7 @@ def plan(calibration, production, target_size, model, policy, config, folds, see
       calibgate plan                                  # the project's data (calibgate.yaml)
       calibgate plan --calibration labeled.jsonl --production prod.jsonl --target-size 4000
       calibgate plan --json > plan.json
+      calibgate plan --fast                           # frozen-only: seconds, fine-tuning gains are priors
       calibgate plan --markdown > plan.md
     """
     if as_json and as_markdown:
@@ -52,6 +55,7 @@ def plan(calibration, production, target_size, model, policy, config, folds, see
         seed=seed,
         cache=not no_cache,
         progress=sys.stderr.isatty(),
+        fast=fast,
     )
     if output is not None:
         from calibgate.data.jsonl import write_text_atomic

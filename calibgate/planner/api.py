@@ -16,9 +16,10 @@ from calibgate import __version__
 from calibgate.data.jsonl import LabeledSet, UnlabeledSet, load_labeled, load_unlabeled
 from calibgate.data.versions import data_version, ensure_pulled
 from calibgate.errors import ConfigError, DataError, PolicyError
-from calibgate.planner.candidates import predict_candidates
 from calibgate.planner.costs import CostModel
 from calibgate.planner.decide import build_candidates, recommend
+from calibgate.planner.gain import measured_gain, prior_gain
+from calibgate.planner.stability import PredictionInputs, fine_tuning_record, replan_stability, with_stability
 from calibgate.planner.schema import DatasetInfo, Plan, Signals
 from calibgate.planner.thresholds import PlannerThresholds
 from calibgate.settings import ProjectConfig, load_config
@@ -37,13 +38,15 @@ def plan(
     seed: int | None = None,
     cache: bool = True,
     progress: bool = False,
+    fast: bool = False,
 ) -> Plan:
     """Measure the calibration set's signals and recommend the cheapest adaptation that will do.
 
     Arguments override ``calibgate.yaml``; without a config, ``calibration``
     is required. ``target_size`` is the number of labeled examples training
     will use (default: the config's ``target_size`` or the size of
-    ``data.train``, else the calibration size).
+    ``data.train``, else the calibration size). ``fast`` skips the measured
+    fine-tuning signal: fine-tuning predictions are then priors.
     """
     timings: dict[str, float] = {}
     timer = _timer(timings)
@@ -99,11 +102,17 @@ def plan(
         line_numbers=cal.line_numbers or None,
         max_folds=folds,
     )
+    tuned_view, unavailable = None, None
+    if not fast:
+        with timer("fine_tuning"):
+            tuned_view, unavailable = _measure_fine_tuning(cal, emb.vectors, ctx, info, seed)
+        if unavailable:
+            warnings.append(f"fine_tuning: not measured ({unavailable}); its predictions are priors")
     with timer("signals"):
         results = compute_signals(ctx, timer=timer)
-        signals = Signals(**results)
+        gain = measured_gain(tuned_view.labels, tuned_view.probe_proba, tuned_view.tuned_proba, seed=seed) if tuned_view else prior_gain()
     with timer("plan"):
-        starvation = signals.starvation
+        starvation = results["starvation"]
         probe_point, probe_ci = starvation.predicted_probe_accuracy_at_target, starvation.predicted_probe_accuracy_ci
         curves = ctx.learning_curves
         knn_point, _, knn_ci = extrapolate(curves["sizes"], curves["knn"], target)
@@ -112,18 +121,30 @@ def plan(
             probe_point, knn_point = max(probe_point, sep.probe_accuracy), max(knn_point, sep.knn_accuracy)
         probe_ci = probe_ci.model_copy(update={"low": min(probe_ci.low, probe_point), "high": max(probe_ci.high, probe_point)})
         knn_ci = knn_ci.model_copy(update={"low": min(knn_ci.low, knn_point), "high": max(knn_ci.high, knn_point)})
-        predictions = predict_candidates(
+        inputs = PredictionInputs(
             probe=(probe_point, probe_ci.low, probe_ci.high),
             knn=(knn_point, knn_ci.low, knn_ci.high),
             target_size=target,
-            n_classes=len(cal.label_names),
-            lora_ranks=thresholds.lora_ranks,
-            noise_rate=signals.label_noise.estimated_rate,
-            knn_lead=signals.separability.knn_accuracy - signals.separability.probe_accuracy,
+            calibration_size=len(cal),
+            lora_ranks=list(thresholds.lora_ranks),
+            noise_rate=results["label_noise"].estimated_rate,
+            knn_lead=results["separability"].knn_accuracy - results["separability"].probe_accuracy,
         )
+        predictions = inputs.predict(gain)
         costs = CostModel(params=_param_count(info.path), mean_tokens=float(np.mean(emb.n_tokens)), hardware=cfg.hardware)
+        if tuned_view is not None:
+            costs = costs.calibrated(full_per_s=tuned_view.full_step_examples_per_second, embed_per_s=tuned_view.embed_examples_per_second)
+        results["fine_tuning"] = fine_tuning_record(gain, tuned_view, predictions, unavailable=unavailable)
+        signals = Signals(**results)
         candidates = build_candidates(predictions, costs=costs, target_size=target, n_classes=len(cal.label_names), thresholds=thresholds)
         recommendation = recommend(signals, candidates, thresholds)
+        stability = replan_stability(
+            inputs, gain, recommendation.chosen_candidate,
+            lambda preds: build_candidates(preds, costs=costs, target_size=target, n_classes=len(cal.label_names), thresholds=thresholds),
+            thresholds=thresholds, n=len(cal), n_classes=len(cal.label_names), seed=seed,
+            probe_hits=ctx.oof_probe.argmax(1) == cal.labels,
+        )
+        recommendation = with_stability(recommendation, stability)
     for name, record in results.items():
         warnings.extend(f"{name}: {w}" for w in record.trust_warnings)
     return Plan(
@@ -147,6 +168,22 @@ def plan(
         timings={k: round(v, 3) for k, v in timings.items()},
         policy=_policy_label(cfg, policy),
     )
+
+
+MAX_TUNED_ROWS = 500  # the fine-tuning signal runs on at most this many calibration rows (its time budget)
+
+
+def _measure_fine_tuning(cal: LabeledSet, vectors: np.ndarray, ctx, info, seed: int):
+    """(TunedView, None), or (None, why) when the encoder's blocks cannot be replayed."""
+    from calibgate.training.tuned_view import TunedViewUnavailable, measure_tuned_view
+
+    try:
+        return measure_tuned_view(
+            cal.texts, cal.labels, len(cal.label_names), info=info, embeddings=vectors, probe_C=ctx.probe_C, seed=seed,
+            max_rows=MAX_TUNED_ROWS,
+        ), None
+    except TunedViewUnavailable as exc:
+        return None, str(exc)
 
 
 def _resolve_paths(cfg: ProjectConfig, calibration, production, warnings: list[str]) -> tuple[Path | None, Path | None]:

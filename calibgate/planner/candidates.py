@@ -1,25 +1,21 @@
 """Predicted test accuracy of each candidate at the target size.
 
-* embedding-probe: the probe's learning curve extrapolated to the target size.
+* embedding-probe: the probe's learning curve extrapolated to the target size
+  (measured).
 * retrieval: the kNN learning curve extrapolated the same way, but never
-  ahead of the probe's prediction by more than kNN's cross-validated lead at
-  the calibration size (a trailing kNN keeps its deficit): with more data a
-  linear probe on good embeddings gains at least as much as kNN, and tiny
-  calibration sets make kNN curves extrapolate wildly.
+  ahead of the probe when training will see more data than calibration did:
+  with more examples per class a linear probe on good embeddings gains at
+  least as much as kNN, and the kNN curves of tiny calibration sets
+  extrapolate wildly (measured, capped).
 * full-finetune: the probe's prediction plus the share of its remaining error
-  that tuning the encoder recovers. That share grows with examples per class
-  (fine-tuning needs data to move a pretrained encoder; with few examples
-  per class a frozen sentence encoder is hard to beat: Tunstall et al. 2022
-  "SetFit"; Mosbach et al. 2021), saturating as
-  ``recover = RECOVER_MAX * m / (m + M_HALF)`` for m examples per class
-  (up to half the probe's error; half of that by ~100 examples per class).
-* lora at rank r: the same, scaled by the rank's share of full-rank benefit
-  ``r / (r + R_HALF)``: with a tuned learning rate LoRA at r >= 8 matches full
-  fine-tuning on sentence classification (Hu et al. 2022, "LoRA", Table 2:
-  RoBERTa/DeBERTa on GLUE), so ranks >= 8 keep ~95% of the gain.
+  that tuning the encoder recovers. The share is *measured* on the
+  calibration set when the plan ran the fine-tuning signal
+  (:mod:`calibgate.planner.gain`), else it is the prior ``PRIOR_SHARE``.
+* lora at rank r: the full fine-tuning gain times ``lora_share(r)``, a prior
+  from this project's regret benchmark (LoRA at r >= 8 trails full
+  fine-tuning on small encoders by a fraction of a point to a few points).
 
-The constants are priors, recorded in the plan's evidence. The regret
-benchmark measures how well these predictions rank real candidates.
+Each prediction says whether it is measured or a prior.
 """
 
 from __future__ import annotations
@@ -28,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RECOVER_MAX = 0.5
-M_HALF = 100.0
-R_HALF = 0.5
+from calibgate.planner.gain import GainEstimate
+
+LORA_HALF_RANK = 2.0  # lora_share(8) = 0.8, lora_share(16) = 0.89
 
 
 @dataclass(frozen=True)
@@ -41,15 +37,12 @@ class Prediction:
     low: float
     high: float
     basis: str
+    evidence: str  # "measured", "prior" or "measured+prior"
 
 
-def finetune_recovery(examples_per_class: float) -> float:
-    """Share of the probe's error that full fine-tuning recovers at this many examples per class."""
-    return RECOVER_MAX * examples_per_class / (examples_per_class + M_HALF)
-
-
-def rank_share(rank: int) -> float:
-    return rank / (rank + R_HALF)
+def lora_share(rank: int) -> float:
+    """Share of full fine-tuning's gain a rank-``rank`` LoRA keeps (prior)."""
+    return rank / (rank + LORA_HALF_RANK)
 
 
 def predict_candidates(
@@ -57,45 +50,51 @@ def predict_candidates(
     probe: tuple[float, float, float],
     knn: tuple[float, float, float],
     target_size: int,
-    n_classes: int,
+    calibration_size: int,
     lora_ranks: list[int],
+    gain: GainEstimate,
     noise_rate: float = 0.0,
     knn_lead: float = 0.0,
 ) -> list[Prediction]:
     """Predictions for every trainable candidate. ``probe``/``knn`` are (point, low, high) at the target size;
     ``knn_lead`` is kNN's cross-validated accuracy minus the probe's at the calibration size."""
-    per_class = target_size / max(n_classes, 1)
-    recover = finetune_recovery(per_class)
     ceiling = 1.0 - 0.5 * noise_rate  # test labels carry part of the noise the training labels show
     p, p_low, p_high = probe
-    cap = p + knn_lead
     k, k_low, k_high = knn
     knn_basis = "kNN learning curve extrapolated to the target size"
+    cap = p + (min(knn_lead, 0.0) if target_size > calibration_size else knn_lead)
     if k > cap:
-        k_low, k_high = k_low - (k - cap), k_high - (k - cap)
-        k = cap
-        knn_basis += f", capped at the probe's prediction + kNN's lead now ({knn_lead:+.1%})"
+        k_low, k_high, k = k_low - (k - cap), k_high - (k - cap), cap
+        knn_basis += f", capped at the probe's prediction {'+' if cap >= p else '-'} kNN's lead now ({knn_lead:+.1%})"
     out = [
-        Prediction("embedding-probe", None, p, p_low, p_high, "probe learning curve extrapolated to the target size"),
-        Prediction("retrieval", None, k, k_low, k_high, knn_basis),
+        Prediction("embedding-probe", None, p, p_low, p_high, "probe learning curve extrapolated to the target size", "measured"),
+        Prediction("retrieval", None, k, k_low, k_high, knn_basis, "measured"),
     ]
+    share, share_low, share_high = gain.share, gain.share_low, gain.share_high
+    full_evidence = "measured" if gain.measured else "prior"
+
+    def tuned(s: float, s_low: float, s_high: float) -> tuple[float, float, float]:
+        remaining = max(0.0, ceiling - p)
+        return p + s * remaining, p_low + s_low * max(0.0, ceiling - p_low), p_high + s_high * max(0.0, ceiling - p_high)
+
     for rank in lora_ranks:
-        share = recover * rank_share(rank)
-        acc = p + share * max(0.0, ceiling - p)
+        f = lora_share(rank)
+        acc, low, high = tuned(share * f, share_low * f, share_high * f)
         out.append(
             Prediction(
-                "lora", rank, acc, p_low + share * max(0.0, ceiling - p_low), min(1.0, p_high + share * max(0.0, ceiling - p_high)),
-                f"probe prediction + {share:.0%} of its remaining error ({per_class:.0f} examples/class, rank {rank})",
+                "lora", rank, acc, low, high,
+                f"probe prediction + {f:.0%} (rank {rank}, prior) of full fine-tuning's {share:.0%} of the remaining error ({gain.source})",
+                "measured+prior" if gain.measured else "prior",
             )
         )
-    acc = p + recover * max(0.0, ceiling - p)
+    acc, low, high = tuned(share, share_low, share_high)
     out.append(
-        Prediction(
-            "full-finetune", None, acc, p_low + recover * max(0.0, ceiling - p_low), min(1.0, p_high + recover * max(0.0, ceiling - p_high)),
-            f"probe prediction + {recover:.0%} of its remaining error ({per_class:.0f} examples/class)",
-        )
+        Prediction("full-finetune", None, acc, low, high, f"probe prediction + {share:.0%} of its remaining error ({gain.source})", full_evidence)
     )
     return [
-        Prediction(c.strategy, c.lora_rank, float(np.clip(c.accuracy, 0, 1)), float(np.clip(c.low, 0, 1)), float(np.clip(c.high, 0, 1)), c.basis)
+        Prediction(
+            c.strategy, c.lora_rank, float(np.clip(c.accuracy, 0, 1)), float(np.clip(min(c.low, c.accuracy), 0, 1)),
+            float(np.clip(max(c.high, c.accuracy), 0, 1)), c.basis, c.evidence,
+        )
         for c in out
     ]

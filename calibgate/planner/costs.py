@@ -1,12 +1,17 @@
 """Cost model: training seconds per candidate for a model size and hardware class.
 
-Throughputs are per example and epoch, measured on the reference setup (a
-22.7M-parameter MiniLM, 2 CPU cores, sequences of ~32 tokens with dynamic
-padding): embedding ~200/s, LoRA ~40/s, full fine-tuning ~25/s. They scale
-linearly with parameter count and token length (transformer FLOPs per token
-~ 6N for training, 2N for inference; Kaplan et al. 2020) and by a speed-up
-per hardware class. This lets the same plan judge a billion-parameter model,
-where full fine-tuning is dear.
+When the plan measured the fine-tuning signal, the throughputs are the ones
+measured there, on this machine, with this model and these texts: a timed
+full-model training step and the timed forward pass that cached the hidden
+states (``CostModel.calibrated``). Otherwise they are the reference setup's
+(a 22.7M-parameter MiniLM, 2 CPU cores, sequences of ~32 tokens with dynamic
+padding: embedding ~200/s, full fine-tuning ~25/s), scaled linearly with
+parameter count and token length (transformer FLOPs per token ~ 6N for
+training, 2N for inference; Kaplan et al. 2020) and by a speed-up per
+hardware class. LoRA still runs the full forward and backward pass through
+the encoder, so per example it costs about as much as full fine-tuning on
+small encoders (measured in the regret benchmark: 0.9-1.1x on CPU);
+``LORA_COST`` is that ratio.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ REFERENCE_PARAMS = 22.7e6
 REFERENCE_TOKENS = 32.0
 HARDWARE_SPEEDUP = {"cpu": 1.0, "gpu": 40.0}
 EMBED_PER_S = 200.0
-LORA_PER_S = 40.0
 FULL_PER_S = 25.0
+LORA_COST = 0.95  # LoRA seconds per example / full fine-tuning seconds per example
 EPOCHS = 4  # typical with early stopping on validation loss
 
 
@@ -27,6 +32,16 @@ class CostModel:
     params: float = REFERENCE_PARAMS
     mean_tokens: float = REFERENCE_TOKENS
     hardware: str = "cpu"
+    full_per_s: float | None = None  # measured on this machine (None: reference throughput, scaled)
+    embed_per_s: float | None = None
+
+    def calibrated(self, *, full_per_s: float, embed_per_s: float) -> "CostModel":
+        """The same model with throughputs measured on this machine."""
+        return CostModel(self.params, self.mean_tokens, self.hardware, full_per_s=full_per_s, embed_per_s=embed_per_s)
+
+    @property
+    def measured(self) -> bool:
+        return self.full_per_s is not None
 
     @property
     def scale(self) -> float:
@@ -35,7 +50,10 @@ class CostModel:
         )
 
     def embed_seconds(self, n: int) -> float:
-        return n / EMBED_PER_S * self.scale
+        return n / self.embed_per_s if self.embed_per_s else n / EMBED_PER_S * self.scale
+
+    def _full_seconds_per_example(self) -> float:
+        return 1.0 / self.full_per_s if self.full_per_s else self.scale / FULL_PER_S
 
     def train_seconds(self, strategy: str, n: int, *, lora_rank: int | None = None, n_classes: int = 2) -> float:
         """Estimated wall seconds to train ``strategy`` on ``n`` examples (including embedding them)."""
@@ -46,9 +64,9 @@ class CostModel:
             return embed + 0.5
         if strategy == "lora":
             rank_factor = 1.0 + (lora_rank or 8) / 256
-            return embed + EPOCHS * n / LORA_PER_S * self.scale * rank_factor
+            return embed + EPOCHS * n * self._full_seconds_per_example() * LORA_COST * rank_factor
         if strategy == "full-finetune":
-            return embed + EPOCHS * n / FULL_PER_S * self.scale
+            return embed + EPOCHS * n * self._full_seconds_per_example()
         return 0.0
 
 

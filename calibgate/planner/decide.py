@@ -36,24 +36,30 @@ def build_candidates(predictions: list[Prediction], *, costs: CostModel, target_
                 estimated_train_seconds=round(seconds, 1),
                 latency_class=latency_class(p.strategy),
                 eligible=eligible,
+                basis=p.evidence,
                 note=note,
             )
         )
     return out
 
 
-def choose(candidates: list[Candidate], tolerance_points: float) -> tuple[Candidate, Candidate]:
-    """(chosen, best): the cheapest eligible candidate within ``tolerance_points`` of the best prediction."""
+def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving: float = 0.0) -> tuple[Candidate, Candidate]:
+    """(chosen, best): the cheapest eligible candidate within ``tolerance_points`` of the best prediction that
+    saves at least ``min_cost_saving`` of the best's training time (else the best itself)."""
     eligible = [c for c in candidates if c.eligible] or candidates
     best = max(eligible, key=lambda c: (c.predicted_accuracy, -c.estimated_train_seconds))
-    within = [c for c in eligible if c.predicted_accuracy >= best.predicted_accuracy - tolerance_points / 100]
+    within = [
+        c for c in eligible
+        if c.predicted_accuracy >= best.predicted_accuracy - tolerance_points / 100
+        and (c is best or c.estimated_train_seconds <= (1 - min_cost_saving) * best.estimated_train_seconds)
+    ]
     chosen = min(within, key=lambda c: (c.estimated_train_seconds, ORDER[c.strategy]))
     return chosen, best
 
 
 def recommend(signals: Signals, candidates: list[Candidate], thresholds: PlannerThresholds) -> Recommendation:
     tol = thresholds.tolerance
-    chosen, best = choose(candidates, tol)
+    chosen, best = choose(candidates, tol, thresholds.min_cost_saving)
     rationale: list[str] = []
     modifiers: list[str] = []
     sep, noise, imb, starv, shift = (
@@ -97,9 +103,33 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
         f"(threshold starvation_gain_per_doubling={thresholds.starvation_gain_per_doubling:g}); at the target size "
         f"{starv.target_size} it is predicted to reach {starv.predicted_probe_accuracy_at_target:.1%}."
     )
+    ft = signals.fine_tuning
+    if ft is not None and ft.measured:
+        rationale.append(
+            f"Fine-tuning, measured: tuning the top {ft.layers_tuned} of {ft.n_layers} encoder blocks in {ft.folds}-fold "
+            f"cross-fitting moved out-of-fold accuracy {ft.gain_at_calibration:+.1f} points over the probe "
+            f"({ft.probe_accuracy:.1%} -> {ft.tuned_accuracy:.1%}); full fine-tuning is predicted to recover "
+            f"{ft.recovered_share:.0%} of the probe's remaining error, {ft.predicted_gain_at_target:+.1f} points at the target size."
+        )
+    elif ft is not None:
+        rationale.append(
+            f"Fine-tuning, not measured ({ft.method}): its gain is the prior {ft.recovered_share:.0%} of the probe's "
+            f"remaining error ({ft.predicted_gain_at_target:+.1f} points); run without --fast to measure it."
+        )
     best_key = candidate_key(best.strategy, best.lora_rank)
     chosen_key = candidate_key(chosen.strategy, chosen.lora_rank)
-    if chosen_key == best_key:
+    close_but_dear = [
+        c for c in candidates
+        if c.eligible and c is not best and c.estimated_train_seconds < best.estimated_train_seconds
+        and c.predicted_accuracy >= best.predicted_accuracy - tol / 100
+    ]
+    if chosen_key == best_key and close_but_dear:
+        rationale.append(
+            f"Choose {chosen_key}: it has the best predicted accuracy ({chosen.predicted_accuracy:.1%}); the cheaper "
+            f"candidates within tolerance={tol:g} points ({', '.join(candidate_key(c.strategy, c.lora_rank) for c in close_but_dear)}) "
+            f"would save less than min_cost_saving={thresholds.min_cost_saving:.0%} of its ~{best.estimated_train_seconds:.0f} s."
+        )
+    elif chosen_key == best_key:
         rationale.append(
             f"Choose {chosen_key}: it has the best predicted accuracy ({chosen.predicted_accuracy:.1%}) "
             f"and no cheaper candidate is within tolerance={tol:g} points."

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION = 2  # 2: measured fine-tuning signal, prediction bases, stability
 
 StrategyName = Literal["embedding-probe", "retrieval", "lora", "full-finetune", "collect-more-labels", "fix-labels"]
 TRAINABLE = ("embedding-probe", "retrieval", "lora", "full-finetune")
@@ -117,6 +117,31 @@ class Duplicates(SignalBase):
     max_length: int
 
 
+class FineTuning(SignalBase):
+    """What tuning the encoder adds over the frozen probe: measured on the calibration set, or a prior (``--fast``)."""
+
+    measured: bool
+    method: str
+    folds: int | None = None
+    layers_tuned: int | None = None
+    n_layers: int | None = None
+    train_rows: int | None = Field(None, description="rows each cross-fitted model trained on")
+    best_epoch: int | None = Field(None, description="epochs of tuning with the lowest out-of-fold log loss (0: the probe)")
+    probe_accuracy: float | None = Field(None, description="frozen probe, out of fold, on the same folds")
+    tuned_accuracy: float | None = Field(None, description="tuned model, out of fold")
+    probe_log_loss: float | None = None
+    tuned_log_loss: float | None = None
+    gain_at_calibration: float | None = Field(None, description="tuned minus probe accuracy, points, out of fold (paired)")
+    gain_at_calibration_ci: Interval | None = None
+    recovered_share: float = Field(description="share of the probe's remaining error that full fine-tuning is predicted to recover")
+    recovered_share_ci: Interval | None = None
+    predicted_gain_at_target: float = Field(description="full fine-tuning minus probe accuracy at the target size, points")
+    predicted_gain_at_target_ci: Interval | None = None
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    full_step_examples_per_second: float | None = Field(None, description="measured full-model training throughput (cost model)")
+
+
 class Signals(_Record):
     separability: Separability
     label_noise: LabelNoise
@@ -124,6 +149,7 @@ class Signals(_Record):
     starvation: Starvation
     domain_shift: DomainShift
     duplicates: Duplicates
+    fine_tuning: FineTuning | None = Field(None, description="measured (or prior) gain of tuning the encoder")
 
 
 class Candidate(_Record):
@@ -134,7 +160,23 @@ class Candidate(_Record):
     estimated_train_seconds: float | None
     latency_class: str = Field(description="'fast' (frozen encoder + head), 'encoder' (one encoder pass), ...")
     eligible: bool = True
+    basis: Literal["measured", "prior", "measured+prior"] = Field(
+        "measured", description="measured on the calibration set, a prior, or a prior applied to a measurement"
+    )
     note: str = ""
+
+
+class Stability(_Record):
+    """How often re-planning on bootstrap resamples of the calibration set picks the same candidate."""
+
+    resamples: int
+    agreement: float = Field(ge=0, le=1, description="share of resamples choosing the same candidate")
+    choices: dict[str, float] = Field(description="share of resamples choosing each candidate")
+    stable: bool
+    labels_per_class_to_settle: int | None = Field(
+        None, description="calibration labels per class at which the choice is predicted to settle (when unstable)"
+    )
+    reading: str
 
 
 class Recommendation(_Record):
@@ -145,6 +187,7 @@ class Recommendation(_Record):
     candidates: list[Candidate]
     tolerance: float = Field(description="accuracy points within which a cheaper candidate is preferred")
     chosen_candidate: str = Field(description="strategy[/rank] of the candidate the plan trains")
+    stability: Stability | None = None
 
 
 class DatasetInfo(_Record):

@@ -30,6 +30,10 @@ class PlannerThresholds(BaseModel):
     starvation_gain_per_doubling: float = Field(
         2.0, ge=0, description="accuracy points per doubling of data above which the task is called data-starved"
     )
+    min_cost_saving: float = Field(
+        0.2, ge=0, le=1,
+        description="a cheaper candidate within tolerance replaces the best only if it saves at least this share of its training time",
+    )
     lora_ranks: list[int] = Field(default_factory=lambda: [8, 16], description="LoRA ranks the planner considers")
     max_train_seconds: float | None = Field(
         None, ge=0, description="candidates estimated to train longer than this are not eligible"

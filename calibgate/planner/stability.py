@@ -1,0 +1,181 @@
+"""Is the recommendation stable, and how many labels would settle it?
+
+The plan is re-made on bootstrap resamples of the calibration rows: each
+resample shifts the probe's measured accuracy and the measured fine-tuning
+share by what that resample measured (both from the same paired
+out-of-fold predictions), the candidates are predicted again and the same
+choice rule is applied. ``agreement`` is the share of resamples choosing
+what the plan chose. When it is low, the same resampled deviations are
+shrunk by ``1/sqrt(m)`` (what ``m`` times as many calibration rows would
+give) to find the smallest ``m`` at which the choice settles, reported as
+calibration labels per class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from calibgate.planner.candidates import Prediction, predict_candidates
+from calibgate.planner.gain import GainEstimate
+from calibgate.planner.schema import Candidate, FineTuning, Interval, Recommendation, Stability
+from calibgate.planner.thresholds import PlannerThresholds
+
+STABLE_AGREEMENT = 0.8
+GROWTH = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+
+@dataclass(frozen=True)
+class PredictionInputs:
+    """Everything the candidate predictions depend on besides the fine-tuning gain."""
+
+    probe: tuple[float, float, float]
+    knn: tuple[float, float, float]
+    target_size: int
+    calibration_size: int
+    lora_ranks: list[int]
+    noise_rate: float = 0.0
+    knn_lead: float = 0.0
+
+    def predict(self, gain: GainEstimate) -> list[Prediction]:
+        return predict_candidates(
+            probe=self.probe, knn=self.knn, target_size=self.target_size, calibration_size=self.calibration_size,
+            lora_ranks=self.lora_ranks, gain=gain, noise_rate=self.noise_rate, knn_lead=self.knn_lead,
+        )
+
+    def shifted(self, probe_shift: float) -> "PredictionInputs":
+        p = tuple(float(np.clip(v + probe_shift, 0, 1)) for v in self.probe)
+        return replace(self, probe=p)
+
+
+def _key(strategy: str, rank: int | None) -> str:
+    return f"{strategy}/r{rank}" if rank else strategy
+
+
+def replan_stability(
+    inputs: PredictionInputs,
+    gain: GainEstimate,
+    chosen: str,
+    build: Callable[[list[Prediction]], list[Candidate]],
+    *,
+    thresholds: PlannerThresholds,
+    n: int,
+    n_classes: int,
+    seed: int = 0,
+    probe_hits: np.ndarray | None = None,
+) -> Stability:
+    """Agreement of the choice over bootstrap resamples, and the labels per class that would settle it."""
+    from calibgate.planner.decide import choose
+
+    shares, shifts = _deviations(gain, probe_hits, seed)
+
+    def choices(scale: float) -> list[str]:
+        out = []
+        for share, shift in zip(shares, shifts):
+            s = gain.share + (share - gain.share) * scale
+            g = replace(gain, share=float(np.clip(s, 0, 1)), share_low=float(np.clip(s, 0, 1)), share_high=float(np.clip(s, 0, 1)))
+            picked, _ = choose(build(inputs.shifted(shift * scale).predict(g)), thresholds.tolerance, thresholds.min_cost_saving)
+            out.append(_key(picked.strategy, picked.lora_rank))
+        return out
+
+    picked = choices(1.0)
+    counts = {k: picked.count(k) / len(picked) for k in sorted(set(picked))}
+    agreement = counts.get(chosen, 0.0)
+    stable = agreement >= STABLE_AGREEMENT
+    per_class = None
+    if not stable:
+        for m in GROWTH:
+            settled = choices(1 / math.sqrt(m))
+            if settled.count(chosen) / len(settled) >= STABLE_AGREEMENT:
+                per_class = int(math.ceil(m * n / max(n_classes, 1)))
+                break
+    others = ", ".join(f"{k} {v:.0%}" for k, v in counts.items() if k != chosen) or "none"
+    if stable:
+        reading = f"Stable: {agreement:.0%} of {len(picked)} bootstrap re-plans choose {chosen} (others: {others})."
+    elif per_class is not None:
+        reading = (
+            f"Unstable: only {agreement:.0%} of {len(picked)} bootstrap re-plans choose {chosen} (others: {others}); "
+            f"about {per_class} calibration labels per class (now {n / max(n_classes, 1):.0f}) would settle it."
+        )
+    else:
+        reading = (
+            f"Unstable: only {agreement:.0%} of {len(picked)} bootstrap re-plans choose {chosen} (others: {others}); "
+            f"even {GROWTH[-1]:g}x the calibration labels would not settle it: the candidates are within noise of each other."
+        )
+    return Stability(
+        resamples=len(picked), agreement=agreement, choices=counts, stable=stable,
+        labels_per_class_to_settle=per_class, reading=reading,
+    )
+
+
+def _deviations(gain: GainEstimate, probe_hits: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample: (posterior fine-tuning share, probe accuracy shift)."""
+    if gain.boot_shares is not None and gain.boot_probe_shift is not None:
+        return gain.boot_shares, gain.boot_probe_shift
+    if probe_hits is None:
+        return np.array([gain.share]), np.zeros(1)
+    rng = np.random.default_rng(seed)
+    hits = np.asarray(probe_hits, dtype=float)
+    boot = hits[rng.integers(0, len(hits), size=(200, len(hits)))].mean(1) - hits.mean()
+    return np.full(len(boot), gain.share), boot
+
+
+def with_stability(recommendation: Recommendation, stability: Stability) -> Recommendation:
+    return recommendation.model_copy(
+        update={"stability": stability, "rationale": [*recommendation.rationale, stability.reading]}
+    )
+
+
+def fine_tuning_record(gain: GainEstimate, view, predictions: list[Prediction], *, unavailable: str | None = None) -> FineTuning:
+    """The plan's ``fine_tuning`` signal from the gain estimate and (when measured) the tuned view."""
+    by_key = {_key(p.strategy, p.lora_rank): p for p in predictions}
+    probe, full = by_key["embedding-probe"], by_key["full-finetune"]
+    gain_target = (full.accuracy - probe.accuracy) * 100
+    target_ci = Interval(
+        low=(full.low - probe.low) * 100, high=(full.high - probe.high) * 100,
+        method="recovered-share interval applied to the probe's interval",
+    )
+    share_ci = Interval(low=gain.share_low, high=gain.share_high, method="normal posterior of measurement and prior, 95%")
+    if not gain.measured:
+        why = unavailable or "--fast"
+        return FineTuning(
+            status="not-measured",
+            reading=f"Fine-tuning not measured ({why}): predictions for lora and full-finetune are priors.",
+            evidence=[f"prior: full fine-tuning recovers {gain.share:.0%} of the probe's remaining error"],
+            measured=False, method=f"prior ({why})", recovered_share=gain.share, recovered_share_ci=share_ci,
+            predicted_gain_at_target=round(gain_target, 2), predicted_gain_at_target_ci=target_ci,
+        )
+    gain_ci = Interval(low=gain.gain_low, high=gain.gain_high, method="paired bootstrap over calibration rows")
+    wide = gain.gain_high - gain.gain_low
+    trust = [f"the measured gain's 95% interval is {wide:.1f} points wide: seed-level noise at {len(view.rows)} rows"] if wide > 4 else []
+    status = "alert" if gain_target >= 1.0 else "ok"
+    return FineTuning(
+        status=status,
+        reading=(
+            f"Tuning the encoder is predicted to add {gain_target:+.1f} points over the probe at the target size "
+            f"(measured {gain.gain:+.1f} points out of fold at {view.train_rows} training rows)."
+        ),
+        evidence=[
+            f"{view.folds}-fold cross-fitted LP-FT of the top {view.layers} of {view.n_layers} blocks on cached hidden states, "
+            f"{view.best_epoch} epoch(s) best by out-of-fold log loss ({' -> '.join(f'{x:.3f}' for x in view.epoch_log_loss)})",
+            f"out-of-fold accuracy: probe {gain.probe_accuracy:.1%}, tuned {gain.tuned_accuracy:.1%} "
+            f"({gain.gain:+.1f} points, 95% CI {gain.gain_low:+.1f} to {gain.gain_high:+.1f})",
+            gain.source,
+            f"{view.seconds:.1f} s ({view.cpu_seconds:.1f} CPU s); full-model training step measured at "
+            f"{view.full_step_examples_per_second:.1f} examples/s (cost model calibrated with it)",
+        ],
+        trust_warnings=trust,
+        measured=True,
+        method="cross-fitted top-layer LP-FT on cached hidden states",
+        folds=view.folds, layers_tuned=view.layers, n_layers=view.n_layers, train_rows=view.train_rows,
+        best_epoch=view.best_epoch, probe_accuracy=gain.probe_accuracy, tuned_accuracy=gain.tuned_accuracy,
+        probe_log_loss=gain.probe_log_loss, tuned_log_loss=gain.tuned_log_loss,
+        gain_at_calibration=round(gain.gain, 2), gain_at_calibration_ci=gain_ci,
+        recovered_share=gain.share, recovered_share_ci=share_ci,
+        predicted_gain_at_target=round(gain_target, 2), predicted_gain_at_target_ci=target_ci,
+        seconds=round(view.seconds, 2), cpu_seconds=round(view.cpu_seconds, 2),
+        full_step_examples_per_second=round(view.full_step_examples_per_second, 2),
+    )
