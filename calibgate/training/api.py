@@ -155,9 +155,9 @@ def _git_commit(root: Path) -> str | None:
 
 
 def _point_latest(runs_root: Path, run_id: str) -> None:
-    tmp = runs_root / "LATEST.tmp"
-    tmp.write_text(run_id + "\n", encoding="utf-8")
-    tmp.replace(runs_root / "LATEST")
+    from calibgate.paths import atomic_write_text
+
+    atomic_write_text(runs_root / "LATEST", run_id + "\n")
     link = runs_root / "latest"
     try:
         if link.is_symlink() or not link.exists():
