@@ -24,8 +24,9 @@ def model_card(manifest: RunManifest, curves: list[dict], plan: dict | None) -> 
         meta["base_model"] = f"sentence-transformers/{DEFAULT_MODEL}"
     else:
         meta["base_model_path"] = manifest.base_model  # a local directory, not a hub id
-    if manifest.data.get("source"):
-        meta["datasets"] = [manifest.data["source"]]
+    dataset = _dataset_id(manifest.data)
+    if dataset:
+        meta["datasets"] = [dataset]
     meta["metrics"] = ["accuracy", "f1"]
     lines = [
         "---",
@@ -57,6 +58,19 @@ def model_card(manifest: RunManifest, curves: list[dict], plan: dict | None) -> 
         lines.append(f"- plan: {rec.get('chosen_candidate', rec.get('strategy'))}")
     lines += ["", "## Labels", "", ", ".join(f"`{name}`" for name in manifest.label_names), ""]
     return "\n".join(lines)
+
+
+def _dataset_id(data: dict) -> str | None:
+    """The training data as the card's ``datasets`` names it: its repo-relative path, never a machine's absolute
+    path (the DVC md5 is in the card's Training section)."""
+    from pathlib import PurePath
+
+    source = data.get("source")
+    if not source:
+        return None
+    path = PurePath(str(source))
+    name = path.name if path.is_absolute() or ".." in path.parts else path.as_posix()
+    return name
 
 
 def _best(curves: list[dict]) -> dict | None:
