@@ -230,8 +230,6 @@ def _embed(texts: Sequence[str], info: ModelInfo, *, batch_size: int, progress: 
 
 
 def _progress(total: int, enabled: bool):
-    if not enabled or total < 256:
-        return None
-    from tqdm.auto import tqdm
+    from calibgate.progress import bar
 
-    return tqdm(total=total, desc="embedding", unit="text", leave=False)
+    return bar(total, "embedding", unit="text", enabled=enabled and total >= 256)
