@@ -201,7 +201,9 @@ def _verified_bytes(run_dir: Path, rel: str, manifest: RunManifest) -> bytes:
         raise IntegrityError(
             f"{run_dir}: {rel} is not recorded in the run manifest", fix=f"re-run 'calibgate export --run {run_dir}'"
         )
-    path = run_dir / rel
+    from calibgate.paths import safe_join
+
+    path = safe_join(run_dir, rel, what="run file")  # never a symlink, never outside the run
     try:
         data = path.read_bytes()
     except OSError:

@@ -104,6 +104,17 @@ def test_tampered_artifact_is_refused(exported_copy, rel):
     assert result.stderr.count("\n") == 1 and "tampered" in result.stderr
 
 
+def test_a_symlinked_artifact_is_never_followed(exported_copy, tmp_path):
+    """Same bytes, same sha256, but outside the run: serving refuses to follow the link."""
+    outside = tmp_path / "outside.onnx"
+    shutil.copy(exported_copy / "export" / "model.onnx", outside)
+    (exported_copy / "export" / "model.onnx").unlink()
+    (exported_copy / "export" / "model.onnx").symlink_to(outside)
+    with pytest.raises(IntegrityError, match="symlink") as info:
+        predict(exported_copy, TEXTS[:2])
+    assert info.value.exit_code == 2
+
+
 def test_cli_predict_writes_jsonl(bert_linear_export, tmp_path):
     run, _ = bert_linear_export
     lines = "".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(TEXTS[:6]))
