@@ -35,6 +35,10 @@ def _bad_usages(command: click.Command, tmp_path) -> list[tuple[str, list[str]]]
     if required:
         cases.append(("missing required option", []))
     for p in command.params:
+        if isinstance(p, click.Argument) and isinstance(p.type, click.Path):
+            given = str(a_file) if not p.type.file_okay else (str(tmp_path) if not p.type.dir_okay else None)
+            if given is not None:
+                cases.append((f"argument {p.name} of the wrong kind", [given]))
         if not isinstance(p, click.Option) or p.is_flag or not p.opts[0].startswith("--"):
             continue
         opt = p.opts[0]

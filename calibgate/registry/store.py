@@ -77,11 +77,12 @@ def push_run(repo_root: Path, run_dir: Path, files: dict[str, str], *, remote: s
             )
         name, url = found
         if "://" not in url:  # a local remote: record it relative to the repo, not as this machine's path
-            _refuse_unignored_remote(repo_root, Path(url))
+            _refuse_unignored_remote(repo_root, Path(url), "files/md5/00/probe")
             url = os.path.relpath(url, repo_root)
         dir_md5 = _dvc_push(repo_root, run_dir, name)
         return StoredArtifacts(backend="dvc", remote=name, url=url, dir_md5=dir_md5, files=files, size_bytes=size)
     root = _store_dir(repo_root, store)
+    _refuse_unignored_remote(repo_root, root, "files/sha256/00/probe")
     for rel, digest in files.items():
         target = _dir_object(root, digest)
         if not target.exists():
@@ -175,20 +176,21 @@ def _listing(tree, stored: StoredArtifacts) -> dict[str, str]:
     return listed
 
 
-def _refuse_unignored_remote(repo_root: Path, url: Path) -> None:
-    """A local DVC remote inside the git work tree must be git-ignored, or 'git add -A' would commit every artifact."""
+def _refuse_unignored_remote(repo_root: Path, url: Path, sample: str) -> None:
+    """A local store (DVC directory remote or --store DIR) inside the git work tree must be git-ignored,
+    or 'git add -A' would commit every artifact."""
     remote = url.resolve()  # dvc's config resolves a local remote to an absolute path
     try:
         rel = remote.relative_to(repo_root.resolve())
     except ValueError:
         return  # outside the repository: nothing to commit by accident
-    probe = (rel / "files" / "md5" / "00" / "probe").as_posix()
+    probe = (rel / sample).as_posix()  # an object path that does not exist yet: ignored by the rules, or not
     import subprocess
 
     found = subprocess.run(["git", "check-ignore", "-q", "--no-index", probe], cwd=repo_root, capture_output=True)
     if found.returncode == 1:
         raise RegistryError(
-            f"the DVC remote directory {rel.as_posix()}/ is inside the repository and not git-ignored:"
+            f"the artifact store directory {rel.as_posix()}/ is inside the repository and not git-ignored:"
             " registry artifacts pushed there would be committed by 'git add -A'",
             fix=f"add '/{rel.as_posix()}/' to .gitignore (tracked files stay tracked), or move the remote outside the repo",
         )

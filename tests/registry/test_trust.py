@@ -66,8 +66,8 @@ def test_a_re_sealed_manifest_in_the_store_is_refused_by_verify_and_pull(project
 
     from calibgate.runs import write_manifest
 
-    info = api.register("runs/a", store="store")  # a plain directory store: objects named by sha256
-    store = project / "store"
+    info = api.register("runs/a", store="../store")  # a plain directory store: objects named by sha256
+    store = project.parent / "store"
     run = tmp_path / "evil"
     shutil.copytree(project / "runs" / "a", run)
     manifest = read_manifest(run)
@@ -97,11 +97,11 @@ def test_a_symlink_in_a_run_is_never_followed_nor_stored(project, tmp_path):
     with pytest.raises(IntegrityError, match="symlink"):
         api.register("runs/a")
     with pytest.raises(IntegrityError, match="symlink"):
-        api.register("runs/a", store="store")
+        api.register("runs/a", store="../store")
     assert local_tags(project) == set()
     assert secret.read_bytes() not in _remote_bytes(project)
-    assert not (project / "store").exists() or secret.read_bytes() not in b"".join(
-        p.read_bytes() for p in (project / "store").rglob("*") if p.is_file())
+    assert not (project.parent / "store").exists() or secret.read_bytes() not in b"".join(
+        p.read_bytes() for p in (project.parent / "store").rglob("*") if p.is_file())
 
 
 def test_an_unlisted_extra_file_fails_verification(project):
@@ -132,7 +132,7 @@ def _forge_version(project: Path, tag: str, edit) -> None:
 
 @pytest.mark.parametrize("bad", ["../../escaped.txt", "/tmp/abs-escape.txt", "encoder/../../x.txt"])
 def test_pull_never_writes_outside_its_directory(project, tmp_path, bad):
-    info = api.register("runs/a", store="store")
+    info = api.register("runs/a", store="../store")
 
     def edit(record):
         files = record["artifacts"]["files"]
@@ -147,7 +147,7 @@ def test_pull_never_writes_outside_its_directory(project, tmp_path, bad):
 
 
 def test_pull_refuses_a_store_object_name_that_is_not_a_hash(project, tmp_path):
-    info = api.register("runs/a", store="store")
+    info = api.register("runs/a", store="../store")
     _forge_version(project, info.tag, lambda r: r["artifacts"]["files"].update({"head.safetensors": "../../../../etc/passwd"}))
     with pytest.raises(IntegrityError, match="not a sha256"):
         api.fetch_version(info.tag, tmp_path / "pulled")
@@ -228,3 +228,13 @@ def test_concurrent_registrations_into_one_empty_store_do_not_collide(tmp_path, 
     assert leftovers == []
     for i, clone in enumerate(clones):
         assert api.verify_version(f"router@v1.{i}.0", repo=clone).ok
+
+
+def test_a_directory_store_inside_the_repo_must_be_ignored_too(project):
+    with pytest.raises(RegistryError, match="not git-ignored"):
+        api.register("runs/a", store="artifacts")
+    assert local_tags(project) == set() and not (project / "artifacts").exists()
+    (project / ".gitignore").write_text("/runs\n/artifacts/\n")
+    git(project, "commit", "-qam", "ignore the store")
+    api.register("runs/a", store="artifacts")
+    assert git(project, "status", "--porcelain") == ""
