@@ -153,6 +153,11 @@ def parse_manifest(data: bytes, *, source: str) -> RunManifest:
     except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as exc:
         first = str(exc).splitlines()[0]
         raise ModelError(f"{source}: malformed run manifest ({first})", fix="retrain, or restore the run from the registry") from None
+    if manifest.manifest_sha256 is None:
+        raise IntegrityError(
+            f"{source}: the manifest has no manifest_sha256 (written by an older calibgate, or stripped)",
+            fix="retrain, or restore the run from the registry; calibgate reads only sealed manifests",
+        )
     if manifest.manifest_sha256 != manifest_digest(manifest):
         raise IntegrityError(
             f"{source}: the manifest was edited after it was written (its digest does not match its content:"

@@ -128,16 +128,19 @@ def stored_manifest(repo_root: Path, stored: StoredArtifacts):
     expected = stored.files.get(MANIFEST)
     if expected is None:
         raise IntegrityError(f"the version record lists no {MANIFEST}", fix="re-register the version from its run")
-    if stored.backend == "dir":
-        with _dir_object(_store_dir(repo_root, stored.url), expected).open("rb") as fh:
-            data = fh.read()
-    else:
-        odb, tree = _dvc_tree(repo_root, stored)
-        md5 = _listing(tree, stored).get(MANIFEST)
-        if md5 is None:
-            raise IntegrityError(f"{MANIFEST} is not in the stored directory {stored.dir_md5}", fix="re-register the version")
-        with odb.fs.open(odb.oid_to_path(md5), "rb") as fh:
-            data = fh.read()
+    try:
+        if stored.backend == "dir":
+            with _dir_object(_store_dir(repo_root, stored.url), expected).open("rb") as fh:
+                data = fh.read()
+        else:
+            odb, tree = _dvc_tree(repo_root, stored)
+            md5 = _listing(tree, stored).get(MANIFEST)
+            if md5 is None:
+                raise IntegrityError(f"{MANIFEST} is not in the stored directory {stored.dir_md5}", fix="re-register the version")
+            with odb.fs.open(odb.oid_to_path(md5), "rb") as fh:
+                data = fh.read()
+    except FileNotFoundError:
+        raise IntegrityError(f"{MANIFEST} is missing from the store {stored.url}", fix="re-register the version from its run") from None
     _compare(MANIFEST, hashlib.sha256(data).hexdigest(), expected, stored.url)
     return parse_manifest(data, source=f"{stored.url}:{MANIFEST}")
 

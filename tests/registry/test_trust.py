@@ -238,3 +238,11 @@ def test_a_directory_store_inside_the_repo_must_be_ignored_too(project):
     git(project, "commit", "-qam", "ignore the store")
     api.register("runs/a", store="artifacts")
     assert git(project, "status", "--porcelain") == ""
+
+
+def test_a_manifest_without_its_digest_is_refused(project):
+    from calibgate.runs import load_run
+
+    _edit_manifest(project / "runs" / "a", lambda m: m.pop("manifest_sha256"))
+    with pytest.raises(IntegrityError, match="no manifest_sha256"):
+        load_run(project / "runs" / "a")
