@@ -53,6 +53,14 @@ def model_card(manifest: RunManifest, curves: list[dict], plan: dict | None) -> 
     ]
     if best is not None:
         lines.append(f"- best validation epoch: {best['epoch']} (loss {best['val_loss']:.4f}, accuracy {best['val_accuracy']:.4f})")
+    from calibgate.training.api import tuning_note
+
+    note = tuning_note(manifest.strategy, manifest.train_config, curves)
+    if note:
+        lines.append(f"- note: {note}")
+    override = manifest.train_config.get("plan_override")
+    if override and not override.get("follows_plan"):
+        lines.append(f"- strategy overrides the plan's {override.get('planned_strategy')}: {override.get('reason')}")
     if plan:
         rec = plan.get("recommendation", {})
         lines.append(f"- plan: {rec.get('chosen_candidate', rec.get('strategy'))}")

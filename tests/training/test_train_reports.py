@@ -16,19 +16,26 @@ def _card_meta(run) -> dict:
 
 
 def test_an_override_still_records_the_plan_and_why(tiny_project):
-    result = invoke_in(tiny_project, "train", "--strategy", "retrieval", "--run-id", "o", "-q", "--reason", "latency budget")
+    from tests.training.test_train_cli import _minimal_plan
+
+    planned, other = "retrieval", "embedding-probe"
+    plan = _minimal_plan(planned)
+    plan["recommendation"]["modifiers"] = ["class-weighted-loss"]
+    (tiny_project / "plan.json").write_text(json.dumps(plan))
+    result = invoke_in(tiny_project, "train", "--plan", "plan.json", "--strategy", other, "--run-id", "o", "-q",
+                       "--reason", "latency budget")
     assert result.exit_code == 0, result.output
     run = tiny_project / "runs" / "o"
     plan = json.loads((run / "plan.json").read_text())
     manifest = json.loads((run / "calibgate-run.json").read_text())
     assert plan["recommendation"]["strategy"] and "plan.json" in manifest["files"]
     override = manifest["train_config"]["plan_override"]
-    assert override["trained_strategy"] == "retrieval" and override["reason"] == "latency budget"
+    assert override["trained_strategy"] == other and override["reason"] == "latency budget"
     assert override["planned_strategy"] == plan["recommendation"]["strategy"]
     assert manifest["train_config"]["strategy_source"] == "option"
-    assert manifest["modifiers"] == []  # a plan computed for the record does not change what was asked for
-    if not override["follows_plan"]:
-        assert f"overrode the plan's {override['planned_strategy']}" in result.stdout
+    assert override["planned_strategy"] == planned and not override["follows_plan"]
+    assert f"overrode the plan's {planned}" in result.stdout
+    assert "latency budget" in (run / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_plan_based_gate_checks_can_judge_an_overridden_run(tiny_project):
@@ -44,6 +51,9 @@ def test_model_card_names_data_by_repo_relative_path(tiny_project):
     assert invoke_in(tiny_project, "train", "--strategy", "embedding-probe", "--run-id", "c", "-q").exit_code == 0
     run = tiny_project / "runs" / "c"
     assert _card_meta(run)["datasets"] == ["data/train.jsonl"]
+    manifest = json.loads((run / "calibgate-run.json").read_text())
+    assert manifest["modifiers"] == []  # the plan computed for the record does not change what was asked for
+    assert manifest["train_config"]["plan_override"]["planned_strategy"] is not None
     assert str(tiny_project) not in (run / "README.md").read_text(encoding="utf-8")
     assert json.loads((run / "calibgate-run.json").read_text())["data"]["source"] == "data/train.jsonl"
 
