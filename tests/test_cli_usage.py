@@ -75,6 +75,12 @@ def test_bad_usage_is_one_line_and_exit_2(path, command, tmp_path, monkeypatch):
         assert "Traceback" not in result.output and result.stdout == ""
 
 
+def test_a_bare_group_still_shows_its_help():
+    for args in ([], ["registry"], ["policy"]):
+        result = CliRunner().invoke(cli, args)
+        assert "Usage:" in result.output and "Commands:" in result.output and "calibgate: error" not in result.output, args
+
+
 def test_group_level_mistakes_are_one_line():
     runner = CliRunner()
     for args in (["no-such-command"], ["--no-such-option"], ["registry", "no-such-command"]):

@@ -59,6 +59,10 @@ class CalibgateClickError(click.ClickException):
         click.echo(f"calibgate: error: {self.format_message()}", err=True, file=file)
 
 
+# click >= 8.2 signals "no arguments: show the help" with a UsageError subclass; it is not a mistake
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def usage_error(exc: click.exceptions.UsageError) -> CalibgateClickError:
     """click's usage error (bad value, missing option, unknown option or command) as one line, exit code 2."""
     command = exc.ctx.command_path if exc.ctx is not None else "calibgate"
@@ -76,12 +80,16 @@ class LazyGroup(click.Group):
     def make_context(self, info_name, args, parent=None, **extra):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
+        except _NO_ARGS_IS_HELP:
+            raise  # a bare group prints its help, as it should
         except click.exceptions.UsageError as exc:
             raise usage_error(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except _NO_ARGS_IS_HELP:
+            raise
         except click.exceptions.UsageError as exc:  # a bad option of any subcommand: one line, exit 2
             if _traceback_requested(ctx):
                 raise
