@@ -64,6 +64,10 @@ class RegistryError(InputError):
     """A registry operation is not allowed (unknown version, missing approval...)."""
 
 
+class TagError(RegistryError):
+    """A string is not a registry tag, or a tag's parts are invalid (a ValueError too, for callers that catch that)."""
+
+
 class EnvironmentFailure(CalibgateError, RuntimeError):
     """Something outside the user's input failed (a tool, the disk): exit code 3."""
 

@@ -82,16 +82,15 @@ def build_head(spec: HeadSpec, tensors: dict[str, torch.Tensor], n_classes: int)
 def load_classifier(run_dir: str | Path, manifest: RunManifest | None = None):
     """(TextClassifier in eval mode, tokenizer, manifest) for a verified run directory."""
     from safetensors.torch import load_file
-    from transformers import AutoModel, AutoTokenizer
 
+    from calibgate.embeddings.modeldir import check_model_dir, load_pretrained_model, load_pretrained_tokenizer
     from calibgate.runs import load_run
 
     run_dir = Path(run_dir)
     manifest = manifest or load_run(run_dir)
-    tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "encoder"), local_files_only=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    encoder = AutoModel.from_pretrained(str(run_dir / "encoder"), local_files_only=True)
+    check_model_dir(run_dir / "encoder", option="--run")
+    tokenizer = load_pretrained_tokenizer(run_dir / "encoder")
+    encoder = load_pretrained_model(run_dir / "encoder")
     head = build_head(manifest.head, load_file(str(run_dir / "head.safetensors")), len(manifest.label_names))
     model = TextClassifier(encoder, head, pooling=manifest.pooling, normalize=manifest.normalize).eval()
     return model, tokenizer, manifest

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +70,9 @@ class RunManifest(BaseModel):
     device: str | None = None
     train_seconds: float | None = None
     files: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
+    manifest_sha256: str | None = Field(
+        None, description="sha256 of this manifest's canonical JSON without this field (manifest_digest): a hand edit"
+        " of label_names, pooling or the file list is refused; the registry tag records the same digest")
 
 
 def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
@@ -79,44 +83,110 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def manifest_digest(manifest: RunManifest) -> str:
+    """sha256 of the canonical manifest (sorted keys, compact JSON): every file's sha256 and every field that
+    decides behaviour (label_names, pooling, strategy, head...). The registry records it in the version tag."""
+    canonical = json.dumps(manifest.model_dump(mode="json", exclude={"manifest_sha256"}), sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def run_files(root: Path) -> list[str]:
+    """POSIX relative paths of every file under ``root`` except the manifest, without following any symlink.
+
+    A symlink anywhere in the run raises :class:`IntegrityError`: a run holds
+    its own bytes, and nothing outside it is ever read or copied to a store.
+    """
+    out: list[str] = []
+    for current, dirs, files in os.walk(root, followlinks=False):
+        for name in sorted(dirs + files):
+            path = Path(current) / name
+            if path.is_symlink():
+                raise IntegrityError(
+                    f"{root}: {path.relative_to(root).as_posix()} is a symlink (runs hold their own files; links are never followed)",
+                    fix="replace the link with the real file and retrain, or restore the run from the registry",
+                )
+        for name in files:
+            rel = (Path(current) / name).relative_to(root).as_posix()
+            if rel != MANIFEST:
+                out.append(rel)
+    return sorted(out)
+
+
 def hash_tree(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` except the manifest, keyed by POSIX relative path."""
-    return {
-        p.relative_to(root).as_posix(): sha256_file(p)
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != MANIFEST
-    }
+    """sha256 of every file under ``root`` except the manifest, keyed by POSIX relative path (no symlinks)."""
+    return {rel: sha256_file(root / rel) for rel in run_files(root)}
 
 
 def write_manifest(root: Path, manifest: RunManifest) -> RunManifest:
     """Hash every file under ``root`` into ``manifest.files`` and write it last (atomically)."""
+    from calibgate.paths import atomic_write_text
+
     manifest = manifest.model_copy(update={"files": hash_tree(root)})
-    tmp = root / (MANIFEST + ".tmp")
-    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(root / MANIFEST)
+    manifest = manifest.model_copy(update={"manifest_sha256": manifest_digest(manifest)})
+    atomic_write_text(root / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
     return manifest
 
 
 def read_manifest(root: str | Path) -> RunManifest:
     root = Path(root)
     path = root / MANIFEST
+    if path.is_symlink():
+        raise IntegrityError(f"{path} is a symlink", fix="restore the run from the registry or retrain")
     if not path.exists():
         raise ModelError(
             f"{root}: not a calibgate run (no {MANIFEST})",
-            fix="pass --model a directory written by 'calibgate train' (e.g. runs/<id>)",
+            fix="pass --run a directory written by 'calibgate train' (e.g. runs/<id>)",
         )
     try:
-        return RunManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, ValidationError) as exc:
+        return parse_manifest(path.read_bytes(), source=str(path))
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot be read ({exc.strerror})", fix="check the run directory's permissions") from None
+
+
+def parse_manifest(data: bytes, *, source: str) -> RunManifest:
+    """A manifest from its bytes; :class:`ModelError` for anything malformed, or a file path that leaves the run."""
+    from calibgate.paths import check_relative
+
+    try:
+        manifest = RunManifest.model_validate(json.loads(data.decode("utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as exc:
         first = str(exc).splitlines()[0]
-        raise ModelError(f"{path}: malformed run manifest ({first})", fix="retrain, or restore the run from the registry") from None
+        raise ModelError(f"{source}: malformed run manifest ({first})", fix="retrain, or restore the run from the registry") from None
+    if manifest.manifest_sha256 is None:
+        raise IntegrityError(
+            f"{source}: the manifest has no manifest_sha256 (written by an older calibgate, or stripped)",
+            fix="retrain, or restore the run from the registry; calibgate reads only sealed manifests",
+        )
+    if manifest.manifest_sha256 != manifest_digest(manifest):
+        raise IntegrityError(
+            f"{source}: the manifest was edited after it was written (its digest does not match its content:"
+            " label_names, pooling, strategy or file list changed)",
+            fix="restore the run from the registry (calibgate registry pull) or retrain; never edit calibgate-run.json",
+        )
+    for rel, digest in manifest.files.items():
+        check_relative(rel, what=f"{source}: file")
+        if not _is_sha256(digest):
+            raise IntegrityError(f"{source}: {rel} has no valid sha256 ({digest[:20]!r})", fix="retrain, or restore the run from the registry")
+    return manifest
+
+
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def verify_run(root: str | Path, manifest: RunManifest | None = None) -> RunManifest:
-    """Re-hash the run's files; raise :class:`IntegrityError` on any missing, changed or extra file."""
+    """Re-hash the run's files; raise :class:`IntegrityError` on any missing, changed or extra file, any symlink,
+    and any pickle-format file (a calibgate run is safetensors and JSON only)."""
+    from calibgate.embeddings.modeldir import PICKLE_SUFFIXES
+
     root = Path(root)
     manifest = manifest or read_manifest(root)
-    actual = hash_tree(root)
+    actual = hash_tree(root)  # refuses symlinks before any byte is read
+    pickled = sorted(rel for rel in set(actual) | set(manifest.files) if Path(rel).suffix.lower() in PICKLE_SUFFIXES)
+    if pickled:
+        raise IntegrityError(f"{root}: {pickled[0]} is a pickle-format file; runs hold safetensors weights only",
+                             fix="remove it and retrain; calibgate never loads pickle")
     for rel, expected in manifest.files.items():
         got = actual.get(rel)
         if got is None:

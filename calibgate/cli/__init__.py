@@ -12,7 +12,7 @@ import os
 import click
 
 from calibgate import __version__
-from calibgate.errors import EXIT_INTERNAL, CalibgateError
+from calibgate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CalibgateError
 
 # calibgate never downloads models or metrics, and its own progress bars are enough
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,7 +44,7 @@ Exit codes: 0 success (gate: may promote), 1 gate blocked,
 Examples:
   calibgate plan                                   # the project's datasets, from calibgate.yaml
   calibgate plan --calibration labeled.jsonl --production prod.jsonl --target-size 4000
-  calibgate train && calibgate evaluate --model runs/latest
+  calibgate train && calibgate evaluate --run runs/latest
 """
 
 
@@ -59,6 +59,17 @@ class CalibgateClickError(click.ClickException):
         click.echo(f"calibgate: error: {self.format_message()}", err=True, file=file)
 
 
+# click >= 8.2 signals "no arguments: show the help" with a UsageError subclass; it is not a mistake
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def usage_error(exc: click.exceptions.UsageError) -> CalibgateClickError:
+    """click's usage error (bad value, missing option, unknown option or command) as one line, exit code 2."""
+    command = exc.ctx.command_path if exc.ctx is not None else "calibgate"
+    message = " ".join(line.strip() for line in exc.format_message().splitlines() if line.strip()).rstrip(".")
+    return CalibgateClickError(f"{command}: {message}; fix: see '{command} --help'", EXIT_BAD_INPUT)
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use (click docs, 'Lazily Loading Subcommands').
 
@@ -66,9 +77,23 @@ class LazyGroup(click.Group):
     code, and any other exception into exit code 3, unless ``--traceback``.
     """
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _NO_ARGS_IS_HELP:
+            raise  # a bare group prints its help, as it should
+        except click.exceptions.UsageError as exc:
+            raise usage_error(exc) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except _NO_ARGS_IS_HELP:
+            raise
+        except click.exceptions.UsageError as exc:  # a bad option of any subcommand: one line, exit 2
+            if _traceback_requested(ctx):
+                raise
+            raise usage_error(exc) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except CalibgateError as exc:

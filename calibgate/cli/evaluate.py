@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
+from calibgate.cli.options import run_option
+
 
 @click.command(epilog="""\b
 Examples:
-  calibgate evaluate --model runs/latest
-  calibgate evaluate --model runs/<id> --test datasets/test.jsonl --slice hard=hard_cases.jsonl
-  calibgate evaluate --model runs/<id> --metric metrics/my_metric.py --json
+  calibgate evaluate --run runs/latest
+  calibgate evaluate --run runs/<id> --test datasets/test.jsonl --slice hard=hard_cases.jsonl
+  calibgate evaluate --run runs/<id> --metric metrics/my_metric.py --json
 """)
-@click.option("--model", "model", required=True, type=click.Path(), help="Run directory written by 'calibgate train'.")
+@run_option("Run directory written by 'calibgate train' (required).")
 @click.option("--test", "test", type=click.Path(dir_okay=False), help="Labeled JSONL test set (default: data.test).")
 @click.option("--slice", "slices", multiple=True, help="Extra labeled JSONL reported separately: PATH or NAME=PATH (repeatable).")
 @click.option("--metric", "metrics", multiple=True, type=click.Path(), help="Local Hugging Face evaluate module (script or directory; repeatable).")
@@ -20,7 +22,7 @@ Examples:
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
 @click.option("--no-base", is_flag=True, help="Skip the frozen-embedding base model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation record as JSON.")
-def evaluate(model, test, slices, metrics, config_path, bootstrap, seed, no_base, as_json):
+def evaluate(run_dir, test, slices, metrics, config_path, bootstrap, seed, no_base, as_json):
     """Evaluate a run: accuracy, macro-F1, calibration, per class, with bootstrap intervals.
 
     Writes <run>/evaluation.json and <run>/metrics.json and re-hashes the run.
@@ -28,7 +30,7 @@ def evaluate(model, test, slices, metrics, config_path, bootstrap, seed, no_base
     from calibgate.api import evaluate as run_evaluate
 
     result = run_evaluate(
-        model=model, test=test, slices=slices, metrics=metrics, config=config_path, bootstrap=bootstrap, seed=seed, base=not no_base,
+        model=run_dir, test=test, slices=slices, metrics=metrics, config=config_path, bootstrap=bootstrap, seed=seed, base=not no_base,
     )
     if as_json:
         click.echo(result.model_dump_json(indent=2))

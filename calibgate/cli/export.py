@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from calibgate.cli.options import run_option
+
 EPILOG = """\b
 Writes <run>/export/{model.onnx, model.int8.onnx, tokenizer.json, export.json}
 and re-hashes the run manifest. Parity texts: --parity-texts, else the test
@@ -16,19 +18,13 @@ differ) or the exporter failed: nothing is written to the run.
 
 \b
 Examples:
-  calibgate export --model runs/20260101-probe --test datasets/test.jsonl
-  calibgate export --model runs/latest --quantize int8 --compare-torch
+  calibgate export --run runs/20260101-probe --test datasets/test.jsonl
+  calibgate export --run runs/latest --quantize int8 --compare-torch
 """
 
 
 @click.command(epilog=EPILOG)
-@click.option(
-    "--model",
-    "model",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Run directory written by 'calibgate train'.",
-)
+@run_option("Run directory written by 'calibgate train' (required).")
 @click.option(
     "--quantize", type=click.Choice(["int8"]), default=None, help="Also write a dynamic int8 model (model.int8.onnx)."
 )
@@ -61,7 +57,7 @@ Examples:
 @click.option("--compare-torch", is_flag=True, help="Also time torch eager on the same texts.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: CPUs available).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export record as JSON.")
-def export(model, quantize, test, parity_texts, exporter, latency_runs, compare_torch, threads, as_json) -> None:
+def export(run_dir, quantize, test, parity_texts, exporter, latency_runs, compare_torch, threads, as_json) -> None:
     """Export a run to one ONNX graph (token ids -> logits), check it against torch, time it."""
     from calibgate import api
 
@@ -73,7 +69,7 @@ def export(model, quantize, test, parity_texts, exporter, latency_runs, compare_
 
         texts = load_texts(parity_texts)
     result = api.export(
-        model,
+        run_dir,
         quantize=quantize,
         test=test,
         parity_texts=texts,

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from calibgate.cli.options import run_option
+
 from calibgate.errors import DataError
 
 EPILOG = """\b
@@ -20,19 +22,13 @@ no export, or a tampered artifact.
 
 \b
 Examples:
-  calibgate predict --model runs/latest < texts.jsonl > predictions.jsonl
-  calibgate predict --model runs/latest --precision int8 --input texts.jsonl --top-k 3
+  calibgate predict --run runs/latest < texts.jsonl > predictions.jsonl
+  calibgate predict --run runs/latest --precision int8 --input texts.jsonl --top-k 3
 """
 
 
 @click.command(epilog=EPILOG)
-@click.option(
-    "--model",
-    "model",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Run directory with an export (calibgate export).",
-)
+@run_option("Run directory with an export (calibgate export) (required).")
 @click.option(
     "--input",
     "input_path",
@@ -67,7 +63,7 @@ Examples:
     help="Write the k best labels instead of every label's probability.",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: CPUs available).")
-def predict(model, input_path, output_path, precision, batch_size, top_k, threads) -> None:
+def predict(run_dir, input_path, output_path, precision, batch_size, top_k, threads) -> None:
     """Predict a label for every text with the run's ONNX model."""
     from calibgate import api
     from calibgate.export.serving import read_texts
@@ -80,17 +76,14 @@ def predict(model, input_path, output_path, precision, batch_size, top_k, thread
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"{source}:{line}: not valid UTF-8", fix="re-encode the input as UTF-8") from None
     texts = read_texts(content.splitlines(), source=source)
-    rows = api.predict(model, texts, batch_size=batch_size, precision=precision, top_k=top_k, threads=threads)
+    rows = api.predict(run_dir, texts, batch_size=batch_size, precision=precision, top_k=top_k, threads=threads)
     out = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if output_path == "-":
         click.echo(out, nl=False)
     else:
-        from pathlib import Path
+        from calibgate.paths import atomic_write_text
 
-        path = Path(output_path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(out, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(output_path, out)
 
 
 def _read_bytes(input_path: str) -> bytes:

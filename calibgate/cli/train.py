@@ -26,16 +26,18 @@ Examples:
 @click.option("--seed", type=int, help="Random seed (default: the config's seed).")
 @click.option("--batch-size", type=int, help="Training batch size (default: 16 on CPU, memory-aware on GPU).")
 @click.option("--modifier", "modifiers", multiple=True, help="class-weighted-loss, resample or early-stopping (repeatable; default: the plan's).")
+@click.option("--reason", default=None, help="Why --strategy overrides the plan (recorded in the run with the plan).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run manifest as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train(strategy, lora_rank, epochs, plan_path, train_path, model, config_path, runs_dir, run_id, seed, batch_size, modifiers, as_json, quiet):
+def train(strategy, lora_rank, epochs, plan_path, train_path, model, config_path, runs_dir, run_id, seed, batch_size, modifiers,
+          reason, as_json, quiet):
     """Train a model and write a self-contained, hashed run directory (runs/<id>)."""
     from calibgate.api import train as run_train
 
     result = run_train(
         config=config_path, strategy=strategy, lora_rank=lora_rank, epochs=epochs, plan=plan_path,
         train_path=train_path, model=model, runs_dir=runs_dir, seed=seed, batch_size=batch_size,
-        modifiers=list(modifiers) if modifiers else None, run_id=run_id, progress=not quiet and sys.stderr.isatty(),
+        modifiers=list(modifiers) if modifiers else None, run_id=run_id, progress=not quiet, reason=reason,
     )
     m = result.manifest
     if as_json:
@@ -47,4 +49,7 @@ def train(strategy, lora_rank, epochs, plan_path, train_path, model, config_path
         f"trained {m.strategy}{rank} on {m.data.get('n')} rows in {m.train_seconds:.1f}s"
         + (f", validation accuracy {val:.3f}" if val is not None else "")
     )
+    for note in (result.override_note, result.tuning_note):
+        if note:
+            click.echo(f"  note: {note}")
     click.echo(f"run: {result.run_dir}")

@@ -78,6 +78,12 @@ def from_records(
     line_numbers: Sequence[int] = (),
 ) -> LabeledSet:
     """Build a :class:`LabeledSet` from parallel lists of texts and string labels."""
+    texts, labels = list(texts), list(labels)
+    if len(texts) != len(labels):
+        raise DataError(f"{source}: {len(texts)} texts but {len(labels)} labels", fix="pass one label per text")
+    bad = next((i for i, (t, y) in enumerate(zip(texts, labels)) if not isinstance(t, str) or not isinstance(y, str)), None)
+    if bad is not None:
+        raise DataError(f"{source}: row {bad} has a text or label that is not a string", fix="pass strings for texts and labels")
     names = tuple(sorted(set(labels))) if label_names is None else tuple(label_names)
     lookup = {name: i for i, name in enumerate(names)}
     unknown = sorted(set(labels) - set(lookup))
@@ -187,13 +193,9 @@ def load_texts(path: str | Path) -> list[str]:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     """Write rows atomically (a temp file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    from calibgate.paths import atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def _read_rows(path: Path) -> Iterable[_Row]:
@@ -234,6 +236,14 @@ def iter_objects(lines: Iterable[str], *, source: str):
                 f"{source}:{number}: a JSON {type(obj).__name__}, not an object",
                 fix='write each line as {"text": "...", "label": "..."}',
             )
+        if "\\u" in line:  # only an escape can smuggle in a lone surrogate, which no UTF-8 text can hold
+            try:
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise DataError(
+                    f"{source}:{number}: an unpaired surrogate escape (e.g. \\ud800), not text",
+                    fix="write the character itself, or a valid surrogate pair",
+                ) from None
         yield number, obj
 
 
@@ -246,9 +256,7 @@ def _hash_rows(rows: Iterable[tuple]) -> str:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file renamed into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Write ``text`` to ``path`` through a unique temp file renamed into place."""
+    from calibgate.paths import atomic_write_text
+
+    atomic_write_text(path, text)

@@ -77,26 +77,22 @@ def resolve_model_dir(model: str | os.PathLike | None) -> ModelInfo:
     else:
         path = Path(model).expanduser()
         name = path.name
-    config_file = path / "config.json"
-    if not path.is_dir() or not config_file.exists():
-        raise ModelError(
-            f"model directory {str(path)!r} not found or has no config.json",
-            fix="pass --model a local Hugging Face model directory (calibgate does not download models)",
-        )
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{config_file}: unreadable model config ({exc})", fix="restore the model directory") from None
+    from calibgate.embeddings.modeldir import check_model_dir
+
+    config = check_model_dir(path)  # safetensors only, no remote code: before anything is loaded
     model_type = str(config.get("model_type", ""))
     is_decoder = model_type in _DECODER_TYPES or bool(config.get("is_decoder"))
-    normalize = False
-    modules = path / "modules.json"
-    if modules.exists():
-        normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text()))
-    max_length = int(config.get("max_position_embeddings", 512))
-    st_config = path / "sentence_bert_config.json"
-    if st_config.exists():
-        max_length = min(max_length, int(json.loads(st_config.read_text()).get("max_seq_length", max_length)))
+    try:
+        normalize = False
+        modules = path / "modules.json"
+        if modules.exists():
+            normalize = any("Normalize" in m.get("type", "") for m in json.loads(modules.read_text(encoding="utf-8")))
+        max_length = int(config.get("max_position_embeddings", 512))
+        st_config = path / "sentence_bert_config.json"
+        if st_config.exists():
+            max_length = min(max_length, int(json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length", max_length)))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{path}: unreadable sentence-transformers config ({type(exc).__name__})", fix="restore the model directory") from None
     max_length = min(max_length, 512)
     return ModelInfo(
         path=path,
@@ -153,10 +149,13 @@ def embed_texts(
             pass  # a damaged cache entry is recomputed
     vectors, n_tokens = _embed(texts, info, batch_size=batch_size, progress=progress)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, vectors=vectors, n_tokens=n_tokens)
-        tmp.replace(path)
+        import io
+
+        from calibgate.paths import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        np.savez(buffer, vectors=vectors, n_tokens=n_tokens)
+        atomic_write_bytes(path, buffer.getvalue())  # unique temp name: concurrent embedders never collide
     return Embeddings(vectors, info, n_tokens)
 
 
@@ -173,10 +172,10 @@ def load_encoder(info: ModelInfo):
         torch.set_num_threads(max(1, os.cpu_count() or 1))
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(info.path), local_files_only=True)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        model = transformers.AutoModel.from_pretrained(str(info.path), local_files_only=True)
+        from calibgate.embeddings.modeldir import load_pretrained_model, load_pretrained_tokenizer
+
+        tokenizer = load_pretrained_tokenizer(info.path)
+        model = load_pretrained_model(info.path)
         model.eval()
         _LOADED[info.fingerprint] = (tokenizer, model)
     return _LOADED[info.fingerprint]
@@ -231,8 +230,6 @@ def _embed(texts: Sequence[str], info: ModelInfo, *, batch_size: int, progress: 
 
 
 def _progress(total: int, enabled: bool):
-    if not enabled or total < 256:
-        return None
-    from tqdm.auto import tqdm
+    from calibgate.progress import bar
 
-    return tqdm(total=total, desc="embedding", unit="text", leave=False)
+    return bar(total, "embedding", unit="text", enabled=enabled and total >= 256)

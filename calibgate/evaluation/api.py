@@ -202,6 +202,7 @@ def flat_metrics(evaluation: EvaluationResult) -> dict:
 
 
 def _write(run_dir: Path, manifest, evaluation: EvaluationResult) -> None:
+    from calibgate.paths import atomic_write_text
     from calibgate.runs import add_files, verify_run
 
     verify_run(run_dir, manifest)  # nothing changed while we evaluated
@@ -209,9 +210,7 @@ def _write(run_dir: Path, manifest, evaluation: EvaluationResult) -> None:
         (EVALUATION_FILE, evaluation.model_dump_json(indent=2) + "\n"),
         (METRICS_FILE, json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n"),
     ):
-        tmp = run_dir / (name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(run_dir / name)
+        atomic_write_text(run_dir / name, text)
     add_files(run_dir, manifest)
 
 

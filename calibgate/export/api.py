@@ -59,7 +59,7 @@ def export(
     if not run_dir.is_dir():
         raise ModelError(
             f"{run_dir}: no such run directory",
-            fix="pass --model a directory written by 'calibgate train' (e.g. runs/<id>)",
+            fix="pass --run a directory written by 'calibgate train' (e.g. runs/<id>)",
         )
     manifest = load_run(run_dir)
     if quantize not in (None, "int8"):

@@ -73,23 +73,23 @@ class Predictor:
         manifest = read_manifest(run_dir)
         if RECORD not in manifest.files:
             raise ModelError(
-                f"{run_dir}: the run has no ONNX export", fix=f"run 'calibgate export --model {run_dir}' first"
+                f"{run_dir}: the run has no ONNX export", fix=f"run 'calibgate export --run {run_dir}' first"
             )
         record = ExportResult.model_validate_json(_verified_bytes(run_dir, RECORD, manifest))
         artifact = record.artifact(precision)
         if artifact is None:
-            fix = f"calibgate export --model {run_dir} --quantize int8" if precision == "int8" else "re-export the run"
+            fix = f"calibgate export --run {run_dir} --quantize int8" if precision == "int8" else "re-export the run"
             raise ModelError(f"{run_dir}: the export has no {precision} model", fix=fix)
         if record.tokenizer is None:
             raise ModelError(
                 f"{run_dir}: the export record names no serving tokenizer",
-                fix=f"re-run 'calibgate export --model {run_dir}'",
+                fix=f"re-run 'calibgate export --run {run_dir}'",
             )
         model_bytes = _verified_bytes(run_dir, artifact.path, manifest)
         if hashlib.sha256(model_bytes).hexdigest() != artifact.sha256:
             raise IntegrityError(
                 f"{run_dir}: {artifact.path} does not match the sha256 in {RECORD}",
-                fix=f"re-run 'calibgate export --model {run_dir}'",
+                fix=f"re-run 'calibgate export --run {run_dir}'",
             )
         tokenizer_json = _verified_bytes(run_dir, record.tokenizer.path, manifest).decode("utf-8")
         tokenizer = ServingTokenizer(tokenizer_json, record.tokenizer)
@@ -98,7 +98,7 @@ class Predictor:
         if isinstance(width, int) and width != len(manifest.label_names):
             raise ModelError(
                 f"{run_dir}: {artifact.path} returns {width} logits but the run has {len(manifest.label_names)} labels",
-                fix=f"re-run 'calibgate export --model {run_dir}'",
+                fix=f"re-run 'calibgate export --run {run_dir}'",
             )
         return cls(session, tokenizer, manifest.label_names, precision=precision)
 
@@ -199,20 +199,22 @@ def _verified_bytes(run_dir: Path, rel: str, manifest: RunManifest) -> bytes:
     expected = manifest.files.get(rel)
     if expected is None:
         raise IntegrityError(
-            f"{run_dir}: {rel} is not recorded in the run manifest", fix=f"re-run 'calibgate export --model {run_dir}'"
+            f"{run_dir}: {rel} is not recorded in the run manifest", fix=f"re-run 'calibgate export --run {run_dir}'"
         )
-    path = run_dir / rel
+    from calibgate.paths import safe_join
+
+    path = safe_join(run_dir, rel, what="run file")  # never a symlink, never outside the run
     try:
         data = path.read_bytes()
     except OSError:
         raise IntegrityError(
-            f"{run_dir}: file {rel} is missing", fix=f"re-run 'calibgate export --model {run_dir}'"
+            f"{run_dir}: file {rel} is missing", fix=f"re-run 'calibgate export --run {run_dir}'"
         ) from None
     got = hashlib.sha256(data).hexdigest()
     if got != expected:
         raise IntegrityError(
             f"{run_dir}: {rel} has sha256 {got[:12]}..., the manifest records {expected[:12]}..."
             " (tampered or corrupted)",
-            fix=f"restore the run from the registry, or re-export with 'calibgate export --model {run_dir}'",
+            fix=f"restore the run from the registry, or re-export with 'calibgate export --run {run_dir}'",
         )
     return data

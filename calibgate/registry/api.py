@@ -74,6 +74,7 @@ def verify_version(ref: str, *, name: str | None = None, repo: str | Path | GitR
         raise IntegrityError(f"{name}@{version}: the evidence commit's record.json differs from the tag's record",
                              fix="the tag was re-pointed or edited; restore it from the remote (git fetch --tags)")
     files = _store.verify_stored(git.root, v.record.artifacts)
+    check_manifest(f"{name}@{version}", v.record, _store.stored_manifest(git.root, v.record.artifacts))
     a = v.record.artifacts
     return VerifyResult(name=name, version=version, backend=a.backend, url=a.url, files=files, size_bytes=a.size_bytes)
 
@@ -85,7 +86,45 @@ def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: 
     v = find_version(model_state(git, name), version)
     if v.record is None:
         raise RegistryError(f"{name}@{version} has no calibgate record", fix="re-register it with calibgate")
-    return _store.fetch_stored(git.root, v.record.artifacts, Path(dest))
+    ref = f"{name}@{version}"
+    _store.verify_stored(git.root, v.record.artifacts)  # every path and object name checked, every object re-hashed
+    check_manifest(ref, v.record, _store.stored_manifest(git.root, v.record.artifacts))  # before anything is written
+    import shutil
+    import tempfile
+
+    from calibgate.runs import load_run
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
+    try:
+        _store.fetch_stored(git.root, v.record.artifacts, tmp, verified=True)
+        check_manifest(ref, v.record, load_run(tmp))  # what landed on disk is the run the tag pins
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def check_manifest(ref: str, record: VersionRecord, manifest) -> None:
+    """The run manifest must be the one the version tag pins: its canonical digest, its file list and its labels."""
+    from calibgate.runs import MANIFEST, manifest_digest
+
+    if record.manifest_sha256 is None:
+        raise IntegrityError(f"{ref}: the version record has no manifest digest (registered by an older calibgate)",
+                             fix="re-register the run with this calibgate so the tag pins its manifest")
+    got = manifest_digest(manifest)
+    if got != record.manifest_sha256:
+        raise IntegrityError(
+            f"{ref}: the run manifest's digest {got[:12]}... differs from the tag's {record.manifest_sha256[:12]}..."
+            " (label_names, pooling, strategy or file list changed)",
+            fix="restore the run from the registry's remote or re-register it; never edit calibgate-run.json",
+        )
+    listed = {k: v for k, v in record.artifacts.files.items() if k != MANIFEST}
+    if listed != manifest.files or manifest.label_names != record.lineage.label_names:
+        raise IntegrityError(f"{ref}: the run manifest and the version record disagree on its files or labels",
+                             fix="re-register the version from its run")
 
 
 def production_baseline(

@@ -72,6 +72,10 @@ class VersionRecord(_Record):
     test: dict[str, Any] = Field(description="source, sha256 and n of the test set the metrics come from")
     exports: list[ExportSummary] = Field(default_factory=list)
     artifacts: StoredArtifacts
+    manifest_sha256: str | None = Field(
+        None, description="sha256 of the canonical run manifest (every file's sha256, label_names, pooling, strategy...);"
+        " it lives in the tag, so a run cannot be rewritten together with it. None only in records from before it existed,"
+        " which verify refuses")
     message: str = ""
 
 

@@ -45,7 +45,7 @@ def register(
     file whose sha256 is recorded (default: calibgate.yaml's, when it exists).
     ``push``: None pushes when the repo has a remote; ``remote``: git remote.
     """
-    from calibgate.runs import load_run
+    from calibgate.runs import load_run, manifest_digest
 
     git = open_repo(repo)
     name = default_name(name, git)
@@ -56,7 +56,7 @@ def register(
     evaluation = read_json(run_dir / "evaluation.json", EvaluationResult, "evaluation record") \
         if (run_dir / "evaluation.json").exists() else None
     if evaluation is None:
-        raise ModelError(f"{run_dir}: no evaluation.json", fix=f"run 'calibgate evaluate --model {run_dir}' before registering")
+        raise ModelError(f"{run_dir}: no evaluation.json", fix=f"run 'calibgate evaluate --run {run_dir}' before registering")
     export = read_json(run_dir / "export" / "export.json", ExportResult, "export record") \
         if (run_dir / "export" / "export.json").exists() else None
     plan_text = (run_dir / "plan.json").read_text(encoding="utf-8") if (run_dir / "plan.json").exists() else None
@@ -89,7 +89,7 @@ def register(
         test={"source": evaluation.test.source, "sha256": evaluation.test.sha256, "n": evaluation.test.n},
         exports=[ExportSummary(path=a.path, precision=a.precision, size_bytes=a.size_bytes, sha256=a.sha256,
                                p95_ms=a.latency.p95_ms if a.latency else None) for a in (export.artifacts if export else [])],
-        artifacts=stored,
+        artifacts=stored, manifest_sha256=manifest_digest(manifest),
     )
     evidence = f"{EVIDENCE_DIR}/{name}/{version}"
     files = {f"{evidence}/record.json": record.model_dump_json(indent=2) + "\n",

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from calibgate.errors import IntegrityError, RegistryError
-from calibgate.runs import MANIFEST, sha256_file
+from calibgate.paths import atomic_copy, check_relative, safe_join
+from calibgate.runs import MANIFEST, run_files, sha256_file
 
 
 class StoredArtifacts(BaseModel):
@@ -62,8 +62,12 @@ def _dvc_remote(repo_root: Path, remote: str | None) -> tuple[str, str] | None:
 
 def push_run(repo_root: Path, run_dir: Path, files: dict[str, str], *, remote: str | None = None, store: str | None = None) -> StoredArtifacts:
     """Copy ``run_dir`` to the DVC remote (or the ``store`` directory when given or when there is no DVC remote)."""
-    files = {**files, MANIFEST: sha256_file(run_dir / MANIFEST)}
-    size = sum((run_dir / rel).stat().st_size for rel in files)
+    present = set(run_files(run_dir))  # refuses symlinks: nothing outside the run is read or stored
+    if present != set(files):
+        odd = sorted(present ^ set(files))[0]
+        raise IntegrityError(f"{run_dir}: {odd} is not both in the run and in its manifest", fix="verify the run (calibgate evaluate) or retrain")
+    files = {**files, MANIFEST: sha256_file(safe_join(run_dir, MANIFEST, what="run file"))}
+    size = sum(safe_join(run_dir, rel, what="run file").lstat().st_size for rel in files)
     if store is None:
         found = _dvc_remote(repo_root, remote)
         if found is None:
@@ -73,22 +77,24 @@ def push_run(repo_root: Path, run_dir: Path, files: dict[str, str], *, remote: s
             )
         name, url = found
         if "://" not in url:  # a local remote: record it relative to the repo, not as this machine's path
+            _refuse_unignored_remote(repo_root, Path(url), "files/md5/00/probe")
             url = os.path.relpath(url, repo_root)
         dir_md5 = _dvc_push(repo_root, run_dir, name)
         return StoredArtifacts(backend="dvc", remote=name, url=url, dir_md5=dir_md5, files=files, size_bytes=size)
     root = _store_dir(repo_root, store)
+    _refuse_unignored_remote(repo_root, root, "files/sha256/00/probe")
     for rel, digest in files.items():
         target = _dir_object(root, digest)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
-            shutil.copyfile(run_dir / rel, tmp)
-            tmp.replace(target)
+            with safe_join(run_dir, rel, what="run file").open("rb") as src:
+                atomic_copy(src, target)  # unique temp name in the target dir: racing registrations never collide
     return StoredArtifacts(backend="dir", url=store, files=files, size_bytes=size)
 
 
 def verify_stored(repo_root: Path, stored: StoredArtifacts) -> int:
     """Re-hash every stored file against the record; returns the number of files, raises IntegrityError."""
+    for rel in stored.files:
+        check_relative(rel, what="file in the version record")
     if stored.backend == "dir":
         root = _store_dir(repo_root, stored.url)
         for rel, digest in stored.files.items():
@@ -98,9 +104,7 @@ def verify_stored(repo_root: Path, stored: StoredArtifacts) -> int:
             _compare(rel, sha256_file(obj), digest, stored.url)
         return len(stored.files)
     odb, tree = _dvc_tree(repo_root, stored)
-    listed = {}
-    for key, _meta, hash_info in tree:
-        listed["/".join(key)] = hash_info.value
+    listed = _listing(tree, stored)
     for rel, digest in stored.files.items():
         md5 = listed.get(rel)
         if md5 is None:
@@ -117,22 +121,82 @@ def verify_stored(repo_root: Path, stored: StoredArtifacts) -> int:
     return len(stored.files)
 
 
-def fetch_stored(repo_root: Path, stored: StoredArtifacts, dest: Path) -> Path:
-    """Restore a version's run directory into ``dest`` (verified first)."""
-    verify_stored(repo_root, stored)
+def stored_manifest(repo_root: Path, stored: StoredArtifacts):
+    """The run manifest as stored (its bytes checked against the record's sha256 first)."""
+    from calibgate.runs import parse_manifest
+
+    expected = stored.files.get(MANIFEST)
+    if expected is None:
+        raise IntegrityError(f"the version record lists no {MANIFEST}", fix="re-register the version from its run")
+    try:
+        if stored.backend == "dir":
+            with _dir_object(_store_dir(repo_root, stored.url), expected).open("rb") as fh:
+                data = fh.read()
+        else:
+            odb, tree = _dvc_tree(repo_root, stored)
+            md5 = _listing(tree, stored).get(MANIFEST)
+            if md5 is None:
+                raise IntegrityError(f"{MANIFEST} is not in the stored directory {stored.dir_md5}", fix="re-register the version")
+            with odb.fs.open(odb.oid_to_path(md5), "rb") as fh:
+                data = fh.read()
+    except FileNotFoundError:
+        raise IntegrityError(f"{MANIFEST} is missing from the store {stored.url}", fix="re-register the version from its run") from None
+    _compare(MANIFEST, hashlib.sha256(data).hexdigest(), expected, stored.url)
+    return parse_manifest(data, source=f"{stored.url}:{MANIFEST}")
+
+
+def fetch_stored(repo_root: Path, stored: StoredArtifacts, dest: Path, *, verified: bool = False) -> Path:
+    """Restore a version's run directory into ``dest`` (verified first, unless the caller just did)."""
+    if not verified:
+        verify_stored(repo_root, stored)
     if stored.backend == "dir":
         root = _store_dir(repo_root, stored.url)
         opener = {rel: (lambda d=digest: _dir_object(root, d).open("rb")) for rel, digest in stored.files.items()}
     else:
         odb, tree = _dvc_tree(repo_root, stored)
-        md5s = {"/".join(key): hi.value for key, _m, hi in tree}
+        md5s = _listing(tree, stored)
         opener = {rel: (lambda m=md5s[rel]: odb.fs.open(odb.oid_to_path(m), "rb")) for rel in stored.files}
+    dest.mkdir(parents=True, exist_ok=True)
     for rel, open_ in opener.items():
-        target = dest / rel
+        target = safe_join(dest, rel, what="file in the version record")  # never outside dest
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open_() as src, target.open("wb") as dst:
-            shutil.copyfileobj(src, dst)
+        with open_() as src:
+            atomic_copy(src, target)
+        _compare(rel, sha256_file(target), stored.files[rel], str(dest))
     return dest
+
+
+def _listing(tree, stored: StoredArtifacts) -> dict[str, str]:
+    """relative path -> md5 of a stored DVC directory; refuses names that leave the directory and bad hashes."""
+    listed = {}
+    for key, _meta, hash_info in tree:
+        rel = "/".join(key)
+        check_relative(rel, what=f"entry of stored directory {stored.dir_md5}")
+        md5 = str(hash_info.value)
+        if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
+            raise IntegrityError(f"stored directory {stored.dir_md5} lists {rel} with a malformed md5", fix="re-register the version")
+        listed[rel] = md5
+    return listed
+
+
+def _refuse_unignored_remote(repo_root: Path, url: Path, sample: str) -> None:
+    """A local store (DVC directory remote or --store DIR) inside the git work tree must be git-ignored,
+    or 'git add -A' would commit every artifact."""
+    remote = url.resolve()  # dvc's config resolves a local remote to an absolute path
+    try:
+        rel = remote.relative_to(repo_root.resolve())
+    except ValueError:
+        return  # outside the repository: nothing to commit by accident
+    probe = (rel / sample).as_posix()  # an object path that does not exist yet: ignored by the rules, or not
+    import subprocess
+
+    found = subprocess.run(["git", "check-ignore", "-q", "--no-index", probe], cwd=repo_root, capture_output=True)
+    if found.returncode == 1:
+        raise RegistryError(
+            f"the artifact store directory {rel.as_posix()}/ is inside the repository and not git-ignored:"
+            " registry artifacts pushed there would be committed by 'git add -A'",
+            fix=f"add '/{rel.as_posix()}/' to .gitignore (tracked files stay tracked), or move the remote outside the repo",
+        )
 
 
 def _compare(rel: str, got: str, expected: str, where: str) -> None:
@@ -156,6 +220,8 @@ def _store_dir(repo_root: Path, store: str) -> Path:
 
 
 def _dir_object(root: Path, digest: str) -> Path:
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise IntegrityError(f"store object name {digest[:70]!r} is not a sha256", fix="restore the version record from the remote; never edit it")
     return root / "files" / "sha256" / digest[:2] / digest[2:]
 
 

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
+from calibgate.errors import TagError
+
 TagKind = Literal["version", "stage", "deregister", "unassign", "deprecate"]
 
 NAME = r"[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
@@ -65,33 +67,35 @@ def is_valid_version(value: str) -> bool:
 
 
 def format_tag(tag: Tag) -> str:
-    """The git tag name for ``tag``; raises ValueError on an invalid name, version, stage or counter."""
+    """The git tag name for ``tag``; raises :class:`TagError` (a ValueError) on an invalid name, version, stage or counter."""
     if not is_valid_name(tag.name):
-        raise ValueError(f"invalid model name {tag.name!r}: letters, digits, '-', '_', '/', starting and ending alphanumeric")
+        raise TagError(f"invalid model name {tag.name!r}: letters, digits, '-', '_', '/', starting and ending alphanumeric")
     if tag.kind in ("version", "deregister"):
         if tag.version is None or not is_valid_version(tag.version):
-            raise ValueError(f"invalid version {tag.version!r}: expected 'v' + semver, e.g. v1.2.0")
+            raise TagError(f"invalid version {tag.version!r}: expected 'v' + semver, e.g. v1.2.0")
         body = f"{tag.name}@{tag.version}" + ("!" if tag.kind == "deregister" else "")
     elif tag.kind in ("stage", "unassign"):
         if tag.stage is None or not is_valid_name(tag.stage):
-            raise ValueError(f"invalid stage {tag.stage!r}: letters, digits, '-', '_', '/'")
+            raise TagError(f"invalid stage {tag.stage!r}: letters, digits, '-', '_', '/'")
         body = f"{tag.name}#{tag.stage}" + ("!" if tag.kind == "unassign" else "")
     elif tag.kind == "deprecate":
         body = f"{tag.name}@deprecated"
     else:
-        raise ValueError(f"unknown tag kind {tag.kind!r}")
+        raise TagError(f"unknown tag kind {tag.kind!r}")
     if tag.counter is not None:
         if tag.counter < 0:
-            raise ValueError(f"invalid counter {tag.counter}")
+            raise TagError(f"invalid counter {tag.counter}")
         body += f"#{tag.counter}"
     return body
 
 
 def parse_tag(text: str) -> Tag:
-    """Parse a registry tag name; raises ValueError for anything else (release tags, typos)."""
+    """Parse a registry tag name; raises :class:`TagError` (a ValueError) for anything else (release tags, typos)."""
+    if not isinstance(text, str):
+        raise TagError(f"a tag name is a string, not {type(text).__name__}", fix="pass the tag's name, e.g. model@v1.0.0")
     match = TAG_RE.match(text)
     if not match:
-        raise ValueError(f"{text!r} is not a registry tag (name@vX.Y.Z, name#stage#N, name@vX.Y.Z!, name@deprecated)")
+        raise TagError(f"{text!r} is not a registry tag (name@vX.Y.Z, name#stage#N, name@vX.Y.Z!, name@deprecated)")
     counter = int(match["counter"]) if match["counter"] is not None else None
     name = match["name"]
     if match["version"]:
@@ -104,7 +108,7 @@ def parse_tag(text: str) -> Tag:
 def try_parse_tag(text: str) -> Tag | None:
     try:
         return parse_tag(text)
-    except ValueError:
+    except TagError:
         return None
 
 

@@ -56,13 +56,18 @@ def run_ci(
     repo: str | None = None,
     pr: int | None = None,
     client: Any = None,
+    progress: bool = False,
 ) -> CiResult:
     """Run plan, train, evaluate, export, gate and report for the project at ``config``.
 
     Every record and ``report.md`` land in ``out`` (the Action uploads it as an
     artifact). With ``post``, the report is created or updated as a PR comment.
+    The export includes int8, so latency and size checks compare like with
+    like against a production baseline exported the same way. ``progress``:
+    one stderr line per stage, and periodic lines in long ones.
     """
     from calibgate import api
+    from calibgate.progress import line
 
     cfg = load_config(config, required=True)
     policy_path = Path(policy) if policy is not None else cfg.path(cfg.policy)
@@ -72,14 +77,20 @@ def run_ci(
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    plan = _plan(api, cfg, policy_path)
+    line("ci: plan (signals on the calibration set)", enabled=progress)
+    plan = _plan(api, cfg, policy_path, progress)
     _write(out_dir, "plan", plan)
-    run_dir = _train(api, cfg, plan)
+    line(f"ci: train {plan.recommendation.strategy}", enabled=progress)
+    run_dir = _train(api, cfg, plan, progress)
+    line(f"ci: evaluate {run_dir}", enabled=progress)
     candidate_eval = _evaluate(api, cfg, run_dir)
     _write(out_dir, "candidate_eval", candidate_eval)
+    line("ci: export fp32 + int8 ONNX, parity and latency", enabled=progress)
     export = _export(api, cfg, run_dir)
     _write(out_dir, "export", export)
+    line("ci: baseline (the version in production)", enabled=progress)
     baseline_ref, baseline_dir, baseline_eval = _baseline(api, cfg, candidate_eval, out_dir)
+    line("ci: gate", enabled=progress)
     decision = _gate(api, cfg, run_dir, policy_path, baseline_dir)
     if baseline_ref is not None:
         decision = decision.model_copy(update={"baseline": baseline_ref})
@@ -107,12 +118,12 @@ def run_ci(
 # -- adapters to the facade ---------------------------------------------------------------------
 
 
-def _plan(api, cfg: ProjectConfig, policy: Path):
-    return api.plan(config=cfg, policy=policy)
+def _plan(api, cfg: ProjectConfig, policy: Path, progress: bool = False):
+    return api.plan(config=cfg, policy=policy, progress=progress)
 
 
-def _train(api, cfg: ProjectConfig, plan) -> Path:
-    return Path(api.train(config=cfg, plan=plan).run_dir)
+def _train(api, cfg: ProjectConfig, plan, progress: bool = False) -> Path:
+    return Path(api.train(config=cfg, plan=plan, progress=progress).run_dir)
 
 
 def _evaluate(api, cfg: ProjectConfig, run_dir: Path):
@@ -120,7 +131,7 @@ def _evaluate(api, cfg: ProjectConfig, run_dir: Path):
 
 
 def _export(api, cfg: ProjectConfig, run_dir: Path):
-    return api.export(run_dir, test=cfg.path(cfg.data.test))
+    return api.export(run_dir, test=cfg.path(cfg.data.test), quantize="int8")  # like with like vs an int8 baseline
 
 
 def _baseline(api, cfg: ProjectConfig, candidate_eval, out_dir: Path):

@@ -33,6 +33,40 @@ class TrainResult:
         scored = [c for c in self.curves if c.get("val_loss") is not None]
         return min(scored, key=lambda c: c["val_loss"])["val_accuracy"] if scored else None
 
+    @property
+    def tuning_note(self) -> str | None:
+        """One sentence when tuning did not improve on its start (see :func:`tuning_note`)."""
+        return tuning_note(self.manifest.strategy, self.manifest.train_config, self.curves)
+
+    @property
+    def override_note(self) -> str | None:
+        """One sentence when ``--strategy`` overrode the plan."""
+        o = self.manifest.train_config.get("plan_override")
+        if not o or o.get("follows_plan"):
+            return None
+        if o.get("planned_strategy") is None:
+            return f"no plan recorded ({o.get('plan_error') or 'planner unavailable'}): plan-based gate checks will not pass"
+        rank = f" r{o['planned_lora_rank']}" if o.get("planned_lora_rank") else ""
+        return f"overrode the plan's {o['planned_strategy']}{rank} ({o['reason']}); the plan is recorded in the run"
+
+
+def tuning_note(strategy: str, train_config: dict, curves: list[dict]) -> str | None:
+    """When early stopping restored epoch 0 of a LoRA / full fine-tuning run (no epoch beat the probe head it started
+    from), one sentence saying so and by how much the best tuned epoch fell short; None otherwise."""
+    if strategy not in ("lora", "full-finetune") or train_config.get("best_epoch") != 0:
+        return None
+    start = next((c for c in curves if c.get("epoch") == 0), None)
+    tuned = [c for c in curves if c.get("epoch", 0) > 0 and c.get("val_loss") is not None]
+    if start is None or start.get("val_loss") is None or not tuned:
+        return f"{strategy} tuning did not improve on its starting point (the probe head); the run keeps the start"
+    best = min(tuned, key=lambda c: c["val_loss"])
+    return (
+        f"{strategy} tuning did not improve on its starting point (the probe head on the base encoder): the best tuned"
+        f" epoch ({best['epoch']} of {len(tuned)}) had validation loss {best['val_loss']:.4f} vs {start['val_loss']:.4f}"
+        f" at the start (+{best['val_loss'] - start['val_loss']:.4f}) and accuracy {best['val_accuracy']:.3f} vs"
+        f" {start['val_accuracy']:.3f} ({(best['val_accuracy'] - start['val_accuracy']) * 100:+.1f} pt); the run keeps the start"
+    )
+
 
 def train(
     *,
@@ -49,8 +83,15 @@ def train(
     modifiers: Iterable[str] | None = None,
     run_id: str | None = None,
     progress: bool = False,
+    reason: str | None = None,
 ) -> TrainResult:
-    """Train per the options / plan and write a run directory; returns where and what."""
+    """Train per the options / plan and write a run directory; returns where and what.
+
+    An explicit ``strategy`` overrides the plan, but the plan is still
+    computed (or read from ``plan``) and recorded in the run, with the
+    override and ``reason`` in ``train_config["plan_override"]``, so the
+    gate's plan-based checks judge the data the run was trained on.
+    """
     from calibgate.settings import load_config
 
     if strategy is not None:
@@ -65,6 +106,11 @@ def train(
     seed = config.seed if seed is None else seed
     model = model or config.model_path()
     plan_record, source = _resolve_plan(plan, strategy, config, model)
+    plan_error = None
+    record_only = False
+    if plan_record is None and strategy is not None:
+        plan_record, plan_error = _plan_for_the_record(config, model)
+        record_only = plan_record is not None
     if strategy is None:
         rec = plan_record.recommendation
         if rec.strategy not in STRATEGIES:
@@ -75,11 +121,12 @@ def train(
         strategy = rec.strategy
         lora_rank = lora_rank or rec.lora_rank
     not_applied: list[str] = []
-    if modifiers is None and plan_record is not None:
+    if modifiers is None and plan_record is not None and not record_only:
         # data actions such as 'add-production-data' are for the user, not the trainer
         modifiers = [m for m in plan_record.recommendation.modifiers if m in MODIFIERS]
         not_applied = [m for m in plan_record.recommendation.modifiers if m not in MODIFIERS]
     options = make_options(strategy=strategy, lora_rank=lora_rank, epochs=epochs, batch_size=batch_size, modifiers=modifiers or (), seed=seed)
+    override = _override(plan_record, options, source, reason, plan_error)
 
     from calibgate.data.jsonl import load_labeled
     from calibgate.data.versions import data_version, ensure_pulled
@@ -102,13 +149,14 @@ def train(
         seed=options.seed, epochs=options.epochs if epochs is not None else None, batch_size=batch_size, progress=progress,
     )
     data_info = {
-        "source": str(train_file), "sha256": sha256_file(train_file), "rows_sha256": data.sha256, "n": len(data),
+        "source": _portable(train_file, config.root), "sha256": sha256_file(train_file), "rows_sha256": data.sha256, "n": len(data),
         "n_classes": data.n_classes, "dvc_target": config.data.dvc_target,
         "dvc_md5": version.dvc_md5 if version else None, "dvc_state": version.state if version else "untracked",
     }
     manifest = trained.save(
         run_dir, run_id=run_id, data=data_info, plan=plan_record, git_commit=_git_commit(config.root),
-        extra_config={"strategy_source": source, "plan_modifiers_not_applied": not_applied, "model": str(model), "config": config.model_dump(mode="json")},
+        extra_config={"strategy_source": source, "plan_modifiers_not_applied": not_applied, "model": str(model),
+                      "config": config.model_dump(mode="json"), **({"plan_override": override} if override else {})},
     )
     _point_latest(runs_root, run_id)
     return TrainResult(run_dir=run_dir, manifest=manifest, curves=trained.curves, source=source)
@@ -140,6 +188,44 @@ def _resolve_plan(plan, strategy, config, model):
     return make_plan(config=config, model=model), "planner"
 
 
+def _plan_for_the_record(config, model):
+    """(plan, None), or (None, why) when the planner is missing or refuses the data: the run says why it has no plan."""
+    try:
+        from calibgate.planner.api import plan as make_plan
+    except ImportError:
+        return None, "the planner is not available in this build"
+    from calibgate.errors import CalibgateError
+
+    try:
+        return make_plan(config=config, model=model), None
+    except CalibgateError as exc:
+        return None, exc.format()
+
+
+def _override(plan_record, options, source: str, reason: str | None, plan_error: str | None) -> dict | None:
+    """What the plan recommended, what was trained instead and why (None when training followed the plan)."""
+    if source != "option":
+        return None
+    rec = plan_record.recommendation if plan_record is not None else None
+    planned = rec.strategy if rec is not None else None
+    planned_rank = rec.lora_rank if rec is not None else None
+    return {
+        "planned_strategy": planned, "planned_lora_rank": planned_rank,
+        "trained_strategy": options.strategy, "trained_lora_rank": options.lora_rank,
+        "follows_plan": planned == options.strategy and (planned_rank == options.lora_rank or options.lora_rank is None),
+        "reason": reason or "--strategy given explicitly",
+        **({"plan_error": plan_error} if plan_error else {}),
+    }
+
+
+def _portable(path: Path, root: Path) -> str:
+    """``path`` relative to the project root (POSIX), or its bare name outside it: runs and tags never hold machine paths."""
+    try:
+        return path.resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
 def _new_run_id(strategy: str, rank: int | None) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{strategy}{f'-r{rank}' if rank else ''}-{secrets.token_hex(2)}"
@@ -155,9 +241,9 @@ def _git_commit(root: Path) -> str | None:
 
 
 def _point_latest(runs_root: Path, run_id: str) -> None:
-    tmp = runs_root / "LATEST.tmp"
-    tmp.write_text(run_id + "\n", encoding="utf-8")
-    tmp.replace(runs_root / "LATEST")
+    from calibgate.paths import atomic_write_text
+
+    atomic_write_text(runs_root / "LATEST", run_id + "\n")
     link = runs_root / "latest"
     try:
         if link.is_symlink() or not link.exists():

@@ -24,8 +24,9 @@ def model_card(manifest: RunManifest, curves: list[dict], plan: dict | None) -> 
         meta["base_model"] = f"sentence-transformers/{DEFAULT_MODEL}"
     else:
         meta["base_model_path"] = manifest.base_model  # a local directory, not a hub id
-    if manifest.data.get("source"):
-        meta["datasets"] = [manifest.data["source"]]
+    dataset = _dataset_id(manifest.data)
+    if dataset:
+        meta["datasets"] = [dataset]
     meta["metrics"] = ["accuracy", "f1"]
     lines = [
         "---",
@@ -52,11 +53,32 @@ def model_card(manifest: RunManifest, curves: list[dict], plan: dict | None) -> 
     ]
     if best is not None:
         lines.append(f"- best validation epoch: {best['epoch']} (loss {best['val_loss']:.4f}, accuracy {best['val_accuracy']:.4f})")
+    from calibgate.training.api import tuning_note
+
+    note = tuning_note(manifest.strategy, manifest.train_config, curves)
+    if note:
+        lines.append(f"- note: {note}")
+    override = manifest.train_config.get("plan_override")
+    if override and not override.get("follows_plan"):
+        lines.append(f"- strategy overrides the plan's {override.get('planned_strategy')}: {override.get('reason')}")
     if plan:
         rec = plan.get("recommendation", {})
         lines.append(f"- plan: {rec.get('chosen_candidate', rec.get('strategy'))}")
     lines += ["", "## Labels", "", ", ".join(f"`{name}`" for name in manifest.label_names), ""]
     return "\n".join(lines)
+
+
+def _dataset_id(data: dict) -> str | None:
+    """The training data as the card's ``datasets`` names it: its repo-relative path, never a machine's absolute
+    path (the DVC md5 is in the card's Training section)."""
+    from pathlib import PurePath
+
+    source = data.get("source")
+    if not source:
+        return None
+    path = PurePath(str(source))
+    name = path.name if path.is_absolute() or ".." in path.parts else path.as_posix()
+    return name
 
 
 def _best(curves: list[dict]) -> dict | None:

@@ -12,7 +12,6 @@ tuning never ends worse on validation loss than the probe it started from.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -162,6 +161,14 @@ def train_loop(classifier, tokenizer, train_texts, train_labels, val_texts, val_
                 "epoch": epoch, "train_loss": loss_sum / max(seen, 1), "val_loss": val_loss, "val_accuracy": val_acc,
                 "seconds": round(seconds, 3), "examples_per_second": round(seen / seconds, 2) if seconds else None,
             })
+            from calibgate.progress import line
+
+            line(
+                f"training epoch {epoch}/{config.epochs}: train loss {loss_sum / max(seen, 1):.4f}"
+                + (f", validation loss {val_loss:.4f}, accuracy {val_acc:.3f}" if val_loss is not None else "")
+                + f" ({seconds:.1f}s)",
+                enabled=config.progress,
+            )
             if val_loss is None:
                 result.best_epoch = epoch
                 continue
@@ -184,11 +191,9 @@ def train_loop(classifier, tokenizer, train_texts, train_labels, val_texts, val_
 
 
 def _progress_bar(total: int, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm.auto import tqdm
+    from calibgate.progress import bar
 
-    return tqdm(total=total, desc="training", unit="ex", file=sys.stderr, leave=False, dynamic_ncols=True)
+    return bar(total, "training", unit="example", enabled=enabled)
 
 
 def pick_device(requested: str | None = None) -> str:

@@ -62,14 +62,12 @@ class TrainedModel:
 
     def _encoder_and_tokenizer(self):
         if self.encoder is None or self.tokenizer is None:
-            from transformers import AutoModel, AutoTokenizer
+            from calibgate.embeddings.modeldir import load_pretrained_model, load_pretrained_tokenizer
 
             if self.tokenizer is None:
-                self.tokenizer = AutoTokenizer.from_pretrained(str(self.info.path), local_files_only=True)
-                if self.tokenizer.pad_token is None:
-                    self.tokenizer.pad_token = self.tokenizer.eos_token
+                self.tokenizer = load_pretrained_tokenizer(self.info.path)
             if self.encoder is None:
-                return AutoModel.from_pretrained(str(self.info.path), local_files_only=True).eval(), self.tokenizer
+                return load_pretrained_model(self.info.path).eval(), self.tokenizer
         return self.encoder, self.tokenizer
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:

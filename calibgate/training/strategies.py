@@ -90,8 +90,8 @@ class _Tuned(Strategy):
 
     def fit(self, job: FitJob) -> TrainedModel:
         import torch
-        from transformers import AutoModel, AutoTokenizer
 
+        from calibgate.embeddings.modeldir import load_pretrained_model, load_pretrained_tokenizer
         from calibgate.modeling import LinearHead, TextClassifier
         from calibgate.training.loop import LoopConfig, pick_batch_size, pick_device, train_loop
 
@@ -99,10 +99,8 @@ class _Tuned(Strategy):
         started = time.perf_counter()
         probe = job.probe()  # LP: the head starts from the probe's solution
         torch.manual_seed(o.seed)
-        tokenizer = AutoTokenizer.from_pretrained(str(job.info.path), local_files_only=True)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        encoder = AutoModel.from_pretrained(str(job.info.path), local_files_only=True)
+        tokenizer = load_pretrained_tokenizer(job.info.path)
+        encoder = load_pretrained_model(job.info.path)
         encoder, extra = self.prepare(encoder, job)
         head = LinearHead(_tensor(probe.weight), _tensor(probe.bias))
         classifier = TextClassifier(encoder, head, pooling=job.info.pooling, normalize=True)

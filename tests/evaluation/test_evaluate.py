@@ -16,7 +16,7 @@ def test_evaluate_writes_results_and_rehashes_the_run(project):
     from calibgate.evaluation.schema import EvaluationResult
     from calibgate.runs import load_run
 
-    result = _run(project, "evaluate", "--model", "runs/run1", "--slice", "hard=data/hard.jsonl", "--bootstrap", "200")
+    result = _run(project, "evaluate", "--run", "runs/run1", "--slice", "hard=data/hard.jsonl", "--bootstrap", "200")
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output and "base model" in result.output and "slice hard" in result.output
     run = project / "runs" / "run1"
@@ -63,11 +63,11 @@ def _snapshot(run):
 @pytest.mark.parametrize(
     "setup, args, needle",
     [
-        ("none", ["--model", "data"], "not a calibgate run"),
-        ("tamper", ["--model", "runs/run1"], "tampered"),
-        ("unknown", ["--model", "runs/run1", "--test", "data/unknown.jsonl"], "unknown label 'no_such_intent'"),
-        ("empty", ["--model", "runs/run1", "--test", "data/empty.jsonl"], "has no rows"),
-        ("none", ["--model", "runs/run1", "--metric", "no/such/metric.py"], "not a local file"),
+        ("none", ["--run", "data"], "not a calibgate run"),
+        ("tamper", ["--run", "runs/run1"], "tampered"),
+        ("unknown", ["--run", "runs/run1", "--test", "data/unknown.jsonl"], "unknown label 'no_such_intent'"),
+        ("empty", ["--run", "runs/run1", "--test", "data/empty.jsonl"], "has no rows"),
+        ("none", ["--run", "runs/run1", "--metric", "no/such/metric.py"], "not a local file"),
     ],
 )
 def test_evaluate_refuses_bad_input(project, setup, args, needle):

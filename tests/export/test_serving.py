@@ -65,7 +65,7 @@ rows = api.predict({str(run)!r}, {TEXTS[:4]!r}, precision='int8')
 assert len(rows) == 4 and all(r['label'] in {LABEL_NAMES!r} for r in rows)
 assert 'torch' not in sys.modules and 'transformers' not in sys.modules, sorted(sys.modules)
 from calibgate.cli import main
-sys.argv = ['calibgate', 'predict', '--model', {str(run)!r}]
+sys.argv = ['calibgate', 'predict', '--run', {str(run)!r}]
 try:
     main()
 except SystemExit as exc:
@@ -99,15 +99,26 @@ def test_tampered_artifact_is_refused(exported_copy, rel):
     with pytest.raises(IntegrityError, match="tampered") as info:
         predict(exported_copy, TEXTS[:2])
     assert info.value.exit_code == 2
-    result = CliRunner().invoke(cli, ["predict", "--model", str(exported_copy)], input='{"text": "hi"}\n')
+    result = CliRunner().invoke(cli, ["predict", "--run", str(exported_copy)], input='{"text": "hi"}\n')
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "tampered" in result.stderr
+
+
+def test_a_symlinked_artifact_is_never_followed(exported_copy, tmp_path):
+    """Same bytes, same sha256, but outside the run: serving refuses to follow the link."""
+    outside = tmp_path / "outside.onnx"
+    shutil.copy(exported_copy / "export" / "model.onnx", outside)
+    (exported_copy / "export" / "model.onnx").unlink()
+    (exported_copy / "export" / "model.onnx").symlink_to(outside)
+    with pytest.raises(IntegrityError, match="symlink") as info:
+        predict(exported_copy, TEXTS[:2])
+    assert info.value.exit_code == 2
 
 
 def test_cli_predict_writes_jsonl(bert_linear_export, tmp_path):
     run, _ = bert_linear_export
     lines = "".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(TEXTS[:6]))
-    result = CliRunner().invoke(cli, ["predict", "--model", str(run)], input=lines)
+    result = CliRunner().invoke(cli, ["predict", "--run", str(run)], input=lines)
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["label"] for r in rows] == [r["label"] for r in predict(run, TEXTS[:6])]
@@ -117,7 +128,7 @@ def test_cli_predict_writes_jsonl(bert_linear_export, tmp_path):
         cli,
         [
             "predict",
-            "--model",
+            "--run",
             str(run),
             "--input",
             str(tmp_path / "in.jsonl"),
@@ -145,19 +156,19 @@ def test_cli_predict_writes_jsonl(bert_linear_export, tmp_path):
     ],
 )
 def test_cli_predict_bad_input_exits_2(bert_linear_export, stdin, message):
-    result = CliRunner().invoke(cli, ["predict", "--model", str(bert_linear_export[0])], input=stdin)
+    result = CliRunner().invoke(cli, ["predict", "--run", str(bert_linear_export[0])], input=stdin)
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr and result.stdout == ""
 
 
 def test_cli_predict_without_export_exits_2(tmp_path, tiny_bert_dir):
     run = make_run(tmp_path / "plain", tiny_bert_dir)
-    result = CliRunner().invoke(cli, ["predict", "--model", str(run)], input='{"text": "hi"}\n')
+    result = CliRunner().invoke(cli, ["predict", "--run", str(run)], input='{"text": "hi"}\n')
     assert result.exit_code == 2 and "calibgate export" in result.stderr
 
 
 def test_cli_export_refuses_what_is_not_a_run(tmp_path):
-    result = CliRunner().invoke(cli, ["export", "--model", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["export", "--run", str(tmp_path)])
     assert result.exit_code == 2 and "not a calibgate run" in result.stderr and result.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
 
@@ -168,7 +179,7 @@ def test_cli_export_json(tmp_path, tiny_bert_dir):
     texts.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
     args = [
         "export",
-        "--model",
+        "--run",
         str(run),
         "--parity-texts",
         str(texts),
@@ -183,7 +194,7 @@ def test_cli_export_json(tmp_path, tiny_bert_dir):
     record = json.loads(result.stdout)
     assert record["artifacts"][0]["max_abs_logit_diff"] < 1e-4 and record["artifacts"][0]["latency"]["batch1_runs"] == 5
     result = CliRunner().invoke(
-        cli, ["export", "--model", str(run), "--parity-texts", str(texts), "--quantize", "int4"]
+        cli, ["export", "--run", str(run), "--parity-texts", str(texts), "--quantize", "int4"]
     )
     assert result.exit_code == 2
 
@@ -193,7 +204,7 @@ def test_cli_export_reads_the_test_set_from_calibgate_yaml(tmp_path, tiny_bert_d
     (tmp_path / "calibgate.yaml").write_text(f"data:\n  test: {test_jsonl}\n")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
-        cli, ["export", "--model", "runs/cfg", "--exporter", "torchscript", "--latency-runs", "0"]
+        cli, ["export", "--run", "runs/cfg", "--exporter", "torchscript", "--latency-runs", "0"]
     )
     assert result.exit_code == 0, result.stderr
     assert f"from {test_jsonl}" in result.stdout and "accuracy" in result.stdout

@@ -112,7 +112,7 @@ def test_a_failed_save_leaves_no_half_written_run(tiny_sets, tiny_bert_dir, tmp_
 def test_evaluate_through_the_latest_link(tiny_project):
     result = _run(tiny_project, "train", "--strategy", "embedding-probe", "-q")
     assert result.exit_code == 0, result.output
-    result = _run(tiny_project, "evaluate", "--model", "runs/latest", "--bootstrap", "50", "--json")
+    result = _run(tiny_project, "evaluate", "--run", "runs/latest", "--bootstrap", "50", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["strategy"] == "embedding-probe"
 

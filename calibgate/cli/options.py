@@ -1,0 +1,35 @@
+"""Options several commands share.
+
+``--run`` names a run directory (evaluate, export, predict); ``--model``
+names a base encoder (plan, train). ``--model`` used to mean a run directory
+in evaluate / export / predict too: it still works there, hidden, and says on
+stderr that it is deprecated.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+
+def run_option(help_text: str):
+    """``--run DIR`` plus the hidden, deprecated ``--model DIR`` alias; the command receives ``run_dir``."""
+
+    def decorator(command):
+        @functools.wraps(command)
+        def wrapper(*args, run_dir=None, deprecated_model=None, **kwargs):
+            if run_dir is not None and deprecated_model is not None:
+                raise click.UsageError("give the run directory once, with --run (--model is its deprecated alias)")
+            if deprecated_model is not None:
+                click.echo("calibgate: warning: --model for a run directory is deprecated; use --run", err=True)
+                run_dir = deprecated_model
+            if run_dir is None:
+                raise click.UsageError("Missing option '--run' (the run directory written by 'calibgate train')")
+            return command(*args, run_dir=run_dir, **kwargs)
+
+        wrapper = click.option("--model", "deprecated_model", hidden=True, type=click.Path(file_okay=False),
+                               help="Deprecated alias of --run.")(wrapper)
+        return click.option("--run", "run_dir", metavar="DIR", type=click.Path(file_okay=False), help=help_text)(wrapper)
+
+    return decorator

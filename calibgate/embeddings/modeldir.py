@@ -1,0 +1,105 @@
+"""The one gate every Hugging Face model directory passes before anything in it is loaded.
+
+calibgate loads weights only from safetensors (no pickle: ``pytorch_model.bin``,
+``*.pt``, ``*.ckpt`` can run code when unpickled) and never runs code shipped
+with a model (``auto_map`` / ``trust_remote_code``). :func:`check_model_dir`
+refuses anything else *before* transformers sees the directory, with a
+:class:`~calibgate.errors.ModelError` (exit code 2, one line naming the path
+and the fix); :func:`load_pretrained_model` and :func:`load_pretrained_tokenizer`
+are the only callers of ``from_pretrained`` and always pass
+``use_safetensors=True, trust_remote_code=False, local_files_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from calibgate.errors import ModelError
+
+# formats that are (or wrap) pickle: torch.load / numpy allow_pickle / joblib can execute code
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".h5", ".msgpack")
+_CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
+            "generation_config.json", "adapter_config.json")
+_FIX_WEIGHTS = ("convert the weights to safetensors (e.g. model.save_pretrained(dir, safe_serialization=True)"
+                " in a trusted environment) and remove the pickle files")
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ModelError(f"{path}: unreadable model config ({reason})", fix="restore the model directory from its source") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: model config is a JSON {type(data).__name__}, not an object", fix="restore the model directory")
+    return data
+
+
+def _remote_code(config: dict) -> bool:
+    return bool(config.get("auto_map")) or bool(config.get("trust_remote_code")) or any(
+        isinstance(v, dict) and bool(v.get("auto_map")) for v in config.values()
+    )
+
+
+def check_model_dir(path: str | Path, *, option: str = "--model") -> dict:
+    """Validate a local model directory and return its ``config.json``; :class:`ModelError` on anything unsafe.
+
+    Refused: not a directory; no or unreadable ``config.json``; a config (model,
+    tokenizer, processor, adapter) naming custom code (``auto_map``,
+    ``trust_remote_code``); weights other than safetensors, or no weights;
+    ``*.py`` files beside the weights (remote code); symlinked weights.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"model directory {str(path)!r} not found",
+                         fix=f"pass {option} a local Hugging Face model directory (calibgate does not download models)")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelError(f"{path}: no config.json, not a Hugging Face model directory",
+                         fix=f"pass {option} a directory saved with save_pretrained (config.json + model.safetensors)")
+    config = _read_config(config_file)
+    for name in _CONFIGS:
+        extra = config if name == "config.json" else (_read_config(path / name) if (path / name).is_file() else {})
+        if _remote_code(extra):
+            raise ModelError(f"{path / name}: the model asks to run its own code (auto_map / trust_remote_code)",
+                             fix="calibgate never runs code shipped with a model; use an architecture transformers implements")
+    code = sorted(p.name for p in path.glob("*.py"))
+    if code:
+        raise ModelError(f"{path}: ships Python code ({code[0]}): remote code is never run",
+                         fix="remove the .py files and use an architecture transformers implements")
+    files = [p for p in path.iterdir() if p.is_file() or p.is_symlink()]
+    pickles = sorted(p.name for p in files if p.suffix.lower() in PICKLE_SUFFIXES)
+    weights = sorted(p for p in files if p.suffix == ".safetensors")
+    if pickles:
+        raise ModelError(f"{path}: {pickles[0]} is a pickle-format file; calibgate loads safetensors only", fix=_FIX_WEIGHTS)
+    if not weights:
+        raise ModelError(f"{path}: no model.safetensors (config but no weights)",
+                         fix="restore the weights as safetensors, or pass the directory that holds them")
+    linked = [p.name for p in weights if p.is_symlink()]
+    if linked:
+        raise ModelError(f"{path}: {linked[0]} is a symlink", fix="copy the real weight file into the model directory")
+    return config
+
+
+def load_pretrained_model(path: str | Path):
+    """``AutoModel.from_pretrained`` of a checked directory: safetensors only, no remote code, no download."""
+    from calibgate._lazy import require
+
+    check_model_dir(path)
+    transformers = require("transformers")
+    return transformers.AutoModel.from_pretrained(
+        str(path), local_files_only=True, use_safetensors=True, trust_remote_code=False
+    )
+
+
+def load_pretrained_tokenizer(path: str | Path):
+    """``AutoTokenizer.from_pretrained`` of a checked directory (pad token set to EOS when missing)."""
+    from calibgate._lazy import require
+
+    check_model_dir(path)
+    transformers = require("transformers")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

@@ -1,0 +1,96 @@
+"""Paths taken from records, and files written so that no reader ever sees half of one.
+
+* :func:`safe_join` is the one way to turn a relative path from a record (a
+  run manifest's file list, a version record, a store object name) into a
+  path on disk: absolute paths, ``..`` and symlinks anywhere on the way are
+  refused, so nothing outside ``root`` is read or written.
+* :func:`atomic_write_bytes` / :func:`atomic_write_text` / :func:`atomic_copy`
+  write through a uniquely named temporary file in the target's directory
+  (``tempfile``) renamed into place (``os.replace``): concurrent writers never
+  share a temporary name, and a reader sees the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from calibgate.errors import IntegrityError
+
+
+def check_relative(rel: str, *, what: str = "path") -> PurePosixPath:
+    """``rel`` as a normalised POSIX relative path; :class:`IntegrityError` if it could leave its root."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
+        raise IntegrityError(f"{what} {rel!r} is not a plain relative path", fix="restore the record from the registry; never edit it by hand")
+    path = PurePosixPath(rel)
+    if path.is_absolute() or rel.startswith("/") or any(part in ("..", "") for part in rel.split("/")) or (
+        len(rel) > 1 and rel[1] == ":"
+    ):
+        raise IntegrityError(
+            f"{what} {rel!r} points outside its directory (absolute or '..')",
+            fix="restore the record from the registry; records may name only files inside the run",
+        )
+    return path
+
+
+def safe_join(root: str | Path, rel: str, *, what: str = "path") -> Path:
+    """``root / rel`` after checking ``rel`` stays inside ``root``: no absolute path, no ``..``, no symlink on the way.
+
+    Components that do not exist yet are allowed (a file about to be written);
+    every existing component below ``root`` must be a real directory or file,
+    not a symlink, and the resolved result must lie under ``root``.
+    """
+    root = Path(root)
+    parts = check_relative(rel, what=what).parts
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            raise IntegrityError(f"{what} {rel!r} goes through the symlink {current}", fix="replace the symlink with the real file, or restore the run")
+    resolved_root = root.resolve()
+    try:
+        current.resolve().relative_to(resolved_root)
+    except ValueError:
+        raise IntegrityError(f"{what} {rel!r} resolves outside {root}", fix="restore the record from the registry") from None
+    return current
+
+
+def _temp_beside(path: Path) -> tuple[int, Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide store objects and run files from other readers
+    return fd, Path(name)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a unique temporary file in the same directory, renamed into place."""
+    path = Path(path)
+    fd, tmp = _temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """:func:`atomic_write_bytes` of UTF-8 ``text``."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_copy(source: BinaryIO, path: str | Path) -> None:
+    """Stream ``source`` into ``path`` through a unique temporary file renamed into place."""
+    path = Path(path)
+    fd, tmp = _temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            shutil.copyfileobj(source, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
