@@ -40,7 +40,7 @@ class ServeLimits:
     max_body_bytes: int = 64 * 1024
     max_texts: int = 64
     max_text_chars: int = 4096
-    max_batch: int = 32
+    max_batch: int = 4
     workers: int = 2
     shadow_backlog: int = 64
 

@@ -14,7 +14,7 @@ from calibgate import schemas
 from calibgate.export.serving import predict
 from tests.conftest import invoke_in
 
-from .conftest import TEXTS, Server
+from .conftest import LABELED, TEXTS, Server
 
 
 @pytest.fixture
@@ -73,6 +73,8 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
     s1 = traffic(project, "s1", "router@v1.0.0", "--shadow", "router@v1.1.0")
     report = json.loads(s1.read_text())
     schemas.validate("monitor", report)
+    (served_stats,) = report["models"]  # compared with the evaluation recorded in the registry
+    assert served_stats["model"] == "router@v1.0.0" and served_stats["evaluation"]["n"] == len(LABELED)
     runs = served_project.parent / "runs"
     served = [r["label"] for r in predict(runs / "a", TEXTS)]
     shadow = [r["label"] for r in predict(runs / "b", TEXTS)]

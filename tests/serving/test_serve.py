@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -69,23 +70,31 @@ def test_predictions_faults_and_metrics(serve, served_project):
         assert isinstance(answer, dict) and words in answer["error"] and answer["fix"], answer
         # and the server keeps serving
         assert server.predict({"text": TEXTS[1]})[0] == 200
+    # a chunked body declares no length: it is cut off at the limit while streaming
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request("POST", "/predict", body=(b"x" * 8192 for _ in range(20)), encode_chunked=True,
+                 headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    resp = conn.getresponse()
+    assert resp.status == 413 and "exceeds the limit" in json.loads(resp.read())["error"]
+    conn.close()
+    assert server.predict({"text": TEXTS[1]})[0] == 200
     assert server.request("GET", "/predict")[0] == 405
     status, missing, _ = server.get("/nope")
     assert status == 404 and missing["fix"]
 
     status, metrics, _ = server.get("/metrics")
     assert status == 200
-    assert 'calibgate_requests_total{model="router@v1.0.0",role="primary",status="200"} ' + f"{2 + len(BAD_REQUESTS)}.0" in metrics
+    assert 'calibgate_requests_total{model="router@v1.0.0",role="primary",status="200"} ' + f"{3 + len(BAD_REQUESTS)}.0" in metrics
     assert 'calibgate_requests_total{model="router@v1.0.0",role="primary",status="422"} 9.0' in metrics
-    assert f'calibgate_errors_total{{kind="bad_request"}} {len(BAD_REQUESTS)}.0' in metrics
+    assert f'calibgate_errors_total{{kind="bad_request"}} {len(BAD_REQUESTS) + 1}.0' in metrics
     assert "calibgate_request_latency_seconds_bucket" in metrics
-    counts = Counter(expected + [expected[0]] + [expected[1]] * len(BAD_REQUESTS))
+    counts = Counter(expected + [expected[0]] + [expected[1]] * (len(BAD_REQUESTS) + 1))
     for label, n in counts.items():
         assert f'calibgate_predictions_total{{label="{label}",model="router@v1.0.0",role="primary"}} {n}.0' in metrics
 
     server.stop()
     rows = read_log(log)
-    assert [r["status"] for r in rows if r["status"] != 200] == [want for _, want, _ in BAD_REQUESTS]
+    assert [r["status"] for r in rows if r["status"] != 200] == [want for _, want, _ in BAD_REQUESTS] + [413]
     first = rows[0]
     assert first["request_id"] == "req-1" and first["items"][0]["label"] == expected[0] and first["latency_ms"] > 0
     assert first["items"][0]["text"] == TEXTS[0]  # the project policy says monitor.log_text: true
