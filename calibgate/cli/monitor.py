@@ -32,7 +32,7 @@ Examples:
               help="evaluation.json of the primary model (default: its evaluation in the registry).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the report as markdown.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the output to a file instead of stdout.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the output to a file instead of stdout (the table is written as markdown).")
 def monitor(log_path, policy, evaluation, as_json, as_markdown, output) -> None:
     """Summarise a prediction log and check the policy's monitor thresholds."""
     from calibgate import api

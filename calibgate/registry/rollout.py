@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -36,7 +37,8 @@ def check_rollout(policy, model: ModelState, version: str, stage: str, evidence:
                                 fix="declare the stage under rollout: in the policy, or drop --evidence")
         return None
     previous = rollout.previous(stage)
-    if previous is not None and not any(e.stage == previous and e.version == version and e.action == "promote" for e in model.events):
+    entered = [e.created_at for e in model.events if e.stage == previous and e.version == version and e.action == "promote"]
+    if previous is not None and not entered:
         raise RegistryError(
             f"{ref} has not been in {previous}; the rollout order {' -> '.join(rollout.order)} in {policy.source} "
             f"does not let it skip to {stage}",
@@ -49,6 +51,8 @@ def check_rollout(policy, model: ModelState, version: str, stage: str, evidence:
         recorded.append(_shadow_evidence(ref, stage, needs.shadow, reports))
     if needs is not None and needs.canary is not None:
         recorded.append(_canary_evidence(ref, stage, needs.canary, reports))
+    if entered:
+        _collected_after(recorded, ref, previous, max(entered))
     return {"order": list(rollout.order), "previous_stage": previous, "evidence": recorded}
 
 
@@ -70,7 +74,7 @@ def _read_report(path: str | Path):
 def _base(kind: str, path: Path, report, digest: str) -> dict:
     w = report.window
     return {"kind": kind, "report": path.name, "report_sha256": digest, "log_sha256": report.log_sha256,
-            "window": {"first": w.first, "last": w.last, "requests": w.requests}}
+            "window": {"first": w.first, "last": w.last, "first_ts": w.first_ts, "last_ts": w.last_ts, "requests": w.requests}}
 
 
 def _shadow_evidence(ref: str, stage: str, needs, reports) -> dict:
@@ -116,6 +120,17 @@ def _require(figures: dict, rules: list[tuple[str, float, str]], path: Path, ref
     if problems:
         raise RegistryError(f"the evidence {path} for {ref} falls short: {'; '.join(problems)}",
                             fix=f"fix the candidate or run it longer; the thresholds are {where}")
+
+
+def _collected_after(recorded: list[dict], ref: str, previous: str, entered: str) -> None:
+    """Evidence must come from traffic after the version entered the stage before (tag times have 1 s resolution)."""
+    since = datetime.fromisoformat(entered).timestamp()
+    for e in recorded:
+        if e["window"]["first_ts"] < since - 1:
+            raise RegistryError(
+                f"the evidence {e['report']} covers traffic from {e['window']['first']}, before {ref} entered {previous} at {entered}",
+                fix=f"serve {ref} in {previous} and monitor the traffic after its promotion",
+            )
 
 
 def _fmt(value: float | None) -> str:

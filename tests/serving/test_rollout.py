@@ -93,6 +93,10 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
     strict.write_text((project / "policies" / "gate.yaml").read_text().replace("min_agreement: 0.0", "min_agreement: 1.0"))
     out = promote(project, "router@v1.1.0", "canary", s1, policy=str(strict))
     assert out.exit_code == 2 and "falls short: agreement" in out.output and "< 1.0" in out.output
+    stale = project / "stale.json"  # traffic from before the version entered shadow proves nothing about the stage
+    stale.write_text(json.dumps({**report, "window": {**report["window"], "first_ts": 1_700_000_000.0}}))
+    out = promote(project, "router@v1.1.0", "canary", stale)
+    assert out.exit_code == 2 and "before router@v1.1.0 entered shadow" in out.output
     out = promote(project, "router@v1.1.0", "canary", s0)  # a report about another version is no evidence
     assert out.exit_code == 2 and "needs a shadow monitor report of router@v1.1.0" in out.output
     assert promote(project, "router@v1.1.0", "canary", s1).exit_code == 0
