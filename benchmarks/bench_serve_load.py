@@ -141,6 +141,23 @@ def in_process(run: Path, texts: list[str], runs: int) -> tuple[float, float, fl
     return tuple(float(x) for x in np.percentile(times, [50, 95, 99]))
 
 
+def batch_scaling(run: Path, texts: list[str], seconds: float = 3.0) -> dict[int, float]:
+    """texts/s of one onnxruntime session (1 thread) at batch 1, 4, 8, 32: what micro-batching can gain per core."""
+    from calibgate.export.serving import Predictor
+
+    predictor = Predictor.from_run(run, threads=1)
+    out = {}
+    for size in (1, 4, 8, 32):
+        predictor.logits(texts[:size], batch_size=size)
+        started, n = time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            i = (n * size) % (len(texts) - size)
+            predictor.logits(texts[i : i + size], batch_size=size)
+            n += 1
+        out[size] = n * size / (time.perf_counter() - started)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="run directory with an ONNX export (default: fit and export the demo probe)")
@@ -187,6 +204,8 @@ def main() -> None:
     if fp32 and fp32.latency:
         lat = fp32.latency
         print(f"'calibgate export' record: p95 {lat.p95_ms:.2f} ms at {lat.threads} thread(s), model time only")
+    scaling = batch_scaling(run, texts)
+    print("in-process texts/s by batch size, 1 thread: " + ", ".join(f"batch {k} {v:.0f}" for k, v in scaling.items()))
     print()
     print(f"{'shadow':>6} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'ok':>7} {'5xx':>5} {'dropped':>7}")
     rows = {}

@@ -227,6 +227,8 @@ def _parse(body: bytes, limits: ServeLimits) -> list[str]:
         raise BadRequest(400, "request body is not UTF-8", "encode the JSON body as UTF-8") from None
     except ValueError as exc:
         raise BadRequest(400, f"request body is not valid JSON ({exc.msg} at position {exc.pos})", example) from None
+    except RecursionError:  # '[[[[...' within the size limit: json gives up before the stack does
+        raise BadRequest(400, "request body is nested too deeply to be a request", example) from None
     if not isinstance(data, dict):
         raise BadRequest(422, f"request body is a JSON {type(data).__name__}, not an object", example)
     unknown = sorted(set(data) - {"text", "texts"})

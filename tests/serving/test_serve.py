@@ -47,6 +47,7 @@ BAD_REQUESTS = [
     (b'{"text": "a", "texts": ["b"]}', 422, "exactly one"),
     (b'{"txt": "a"}', 422, "unknown key 'txt'"),
     (b"", 400, "not valid JSON"),
+    (b"[" * 50_000, 400, "nested too deeply"),
 ]
 
 
