@@ -41,14 +41,17 @@ Examples:
               help="Texts per onnxruntime call when requests queue up (MiniLM on CPU: 4 beat 1, 8 and 32).")
 @click.option("--max-texts", type=click.IntRange(min=1), default=64, show_default=True, help="Texts allowed in one request.")
 @click.option("--max-body-bytes", type=click.IntRange(min=1), default=64 * 1024, show_default=True, help="Largest request body.")
-def serve(ref, shadow, canary, share, host, port, log_path, policy, precision, workers, max_batch, max_texts, max_body_bytes) -> None:
+@click.option("--shadow-backlog", type=click.IntRange(min=0), default=64, show_default=True,
+              help="Requests queued for the shadow before it skips one (logged and counted), so it never slows answers.")
+def serve(ref, shadow, canary, share, host, port, log_path, policy, precision, workers, max_batch, max_texts, max_body_bytes,
+          shadow_backlog) -> None:
     """Serve version REF (name@vX.Y.Z, or a run directory) over HTTP."""
     from calibgate import api
     from calibgate.export.serving import default_threads
     from calibgate.serving.app import ServeLimits, run_server
 
     limits = ServeLimits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_batch=max_batch,
-                         workers=workers or default_threads())
+                         workers=workers or default_threads(), shadow_backlog=shadow_backlog)
     plan = api.build_server(ref, shadow=shadow, canary=canary, share=share, log=log_path, policy=policy,
                             precision=precision, limits=limits)
     extra = (f", shadow {plan.shadow}" if plan.shadow else "") + (f", canary {plan.canary} at {plan.share:.0%}" if plan.canary else "")

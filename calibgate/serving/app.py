@@ -303,6 +303,8 @@ def build_server(
                         ("max_batch", limits.max_batch), ("workers", limits.workers)):
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}", fix="pass a positive number")
+    if limits.shadow_backlog < 0:
+        raise ConfigError(f"shadow_backlog must be >= 0, got {limits.shadow_backlog}", fix="pass 0 or more")
     log_text = _log_text(policy, repo)
     primary = load_served(ref, repo=repo, precision=precision)
     shadow_model = load_served(shadow, repo=repo, precision=precision) if shadow else None

@@ -121,6 +121,22 @@ def test_shadow_logs_both_answers_and_returns_the_primary(serve, served_project)
         assert by_role[(f"s-{i}", "shadow")]["model"] == "router@v1.1.0"
 
 
+def test_a_full_shadow_backlog_skips_the_shadow_not_the_answer(serve, served_project):
+    log = served_project / "skipped.jsonl"
+    server = serve("router@v1.0.0", "--shadow", "router@v1.1.0", "--shadow-backlog", "0", "--log", str(log))
+    for i in range(3):
+        status, answer, _ = server.predict({"text": TEXTS[i]}, request_id=f"k-{i}")
+        assert status == 200 and answer["model"] == "router@v1.0.0"
+    assert 'calibgate_errors_total{kind="shadow_skipped"} 3.0' in server.get("/metrics")[1]
+    server.stop()
+    shadows = [r for r in read_log(log) if r["role"] == "shadow"]
+    assert [(r["request_id"], r["status"]) for r in shadows] == [(f"k-{i}", 503) for i in range(3)]
+    from calibgate.serving.monitor import monitor
+
+    report = monitor(log)
+    assert report.shadow.skipped == 3 and report.shadow.requests == 0 and report.shadow.agreement is None
+
+
 def test_canary_share_is_a_deterministic_hash_of_the_request_id(serve, served_project):
     ids = [f"user-{i}" for i in range(20_000)]
     router = Router(share=0.1, has_canary=True)
