@@ -98,6 +98,9 @@ class MonitorThresholds(_Section):
     max_error_rate: float | None = Field(0.01, ge=0.0, le=1.0, description="server errors / requests, per served model")
     max_p95_ms: float | None = Field(None, gt=0.0, description="p95 request latency in ms, per served model")
     max_low_confidence_rate: float | None = Field(None, ge=0.0, le=1.0, description="share of predictions below low_confidence")
+    max_confidence_drop: float | None = Field(
+        None, ge=0.0, le=1.0, description="evaluation mean confidence minus live mean confidence (needs the evaluation's confidences)"
+    )
     max_label_shift: float | None = Field(
         None, ge=0.0, le=1.0, description="total variation distance between live and evaluation predicted-label shares"
     )

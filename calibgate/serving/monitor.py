@@ -290,6 +290,11 @@ def _checks(models: list[ModelStats], shadow: ShadowStats | None, t: MonitorThre
             out.append(_check("low_confidence_rate", m.model, m.low_confidence_rate, t.max_low_confidence_rate, "max"))
         if t.max_label_shift is not None:
             out.append(_check("label_shift", m.model, m.evaluation.label_shift if m.evaluation else None, t.max_label_shift, "max"))
+        if t.max_confidence_drop is not None:
+            drop = None
+            if m.evaluation is not None and m.evaluation.mean_confidence is not None and m.mean_confidence is not None:
+                drop = round(m.evaluation.mean_confidence - m.mean_confidence, 6)
+            out.append(_check("confidence_drop", m.model, drop, t.max_confidence_drop, "max"))
     if shadow is not None:
         if t.min_shadow_agreement is not None:
             out.append(_check("shadow_agreement", shadow.model, shadow.agreement, t.min_shadow_agreement, "min"))

@@ -37,9 +37,10 @@ def write_log(path: Path, *, n: int = 100, errors: int = 0, client_errors: int =
 def test_figures_follow_the_log(tmp_path):
     labels = np.array([0, 0, 0, 1] * 25)
     ev = evaluation(labels, labels, run_id="a")  # the evaluation predicts billing 75%, card 25%
+    ev = ev.model_copy(update={"confidences": [0.95] * len(labels)})
     report = monitor(write_log(tmp_path / "p.jsonl", errors=4, client_errors=3),
                      thresholds=MonitorThresholds(max_error_rate=0.05, max_p95_ms=50, max_low_confidence_rate=0.05,
-                                                  max_label_shift=0.1),
+                                                  max_label_shift=0.1, max_confidence_drop=0.05),
                      evaluations={"router@v1.0.0": ev})
     schemas.validate("monitor", json.loads(report.model_dump_json()))
     (m,) = report.models
@@ -49,7 +50,9 @@ def test_figures_follow_the_log(tmp_path):
     assert m.label_shares == {"billing": 0.75, "card": 0.25} and m.low_confidence_rate == pytest.approx(0.10, abs=1e-6)
     assert m.evaluation.label_shift == pytest.approx(0.0) and m.evaluation.label_shares == {"billing": 0.75, "card": 0.25}
     status = {c.id: c.status for c in report.checks}
-    assert status == {"error_rate": "PASS", "p95_ms": "FAIL", "low_confidence_rate": "FAIL", "label_shift": "PASS"}
+    assert m.mean_confidence == pytest.approx(0.85, abs=1e-6) and m.evaluation.mean_confidence == pytest.approx(0.95)
+    assert status == {"error_rate": "PASS", "p95_ms": "FAIL", "low_confidence_rate": "FAIL", "label_shift": "PASS",
+                      "confidence_drop": "FAIL"}
     assert report.status == "fail" and report.window.requests == 107 and report.shadow is None
 
 
