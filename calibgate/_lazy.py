@@ -18,6 +18,9 @@ _INSTALL_HINT = {
     "cleanlab": "pip install cleanlab",
     "dvc": "pip install dvc",
     "git": "pip install gitpython",
+    "starlette": "pip install 'calibgate[serve]'  (starlette, uvicorn, prometheus-client)",
+    "uvicorn": "pip install 'calibgate[serve]'  (starlette, uvicorn, prometheus-client)",
+    "prometheus_client": "pip install 'calibgate[serve]'  (starlette, uvicorn, prometheus-client)",
 }
 
 

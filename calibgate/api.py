@@ -36,6 +36,8 @@ _EXPORTS = {
     "run_ci": "calibgate.report.pipeline:run_ci",
     "drift": "calibgate.report.pipeline:drift",
     "bench_regret": "calibgate.bench.regret:bench_regret",
+    "build_server": "calibgate.serving.app:build_server",
+    "monitor": "calibgate.serving.monitor:monitor_log",
 }
 
 __all__ = sorted(_EXPORTS)

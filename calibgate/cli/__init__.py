@@ -27,6 +27,8 @@ COMMANDS = {
     "evaluate": "calibgate.cli.evaluate:evaluate",
     "export": "calibgate.cli.export:export",
     "predict": "calibgate.cli.predict:predict",
+    "serve": "calibgate.cli.serve:serve",
+    "monitor": "calibgate.cli.monitor:monitor",
     "policy": "calibgate.cli.policy:policy",
     "registry": "calibgate.cli.registry:registry",
     "gate": "calibgate.cli.gate:gate",

@@ -130,6 +130,15 @@ def show(ref, name, as_json) -> None:
         _table("stage history", ["#", "stage", "version", "action", "approved by", "reason"], [
             [str(e.counter), e.stage, e.version or "?", e.action, ", ".join(e.approved_by) or "-", e.reason or "-"] for e in d.history
         ])
+        _rollout_evidence(d.history)
+
+
+def _rollout_evidence(history) -> None:
+    from calibgate.registry.rollout import describe
+
+    rows = [[str(e.counter), e.stage, line] for e in history for line in describe(e.rollout)]
+    if rows:
+        _table("rollout evidence", ["#", "stage", "evidence"], rows)
 
 
 @registry.command(epilog="Example: calibgate registry promote router@v1.2.0 --stage production --approved-by alice")
@@ -140,16 +149,18 @@ def show(ref, name, as_json) -> None:
 @click.option("--reason", default="", help="Why, recorded in the tag.")
 @click.option("--gate", "gate_file", type=click.Path(dir_okay=False), default=None,
               help="Gate decision JSON ('calibgate gate --json') for the version's run; required where the policy says require_gate.")
+@click.option("--evidence", "evidence", multiple=True, type=click.Path(dir_okay=False),
+              help="Monitor report ('calibgate monitor --json') the policy's rollout: section asks for; repeat per report.")
 @_name
 @_remote
 @_no_push
 @_json
-def promote(ref, stage, approved_by, policy, reason, gate_file, name, remote, no_push, as_json) -> None:
+def promote(ref, stage, approved_by, policy, reason, gate_file, evidence, name, remote, no_push, as_json) -> None:
     """Assign version REF to a stage (a new name#stage#N tag), with the approvals the policy requires."""
     from calibgate import api
 
     result = api.promote(ref, stage=stage, approved_by=list(approved_by), policy=policy, reason=reason, gate=gate_file,
-                         name=name, remote=remote, push=False if no_push else None, fetch=not no_push)
+                         evidence=list(evidence), name=name, remote=remote, push=False if no_push else None, fetch=not no_push)
     _assignment(result, as_json)
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, fi
 
 from calibgate.planner.thresholds import PlannerThresholds
 from calibgate.policy.checks import CHECKS
+from calibgate.policy.rollout import MonitorThresholds, Rollout
 
 POLICY_SCHEMA_VERSION = 1
 # gto's name grammar for stages (gto/constants.py: name)
@@ -74,6 +75,8 @@ class Policy(BaseModel):
     approvals: dict[str, StageApproval] = Field(
         default_factory=dict, description="stage name -> approvals a promotion to it needs; unlisted stages need none"
     )
+    rollout: Rollout | None = Field(None, description="ordered stages and the evidence each promotion needs (see calibgate/policy/rollout.py)")
+    monitor: MonitorThresholds | None = Field(None, description="thresholds 'calibgate monitor' checks and what 'calibgate serve' logs")
 
     # set by the loader: where the policy came from and the sha256 of its bytes
     _source: str = PrivateAttr("<memory>")

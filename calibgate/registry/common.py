@@ -54,6 +54,7 @@ class StageEventInfo(BaseModel):
     created_at: str
     approved_by: list[str] = Field(default_factory=list)
     reason: str = ""
+    rollout: dict | None = Field(None, description="rollout order and evidence recorded with a promotion (calibgate.registry.rollout)")
 
 
 class VersionDetail(VersionInfo):
@@ -164,6 +165,7 @@ def event_info(e: StageEvent) -> StageEventInfo:
     return StageEventInfo(
         stage=e.stage, version=e.version, action=e.action, counter=e.counter, tag=e.tag, created_at=e.created_at,
         approved_by=e.record.approved_by if e.record else [], reason=e.record.reason if e.record else "",
+        rollout=e.record.rollout if e.record else None,
     )
 
 

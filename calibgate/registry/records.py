@@ -96,6 +96,9 @@ class StageRecord(_Record):
     policy_sha256: str | None = None
     reason: str = ""
     gate: dict[str, Any] | None = Field(None, description="decision, baseline, policy_sha256 and summary of the gate presented")
+    rollout: dict[str, Any] | None = Field(
+        None, description="the policy's rollout order, the stage before, and the evidence checked (report sha256, window, figures)"
+    )
     created_at: str = Field(default_factory=_now)
     actor: str = ""
 

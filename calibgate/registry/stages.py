@@ -7,6 +7,7 @@ from pathlib import Path
 from calibgate.errors import RegistryError
 from calibgate.policy.decision import GateDecision
 from calibgate.registry.gitrepo import GitRepo
+from calibgate.registry.rollout import check_rollout
 from calibgate.registry.records import DeprecationRecord, StageRecord, format_message
 from calibgate.registry.state import ModelState
 from calibgate.registry.tags import Tag, format_tag, is_valid_name, next_counter
@@ -24,6 +25,7 @@ def promote(
     policy: str | Path | None = None,
     reason: str = "",
     gate: GateDecision | str | Path | None = None,
+    evidence: list[str | Path] | tuple[str | Path, ...] = (),
     name: str | None = None,
     repo: str | Path | GitRepo | None = None,
     remote: str | None = None,
@@ -41,6 +43,10 @@ def promote(
     distinct approvers are needed and who may approve; too few or unlisted
     approvers raise :class:`RegistryError` and nothing is tagged. Deprecated
     versions and the version already holding the stage are refused.
+    ``evidence``: monitor reports (``calibgate monitor --json``) the policy's
+    ``rollout.stages.<stage>`` asks for; with a ``rollout.order`` the version
+    must have been promoted to the stage before (see
+    :mod:`calibgate.registry.rollout`). What was checked is recorded.
     ``fetch=False`` skips updating tags from the remote first (offline use;
     a stale clone then loses any race at push time).
     """
@@ -75,10 +81,11 @@ def promote(
     gate_summary = _check_gate(gate, rule.require_gate, loaded, v, stage, model)
     if current == version:
         raise RegistryError(f"{name}@{version} is already in {stage}", fix="nothing to do")
+    rollout = check_rollout(loaded, model, version, stage, list(evidence))
     record = StageRecord(
         name=name, version=version, stage=stage, counter=0, action="promote", previous=current, approved_by=approvers,
         required_approvals=rule.required, policy=repo_relpath(git, loaded.source), policy_sha256=loaded.sha256, reason=reason, actor=git.user(),
-        gate=gate_summary,
+        gate=gate_summary, rollout=rollout,
     )
     return _assign(git, model, v.commit, record, target_remote)
 

@@ -20,6 +20,7 @@ PUBLISHED = {
     "evaluation": "calibgate.evaluation.schema:EvaluationResult",
     "export": "calibgate.export.schema:ExportResult",
     "decision": "calibgate.policy.decision:GateDecision",
+    "monitor": "calibgate.serving.monitor:MonitorReport",
 }
 
 

@@ -1,4 +1,4 @@
-"""The gate and the registry stay light: importable, and 'calibgate gate --help' runs, with torch blocked."""
+"""The gate, the registry and serving stay light: importable, and their --help runs, with torch blocked."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ class Block:  # an import of torch or transformers fails, as if they were not in
 
 sys.meta_path.insert(0, Block())
 import calibgate.policy.api, calibgate.registry.api, calibgate.cli.gate, calibgate.cli.policy, calibgate.cli.registry
+import calibgate.serving.app, calibgate.serving.monitor, calibgate.serving.monitor_view, calibgate.registry.rollout
 from click.testing import CliRunner
 from calibgate.cli import cli
-for args in (['gate', '--help'], ['policy', 'check', '--help'], ['registry', '--help']):
+for args in (['gate', '--help'], ['policy', 'check', '--help'], ['registry', '--help'], ['serve', '--help'], ['monitor', '--help']):
     assert CliRunner().invoke(cli, args).exit_code == 0, args
 assert 'dvc' not in sys.modules, 'dvc is imported lazily, only to store or verify artifacts'
 print('ok')

@@ -1,0 +1,150 @@
+"""Staged rollout in the registry: stage order and the evidence a promotion needs (the policy's ``rollout:``).
+
+:func:`check_rollout` runs in ``registry promote`` before any tag is made.
+With ``rollout.order: [shadow, canary, production]`` a version can enter
+``canary`` only if it was promoted to ``shadow`` before, and ``production``
+only after ``canary``; ``rollout.stages.<stage>`` asks for monitor reports
+(``calibgate monitor --json``) of the version running as the shadow model or
+as the canary, with thresholds on their figures. What was checked (report
+sha256, its log's sha256, the window and the figures) is returned for the
+stage tag's record, where ``registry show`` reads it back.
+
+Without a ``rollout:`` section, or for a stage outside its order, nothing
+changes: the promotion needs only its approvals (and gate decision).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from calibgate.errors import RegistryError
+from calibgate.registry.state import ModelState
+
+
+def check_rollout(policy, model: ModelState, version: str, stage: str, evidence: list[str | Path] | tuple = ()) -> dict | None:
+    """The rollout evidence to record for promoting ``model.name@version`` to ``stage``; raises :class:`RegistryError`."""
+    rollout = policy.rollout
+    ref = f"{model.name}@{version}"
+    if rollout is None or stage not in rollout.order:
+        if evidence:
+            where = "declares no rollout: section" if rollout is None else f"has no stage '{stage}' in rollout.order"
+            raise RegistryError(f"--evidence was given but {policy.source} {where}, so nothing would check it",
+                                fix="declare the stage under rollout: in the policy, or drop --evidence")
+        return None
+    previous = rollout.previous(stage)
+    entered = [e.created_at for e in model.events if e.stage == previous and e.version == version and e.action == "promote"]
+    if previous is not None and not entered:
+        raise RegistryError(
+            f"{ref} has not been in {previous}; the rollout order {' -> '.join(rollout.order)} in {policy.source} "
+            f"does not let it skip to {stage}",
+            fix=f"promote it to {previous} first (calibgate registry promote {ref} --stage {previous})",
+        )
+    reports = [_read_report(path) for path in evidence]
+    needs = rollout.stages.get(stage)
+    recorded = []
+    if needs is not None and needs.shadow is not None:
+        recorded.append(_shadow_evidence(ref, stage, needs.shadow, reports))
+    if needs is not None and needs.canary is not None:
+        recorded.append(_canary_evidence(ref, stage, needs.canary, reports))
+    if entered:
+        _collected_after(recorded, ref, previous, max(entered))
+    return {"order": list(rollout.order), "previous_stage": previous, "evidence": recorded}
+
+
+def _read_report(path: str | Path):
+    from calibgate.serving.monitor import MonitorReport
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        report = MonitorReport.model_validate(json.loads(data))
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot read the evidence ({exc.strerror})", fix="pass the file 'calibgate monitor --json' wrote") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise RegistryError(f"{path}: not a monitor report ({first[:120]})", fix="pass the file 'calibgate monitor --json' wrote") from None
+    return path, report, hashlib.sha256(data).hexdigest()
+
+
+def _base(kind: str, path: Path, report, digest: str) -> dict:
+    w = report.window
+    return {"kind": kind, "report": path.name, "report_sha256": digest, "log_sha256": report.log_sha256,
+            "window": {"first": w.first, "last": w.last, "first_ts": w.first_ts, "last_ts": w.last_ts, "requests": w.requests}}
+
+
+def _shadow_evidence(ref: str, stage: str, needs, reports) -> dict:
+    found = [(p, r, d) for p, r, d in reports if r.shadow is not None and r.shadow.model == ref]
+    if not found:
+        raise RegistryError(
+            f"promotion of {ref} to {stage} needs a shadow monitor report of {ref} (rollout.stages.{stage}.shadow)",
+            fix=f"calibgate serve <production> --shadow {ref} --log shadow.jsonl; calibgate monitor --log shadow.jsonl --json > shadow.json; "
+                "then pass --evidence shadow.json",
+        )
+    path, report, digest = found[0]
+    s = report.shadow
+    figures = {"requests": s.requests, "agreement": s.agreement, "latency_ratio": s.latency_ratio}
+    _require(figures, [("requests", needs.min_requests, "min"), ("agreement", needs.min_agreement, "min"),
+                       ("latency_ratio", needs.max_latency_ratio, "max")], path, ref, f"rollout.stages.{stage}.shadow")
+    return {**_base("shadow", path, report, digest), "against": sorted({m.model for m in report.models}),
+            "figures": figures, "thresholds": needs.model_dump()}
+
+
+def _canary_evidence(ref: str, stage: str, needs, reports) -> dict:
+    found = [(p, r, d, r.stats(ref, "canary")) for p, r, d in reports if r.stats(ref, "canary") is not None]
+    if not found:
+        raise RegistryError(
+            f"promotion of {ref} to {stage} needs a canary monitor report of {ref} (rollout.stages.{stage}.canary)",
+            fix=f"calibgate serve <production> --canary {ref} --share 0.1 --log canary.jsonl; "
+                "calibgate monitor --log canary.jsonl --json > canary.json; then pass --evidence canary.json",
+        )
+    path, report, digest, stats = found[0]
+    figures = {"requests": stats.answered + stats.server_errors, "error_rate": stats.error_rate}
+    _require(figures, [("requests", needs.min_requests, "min"), ("error_rate", needs.max_error_rate, "max")],
+             path, ref, f"rollout.stages.{stage}.canary")
+    return {**_base("canary", path, report, digest),
+            "figures": {**figures, "p95_ms": stats.latency.p95_ms if stats.latency else None}, "thresholds": needs.model_dump()}
+
+
+def _require(figures: dict, rules: list[tuple[str, float, str]], path: Path, ref: str, where: str) -> None:
+    """RegistryError listing every figure on the wrong side of its threshold (a missing figure never passes)."""
+    problems = []
+    for key, threshold, direction in rules:
+        value = figures[key]
+        if value is None or (value < threshold if direction == "min" else value > threshold):
+            problems.append(f"{key.replace('_', ' ')} {_fmt(value)} {'<' if direction == 'min' else '>'} {threshold}")
+    if problems:
+        raise RegistryError(f"the evidence {path} for {ref} falls short: {'; '.join(problems)}",
+                            fix=f"fix the candidate or run it longer; the thresholds are {where}")
+
+
+def _collected_after(recorded: list[dict], ref: str, previous: str, entered: str) -> None:
+    """Evidence must come from traffic after the version entered the stage before (tag times have 1 s resolution)."""
+    since = datetime.fromisoformat(entered).timestamp()
+    for e in recorded:
+        if e["window"]["first_ts"] < since - 1:
+            raise RegistryError(
+                f"the evidence {e['report']} covers traffic from {e['window']['first']}, before {ref} entered {previous} at {entered}",
+                fix=f"serve {ref} in {previous} and monitor the traffic after its promotion",
+            )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def describe(rollout: dict | None) -> list[str]:
+    """One line per evidence item, for ``registry show``."""
+    if not rollout:
+        return []
+    lines = []
+    for e in rollout.get("evidence", []):
+        figures = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in e.get("figures", {}).items())
+        w = e.get("window", {})
+        lines.append(f"{e.get('kind')}: {figures}; window {w.get('first')}..{w.get('last')} ({w.get('requests')} requests); "
+                     f"report sha256 {str(e.get('report_sha256'))[:12]}...")
+    return lines or [f"order {' -> '.join(rollout.get('order', []))} (no evidence required)"]

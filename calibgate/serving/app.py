@@ -1,0 +1,337 @@
+"""The ASGI app ``calibgate serve`` runs (Starlette): ``POST /predict``, ``GET /healthz``, ``GET /metrics``.
+
+Every request gets an id (the ``X-Request-ID`` header, or a fresh one) that
+decides primary or canary (:mod:`calibgate.serving.router`) and ties the log
+lines of one request together. Bad requests get a 4xx JSON body
+``{"error": ..., "fix": ...}`` before any model runs: a body over
+``max_body_bytes`` (413, read in chunks, never buffered past the limit), not
+JSON (400), not an object with ``text`` or ``texts`` (422), empty or
+over-long texts (422), more than ``max_texts`` texts (413). A failure inside a
+model is a 500 with a JSON body; the server keeps serving either way.
+
+The shadow model runs on every request after the answer is sent, through its
+own queue; when that queue already holds ``shadow_backlog`` requests the
+shadow skips the request (counted in ``/metrics`` and logged), so shadowing
+never slows or blocks the served answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from calibgate._lazy import require
+from calibgate.serving.models import BatchingModel, ServedModel
+from calibgate.serving.predlog import LogRecord, PredictionLog, items_for, now
+from calibgate.serving.router import Router
+
+MAX_REQUEST_ID = 128
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """Bounds on what one request may ask for."""
+
+    max_body_bytes: int = 64 * 1024
+    max_texts: int = 64
+    max_text_chars: int = 4096
+    max_batch: int = 4
+    workers: int = 2
+    shadow_backlog: int = 64
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, error: str, fix: str):
+        super().__init__(error)
+        self.status, self.error, self.fix = status, error, fix
+
+
+class _Metrics:
+    """Prometheus metrics on a private registry (several apps in one process stay separate)."""
+
+    def __init__(self):
+        prom = require("prometheus_client")
+        self.prom = prom
+        prom.disable_created_metrics()  # the *_created series double the output and nobody graphs them
+        self.registry = prom.CollectorRegistry()
+        self.requests = prom.Counter("calibgate_requests", "Requests answered, by served model, role and HTTP status",
+                                     ["model", "role", "status"], registry=self.registry)
+        self.latency = prom.Histogram(
+            "calibgate_request_latency_seconds", "Model latency per request (queue + inference)", ["model", "role"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=self.registry)
+        self.labels = prom.Counter("calibgate_predictions", "Predicted labels, by model and role",
+                                   ["model", "role", "label"], registry=self.registry)
+        self.errors = prom.Counter("calibgate_errors", "Errors by kind (bad_request, model_error, shadow_error, shadow_skipped)",
+                                   ["kind"], registry=self.registry)
+
+    def observe(self, model: str, role: str, status: int, latency_ms: float | None, records: list[dict]) -> None:
+        self.requests.labels(model, role, str(status)).inc()
+        if latency_ms is not None:
+            self.latency.labels(model, role).observe(latency_ms / 1000)
+        for r in records:
+            self.labels.labels(model, role, r["label"]).inc()
+
+    def render(self) -> bytes:
+        return self.prom.generate_latest(self.registry)
+
+
+def create_app(
+    primary: ServedModel,
+    *,
+    shadow: ServedModel | None = None,
+    canary: ServedModel | None = None,
+    share: float = 0.0,
+    limits: ServeLimits = ServeLimits(),
+    log: PredictionLog | None = None,
+):
+    """The Starlette app serving ``primary`` (and ``canary`` for ``share`` of request ids, ``shadow`` beside)."""
+    require("starlette")
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    router = Router(share=share, has_canary=canary is not None)
+    log = log or PredictionLog(None)
+    metrics = _Metrics()
+    served = {"primary": BatchingModel(primary, workers=limits.workers, max_batch=limits.max_batch)}
+    if canary is not None:
+        served["canary"] = BatchingModel(canary, workers=limits.workers, max_batch=limits.max_batch)
+    shadow_model = BatchingModel(shadow, workers=limits.workers, max_batch=limits.max_batch) if shadow else None
+    background: set[asyncio.Task] = set()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        for model in [*served.values(), *([shadow_model] if shadow_model else [])]:
+            await model.start()
+        yield
+        if background:  # let running shadow jobs log their answer
+            await asyncio.wait(list(background), timeout=10)
+        for model in [*served.values(), *([shadow_model] if shadow_model else [])]:
+            await model.stop()
+        log.close()
+
+    async def predict(request: Request):
+        arrived = now()
+        request_id = _request_id(request)
+        role = router.route(request_id)
+        model = served[role]
+        try:
+            texts = _parse(await _read_body(request, limits.max_body_bytes), limits)
+        except BadRequest as exc:
+            metrics.errors.labels("bad_request").inc()
+            metrics.observe(model.ref, role, exc.status, None, [])
+            log.write(LogRecord(ts=arrived, request_id=request_id, role=role, model=model.ref, status=exc.status, error=exc.error))
+            return JSONResponse({"error": exc.error, "fix": exc.fix, "request_id": request_id}, status_code=exc.status,
+                                headers={"X-Request-ID": request_id})
+        try:
+            records, latency_ms = await model.predict(texts)
+        except Exception as exc:  # noqa: BLE001 - a model failure is a 500 for this request only
+            metrics.errors.labels("model_error").inc()
+            metrics.observe(model.ref, role, 500, None, [])
+            log.write(LogRecord(ts=arrived, request_id=request_id, role=role, model=model.ref, status=500,
+                                error=f"{type(exc).__name__}: {exc}"))
+            return JSONResponse({"error": f"the model failed on this request ({type(exc).__name__})", "fix": "retry; report it if it persists",
+                                 "request_id": request_id}, status_code=500, headers={"X-Request-ID": request_id})
+        metrics.observe(model.ref, role, 200, latency_ms, records)
+        log.write(LogRecord(ts=arrived, request_id=request_id, role=role, model=model.ref, status=200, latency_ms=round(latency_ms, 3),
+                            items=items_for(texts, [(r["label"], r["score"]) for r in records], log_text=log.log_text)))
+        if shadow_model is not None:
+            _start_shadow(texts, request_id, arrived)
+        return JSONResponse({"request_id": request_id, "model": model.ref, "role": role, "predictions": records},
+                            headers={"X-Request-ID": request_id, "X-Served-By": model.ref})
+
+    def _start_shadow(texts: list[str], request_id: str, arrived: float) -> None:
+        if shadow_model.backlog >= limits.shadow_backlog:
+            metrics.errors.labels("shadow_skipped").inc()
+            log.write(LogRecord(ts=arrived, request_id=request_id, role="shadow", model=shadow_model.ref, status=503,
+                                error="skipped: shadow backlog full"))
+            return
+        task = asyncio.create_task(_shadow(texts, request_id, arrived))
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    async def _shadow(texts: list[str], request_id: str, arrived: float) -> None:
+        try:
+            records, latency_ms = await shadow_model.predict(texts)
+        except Exception as exc:  # noqa: BLE001 - the shadow never affects the answer; its failure is logged
+            metrics.errors.labels("shadow_error").inc()
+            log.write(LogRecord(ts=arrived, request_id=request_id, role="shadow", model=shadow_model.ref, status=500,
+                                error=f"{type(exc).__name__}: {exc}"))
+            return
+        metrics.observe(shadow_model.ref, "shadow", 200, latency_ms, records)
+        log.write(LogRecord(ts=arrived, request_id=request_id, role="shadow", model=shadow_model.ref, status=200,
+                            latency_ms=round(latency_ms, 3),
+                            items=items_for(texts, [(r["label"], r["score"]) for r in records], log_text=log.log_text)))
+
+    async def healthz(request: Request):
+        return JSONResponse({"status": "ok", "primary": primary.ref, "canary": canary.ref if canary else None, "share": share,
+                             "shadow": shadow.ref if shadow else None, "time": time.time()})
+
+    async def metrics_endpoint(request: Request):
+        return Response(metrics.render(), media_type=metrics.prom.CONTENT_TYPE_LATEST)
+
+    async def http_error(request: Request, exc: HTTPException):
+        fix = {404: "POST /predict, GET /healthz or GET /metrics", 405: "use POST for /predict, GET for /healthz and /metrics"}
+        return JSONResponse({"error": exc.detail, "fix": fix.get(exc.status_code, "see 'calibgate serve --help'")},
+                            status_code=exc.status_code)
+
+    async def internal_error(request: Request, exc: Exception):
+        return JSONResponse({"error": f"internal error ({type(exc).__name__})", "fix": "report it"}, status_code=500)
+
+    return Starlette(
+        routes=[Route("/predict", predict, methods=["POST"]), Route("/healthz", healthz, methods=["GET"]),
+                Route("/metrics", metrics_endpoint, methods=["GET"])],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        lifespan=lifespan,
+    )
+
+
+def _request_id(request) -> str:
+    given = request.headers.get("x-request-id", "").strip()
+    if given and len(given) <= MAX_REQUEST_ID and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+async def _read_body(request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise BadRequest(400, f"Content-Length '{declared[:20]}' is not a number", "send a valid Content-Length") from None
+        if size > limit:
+            raise BadRequest(413, f"request body is {size} bytes, the limit is {limit}", "send fewer or shorter texts per request")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise BadRequest(413, f"request body exceeds the limit of {limit} bytes", "send fewer or shorter texts per request")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes, limits: ServeLimits) -> list[str]:
+    """The request's texts, or :class:`BadRequest` naming the first problem."""
+    example = 'send {"text": "..."} or {"texts": ["...", "..."]}'
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest(400, "request body is not UTF-8", "encode the JSON body as UTF-8") from None
+    except ValueError as exc:
+        raise BadRequest(400, f"request body is not valid JSON ({exc.msg} at position {exc.pos})", example) from None
+    except RecursionError:  # '[[[[...' within the size limit: json gives up before the stack does
+        raise BadRequest(400, "request body is nested too deeply to be a request", example) from None
+    if not isinstance(data, dict):
+        raise BadRequest(422, f"request body is a JSON {type(data).__name__}, not an object", example)
+    unknown = sorted(set(data) - {"text", "texts"})
+    if unknown:
+        raise BadRequest(422, f"unknown key '{unknown[0][:40]}'", example)
+    if ("text" in data) == ("texts" in data):
+        raise BadRequest(422, "the body needs exactly one of 'text' and 'texts'", example)
+    if "text" in data:
+        texts = [data["text"]]
+        names = ["'text'"]
+    else:
+        texts = data["texts"]
+        if not isinstance(texts, list):
+            raise BadRequest(422, f"'texts' is a JSON {_json_type(texts)}, not a list of strings", example)
+        if not texts:
+            raise BadRequest(422, "'texts' is empty", "send at least one text")
+        if len(texts) > limits.max_texts:
+            raise BadRequest(413, f"{len(texts)} texts in one request, the limit is {limits.max_texts}", "split the batch")
+        names = [f"texts[{i}]" for i in range(len(texts))]
+    for name, text in zip(names, texts):
+        if not isinstance(text, str):
+            raise BadRequest(422, f"{name} is a JSON {_json_type(text)}, not a string", example)
+        if not text.strip():
+            raise BadRequest(422, f"{name} is empty", "drop empty texts before sending")
+        if len(text) > limits.max_text_chars:
+            raise BadRequest(413, f"{name} has {len(text)} characters, the limit is {limits.max_text_chars}", "shorten the text")
+    return texts
+
+
+def _json_type(value) -> str:
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """What ``calibgate serve`` will run: the app and the models behind it (for the start-up line)."""
+
+    app: object
+    primary: str
+    shadow: str | None
+    canary: str | None
+    share: float
+    log: str | None
+
+
+def build_server(
+    ref: str,
+    *,
+    shadow: str | None = None,
+    canary: str | None = None,
+    share: float = 0.0,
+    log: str | None = None,
+    policy: str | None = None,
+    precision: str = "fp32",
+    limits: ServeLimits = ServeLimits(),
+    repo: str | None = None,
+) -> ServerPlan:
+    """Load and verify every model (``name@vX.Y.Z`` from the registry, or a run directory), then build the app.
+
+    Bad options fail here, before a port is opened. ``policy`` (default:
+    calibgate.yaml's, when there is one) decides whether the log keeps raw
+    texts (``monitor.log_text``) or only their sha256.
+    """
+    from calibgate.errors import ConfigError
+    from calibgate.serving.models import load_served
+
+    Router(share=share, has_canary=canary is not None)  # ConfigError on a bad share before loading anything
+    if canary is not None and share == 0.0:
+        raise ConfigError("--canary without --share routes nothing to it", fix="pass --share, e.g. --share 0.1")
+    for name, value in (("max_body_bytes", limits.max_body_bytes), ("max_texts", limits.max_texts),
+                        ("max_batch", limits.max_batch), ("workers", limits.workers)):
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}", fix="pass a positive number")
+    if limits.shadow_backlog < 0:
+        raise ConfigError(f"shadow_backlog must be >= 0, got {limits.shadow_backlog}", fix="pass 0 or more")
+    log_text = _log_text(policy, repo)
+    primary = load_served(ref, repo=repo, precision=precision)
+    shadow_model = load_served(shadow, repo=repo, precision=precision) if shadow else None
+    canary_model = load_served(canary, repo=repo, precision=precision) if canary else None
+    app = create_app(primary, shadow=shadow_model, canary=canary_model, share=share, limits=limits,
+                     log=PredictionLog(log, log_text=log_text))
+    return ServerPlan(app=app, primary=primary.ref, shadow=shadow_model.ref if shadow_model else None,
+                      canary=canary_model.ref if canary_model else None, share=share, log=log)
+
+
+def _log_text(policy: str | None, repo: str | None) -> bool:
+    from calibgate.policy.loader import load_policy
+
+    if policy is None:
+        from calibgate.settings import find_config, load_config
+
+        found = find_config(Path(repo) if repo else None)
+        config = load_config(found) if found else None
+        path = config.path(config.policy) if config else None
+        if path is None or not path.exists():
+            return False
+        policy = path
+    loaded = load_policy(policy)
+    return bool(loaded.monitor and loaded.monitor.log_text)
+
+
+def run_server(plan: ServerPlan, *, host: str, port: int) -> None:
+    """Serve until SIGINT / SIGTERM (uvicorn; shutdown lets queued shadow work log its answer)."""
+    uvicorn = require("uvicorn")
+    uvicorn.run(plan.app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")

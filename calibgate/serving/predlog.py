@@ -1,0 +1,88 @@
+"""The JSONL prediction log ``calibgate serve --log`` writes and ``calibgate monitor`` reads.
+
+One line per (request, model): the model that answered the client (role
+``primary`` or ``canary``) and, with ``--shadow``, a second line for the
+shadow model with the same ``request_id``. Texts are logged as their sha256
+unless the policy's ``monitor.log_text`` is true. Lines are written whole
+under a lock and flushed, so a reader never sees half a record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PREDLOG_SCHEMA_VERSION = 1
+Role = Literal["primary", "canary", "shadow"]
+
+
+class LoggedItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text_sha256: str
+    text: str | None = None
+    label: str
+    confidence: float
+
+
+class LogRecord(BaseModel):
+    """One model's answer to one request (or the error it gave)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = PREDLOG_SCHEMA_VERSION
+    ts: float = Field(description="unix time the request arrived")
+    request_id: str
+    role: Role
+    model: str = Field(description="name@vX.Y.Z, or the run id when served from a run directory")
+    status: int = Field(description="HTTP status of the answer (shadow: 200, or 500 when the shadow failed)")
+    latency_ms: float | None = Field(None, description="model time from queueing to result, for this request")
+    error: str | None = None
+    items: list[LoggedItem] = Field(default_factory=list)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def items_for(texts: list[str], predictions: list[tuple[str, float]], *, log_text: bool) -> list[LoggedItem]:
+    return [
+        LoggedItem(text_sha256=text_hash(t), text=t if log_text else None, label=label, confidence=round(conf, 6))
+        for t, (label, conf) in zip(texts, predictions, strict=True)
+    ]
+
+
+class PredictionLog:
+    """Append-only JSONL writer, safe to call from the event loop and worker threads."""
+
+    def __init__(self, path: str | Path | None, *, log_text: bool = False):
+        self.path = Path(path) if path else None
+        self.log_text = log_text
+        self._lock = threading.Lock()
+        self._fh = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("a", encoding="utf-8")
+
+    def write(self, record: LogRecord) -> None:
+        if self._fh is None:
+            return
+        line = record.model_dump_json(exclude_none=True) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+def now() -> float:
+    return round(time.time(), 6)

@@ -1,0 +1,106 @@
+"""'calibgate monitor' on logs written by the server's own PredictionLog; the policy's rollout/monitor sections."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibgate import schemas
+from calibgate.errors import DataError, PolicyError
+from calibgate.policy.loader import load_policy
+from calibgate.serving.monitor import monitor
+from calibgate.serving.predlog import LogRecord, PredictionLog, items_for
+from calibgate.policy.rollout import MonitorThresholds
+from tests.conftest import invoke_in
+from tests.policy.gate_records import evaluation
+
+
+def write_log(path: Path, *, n: int = 100, errors: int = 0, client_errors: int = 0) -> Path:
+    """n answered requests of router@v1.0.0 (latency i+1 ms; a quarter card, the rest billing; every tenth at confidence 0.4), plus errors."""
+    log = PredictionLog(path)
+    for i in range(n):
+        label = "billing" if i % 4 else "card"
+        confidence = 0.4 if i % 10 == 0 else 0.9
+        log.write(LogRecord(ts=1000.0 + i, request_id=f"r{i}", role="primary", model="router@v1.0.0", status=200,
+                            latency_ms=float(i + 1), items=items_for([f"text {i}"], [(label, confidence)], log_text=False)))
+    for i in range(errors):
+        log.write(LogRecord(ts=2000.0 + i, request_id=f"e{i}", role="primary", model="router@v1.0.0", status=500, error="boom"))
+    for i in range(client_errors):
+        log.write(LogRecord(ts=3000.0 + i, request_id=f"c{i}", role="primary", model="router@v1.0.0", status=422, error="bad"))
+    log.close()
+    return path
+
+
+def test_figures_follow_the_log(tmp_path):
+    labels = np.array([0, 0, 0, 1] * 25)
+    ev = evaluation(labels, labels, run_id="a")  # the evaluation predicts billing 75%, card 25%
+    ev = ev.model_copy(update={"confidences": [0.95] * len(labels)})
+    report = monitor(write_log(tmp_path / "p.jsonl", errors=4, client_errors=3),
+                     thresholds=MonitorThresholds(max_error_rate=0.05, max_p95_ms=50, max_low_confidence_rate=0.05,
+                                                  max_label_shift=0.1, max_confidence_drop=0.05),
+                     evaluations={"router@v1.0.0": ev})
+    schemas.validate("monitor", json.loads(report.model_dump_json()))
+    (m,) = report.models
+    assert (m.requests, m.answered, m.server_errors, m.client_errors) == (107, 100, 4, 3)
+    assert m.error_rate == pytest.approx(4 / 104, abs=1e-6)  # client errors never reached the model
+    assert m.latency.p50_ms == pytest.approx(50.5) and m.latency.p95_ms == pytest.approx(95.05)
+    assert m.label_shares == {"billing": 0.75, "card": 0.25} and m.low_confidence_rate == pytest.approx(0.10, abs=1e-6)
+    assert m.evaluation.label_shift == pytest.approx(0.0) and m.evaluation.label_shares == {"billing": 0.75, "card": 0.25}
+    status = {c.id: c.status for c in report.checks}
+    assert m.mean_confidence == pytest.approx(0.85, abs=1e-6) and m.evaluation.mean_confidence == pytest.approx(0.95)
+    assert status == {"error_rate": "PASS", "p95_ms": "FAIL", "low_confidence_rate": "FAIL", "label_shift": "PASS",
+                      "confidence_drop": "FAIL"}
+    assert report.status == "fail" and report.window.requests == 107 and report.shadow is None
+
+
+def test_a_figure_that_cannot_be_computed_fails(tmp_path):
+    log = PredictionLog(tmp_path / "p.jsonl")
+    log.write(LogRecord(ts=1.0, request_id="x", role="primary", model="m", status=500, error="boom"))
+    log.close()
+    report = monitor(tmp_path / "p.jsonl", thresholds=MonitorThresholds(max_p95_ms=10, max_label_shift=0.1))
+    assert {c.id: c.status for c in report.checks} == {"error_rate": "FAIL", "p95_ms": "ERROR", "label_shift": "ERROR"}
+    assert report.status == "fail"
+
+
+def test_monitor_cli_exit_codes_and_formats(tmp_path):
+    log = write_log(tmp_path / "p.jsonl")
+    (tmp_path / "ok.yaml").write_text("monitor:\n  max_error_rate: 0.0\n")
+    (tmp_path / "tight.yaml").write_text("monitor:\n  max_p95_ms: 5\n")
+    ok = invoke_in(tmp_path, "monitor", "--log", str(log), "--policy", "ok.yaml", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.output)["status"] == "pass"
+    tight = invoke_in(tmp_path, "monitor", "--log", str(log), "--policy", "tight.yaml", "--markdown")
+    assert tight.exit_code == 1 and "## Monitor: FAIL" in tight.output and "| p95_ms | router@v1.0.0 |" in tight.output
+    (tmp_path / "bad.jsonl").write_text(log.read_text() + "{not json\n")
+    bad = invoke_in(tmp_path, "monitor", "--log", "bad.jsonl")
+    assert bad.exit_code == 2 and "bad.jsonl:101: not a prediction log record" in bad.output
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataError, match="empty"):
+        monitor(tmp_path / "empty.jsonl")
+
+
+@pytest.mark.parametrize("section, words", [
+    ("rollout:\n  order: [shadow, shadow, production]\n", "appears twice"),
+    ("rollout:\n  order: [production]\n", "at least two stages"),
+    ("rollout:\n  order: [shadow, production]\n  stages:\n    canary:\n      canary: {}\n", "not in rollout.order"),
+    ("rollout:\n  order: [shadow, production]\n  stages:\n    production: {}\n", "asks for no evidence"),
+    ("rollout:\n  order: [shadow, production]\n  stages:\n    production:\n      shadow: {min_agreement: 1.5}\n", "less than or equal to 1"),
+    ("rollout:\n  order: [shadow, production]\n  stages:\n    production:\n      canary: {min_requests: 0}\n", "greater than or equal to 1"),
+    ("rollout:\n  order: [shadow, production]\n  stages:\n    production:\n      canary: {max_eror_rate: 0.1}\n", "max_eror_rate"),
+    ("monitor:\n  low_confidence: -0.1\n", "greater than or equal to 0"),
+    ("monitor:\n  max_shadow_latency_ratio: 0\n", "greater than 0"),
+])
+def test_rollout_and_monitor_sections_are_validated(tmp_path, section, words):
+    path = tmp_path / "p.yaml"
+    path.write_text(section)
+    with pytest.raises(PolicyError, match=words):
+        load_policy(path)
+
+
+def test_policies_without_the_sections_are_unchanged(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("checks:\n  accuracy_floor: {min: 0.5}\n")
+    policy = load_policy(path)
+    assert policy.rollout is None and policy.monitor is None
