@@ -28,7 +28,8 @@ from typing import Callable
 import numpy as np
 
 from calibgate.data.jsonl import LabeledSet, UnlabeledSet, load_labeled
-from calibgate.planner.decide import candidate_key
+from calibgate.planner.decide import candidate_key, choose
+from calibgate.planner.schema import Plan
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class BenchConfig:
     lora_ranks: tuple[int, ...] = (8, 16)
     epochs: int | None = None  # None: the trainer's default with early stopping
     model: str | None = None
-    cache_dir: Path = Path("benchmarks/cache")
+    cache_dir: Path = Path("benchmarks/regret-cache")
 
     @classmethod
     def quick(cls, cache_dir: Path = Path("benchmarks/cache")) -> "BenchConfig":
@@ -114,7 +115,6 @@ def exhaustive(full: LabeledSet, test: LabeledSet, config: BenchConfig, *, log: 
 def run_dataset(name: str, directory: Path, config: BenchConfig, *, log: Callable[[str], None] = print) -> DatasetResult:
     from scipy.stats import kendalltau
 
-    from calibgate import api
     from calibgate.planner.thresholds import PlannerThresholds
 
     train_all = load_labeled(directory / "train.jsonl")
@@ -134,8 +134,8 @@ def run_dataset(name: str, directory: Path, config: BenchConfig, *, log: Callabl
     production = UnlabeledSet(texts=tuple(test_pool.texts[i] for i in rng.choice(pool, min(config.production_size, len(pool)), replace=False)), source="test split")
     log(f"{name}: full {len(full)}, test {len(test)}, production {len(production)}, {full.n_classes} classes")
     candidates = exhaustive(full, test, config, log=log)
-    best_key = max(candidates, key=lambda k: candidates[k]["accuracy"])
-    best = candidates[best_key]["accuracy"]
+    _charge_embedding(candidates, full, config, log=log)
+    best = max(c["accuracy"] for c in candidates.values())
     cost_key = _cost_key(candidates)
     total = sum(c[cost_key] for c in candidates.values())
     thresholds = PlannerThresholds(lora_ranks=list(config.lora_ranks))
@@ -143,36 +143,111 @@ def run_dataset(name: str, directory: Path, config: BenchConfig, *, log: Callabl
     for size in config.calibration_sizes:
         for seed in config.seeds:
             cal = full.subset(stratified_sample(full, size, seed=seed))
-            start, cpu_start = time.perf_counter(), time.process_time()
-            plan = api.plan(calibration=cal, production=production, target_size=len(full), model=config.model, thresholds=thresholds, seed=seed)
-            plan_seconds = time.perf_counter() - start
-            plan_cpu = time.process_time() - cpu_start
+            record = _plan_cached(name, cal, production, len(full), config, thresholds, seed, log=log)
+            plan = Plan.model_validate(record["plan"])
+            plan_cost = record["plan_cpu_seconds"] if cost_key == "cpu_seconds" else record["plan_seconds"]
             chosen = plan.recommendation.chosen_candidate
             predicted = {candidate_key(c.strategy, c.lora_rank): c.predicted_accuracy for c in plan.recommendation.candidates}
             keys = sorted(candidates)
             tau = kendalltau([predicted[k] for k in keys], [candidates[k]["accuracy"] for k in keys]).statistic
+            trace = {}
+            for tolerance in TOLERANCES:
+                picked, _ = choose(plan.recommendation.candidates, tolerance, thresholds.min_cost_saving)
+                key = candidate_key(picked.strategy, picked.lora_rank)
+                trace[str(tolerance)] = {
+                    "chosen": key, "regret_points": (best - candidates[key]["accuracy"]) * 100,
+                    "compute_share": (plan_cost + candidates[key][cost_key]) / total,
+                }
+            ft = plan.signals.fine_tuning
             row = {
                 "calibration_size": size,
                 "seed": seed,
                 "strategy": plan.recommendation.strategy,
                 "chosen": chosen,
                 "regret_points": (best - candidates[chosen]["accuracy"]) * 100,
-                "compute_saved": 1 - ((plan_cpu if cost_key == "cpu_seconds" else plan_seconds) + candidates[chosen][cost_key]) / total,
+                "compute_saved": 1 - (plan_cost + candidates[chosen][cost_key]) / total,
+                "compute_share": (plan_cost + candidates[chosen][cost_key]) / total,
                 "compute_measure": cost_key,
-                "plan_seconds": plan_seconds,
-                "plan_cpu_seconds": plan_cpu,
+                "plan_seconds": record["plan_seconds"],
+                "plan_cpu_seconds": record["plan_cpu_seconds"],
                 "kendall_tau": None if np.isnan(tau) else float(tau),
                 "predicted": predicted,
+                "gap_predicted_points": (predicted["full-finetune"] - predicted["embedding-probe"]) * 100,
+                "gap_actual_points": (candidates["full-finetune"]["accuracy"] - candidates["embedding-probe"]["accuracy"]) * 100,
+                "stability": None if plan.recommendation.stability is None else plan.recommendation.stability.agreement,
+                "tolerance_trace": trace,
                 "signals": {
                     "probe_accuracy": plan.signals.separability.probe_accuracy,
                     "label_noise": plan.signals.label_noise.estimated_rate,
                     "shift_auc": plan.signals.domain_shift.auc,
                     "gain_per_doubling": plan.signals.starvation.gain_per_doubling,
+                    "fine_tuning_measured": bool(ft and ft.measured),
+                    "fine_tuning_gain_at_calibration": ft.gain_at_calibration if ft else None,
+                    "fine_tuning_share": ft.recovered_share if ft else None,
                 },
             }
             result.plans.append(row)
-            log(f"  plan n={size} seed={seed}: {chosen} (regret {row['regret_points']:.2f} pts, saved {row['compute_saved']:.0%}, tau {row['kendall_tau']})")
+            log(f"  plan n={size} seed={seed}: {chosen} (regret {row['regret_points']:.2f} pts, compute {row['compute_share']:.0%}, tau {row['kendall_tau']})")
     return result
+
+
+TOLERANCES = (0.0, 0.5, 1.0, 2.0)
+_PLANNER_SOURCES = ("planner", "signals", "training/tuned_view.py", "embeddings/encoder.py")
+
+
+def _planner_fingerprint() -> str:
+    """Hash of the code a plan's result depends on: a cached plan is reused only by the same planner."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for part in _PLANNER_SOURCES:
+        path = root / part
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _plan_cached(name, cal, production, target, config, thresholds, seed, *, log) -> dict:
+    """The plan (JSON) and its measured cost, from the cache when this planner already made it."""
+    from calibgate import api
+    from calibgate.embeddings.encoder import resolve_model_dir
+
+    info = resolve_model_dir(config.model)
+    key = _key(cal.sha256, production.texts, target, info.fingerprint, thresholds.model_dump(), seed, _planner_fingerprint())
+    path = config.cache_dir / "plans" / f"{name}-n{len(cal)}-s{seed}-{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    start, cpu_start = time.perf_counter(), time.process_time()
+    plan = api.plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed)
+    record = {
+        "plan_seconds": time.perf_counter() - start, "plan_cpu_seconds": time.process_time() - cpu_start,
+        "plan": plan.model_dump(mode="json"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, default=float))
+    return record
+
+
+def _charge_embedding(candidates: dict[str, dict], full: LabeledSet, config: BenchConfig, *, log) -> None:
+    """Frozen candidates pay for embedding their training texts: when their record read cached embeddings
+    (CPU seconds below a cold embedding's), a cold embedding measured once is added."""
+    from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
+
+    info = resolve_model_dir(config.model)
+    path = config.cache_dir / "embedding" / f"{_key(full.sha256, info.fingerprint)}.json"
+    if path.exists():
+        cold = json.loads(path.read_text())["cpu_seconds"]
+    else:
+        started = time.process_time()
+        embed_texts(full.texts, model=info, cache=False)
+        cold = time.process_time() - started
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"cpu_seconds": cold, "n": len(full)}))
+    for key in ("embedding-probe", "retrieval"):
+        c = candidates.get(key)
+        if c is not None and c.get("cpu_seconds", cold) < cold:
+            c["cpu_seconds"] = c["cpu_seconds"] + cold
+            c["embedding_charged"] = cold
+    log(f"  cold embedding of the training set: {cold:.1f} CPU s")
 
 
 def _cost_key(candidates: dict[str, dict]) -> str:
@@ -196,41 +271,88 @@ def fixed_strategy_rows(results: list[DatasetResult]) -> dict[str, dict]:
     return rows
 
 
+def _plan_stats(plans: list[dict]) -> dict:
+    taus = [p["kendall_tau"] for p in plans if p.get("kendall_tau") is not None]
+    gaps = [abs(p["gap_predicted_points"] - p["gap_actual_points"]) for p in plans if "gap_predicted_points" in p]
+    return {
+        "plans": len(plans),
+        "mean_regret": float(np.mean([p["regret_points"] for p in plans])),
+        "worst_regret": float(np.max([p["regret_points"] for p in plans])),
+        "compute_saved": float(np.mean([p["compute_saved"] for p in plans])),
+        "compute_share": float(np.mean([1 - p["compute_saved"] for p in plans])),
+        "kendall_tau": float(np.mean(taus)) if taus else None,
+        "gap_mae_points": float(np.mean(gaps)) if gaps else None,
+    }
+
+
 def summarise(results: list[DatasetResult]) -> dict:
-    by_size = {}
-    for size in sorted({p["calibration_size"] for r in results for p in r.plans}):
-        plans = [p for r in results for p in r.plans if p["calibration_size"] == size]
-        taus = [p["kendall_tau"] for p in plans if p["kendall_tau"] is not None]
-        by_size[size] = {
-            "mean_regret": float(np.mean([p["regret_points"] for p in plans])),
-            "worst_regret": float(np.max([p["regret_points"] for p in plans])),
-            "compute_saved": float(np.mean([p["compute_saved"] for p in plans])),
-            "kendall_tau": float(np.mean(taus)) if taus else None,
-            "plans": len(plans),
+    everything = [p for r in results for p in r.plans]
+    by_size = {
+        size: _plan_stats([p for p in everything if p["calibration_size"] == size])
+        for size in sorted({p["calibration_size"] for p in everything})
+    }
+    by_dataset = {r.name: _plan_stats(r.plans) for r in results if r.plans}
+    trace = {}
+    for tolerance in sorted({t for p in everything for t in p.get("tolerance_trace", {})}, key=float):
+        rows = [p["tolerance_trace"][tolerance] for p in everything if tolerance in p.get("tolerance_trace", {})]
+        trace[tolerance] = {
+            "mean_regret": float(np.mean([r["regret_points"] for r in rows])),
+            "worst_regret": float(np.max([r["regret_points"] for r in rows])),
+            "compute_share": float(np.mean([r["compute_share"] for r in rows])),
         }
-    return {"by_calibration_size": by_size, "fixed_strategies": fixed_strategy_rows(results)}
+    return {
+        "overall": _plan_stats(everything) if everything else None,
+        "by_calibration_size": by_size,
+        "by_dataset": by_dataset,
+        "tolerance_trace": trace,
+        "fixed_strategies": fixed_strategy_rows(results),
+    }
+
+
+def _fmt(value, pattern: str) -> str:
+    return "n/a" if value is None else format(value, pattern)
 
 
 def render_markdown(results: list[DatasetResult], summary: dict, *, command: str) -> str:
     lines = ["## Regret benchmark", "", f"Produced by `{command}`.", ""]
     for r in results:
         best = max(c["accuracy"] for c in r.candidates.values())
-        lines += [f"### {r.name}", "", "| candidate | test accuracy | train wall s | train CPU s |", "|---|---|---|---|"]
+        lines += [f"### {r.name}", "", "| candidate | test accuracy | macro-F1 | train wall s | train CPU s |", "|---|---|---|---|---|"]
         for key, c in sorted(r.candidates.items(), key=lambda kv: -kv[1]["accuracy"]):
             cpu = f"{c['cpu_seconds']:.0f}" if "cpu_seconds" in c else "n/a"
-            lines.append(f"| {key}{' (best)' if c['accuracy'] == best else ''} | {c['accuracy']:.2%} | {c['train_seconds']:.0f} | {cpu} |")
-        lines += ["", "| calibration size | seed | plan | chosen | regret (pts) | compute saved | Kendall tau |", "|---|---|---|---|---|---|---|"]
+            f1 = f"{c['macro_f1']:.2%}" if "macro_f1" in c else "n/a"
+            lines.append(f"| {key}{' (best)' if c['accuracy'] == best else ''} | {c['accuracy']:.2%} | {f1} | {c['train_seconds']:.0f} | {cpu} |")
+        lines += [
+            "", "| calibration size | seed | plan | chosen | regret (pts) | compute share | Kendall tau | gap predicted / actual (pts) | stability |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for p in r.plans:
-            tau = "n/a" if p["kendall_tau"] is None else f"{p['kendall_tau']:.2f}"
-            lines.append(f"| {p['calibration_size']} | {p['seed']} | {p['strategy']} | {p['chosen']} | {p['regret_points']:.2f} | {p['compute_saved']:.0%} | {tau} |")
+            gap = f"{p['gap_predicted_points']:+.1f} / {p['gap_actual_points']:+.1f}" if "gap_predicted_points" in p else "n/a"
+            lines.append(
+                f"| {p['calibration_size']} | {p['seed']} | {p['strategy']} | {p['chosen']} | {p['regret_points']:.2f} | "
+                f"{1 - p['compute_saved']:.0%} | {_fmt(p.get('kendall_tau'), '.2f')} | {gap} | {_fmt(p.get('stability'), '.0%')} |"
+            )
         lines.append("")
-    lines += ["### Overall", "", "| calibration size | plans | mean regret | worst regret | compute saved | Kendall tau |", "|---|---|---|---|---|---|"]
-    for size, s in summary["by_calibration_size"].items():
-        tau = "n/a" if s["kendall_tau"] is None else f"{s['kendall_tau']:.2f}"
-        lines.append(f"| {size} | {s['plans']} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {s['compute_saved']:.0%} | {tau} |")
-    lines += ["", "Fixed strategies (same data sets):", "", "| always | mean regret | worst regret | compute saved |", "|---|---|---|---|"]
+    header = ["| {} | plans | mean regret | worst regret | compute share | Kendall tau | gap MAE (pts) |", "|---|---|---|---|---|---|---|"]
+
+    def stat_row(label, s) -> str:
+        return (
+            f"| {label} | {s['plans']} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {s['compute_share']:.0%} | "
+            f"{_fmt(s['kendall_tau'], '.2f')} | {_fmt(s['gap_mae_points'], '.2f')} |"
+        )
+
+    lines += ["### Overall", "", header[0].format("data set"), header[1]]
+    lines += [stat_row(name, s) for name, s in summary["by_dataset"].items()]
+    if summary.get("overall"):
+        lines.append(stat_row("**all**", summary["overall"]))
+    lines += ["", header[0].format("calibration size"), header[1]]
+    lines += [stat_row(size, s) for size, s in summary["by_calibration_size"].items()]
+    if summary.get("tolerance_trace"):
+        lines += ["", "Trade-off (the same plans re-decided at each tolerance):", "", "| tolerance (pts) | mean regret | worst regret | compute share |", "|---|---|---|---|"]
+        lines += [f"| {t} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {s['compute_share']:.0%} |" for t, s in summary["tolerance_trace"].items()]
+    lines += ["", "Fixed strategies (same data sets):", "", "| always | mean regret | worst regret | compute share |", "|---|---|---|---|"]
     for key, s in summary["fixed_strategies"].items():
-        lines.append(f"| {key} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {s['compute_saved']:.0%} |")
+        lines.append(f"| {key} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {1 - s['compute_saved']:.0%} |")
     return "\n".join(lines) + "\n"
 
 

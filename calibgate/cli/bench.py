@@ -26,7 +26,7 @@ def bench():
 @click.option("--test-size", type=click.IntRange(min=10), default=2000, show_default=True, help="Test examples every candidate is scored on.")
 @click.option("--sizes", default="100,300,500", show_default=True, help="Comma-separated calibration sizes.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds for the calibration samples.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/cache"), show_default=True, help="Where trained-candidate results are cached (JSON).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/regret-cache"), show_default=True, help="Where trained-candidate results and plans are cached (small JSON, committed).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the markdown table here and the raw JSON beside it.")
 @click.option("--model", help="Base encoder directory (default: the bundled all-MiniLM-L6-v2).")
 def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, output, model):
@@ -64,4 +64,8 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
     raw = bench_regret(list(datasets), config=config, output=output, command=command, log=lambda m: click.echo(m, err=True))
     for size, s in raw["summary"]["by_calibration_size"].items():
         tau = "n/a" if s["kendall_tau"] is None else f"{s['kendall_tau']:.2f}"
-        click.echo(f"calibration {size}: mean regret {s['mean_regret']:.2f} pts, worst {s['worst_regret']:.2f}, compute saved {s['compute_saved']:.0%}, tau {tau}")
+        gap = "n/a" if s["gap_mae_points"] is None else f"{s['gap_mae_points']:.2f}"
+        click.echo(
+            f"calibration {size}: mean regret {s['mean_regret']:.2f} pts, worst {s['worst_regret']:.2f}, "
+            f"compute {s['compute_share']:.0%} of training every candidate, tau {tau}, gap MAE {gap} pts"
+        )

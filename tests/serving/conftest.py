@@ -66,7 +66,10 @@ def served_project(tmp_path_factory, tiny_bert_dir) -> Path:
     base = tmp_path_factory.mktemp("serving")
     root = init_project(base / "project", dvc=False)
     (root / "policies" / "gate.yaml").write_text(ROLLOUT_POLICY)
-    subprocess.run(["git", "commit", "-qam", "rollout policy"], cwd=root, check=True)
+    with (root / ".gitignore").open("a") as fh:  # the artifact store lives in the repo: it must be ignored
+        fh.write("/store/\n")
+    subprocess.run(["git", "add", ".gitignore", "policies/gate.yaml"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "rollout policy"], cwd=root, check=True)
     test = write_jsonl(base / "test.jsonl", [{"text": t, "label": y} for t, y in LABELED])
     hidden = json.loads((tiny_bert_dir / "config.json").read_text())["hidden_size"]
     for run_id, tensors, version in zip(("a", "b"), _heads(hidden), ("v1.0.0", "v1.1.0")):
