@@ -34,7 +34,9 @@ _EXPORTS = {
     "production_baseline": "calibgate.registry.api:production_baseline",
     "render_report": "calibgate.report.api:render_report",
     "run_ci": "calibgate.report.pipeline:run_ci",
-    "drift": "calibgate.report.pipeline:drift",
+    "drift": "calibgate.drift.pipeline:drift",
+    "suggest_labels": "calibgate.drift.api:suggest_labels",
+    "retrain": "calibgate.drift.retrain:retrain",
     "bench_regret": "calibgate.bench.regret:bench_regret",
 }
 
