@@ -29,7 +29,9 @@ Exit codes: 0 written, 2 bad input or configuration, 3 GitHub or environment fai
 
 
 @click.command("suggest-labels", epilog=EPILOG)
-@click.option("--pool", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Unlabeled JSONL texts to choose from.")
+@click.option(
+    "--pool", type=click.Path(dir_okay=False, path_type=Path), help="Unlabeled JSONL texts to choose from [default: data.production]."
+)
 @click.option("--budget", type=click.IntRange(1, 100_000), default=50, show_default=True, help="How many texts to pick.")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="calibgate.yaml [default: found upwards].")
 @click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file [default: the config's].")

@@ -28,7 +28,7 @@ class SuggestResult:
 
 def suggest_labels(
     *,
-    pool: str | Path,
+    pool: str | Path | None = None,
     budget: int = 50,
     config: str | Path | None = None,
     policy: str | Path | None = None,
@@ -40,7 +40,7 @@ def suggest_labels(
     comment: bool = False,
     client: Any = None,
 ) -> SuggestResult:
-    """Pick ``budget`` texts of ``pool``: uncertain under the production model, unlike its training data, diverse.
+    """Pick ``budget`` texts of ``pool`` (default ``data.production``): uncertain, unlike the training data, diverse.
 
     ``model`` defaults to the production version in the registry and
     ``reference`` to that version's training data; without either, the
@@ -59,6 +59,9 @@ def suggest_labels(
         raise ConfigError("commenting the suggestions needs the repository", fix="pass --repo owner/name")
     cfg = load_config(config)
     thresholds, _ = load_thresholds(cfg, policy)
+    pool = pool if pool is not None else cfg.path(cfg.data.production)
+    if pool is None:
+        raise ConfigError("no pool of unlabeled texts", fix="pass --pool production.jsonl or set data.production")
     texts = list(load_unlabeled(pool).texts)
     notes: list[str] = []
     version = production_version(cfg) if model is None or reference is None else None
