@@ -5,7 +5,8 @@ version's lineage (:mod:`calibgate.drift.reference`):
 
 1. the domain classifier on frozen embeddings (:func:`calibgate.signals.shift.measure_shift`),
    called with the policy's threshold and the reference's real name;
-2. black-box shift on the production model's own outputs (:mod:`calibgate.drift.outputs`).
+2. black-box shift on the production model's own outputs (:mod:`calibgate.drift.outputs`),
+   against its outputs on the held-out test data of the same revision.
 
 Either one past its threshold is drift. The result carries the report text,
 the texts worth labeling (:mod:`calibgate.drift.suggest`) and, unless it is a
@@ -122,7 +123,10 @@ def drift(
         cfg, reference=reference, production=version, max_texts=thresholds.max_reference, seed=seed
     )
     shift, prod_vectors, ref_vectors = _domain(cfg, ref, prod_texts, threshold=threshold, seed=seed)
-    outputs, note, pool_probs, label_names = _outputs(cfg, ref, prod_texts, thresholds, model=model, version=version)
+    heldout = ref
+    if reference is None and (model is not None or version is not None):  # outputs are measured: held-out texts
+        heldout = load_reference(cfg, production=version, role="test", max_texts=thresholds.max_reference, seed=seed)
+    outputs, note, pool_probs, label_names = _outputs(cfg, heldout, prod_texts, thresholds, model=model, version=version)
     auc = shift.auc
     drifted = (auc is not None and auc > threshold) or (outputs is not None and outputs.drifted)
     suggestions = _suggest(prod_texts, prod_vectors, ref_vectors, pool_probs, label_names, thresholds.suggest, seed)
@@ -131,7 +135,7 @@ def drift(
         f"calibgate: production data drifted from {cfg.name}'s training data"
         + (f" (AUC {auc:.2f})" if auc is not None else "")
     )
-    body = _body(cfg, summary, shift, outputs, note, production_path, prod_texts, ref, suggestions, links or {})
+    body = _body(cfg, summary, shift, outputs, note, production_path, prod_texts, ref, heldout, suggestions, links or {})
     record = DriftRecord(
         name=cfg.name, drifted=drifted, summary=summary, domain_auc=auc, domain_threshold=threshold,
         output_p_value=None if outputs is None else outputs.p_value, alpha=thresholds.alpha,
@@ -239,13 +243,13 @@ def _summary(drifted, auc, threshold, outputs, note, n_prod, n_ref) -> str:
     return f"{'drift' if drifted else 'no drift'}: " + ", ".join(parts) + f" ({n_prod} production vs {n_ref} training texts)"
 
 
-def _body(cfg, summary, shift, outputs, note, production_path, prod_texts, ref, suggestions, links) -> str:
+def _body(cfg, summary, shift, outputs, note, production_path, prod_texts, ref, heldout, suggestions, links) -> str:
     from calibgate.drift.render import drift_body
 
     domain = list(shift.evidence or []) + ([shift.reading] if shift.reading else [])
     return drift_body(
         name=cfg.name, summary=summary, domain_lines=domain,
-        output_lines=outputs.evidence() if outputs is not None else [note],
+        output_lines=(outputs.evidence() + [f"reference for the outputs: {heldout.name}"]) if outputs is not None else [note],
         production=str(production_path), n_production=len(prod_texts), reference=ref.name, n_reference=len(ref.texts),
         suggestions=suggestions, links=links,
         next_step="label the texts above (or a fresh production sample) into `data.incoming`, then "

@@ -21,6 +21,7 @@ from calibgate.errors import DataError
 from calibgate.settings import ProjectConfig
 
 PRODUCTION = "production"
+ROLES = {"train": "training data", "test": "held-out test data"}
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,22 @@ def load_reference(
     *,
     reference: str | Path | None = None,
     production: ProductionVersion | None = None,
+    role: str = "train",
     max_texts: int = 2000,
     seed: int = 0,
 ) -> Reference:
-    """The texts drift compares against: ``reference`` if given, else the production version's training data."""
+    """The texts drift compares against: ``reference`` if given, else the production version's ``data.<role>``.
+
+    ``role`` "train" is what the model was trained on (the domain classifier's
+    reference); "test" is held out at the same revision (the output-shift
+    reference: a model is more confident on its own training texts, so its
+    outputs there are not what it gives on unseen texts of the same source).
+    """
     if reference is not None:
         texts = _texts(Path(reference).read_text(encoding="utf-8") if Path(reference).exists() else None, str(reference))
         return _sampled(texts, f"reference data {reference}", str(reference), max_texts, seed)
-    train = cfg.path(cfg.data.train)
+    train = cfg.path(getattr(cfg.data, role))
+    what = ROLES[role]
     rel = _relative(cfg, train)
     if production is None or production.rev is None:
         from calibgate.data.versions import ensure_pulled
@@ -90,10 +99,10 @@ def load_reference(
         ensure_pulled(cfg.root, cfg.data.dvc_target, [train])
         texts = _texts(train.read_text(encoding="utf-8") if train.exists() else None, rel)
         why = "no production version in the registry" if production is None else f"{production.ref} records no commit"
-        return _sampled(texts, f"training data at HEAD ({rel}; {why})", rel, max_texts, seed)
+        return _sampled(texts, f"{what} at HEAD ({rel}; {why})", rel, max_texts, seed)
     _check_md5(cfg, production)
     text = read_at_revision(cfg.root, rel, production.rev)
-    name = f"training data of {production.ref} ({rel} at {production.rev[:7]}"
+    name = f"{what} of {production.ref} ({rel} at {production.rev[:7]}"
     name += f", DVC md5 {production.dvc_md5[:12]})" if production.dvc_md5 else ")"
     ref = _sampled(_texts(text, f"{rel}@{production.rev[:7]}"), name, rel, max_texts, seed)
     return Reference(**{**ref.__dict__, "version": production.ref, "rev": production.rev, "dvc_md5": production.dvc_md5})
