@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import demo_data_dir, read_jsonl
-from tests.e2e.test_gitops_flow import POLICY, ci, dvc_commit, git, invoke, write
+from tests.e2e.test_gitops_flow import POLICY, ci, dvc_commit, git, invoke, new_project, write
 from tests.github.fake_github import REPO, TOKEN, FakeGitHub
 
 pytestmark = pytest.mark.slow
@@ -38,16 +38,8 @@ def _by_label(rows: list[dict]) -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory, shared_datasets):
-    from dvc.repo import Repo
-
     tmp = tmp_path_factory.mktemp("drift-loop")
-    root = tmp / "project"
-    root.mkdir()
-    git(tmp, "init", "-q", "--bare", "origin.git")
-    git(root, "init", "-q")
-    git(root, "remote", "add", "origin", str(tmp / "origin.git"))
-    Repo.init(str(root)).close()
-    (root / ".dvc" / "config").write_text(f"[core]\n    remote = store\n['remote \"store\"']\n    url = {tmp / 'dvc-remote'}\n")
+    root = new_project(tmp)
     demo = demo_data_dir()
     by_label = _by_label(read_jsonl(demo / "train.jsonl"))
     first = [r for rows in by_label.values() for r in rows[:20]]
