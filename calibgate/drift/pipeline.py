@@ -197,7 +197,7 @@ def _domain(cfg: ProjectConfig, ref: Reference, prod_texts: list[str], *, thresh
 
     ref_vectors = embed(cfg, ref.texts)
     prod_vectors = embed(cfg, prod_texts)
-    shift = measure_shift(ref_vectors, prod_vectors, max_shift_auc=threshold, seed=seed, reference_name=ref.name)
+    shift = measure_shift(ref_vectors, prod_vectors, max_shift_auc=threshold, seed=seed, reference_name=ref.label)
     return shift, prod_vectors, ref_vectors
 
 

@@ -29,9 +29,10 @@ class Reference:
     """Training texts and where they came from (``name`` goes into every sentence of the report)."""
 
     texts: list[str]
-    name: str
+    name: str  # the full story: what, whose, which file at which commit, which DVC md5
     path: str
     n_total: int
+    label: str = ""  # short form for sentences ("training data of router@v1.0.0")
     version: str | None = None  # "name@vX.Y.Z" of the production version, when there is one
     rev: str | None = None  # git commit the data was read at
     dvc_md5: str | None = None
@@ -89,7 +90,7 @@ def load_reference(
     """
     if reference is not None:
         texts = _texts(Path(reference).read_text(encoding="utf-8") if Path(reference).exists() else None, str(reference))
-        return _sampled(texts, f"reference data {reference}", str(reference), max_texts, seed)
+        return _sampled(texts, f"reference data {reference}", str(reference), max_texts, seed, "reference data")
     train = cfg.path(getattr(cfg.data, role))
     what = ROLES[role]
     rel = _relative(cfg, train)
@@ -99,12 +100,12 @@ def load_reference(
         ensure_pulled(cfg.root, cfg.data.dvc_target, [train])
         texts = _texts(train.read_text(encoding="utf-8") if train.exists() else None, rel)
         why = "no production version in the registry" if production is None else f"{production.ref} records no commit"
-        return _sampled(texts, f"{what} at HEAD ({rel}; {why})", rel, max_texts, seed)
+        return _sampled(texts, f"{what} at HEAD ({rel}; {why})", rel, max_texts, seed, f"{what} at HEAD")
     _check_md5(cfg, production)
     text = read_at_revision(cfg.root, rel, production.rev)
     name = f"{what} of {production.ref} ({rel} at {production.rev[:7]}"
     name += f", DVC md5 {production.dvc_md5[:12]})" if production.dvc_md5 else ")"
-    ref = _sampled(_texts(text, f"{rel}@{production.rev[:7]}"), name, rel, max_texts, seed)
+    ref = _sampled(_texts(text, f"{rel}@{production.rev[:7]}"), name, rel, max_texts, seed, f"{what} of {production.ref}")
     return Reference(**{**ref.__dict__, "version": production.ref, "rev": production.rev, "dvc_md5": production.dvc_md5})
 
 
@@ -157,11 +158,11 @@ def _texts(text: str | None, source: str) -> list[str]:
     return texts
 
 
-def _sampled(texts: list[str], name: str, path: str, max_texts: int, seed: int) -> Reference:
+def _sampled(texts: list[str], name: str, path: str, max_texts: int, seed: int, label: str) -> Reference:
     n_total = len(texts)
     if n_total > max_texts:
         texts = random.Random(seed).sample(texts, max_texts)
-    return Reference(texts=texts, name=name, path=path, n_total=n_total)
+    return Reference(texts=texts, name=name, path=path, n_total=n_total, label=label)
 
 
 def _relative(cfg: ProjectConfig, path: Path) -> str:

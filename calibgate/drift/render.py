@@ -19,8 +19,8 @@ def suggestions_markdown(suggestions: Sequence[Suggestion | Mapping], *, limit: 
     if not suggestions:
         return ""
     lines = [
-        f"**Texts worth labeling** ({len(suggestions)} picked: uncertain under the production model, unlike the "
-        "training data, and diverse; `calibgate suggest-labels` writes them as JSONL for a labeling tool):",
+        f"**Texts worth labeling** ({len(suggestions)} picked for uncertainty under the production model, difference "
+        "from its training data and diversity; `calibgate suggest-labels` writes them as JSONL for a labeling tool):",
         "",
         "| # | text | model says | why |",
         "|---|---|---|---|",

@@ -42,7 +42,7 @@ def test_drift_uses_the_policy_threshold_and_names_the_reference(project):
     (project / "policy.yaml").write_text(POLICY.format(auc=0.75))
     loose = api.drift(config=project / "calibgate.yaml", dry_run=True)
     assert loose.drifted and loose.threshold == 0.75 and loose.shift.status == "alert"
-    assert "train.jsonl" in loose.shift.reading
+    assert "training data at HEAD" in loose.shift.reading
 
 
 def test_drift_section_overrides_the_planner_threshold(project):
