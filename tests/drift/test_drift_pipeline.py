@@ -43,6 +43,8 @@ def test_drift_uses_the_policy_threshold_and_names_the_reference(project):
     loose = api.drift(config=project / "calibgate.yaml", dry_run=True)
     assert loose.drifted and loose.threshold == 0.75 and loose.shift.status == "alert"
     assert "training data at HEAD" in loose.shift.reading
+    assert "Texts worth labeling" in loose.body and len(loose.suggestions) == 20, "the drift issue carries the list"
+    assert any("zebra" in s.text for s in loose.suggestions[:1])
 
 
 def test_drift_section_overrides_the_planner_threshold(project):
