@@ -103,7 +103,7 @@ def retrain(
         why = f"{merge.duplicates} already in the training data" + (f", {len(merge.conflicts)} conflicting" if merge.conflicts else "")
         return RetrainResult("none", f"no new labeled rows in {_rel(cfg, incoming_path)} ({why})", merge=merge, branch=branch)
 
-    git, github, base_sha = _preflight(cfg, target, repo, base, dry_run, client)
+    github, base_sha = _preflight(cfg, target, repo, base, dry_run, client)
     dvc_file = f"{target}.dvc"
     data_md5, dvc_text, plan = _record_data(cfg, target, train_path, train_text, merge, dvc_remote, policy)
     title = f"calibgate: retrain {cfg.name} on {len(merge.added)} newly labeled examples"
@@ -151,7 +151,7 @@ def _preflight(cfg: ProjectConfig, target: str, repo, base: str, dry_run: bool, 
     if git.git("status", "--porcelain", "--", f"{target}.dvc").strip():
         raise ConfigError(f"{target}.dvc has uncommitted changes", fix=f"commit or revert {target}.dvc first")
     if dry_run:
-        return git, None, git.head()
+        return None, git.head()
     from calibgate.github import GitHubClient
 
     github = client or GitHubClient.from_env()
@@ -163,7 +163,7 @@ def _preflight(cfg: ProjectConfig, target: str, repo, base: str, dry_run: bool, 
             f"{repo}:{base} is at {base_sha[:12]} but this checkout is at {git.head()[:12]}",
             fix=f"check out the latest {base} (git pull) and rerun, so the PR changes only the data",
         )
-    return git, github, base_sha
+    return github, base_sha
 
 
 def _record_data(cfg, target, train_path: Path, train_text: str, merge: MergeReport, dvc_remote, policy):

@@ -184,3 +184,14 @@ def test_retrain_needs_data_incoming(project, gh):
     (project / "calibgate.yaml").write_text((project / "calibgate.yaml").read_text().replace("  incoming: datasets/incoming\n", ""))
     result = retrain(project, gh)
     assert result.exit_code == 2 and "data.incoming" in result.stderr
+
+
+def test_dry_run_plans_and_publishes_nothing(project, gh):
+    train_before = (project / "datasets" / "train.jsonl").read_bytes()
+    label(project, "new.jsonl", rows(100, 6))
+    result = CliRunner().invoke(cli, ["retrain", "--config", str(project / "calibgate.yaml"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "nothing pushed or opened" in result.stdout and "6 rows added" in result.stdout
+    assert "<!-- calibgate-retrain:router -->" in result.stdout and "Plan on the merged data" in result.stdout
+    assert gh.state.requests == []
+    assert_nothing_left(project, gh, train_before)
