@@ -25,6 +25,9 @@ class DataConfig(BaseModel):
     test: str = Field("datasets/test.jsonl", description="held-out labeled set for evaluation and the gate")
     production: str | None = Field("datasets/production.jsonl", description="unlabeled production sample (domain shift)")
     dvc_target: str | None = Field("datasets", description="DVC-tracked path whose md5 versions the data")
+    incoming: str | None = Field(
+        None, description="newly labeled JSONL (file or directory, inside dvc_target) that 'calibgate retrain' merges into train"
+    )
 
 
 class ProjectConfig(BaseModel):

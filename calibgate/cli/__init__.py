@@ -35,6 +35,8 @@ COMMANDS = {
     "report": "calibgate.cli.report:report",
     "ci": "calibgate.cli.ci:ci",
     "drift": "calibgate.cli.drift:drift",
+    "suggest-labels": "calibgate.cli.suggest_labels:suggest_labels",
+    "retrain": "calibgate.cli.retrain:retrain",
     "bench": "calibgate.cli.bench:bench",
 }
 

@@ -30,6 +30,8 @@ API_VERSION = "2022-11-28"
 MAX_COMMENT_CHARS = 65536
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
+_BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 
 
@@ -63,6 +65,26 @@ def validate_number(number: Any, what: str = "pull request") -> int:
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise ConfigError(f"{what} number {number!r} is not a positive integer", fix="pass --pr N with N the PR number")
     return number
+
+
+def validate_branch(branch: Any) -> str:
+    """A branch name git and GitHub accept (git check-ref-format's rules, the common subset)."""
+    if (
+        not isinstance(branch, str)
+        or not _BRANCH.match(branch)
+        or ".." in branch
+        or "//" in branch
+        or branch.endswith((".lock", "/", "."))
+        or "@{" in branch
+    ):
+        raise ConfigError(f"branch name {branch!r} is not valid", fix="use letters, digits, '.', '_', '-' and '/'")
+    return branch
+
+
+def validate_sha(sha: Any) -> str:
+    if not isinstance(sha, str) or not _SHA.match(sha):
+        raise ConfigError(f"commit {sha!r} is not a full 40-character sha", fix="pass the full commit sha")
+    return sha
 
 
 class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
@@ -210,6 +232,77 @@ class GitHubClient:
         repo, number = validate_repo(repo), validate_number(number)
         return self.request("GET", f"/repos/{repo}/pulls/{number}").data
 
+    # -- branches, commits and pull requests (the retraining PR) -------------------------------
+
+    def get_branch_sha(self, repo: str, branch: str) -> str | None:
+        """Head commit of ``branch`` (GET /repos/{repo}/git/ref/heads/{branch}), None when it does not exist."""
+        repo, branch = validate_repo(repo), validate_branch(branch)
+        try:
+            data = self.request("GET", f"/repos/{repo}/git/ref/heads/{_quote(branch)}").data
+        except GitHubAccessError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return str(data["object"]["sha"])
+
+    def create_branch(self, repo: str, branch: str, sha: str) -> dict:
+        """POST /repos/{repo}/git/refs: a new branch at commit ``sha``."""
+        repo, branch = validate_repo(repo), validate_branch(branch)
+        body = {"ref": f"refs/heads/{branch}", "sha": validate_sha(sha)}
+        return self.request("POST", f"/repos/{repo}/git/refs", json_body=body).data
+
+    def update_branch(self, repo: str, branch: str, sha: str, *, force: bool = False) -> dict:
+        """PATCH /repos/{repo}/git/refs/heads/{branch}: move the branch to ``sha`` (``force``: not a fast-forward)."""
+        repo, branch = validate_repo(repo), validate_branch(branch)
+        body = {"sha": validate_sha(sha), "force": force}
+        return self.request("PATCH", f"/repos/{repo}/git/refs/heads/{_quote(branch)}", json_body=body).data
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """DELETE /repos/{repo}/git/refs/heads/{branch}."""
+        repo, branch = validate_repo(repo), validate_branch(branch)
+        self.request("DELETE", f"/repos/{repo}/git/refs/heads/{_quote(branch)}")
+
+    def get_commit(self, repo: str, sha: str) -> dict:
+        """GET /repos/{repo}/git/commits/{sha}: the commit object (its ``tree.sha`` and ``parents``)."""
+        return self.request("GET", f"/repos/{validate_repo(repo)}/git/commits/{validate_sha(sha)}").data
+
+    def create_commit(self, repo: str, *, parent: str, files: Mapping[str, str], message: str) -> str:
+        """A commit on top of ``parent`` that changes ``files`` (path -> new UTF-8 text), via the git data API.
+
+        Blobs, then a tree on the parent's tree, then the commit; no ref moves,
+        so a failure here leaves nothing on any branch. Returns the commit sha.
+        """
+        repo, parent = validate_repo(repo), validate_sha(parent)
+        base_tree = self.get_commit(repo, parent)["tree"]["sha"]
+        entries = []
+        for path, text in files.items():
+            blob = self.request("POST", f"/repos/{repo}/git/blobs", json_body={"content": text, "encoding": "utf-8"}).data
+            entries.append({"path": path, "mode": "100644", "type": "blob", "sha": blob["sha"]})
+        tree = self.request("POST", f"/repos/{repo}/git/trees", json_body={"base_tree": base_tree, "tree": entries}).data
+        commit = self.request(
+            "POST", f"/repos/{repo}/git/commits", json_body={"message": message, "tree": tree["sha"], "parents": [parent]}
+        ).data
+        return str(commit["sha"])
+
+    def list_pulls(self, repo: str, *, head: str | None = None, base: str | None = None, state: str = "open") -> list[dict]:
+        """GET /repos/{repo}/pulls; ``head`` is ``owner:branch`` (GitHub's filter), ``base`` a branch name."""
+        params: dict[str, Any] = {"state": state}
+        if head:
+            params["head"] = head
+        if base:
+            params["base"] = base
+        return list(self.paginate(f"/repos/{validate_repo(repo)}/pulls", params=params))
+
+    def update_pull(self, repo: str, number: int, *, title: str | None = None, body: str | None = None) -> dict:
+        """PATCH /repos/{repo}/pulls/{number}: new title and/or body."""
+        repo, number = validate_repo(repo), validate_number(number)
+        payload: dict[str, Any] = {}
+        if title is not None:
+            payload["title"] = title
+        if body is not None:
+            payload["body"] = _body(body)
+        return self.request("PATCH", f"/repos/{repo}/pulls/{number}", json_body=payload).data
+
     def list_issues(self, repo: str, *, state: str = "open", labels: tuple[str, ...] = ()) -> list[dict]:
         """Issues (and PRs, which the issues endpoint includes) with all of ``labels``."""
         params = {"state": state}
@@ -235,6 +328,10 @@ def _body(body: str) -> str:
             fix="render with max_chars below the limit (calibgate report does)",
         )
     return body
+
+
+def _quote(branch: str) -> str:
+    return urllib.parse.quote(branch, safe="/")
 
 
 def _lower(headers: Any) -> dict[str, str]:

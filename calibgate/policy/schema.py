@@ -7,6 +7,8 @@ A policy has three parts:
 * ``planner``: the thresholds the planner compares signals against
   (:class:`~calibgate.planner.thresholds.PlannerThresholds`).
 * ``approvals``: per stage, how many approvals a promotion needs and who may give them.
+* ``drift`` (optional): thresholds of the scheduled drift loop
+  (:class:`~calibgate.drift.thresholds.DriftThresholds`).
 
 ``calibgate policy schema`` prints :func:`policy_json_schema`; the committed
 ``calibgate/schemas/policy.schema.json`` equals it (a test checks).
@@ -20,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, model_validator
 
+from calibgate.drift.thresholds import DriftThresholds
 from calibgate.planner.thresholds import PlannerThresholds
 from calibgate.policy.checks import CHECKS
 from calibgate.policy.rollout import MonitorThresholds, Rollout
@@ -77,6 +80,9 @@ class Policy(BaseModel):
     )
     rollout: Rollout | None = Field(None, description="ordered stages and the evidence each promotion needs (see calibgate/policy/rollout.py)")
     monitor: MonitorThresholds | None = Field(None, description="thresholds 'calibgate monitor' checks and what 'calibgate serve' logs")
+    drift: DriftThresholds = Field(
+        default_factory=DriftThresholds, description="thresholds of 'calibgate drift', 'suggest-labels' and 'retrain'"
+    )
 
     # set by the loader: where the policy came from and the sha256 of its bytes
     _source: str = PrivateAttr("<memory>")

@@ -1,9 +1,8 @@
-"""The whole chain as the GitHub Action runs it, and the scheduled drift check.
+"""The whole chain as the GitHub Action runs it.
 
 ``run_ci``: plan -> train (the plan's choice) -> evaluate -> export -> gate ->
 report, calling the facade in :mod:`calibgate.api`; its exit code is the gate's.
-``drift``: a fresh production sample against the production model's training
-data with the domain-shift signal; on drift, an issue with the evidence.
+The scheduled drift check lives in :mod:`calibgate.drift.pipeline`.
 
 Each call into another subsystem is one small adapter below (``_plan``,
 ``_train``...), so wiring a changed facade signature touches one place.
@@ -12,7 +11,6 @@ Each call into another subsystem is one small adapter below (``_plan``,
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from calibgate.errors import ConfigError
-from calibgate.github.comments import PostedComment, marker
-from calibgate.github.issues import PostedIssue
+from calibgate.github.comments import PostedComment
 from calibgate.policy.decision import GateDecision
 from calibgate.report.inputs import CI_FILES as RECORD_FILES
 from calibgate.settings import ProjectConfig, load_config
@@ -168,146 +165,6 @@ def _write(out_dir: Path, role: str, record: BaseModel | None) -> None:
         (out_dir / RECORD_FILES[role]).write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
-# -- drift -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    """The shift measurement, whether it counts as drift, the issue text and what was posted."""
-
-    drifted: bool
-    auc: float | None
-    threshold: float
-    summary: str
-    title: str
-    body: str
-    issue: PostedIssue | None = None
-
-
-def drift(
-    *,
-    config: str | Path | None = None,
-    production: str | Path | None = None,
-    reference: str | Path | None = None,
-    threshold: float | None = None,
-    repo: str | None = None,
-    dry_run: bool = False,
-    max_reference: int = 2000,
-    seed: int = 0,
-    links: Mapping[str, str] | None = None,
-    client: Any = None,
-) -> DriftResult:
-    """Compare a production sample with the training data (domain-classifier AUC) and open an issue on drift.
-
-    ``threshold`` defaults to the planner's ``max_shift_auc`` (0.75). Without
-    ``dry_run`` and on drift, ``repo`` gets an issue (or a comment on the open one).
-    """
-    from calibgate.data.jsonl import load_unlabeled
-    from calibgate.planner.thresholds import PlannerThresholds
-
-    cfg = load_config(config)
-    production_path = Path(production) if production is not None else cfg.path(cfg.data.production)
-    reference_path = Path(reference) if reference is not None else cfg.path(cfg.data.train)
-    if production_path is None:
-        raise ConfigError("no production sample configured", fix="pass --production prod.jsonl or set data.production")
-    threshold = PlannerThresholds().max_shift_auc if threshold is None else threshold
-    if not 0.5 <= threshold <= 1:
-        raise ConfigError(
-            f"drift threshold {threshold} is outside 0.5..1", fix="pass a domain-classifier AUC such as 0.75"
-        )
-    if not dry_run and not repo:
-        raise ConfigError("opening a drift issue needs the repository", fix="pass --repo owner/name, or --dry-run")
-
-    prod_texts = list(load_unlabeled(production_path, min_rows=10).texts)
-    ref_texts = list(load_unlabeled(reference_path, min_rows=10).texts)
-    if len(ref_texts) > max_reference:
-        ref_texts = random.Random(seed).sample(ref_texts, max_reference)
-    shift = _measure(cfg, ref_texts, prod_texts, seed=seed)
-    auc = getattr(shift, "auc", None)
-    drifted = auc is not None and auc > threshold
-    title, body = _drift_issue(
-        cfg, shift, threshold, production_path, reference_path, len(ref_texts), len(prod_texts), links or {}
-    )
-    verdict = "drift" if drifted else "no drift"
-    summary = (
-        (
-            f"{verdict}: domain-classifier AUC {auc:.3f} {'>' if drifted else '<='} {threshold:.2f} "
-            f"({len(prod_texts)} production vs {len(ref_texts)} training texts)"
-        )
-        if auc is not None
-        else f"no drift measured: {getattr(shift, 'reading', 'the shift signal returned no AUC')}"
-    )
-    issue = None
-    if drifted and not dry_run:
-        from calibgate.github import GitHubClient
-        from calibgate.github.issues import open_or_comment_issue
-
-        issue = open_or_comment_issue(
-            client or GitHubClient.from_env(),
-            repo,
-            title=title,
-            body=body,
-            mark=marker(cfg.name, kind="calibgate-drift"),
-            labels=("calibgate-drift",),
-        )
-    return DriftResult(
-        drifted=drifted, auc=auc, threshold=threshold, summary=summary, title=title, body=body, issue=issue
-    )
-
-
-def _measure(cfg: ProjectConfig, ref_texts: list[str], prod_texts: list[str], *, seed: int):
-    """Embed both samples with the project's frozen encoder and run the domain-shift signal."""
-    from calibgate.embeddings.encoder import embed_texts
-    from calibgate.signals.shift import measure_shift
-
-    model = cfg.model_path()
-    reference = embed_texts(ref_texts, model=model).vectors
-    current = embed_texts(prod_texts, model=model).vectors
-    return measure_shift(reference, current, seed=seed)
-
-
-def _drift_issue(cfg, shift, threshold, production, reference, n_ref, n_prod, links) -> tuple[str, str]:
-    from calibgate.report.markdown import code, inline
-
-    auc = getattr(shift, "auc", None)
-    title = (
-        f"calibgate: production data drifted from {cfg.name}'s training data (AUC {auc:.2f})"
-        if auc is not None
-        else f"calibgate: drift check for {cfg.name}"
-    )
-    lines = [
-        f"The domain classifier tells production texts from training texts with AUC **{auc:.3f}**"
-        f" (threshold {threshold:.2f}; 0.5 means indistinguishable)."
-        if auc is not None
-        else "No AUC was measured.",
-        "",
-        f"- production sample: {code(production)} ({n_prod:,} texts)",
-        f"- training data: {code(reference)} ({n_ref:,} texts compared)",
-    ]
-    ci = getattr(shift, "auc_ci", None)
-    if ci is not None:
-        lines.append(f"- AUC 95% interval: [{ci.low:.3f}, {ci.high:.3f}]")
-    for attr, label in (("p_value", "permutation p-value"), ("mmd", "MMD")):
-        value = getattr(shift, attr, None)
-        if value is not None:
-            lines.append(f"- {label}: {value:.4g}")
-    shifted = list(getattr(shift, "shifted_classes", []) or [])
-    if shifted:
-        lines.append("- classes production resembles less or more: " + ", ".join(code(c) for c in shifted[:30]))
-    for item in list(getattr(shift, "evidence", []) or [])[:20]:
-        lines.append(f"- {inline(item, limit=300)}")
-    if reading := getattr(shift, "reading", None):
-        lines += ["", inline(reading, limit=500)]
-    lines += [
-        "",
-        "**Next:** label a fresh production sample, add it to the data set (`dvc add datasets`), and open a PR:",
-        "the gate retrains with the plan's strategy and compares against production.",
-    ]
-    if links:
-        lines += ["", " · ".join(f"[{inline(k)}](<{v}>)" for k, v in links.items() if v.startswith("https://"))]
-    return title, "\n".join(lines) + "\n"
-
-
 def records_json(result: CiResult) -> str:
     """One-line machine summary of a ci run (for ``calibgate ci --json``)."""
     return json.dumps(
@@ -320,5 +177,3 @@ def records_json(result: CiResult) -> str:
         }
     )
 
-
-run_drift = drift

@@ -67,18 +67,23 @@ def invoke(*args: str, **kwargs):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("gitops")
+def new_project(tmp: Path) -> Path:
+    """``tmp/project``: a git repo with a bare ``origin`` and DVC with the directory remote ``tmp/dvc-remote``."""
+    from dvc.repo import Repo
+
     root = tmp / "project"
     root.mkdir()
     git(tmp, "init", "-q", "--bare", "origin.git")
     git(root, "init", "-q")
     git(root, "remote", "add", "origin", str(tmp / "origin.git"))
-    from dvc.repo import Repo
-
     Repo.init(str(root)).close()
     (root / ".dvc" / "config").write_text(f"[core]\n    remote = store\n['remote \"store\"']\n    url = {tmp / 'dvc-remote'}\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = new_project(tmp_path_factory.mktemp("gitops"))
     demo = demo_data_dir()
     train = read_jsonl(demo / "train.jsonl")
     by_label: dict[str, list[dict]] = {}

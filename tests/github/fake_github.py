@@ -1,12 +1,15 @@
 """A tiny GitHub REST API on 127.0.0.1 for the client's tests.
 
 It answers the endpoints calibgate uses with GitHub's shapes: issue comments
-(paginated by ``Link`` headers), issues, pull requests; 401 without the right
-token, 404 for other repositories, and a rate-limit or 5xx mode on demand.
+(paginated by ``Link`` headers), issues, pull requests (create, list by head,
+update), and the git data API (refs, blobs, trees, commits) holding files in
+memory; 401 without the right token, 404 for other repositories, and a
+rate-limit, 5xx, refused-push or refused-PR mode on demand.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -29,6 +32,33 @@ class FakeState:
     fail_5xx: int = 0
     redirect_to: str | None = None
     next_id: int = 1000
+    refs: dict[str, str] = field(default_factory=dict)  # "heads/main" -> commit sha
+    blobs: dict[str, str] = field(default_factory=dict)  # sha -> text
+    trees: dict[str, dict[str, str]] = field(default_factory=dict)  # sha -> {path: blob sha}, flat
+    commits: dict[str, dict] = field(default_factory=dict)  # sha -> {"tree", "parents", "message"}
+    refuse_push: int | None = None  # answer this status to every ref create/update (a protected branch, a read-only token)
+    refuse_pulls: int | None = None  # answer this status to opening a pull request
+
+    def seed_branch(self, branch: str, sha: str, files: dict[str, str]) -> None:
+        """Make ``branch`` point at a commit ``sha`` (e.g. the local HEAD) whose tree holds ``files``."""
+        tree = self._store_tree({path: self._store_blob(text) for path, text in files.items()})
+        self.commits[sha] = {"tree": tree, "parents": [], "message": "seed"}
+        self.refs[f"heads/{branch}"] = sha
+
+    def files_at(self, branch: str) -> dict[str, str]:
+        """path -> text of every file at the head of ``branch``."""
+        tree = self.trees[self.commits[self.refs[f"heads/{branch}"]]["tree"]]
+        return {path: self.blobs[sha] for path, sha in tree.items()}
+
+    def _store_blob(self, text: str) -> str:
+        sha = hashlib.sha1(b"blob:" + text.encode()).hexdigest()
+        self.blobs[sha] = text
+        return sha
+
+    def _store_tree(self, entries: dict[str, str]) -> str:
+        sha = hashlib.sha1(b"tree:" + json.dumps(entries, sort_keys=True).encode()).hexdigest()
+        self.trees[sha] = dict(entries)
+        return sha
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -49,6 +79,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self):
         self._dispatch("PATCH")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
@@ -115,13 +148,85 @@ class _Handler(BaseHTTPRequestHandler):
             state.issues.append(issue)
             return self._send(201, issue)
         if rest == "pulls" and method == "POST":
+            if state.refuse_pulls:
+                return self._send(state.refuse_pulls, {"message": "GitHub Actions is not permitted to create pull requests."})
             number = 100 + len(state.pulls)
             state.pulls[number] = {
                 "number": number,
-                "head": {"sha": "0" * 40, "ref": body["head"]},
+                "state": "open",
+                "title": body.get("title", ""),
+                "body": body.get("body", ""),
+                "base": {"ref": body.get("base")},
+                "head": {"sha": state.refs.get(f"heads/{body['head']}", "0" * 40), "ref": body["head"],
+                         "label": f"{REPO.split('/')[0]}:{body['head']}"},
                 "html_url": f"https://github.test/pull/{number}",
             }
             return self._send(201, state.pulls[number])
+        if rest == "pulls" and method == "GET":
+            found = [p for p in state.pulls.values() if p.get("state", "open") == query.get("state", "open")
+                     and ("head" not in query or p["head"].get("label") == query["head"])]
+            return self._page(found, query, path)
+        if (m := re.fullmatch(r"pulls/(\d+)", rest)) and method == "PATCH":
+            pull = state.pulls.get(int(m.group(1)))
+            if pull is None:
+                return self._send(404, {"message": "Not Found"})
+            pull.update({k: v for k, v in body.items() if k in ("title", "body", "state")})
+            return self._send(200, pull)
+        if rest.startswith("git/"):
+            return self._git(method, rest[len("git/") :], body)
+        return self._send(404, {"message": "Not Found"})
+
+    def _git(self, method: str, rest: str, body) -> None:
+        """The git data API: refs, blobs, trees (flat, with base_tree) and commits."""
+        state = self.state
+        if (m := re.fullmatch(r"ref/(heads/.+)", rest)) and method == "GET":
+            sha = state.refs.get(m.group(1))
+            if sha is None:
+                return self._send(404, {"message": "Not Found"})
+            return self._send(200, {"ref": f"refs/{m.group(1)}", "object": {"sha": sha, "type": "commit"}})
+        if rest == "refs" and method == "POST":
+            if state.refuse_push:
+                return self._send(state.refuse_push, {"message": "Resource not accessible by integration"})
+            name = body["ref"].removeprefix("refs/")
+            if name in state.refs:
+                return self._send(422, {"message": "Reference already exists"})
+            if body["sha"] not in state.commits:
+                return self._send(422, {"message": "Object does not exist"})
+            state.refs[name] = body["sha"]
+            return self._send(201, {"ref": body["ref"], "object": {"sha": body["sha"]}})
+        if (m := re.fullmatch(r"refs/(heads/.+)", rest)) and method in ("PATCH", "DELETE"):
+            name = m.group(1)
+            if name not in state.refs:
+                return self._send(422, {"message": "Reference does not exist"})
+            if method == "DELETE":
+                del state.refs[name]
+                return self._send(204, None)
+            if state.refuse_push:
+                return self._send(state.refuse_push, {"message": "Resource not accessible by integration"})
+            if body["sha"] not in state.commits:
+                return self._send(422, {"message": "Object does not exist"})
+            if not body.get("force") and state.refs[name] not in state.commits[body["sha"]]["parents"]:
+                return self._send(422, {"message": "Update is not a fast forward"})
+            state.refs[name] = body["sha"]
+            return self._send(200, {"ref": f"refs/{name}", "object": {"sha": body["sha"]}})
+        if rest == "blobs" and method == "POST":
+            return self._send(201, {"sha": state._store_blob(body["content"])})
+        if rest == "trees" and method == "POST":
+            entries = dict(state.trees.get(body.get("base_tree"), {}))
+            entries.update({e["path"]: e["sha"] for e in body["tree"]})
+            return self._send(201, {"sha": state._store_tree(entries)})
+        if (m := re.fullmatch(r"commits/([0-9a-f]{40})", rest)) and method == "GET":
+            commit = state.commits.get(m.group(1))
+            if commit is None:
+                return self._send(404, {"message": "Not Found"})
+            return self._send(200, {"sha": m.group(1), "tree": {"sha": commit["tree"]},
+                                    "parents": [{"sha": p} for p in commit["parents"]], "message": commit["message"]})
+        if rest == "commits" and method == "POST":
+            if body["tree"] not in state.trees or any(p not in state.commits for p in body["parents"]):
+                return self._send(422, {"message": "Tree or parent does not exist"})
+            sha = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
+            state.commits[sha] = {"tree": body["tree"], "parents": list(body["parents"]), "message": body["message"]}
+            return self._send(201, {"sha": sha})
         return self._send(404, {"message": "Not Found"})
 
     def _new_comment(self, number: int, text: str) -> dict:
@@ -148,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, chunk, headers)
 
     def _send(self, status: int, payload, headers: dict | None = None) -> None:
-        raw = json.dumps(payload).encode()
+        raw = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(raw)))

@@ -112,18 +112,16 @@ def test_bad_token_one_line(gh, tmp_path):
     assert missing.exit_code == 2 and "GITHUB_TOKEN is not set" in missing.stderr
 
 
-def test_drift_opens_issue_once(gh, tmp_path, monkeypatch):
-    import json
-    from types import SimpleNamespace
+def test_drift_opens_issue_once(gh, tmp_path, tiny_bert_dir):
+    """Real measurement on the tiny random encoder: production texts that look nothing like training texts."""
+    from tests.conftest import write_jsonl
 
-    from calibgate.report import pipeline
-
-    for name in ("train", "prod"):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"text": f"t{i}"}) + "\n" for i in range(12)))
+    write_jsonl(tmp_path / "train.jsonl", [{"text": f"please reset my card {i}"} for i in range(60)])
+    write_jsonl(tmp_path / "prod.jsonl", [{"text": " ".join(["zebra quantum violin"] * (3 + i % 4))} for i in range(60)])
     (tmp_path / "calibgate.yaml").write_text(
-        "name: intent-model\ndata:\n  train: train.jsonl\n  production: prod.jsonl\n"
+        f"name: intent-model\nmodel: {tiny_bert_dir}\ndata:\n  train: train.jsonl\n  production: prod.jsonl\n"
+        "  dvc_target: null\n"
     )
-    monkeypatch.setattr(pipeline, "_measure", lambda *a, **k: SimpleNamespace(auc=0.95, reading="shifted"))
     args = ["drift", "--config", str(tmp_path / "calibgate.yaml"), "--repo", REPO]
     first, second = invoke(gh, args), invoke(gh, args)
     assert first.exit_code == 0 and "issue #1 opened" in first.stdout

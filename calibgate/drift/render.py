@@ -1,0 +1,77 @@
+"""Markdown for the drift issue, the retraining PR and the suggestion comment (formatting only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from calibgate.drift.suggest import Suggestion
+
+MAX_TEXT = 200
+
+
+def suggestions_markdown(suggestions: Sequence[Suggestion | Mapping], *, limit: int = 50) -> str:
+    """A numbered table of the texts to label with the reason for each (empty string when there are none).
+
+    Takes :class:`Suggestion` objects or their JSONL records (``drift.json`` carries records).
+    """
+    from calibgate.report.markdown import inline
+
+    if not suggestions:
+        return ""
+    lines = [
+        f"**Texts worth labeling** ({len(suggestions)} picked for uncertainty under the production model, difference "
+        "from its training data and diversity; `calibgate suggest-labels` writes them as JSONL for a labeling tool):",
+        "",
+        "| # | text | model says | why |",
+        "|---|---|---|---|",
+    ]
+    for s in list(suggestions)[:limit]:
+        r = s.record() if isinstance(s, Suggestion) else s
+        said = f"{inline(r['predicted'])} ({r['confidence']:.2f})" if r.get("predicted") is not None else "-"
+        lines.append(f"| {r['rank']} | {_cell(r['text'])} | {said} | {_cell(r['reason'])} |")
+    if len(suggestions) > limit:
+        lines.append(f"\n…and {len(suggestions) - limit} more in the JSONL file.")
+    return "\n".join(lines) + "\n"
+
+
+def drift_body(
+    *,
+    name: str,
+    summary: str,
+    domain_lines: Sequence[str],
+    output_lines: Sequence[str],
+    production: str,
+    n_production: int,
+    reference: str,
+    n_reference: int,
+    suggestions: Sequence[Suggestion | Mapping],
+    links: Mapping[str, str],
+    next_step: str,
+) -> str:
+    from calibgate.report.markdown import code, inline
+
+    lines = [
+        f"**{inline(summary, limit=400)}**",
+        "",
+        f"- production sample: {code(production)} ({n_production:,} texts)",
+        f"- reference: {inline(reference, limit=300)} ({n_reference:,} texts compared)",
+        "",
+        "Domain classifier on frozen embeddings (0.5 means indistinguishable):",
+        *[f"- {inline(line, limit=400)}" for line in domain_lines],
+        "",
+        f"Black-box shift on {inline(name)}'s own outputs (Rabanser et al. 2019, \"Failing Loudly\"):",
+        *[f"- {inline(line, limit=400)}" for line in output_lines],
+    ]
+    table = suggestions_markdown(suggestions)
+    if table:
+        lines += ["", table.rstrip("\n")]
+    lines += ["", f"**Next:** {next_step}"]
+    if links:
+        lines += ["", " · ".join(f"[{inline(k)}](<{v}>)" for k, v in links.items() if v.startswith("https://"))]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    from calibgate.report.markdown import inline
+
+    return inline(text, limit=MAX_TEXT)  # inline() already escapes '|' for tables

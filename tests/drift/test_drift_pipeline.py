@@ -1,0 +1,61 @@
+"""`calibgate drift` reads its thresholds from the policy and names the reference it really compared against.
+
+Fast: the tiny random BERT stands in for the encoder (the code path, not the
+encoder's quality, is under test); production texts are built to be trivially
+separable from the training texts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from calibgate import api
+from tests.conftest import write_jsonl
+
+POLICY = "schema_version: 1\nplanner:\n  max_shift_auc: {auc}\n"
+
+
+@pytest.fixture
+def project(tmp_path, tiny_bert_dir):
+    train = [{"text": f"please reset my card number {i}", "label": "card" if i % 2 else "reset"} for i in range(60)]
+    write_jsonl(tmp_path / "train.jsonl", train)
+    prod = [{"text": " ".join(["zebra quantum violin"] * (3 + i % 4)) + f" {i}"} for i in range(60)]
+    write_jsonl(tmp_path / "prod.jsonl", prod)
+    (tmp_path / "policy.yaml").write_text(POLICY.format(auc=1.0))
+    (tmp_path / "calibgate.yaml").write_text(
+        f"name: router\nmodel: {tiny_bert_dir}\npolicy: policy.yaml\n"
+        "data:\n  train: train.jsonl\n  production: prod.jsonl\n  dvc_target: null\n"
+    )
+    return tmp_path
+
+
+def test_drift_uses_the_policy_threshold_and_names_the_reference(project):
+    strict = api.drift(config=project / "calibgate.yaml", dry_run=True)
+    assert strict.auc is not None and strict.auc > 0.75, "the fixture must be clearly shifted"
+    assert strict.threshold == 1.0 and not strict.drifted, "the policy's max_shift_auc (1.0) decides, not a default"
+    assert strict.shift.status != "alert", "the shift signal was called with the policy's threshold"
+    assert "calibration set" not in strict.shift.reading + strict.body
+    assert "train.jsonl" in strict.reference.name and "train.jsonl" in strict.body
+
+    (project / "policy.yaml").write_text(POLICY.format(auc=0.75))
+    loose = api.drift(config=project / "calibgate.yaml", dry_run=True)
+    assert loose.drifted and loose.threshold == 0.75 and loose.shift.status == "alert"
+    assert "training data at HEAD" in loose.shift.reading
+    assert "Texts worth labeling" in loose.body and len(loose.suggestions) == 20, "the drift issue carries the list"
+    assert any("zebra" in s.text for s in loose.suggestions[:1])
+
+
+def test_drift_section_overrides_the_planner_threshold(project):
+    (project / "policy.yaml").write_text(POLICY.format(auc=0.75) + "drift:\n  max_domain_auc: 1.0\n")
+    result = api.drift(config=project / "calibgate.yaml", dry_run=True)
+    assert result.threshold == 1.0 and not result.drifted
+
+
+def test_too_few_production_texts_is_bad_input(project):
+    (project / "policy.yaml").write_text(POLICY.format(auc=0.75) + "drift:\n  min_production: 100\n")
+    from calibgate.errors import DataError
+
+    with pytest.raises(DataError, match="100"):
+        api.drift(config=project / "calibgate.yaml", dry_run=True)

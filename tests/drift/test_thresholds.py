@@ -1,0 +1,34 @@
+"""The policy's drift: section: optional, defaults, validated ranges reported as file:line."""
+
+from __future__ import annotations
+
+import pytest
+
+from calibgate.errors import PolicyError
+from calibgate.policy.loader import load_policy
+
+
+def test_absent_section_means_defaults(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("schema_version: 1\n")
+    drift = load_policy(path).drift
+    assert drift.max_domain_auc is None and drift.alpha == 0.05 and drift.retrain_branch == "calibgate/retrain"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("  alpha: 0.9\n", "'drift.alpha'"),
+        ("  max_domain_auc: 0.3\n", "'drift.max_domain_auc'"),
+        ("  min_production: 3\n", "'drift.min_production'"),
+        ("  suggest: -1\n", "'drift.suggest'"),
+        ("  retrain_branch: '../main'\n", "'drift.retrain_branch'"),
+        ("  alpah: 0.01\n", "did you mean 'alpha'"),
+    ],
+)
+def test_out_of_range_values_are_refused_with_the_line(tmp_path, body, message):
+    path = tmp_path / "p.yaml"
+    path.write_text("schema_version: 1\ndrift:\n" + body)
+    with pytest.raises(PolicyError, match=message) as info:
+        load_policy(path)
+    assert f"{path}:3:" in str(info.value)
