@@ -53,7 +53,7 @@ ENCODER_LR = 3e-4
 HEAD_LR = 1e-3
 THROUGHPUT_STEPS = 2
 BUDGET_SECONDS = 40.0  # CPU seconds for the tuning (~20-30 s on 2 idle cores); the configuration shrinks to fit it
-BACKWARD_COST = 4.0  # a training step costs about four forward passes (forward, backward, AdamW; measured on MiniLM)
+BACKWARD_COST = 6.0  # a training step priced in forward passes (forward, backward, AdamW, batch overheads; measured on MiniLM)
 
 
 class TunedViewUnavailable(RuntimeError):
@@ -87,6 +87,38 @@ class _Batch:
     hidden: "object"
     args: tuple
     kwargs: dict
+
+    def subset(self, select: np.ndarray) -> "_Batch":
+        """The rows ``select`` picks: every per-row tensor (first dimension = batch size) is sliced, shared ones kept."""
+        import torch
+
+        size, index = len(self.rows), torch.from_numpy(np.flatnonzero(select))
+
+        def cut(value):
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == size and size > 1:
+                return value.index_select(0, index)
+            if isinstance(value, tuple):
+                return tuple(cut(v) for v in value)
+            return value
+
+        return _Batch(
+            rows=self.rows[select], mask=self.mask[index], hidden=self.hidden[index],
+            args=tuple(cut(a) for a in self.args), kwargs={k: cut(v) for k, v in self.kwargs.items()},
+        )
+
+
+def _split(batches: list["_Batch"], rows: np.ndarray) -> list["_Batch"]:
+    """``batches`` cut down to ``rows`` (batches without any of them dropped)."""
+    wanted = np.zeros(max(int(b.rows.max()) for b in batches) + 1, dtype=bool)
+    wanted[rows] = True
+    out = []
+    for batch in batches:
+        select = wanted[batch.rows]
+        if select.all():
+            out.append(batch)
+        elif select.any():
+            out.append(batch.subset(select))
+    return out
 
 
 def measure_tuned_view(
@@ -264,24 +296,20 @@ class _TopNet:
         self.blocks.train(mode)
         self.head.train(mode)
 
-    def logits(self, batch: _Batch, select):
+    def logits(self, batch: _Batch):
         hidden = _run_blocks(self.blocks, self.final, batch)
-        pooled = pool(hidden, batch.mask, pooling=self.info.pooling, normalize=True)
-        return self.head(pooled[select])
+        return self.head(pool(hidden, batch.mask, pooling=self.info.pooling, normalize=True))
 
     def predict(self, batches: list[_Batch], rows: np.ndarray) -> np.ndarray:
+        """Probabilities for ``rows``, in that order, from batches that hold exactly those rows."""
         import torch
 
-        wanted = set(int(r) for r in rows)
         out = {}
         self.train(False)
         with torch.no_grad():
             for batch in batches:
-                select = np.array([int(r) in wanted for r in batch.rows])
-                if select.any():
-                    probs = torch.softmax(self.logits(batch, torch.from_numpy(select)), dim=-1).numpy()
-                    for r, p in zip(batch.rows[select], probs):
-                        out[int(r)] = p
+                for r, p in zip(batch.rows, torch.softmax(self.logits(batch), dim=-1).numpy()):
+                    out[int(r)] = p
         return np.stack([out[int(r)] for r in rows])
 
 
@@ -289,9 +317,7 @@ def _train(net: _TopNet, batches: list[_Batch], train: np.ndarray, test: np.ndar
     """LP-FT with linear decay for ``epochs`` epochs; the held-out rows' probabilities after each epoch (index 0: the start)."""
     import torch
 
-    train_set = set(int(r) for r in train)
-    plan = [(b, np.array([int(r) in train_set for r in b.rows])) for b in batches]
-    plan = [(b, s) for b, s in plan if s.any()]
+    plan, held = _split(batches, train), _split(batches, test)
     encoder_params, head_params = net.parameters()
     optimizer = torch.optim.AdamW(
         [{"params": encoder_params, "lr": ENCODER_LR}, {"params": head_params, "lr": HEAD_LR}], weight_decay=0.01
@@ -299,19 +325,18 @@ def _train(net: _TopNet, batches: list[_Batch], train: np.ndarray, test: np.ndar
     total = max(len(plan) * epochs, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total))
     rng = np.random.default_rng(seed)
-    held_out = [net.predict(batches, test)]
+    held_out = [net.predict(held, test)]
     for _ in range(epochs):
         net.train(True)
         for i in rng.permutation(len(plan)):
-            batch, select = plan[i]
-            logits = net.logits(batch, torch.from_numpy(select))
-            loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels[batch.rows[select]]))
+            batch = plan[i]
+            loss = torch.nn.functional.cross_entropy(net.logits(batch), torch.from_numpy(labels[batch.rows]))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(encoder_params + head_params, 1.0)
             optimizer.step()
             scheduler.step()
-        held_out.append(net.predict(batches, test))
+        held_out.append(net.predict(held, test))
     return held_out
 
 
