@@ -38,7 +38,7 @@ Exit codes: 0 measured (drift or not), 2 bad input or configuration, 3 GitHub or
 @click.option(
     "--threshold",
     type=click.FloatRange(0.5, 1.0),
-    help="AUC above which it is drift [default: planner max_shift_auc, 0.75].",
+    help="AUC above which it is drift [default: the policy's planner.max_shift_auc, 0.75 without a policy].",
 )
 @click.option("--repo", help="owner/name for the issue [default: $GITHUB_REPOSITORY].")
 @click.option("--dry-run", is_flag=True, help="Print the issue instead of opening it.")

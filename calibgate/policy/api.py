@@ -25,7 +25,7 @@ from calibgate.export.schema import ExportResult
 from calibgate.planner.schema import Plan
 from calibgate.policy.checks import CHECKS, GateInputs
 from calibgate.policy.decision import CheckResult, GateDecision
-from calibgate.policy.loader import PolicyProblem, check_policy, load_policy
+from calibgate.policy.loader import PolicyProblem, check_policy, load_policy, resolve_policy
 from calibgate.policy.schema import Policy
 
 __all__ = ["gate", "gate_run", "check_policy", "load_policy", "read_record", "PolicyProblem", "NO_BASELINE_NOTE"]
@@ -145,8 +145,7 @@ def gate_run(
     from calibgate.settings import load_config
 
     config = load_config()
-    if not isinstance(policy, Policy):
-        policy = load_policy(policy or config.path(config.policy))
+    policy = resolve_policy(policy, config)
     evaluation, export, run_plan = read_run_records(candidate)
     if plan is not None:
         run_plan = read_record(plan, Plan, what="plan", fix="pass a file written by 'calibgate plan --json'")

@@ -31,7 +31,7 @@ STAGE_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?$")
 def _checks_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for name, cls in CHECKS.items():
-        annotation = cls.section_annotation or cls.config_model
+        annotation = cls.section_annotation or cls.policy_model()
         fields[name] = (annotation | None, Field(None, description=cls.description))
     return create_model(
         "Checks", __config__=ConfigDict(extra="forbid"), __doc__="Gate checks by registered name; omitted checks do not run.",
@@ -52,7 +52,12 @@ class StageApproval(BaseModel):
         default_factory=list, description="who may approve (git user names or CI identities); empty: anyone"
     )
     require_gate: bool = Field(
-        False, description="a promotion must present a passing gate decision ('calibgate gate --json') for the version's run under this policy"
+        False, description="a promotion must present a passing gate decision ('calibgate gate --json') for the version's run "
+        "under this policy; without this, the registry gates the version's recorded evidence itself (a promotion always needs a passing gate)"
+    )
+    allow_gate_override: bool = Field(
+        False, description="a promotion may skip the gate with 'registry promote --override-gate --reason TEXT'; the override, "
+        "its reason and actor are recorded in the stage tag"
     )
 
     @model_validator(mode="after")
@@ -85,6 +90,14 @@ class Policy(BaseModel):
         if v != POLICY_SCHEMA_VERSION:
             raise ValueError(f"this calibgate reads policy schema_version {POLICY_SCHEMA_VERSION}")
         return v
+
+    @model_validator(mode="after")
+    def _some_check(self):
+        # a policy that runs no check promotes anything: never what its author meant
+        if not self.enabled_checks():
+            raise ValueError("the policy enables no checks, so the gate would promote anything; add at least one "
+                             f"under 'checks:' ({', '.join(CHECKS)})")
+        return self
 
     @field_validator("approvals")
     @classmethod

@@ -108,15 +108,10 @@ def register(
 
 
 def _policy_identity(policy: str | Path | None, git: GitRepo) -> tuple[str | None, str | None]:
-    from calibgate.policy.api import load_policy
+    from calibgate.policy.loader import resolve_policy
 
-    if policy is None:
-        config = project_config(git)
-        path = config.path(config.policy)
-        if path is None or not path.exists():
-            return None, None
-        return repo_relpath(git, path), load_policy(path).sha256
-    return repo_relpath(git, policy), load_policy(policy).sha256
+    loaded = resolve_policy(policy, project_config(git))  # the same errors as every other command
+    return repo_relpath(git, loaded.source), loaded.sha256
 
 
 def _project_data_md5(git: GitRepo) -> str | None:

@@ -44,13 +44,13 @@ def promote(
     ``fetch=False`` skips updating tags from the remote first (offline use;
     a stale clone then loses any race at push time).
     """
-    from calibgate.policy.api import load_policy
+    from calibgate.policy.loader import resolve_policy
 
     git = open_repo(repo)
     name, version = resolve_ref(ref, name, git)
     if not is_valid_name(stage):
         raise RegistryError(f"stage '{stage}' is not a valid gto stage name", fix="letters, digits, '-', '_', '/'")
-    loaded = load_policy(policy or _config_policy(git))
+    loaded = resolve_policy(policy, project_config(git))
     rule = loaded.approval_for(stage)
     approvers = sorted(set(a.strip() for a in approved_by if a.strip()))
     if rule.approvers:
@@ -188,11 +188,6 @@ def _wait_past_last_stage_tag(model: ModelState) -> None:
         delay = max(stamps) + 1 - datetime.now(timezone.utc).timestamp()
         if 0 < delay <= 1:
             time.sleep(delay)
-
-
-def _config_policy(git: GitRepo) -> Path:
-    config = project_config(git)
-    return config.path(config.policy)  # type: ignore[return-value]
 
 
 def deprecate(

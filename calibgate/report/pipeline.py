@@ -64,8 +64,10 @@ def run_ci(
     """
     from calibgate import api
 
+    from calibgate.policy.loader import resolve_policy
+
     cfg = load_config(config, required=True)
-    policy_path = Path(policy) if policy is not None else cfg.path(cfg.policy)
+    policy_path = Path(resolve_policy(policy, cfg).source)  # a bad policy fails here, before minutes of training
     name = name or cfg.name
     if post and (not repo or pr is None):
         raise ConfigError("posting the report needs the repository and PR number", fix="pass --repo owner/name --pr N")
@@ -193,13 +195,16 @@ def drift(
     """
     from calibgate.data.jsonl import load_unlabeled
     from calibgate.planner.thresholds import PlannerThresholds
+    from calibgate.policy.loader import advisory_policy_path, resolve_policy
 
     cfg = load_config(config)
+    named = advisory_policy_path(None, cfg)
+    planner = resolve_policy(named, cfg).planner if named is not None else PlannerThresholds()
     production_path = Path(production) if production is not None else cfg.path(cfg.data.production)
     reference_path = Path(reference) if reference is not None else cfg.path(cfg.data.train)
     if production_path is None:
         raise ConfigError("no production sample configured", fix="pass --production prod.jsonl or set data.production")
-    threshold = PlannerThresholds().max_shift_auc if threshold is None else threshold
+    threshold = planner.max_shift_auc if threshold is None else threshold
     if not 0.5 <= threshold <= 1:
         raise ConfigError(
             f"drift threshold {threshold} is outside 0.5..1", fix="pass a domain-classifier AUC such as 0.75"
