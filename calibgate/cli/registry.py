@@ -139,17 +139,21 @@ def show(ref, name, as_json) -> None:
 @click.option("--policy", default=None, help="Policy with the approvals section (default: calibgate.yaml's).")
 @click.option("--reason", default="", help="Why, recorded in the tag.")
 @click.option("--gate", "gate_file", type=click.Path(dir_okay=False), default=None,
-              help="Gate decision JSON ('calibgate gate --json') for the version's run; required where the policy says require_gate.")
+              help="Gate decision JSON ('calibgate gate --json') for the version's run; required where the policy says "
+                   "require_gate. Without it the registry gates the version's recorded evidence against the stage's holder.")
+@click.option("--override-gate", is_flag=True,
+              help="Promote without a passing gate; only where the policy sets allow_gate_override, with --reason; recorded.")
 @_name
 @_remote
 @_no_push
 @_json
-def promote(ref, stage, approved_by, policy, reason, gate_file, name, remote, no_push, as_json) -> None:
-    """Assign version REF to a stage (a new name#stage#N tag), with the approvals the policy requires."""
+def promote(ref, stage, approved_by, policy, reason, gate_file, override_gate, name, remote, no_push, as_json) -> None:
+    """Assign version REF to a stage (a new name#stage#N tag), with the approvals and the passing gate the policy requires."""
     from calibgate import api
 
     result = api.promote(ref, stage=stage, approved_by=list(approved_by), policy=policy, reason=reason, gate=gate_file,
-                         name=name, remote=remote, push=False if no_push else None, fetch=not no_push)
+                         override_gate=override_gate, name=name, remote=remote, push=False if no_push else None,
+                         fetch=not no_push)
     _assignment(result, as_json)
 
 

@@ -15,9 +15,11 @@ from calibgate.registry.records import EVIDENCE_DIR, ExportSummary, Lineage, Ver
 from calibgate.registry.tags import Tag, bump, format_tag, is_valid_name, is_valid_version
 from calibgate.registry.common import (
     VersionInfo, project_config, default_name, version_info, model_state, open_repo, publish_tag, read_json, repo_relpath, sync_remote,
+    registry_locked,
 )
 
 
+@registry_locked  # read tags, pick the version, tag: one step per working copy
 def register(
     run_dir: str | Path,
     *,
