@@ -143,15 +143,35 @@ def show(ref, name, as_json) -> None:
                    "require_gate. Without it the registry gates the version's recorded evidence against the stage's holder.")
 @click.option("--override-gate", is_flag=True,
               help="Promote without a passing gate; only where the policy sets allow_gate_override, with --reason; recorded.")
+@click.option("--approvals-from-run", "approval_run", type=click.IntRange(min=1), default=None, metavar="RUN_ID",
+              help="Add the reviewers who approved this GitHub Actions run's environment (deployment review API; GITHUB_TOKEN).")
+@click.option("--environment", default=None, help="Environment whose reviewers --approvals-from-run reads [default: the stage].")
+@click.option("--github-repo", default=None, help="owner/name for --approvals-from-run [default: $GITHUB_REPOSITORY].")
 @_name
 @_remote
 @_no_push
 @_json
-def promote(ref, stage, approved_by, policy, reason, gate_file, override_gate, name, remote, no_push, as_json) -> None:
-    """Assign version REF to a stage (a new name#stage#N tag), with the approvals and the passing gate the policy requires."""
+def promote(ref, stage, approved_by, policy, reason, gate_file, override_gate, approval_run, environment, github_repo,
+            name, remote, no_push, as_json) -> None:
+    """Assign version REF to a stage (a new name#stage#N tag), with the approvals and the passing gate the policy requires.
+
+    In a workflow behind a protected environment, --approvals-from-run "$GITHUB_RUN_ID" records the environment's
+    actual reviewers (not the actor who triggered the run).
+    """
     from calibgate import api
 
-    result = api.promote(ref, stage=stage, approved_by=list(approved_by), policy=policy, reason=reason, gate=gate_file,
+    approved_by = list(approved_by)
+    if approval_run is not None:
+        from calibgate.cli.report import default_repo
+        from calibgate.errors import ConfigError
+        from calibgate.github import GitHubClient
+        from calibgate.github.approvals import environment_reviewers
+
+        repo = default_repo(github_repo)
+        if not repo:
+            raise ConfigError("--approvals-from-run needs the repository", fix="pass --github-repo owner/name or set GITHUB_REPOSITORY")
+        approved_by += environment_reviewers(GitHubClient.from_env(), repo, approval_run, environment or stage)
+    result = api.promote(ref, stage=stage, approved_by=approved_by, policy=policy, reason=reason, gate=gate_file,
                          override_gate=override_gate, name=name, remote=remote, push=False if no_push else None,
                          fetch=not no_push)
     _assignment(result, as_json)

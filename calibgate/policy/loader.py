@@ -111,14 +111,16 @@ def resolve_policy(policy: str | Path | Policy | None = None, config: ProjectCon
 def advisory_policy_path(policy: str | Path | None, config: ProjectConfig) -> Path | None:
     """The policy file of a command that has built-in defaults (plan, drift): ``policy``, else the config's.
 
-    None only when nothing names a policy: no ``--policy``, no config file and
-    no ``policies/default.yaml``; the built-in planner thresholds then apply.
-    A policy that is named is read by :func:`resolve_policy` (missing: exit 2).
+    None only when nothing names a policy: no ``--policy``, no ``policy:``
+    key in a config file, and no file at the default path; the built-in
+    planner thresholds then apply (and the plan records no policy). A policy
+    that is named is read by :func:`resolve_policy`: missing is exit 2.
     """
     if policy is not None:
         return Path(policy)
     candidate = config.path(config.policy)
-    if config.source is None and (candidate is None or not candidate.exists()):
+    named = config.source is not None and "policy" in config.model_fields_set
+    if not named and (candidate is None or not candidate.exists()):
         return None
     return candidate
 

@@ -1,7 +1,7 @@
 """A tiny GitHub REST API on 127.0.0.1 for the client's tests.
 
 It answers the endpoints calibgate uses with GitHub's shapes: issue comments
-(paginated by ``Link`` headers), issues, pull requests; 401 without the right
+(paginated by ``Link`` headers), issues, pull requests, a workflow run's deployment reviews; 401 without the right
 token, 404 for other repositories, and a rate-limit or 5xx mode on demand.
 """
 
@@ -24,6 +24,7 @@ class FakeState:
     comments: dict[int, list[dict]] = field(default_factory=dict)
     issues: list[dict] = field(default_factory=list)
     pulls: dict[int, dict] = field(default_factory=dict)
+    approvals: dict[int, list[dict]] = field(default_factory=dict)  # workflow run id -> deployment reviews
     requests: list[dict] = field(default_factory=list)
     rate_limited: bool = False
     fail_5xx: int = 0
@@ -114,6 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
             }
             state.issues.append(issue)
             return self._send(201, issue)
+        if (m := re.fullmatch(r"actions/runs/(\d+)/approvals", rest)) and method == "GET":
+            return self._send(200, state.approvals.get(int(m.group(1)), []))
         if rest == "pulls" and method == "POST":
             number = 100 + len(state.pulls)
             state.pulls[number] = {
