@@ -12,10 +12,10 @@ version, missing approvals, tampered artifact), 3 git/DVC failure.
 \b
 Examples:
   calibgate registry register runs/20260101-abc
-  calibgate registry promote router@v1.2.0 --stage production --approved-by alice --approved-by bob
-  calibgate registry rollback router --stage production --reason "latency regression"
-  calibgate registry verify router@v1.2.0
-  calibgate registry pull router@v1.2.0 --to runs/router-v1.2.0
+  calibgate registry promote ticket-router@v1.2.0 --stage production --approved-by alice --approved-by bob
+  calibgate registry rollback ticket-router --stage production --reason "latency regression"
+  calibgate registry verify ticket-router@v1.2.0
+  calibgate registry pull ticket-router@v1.2.0 --to runs/ticket-router-v1.2.0
 """
 
 _remote = click.option("--remote", default=None, help="Git remote to fetch tags from and push to (default: origin, if any).")
@@ -102,7 +102,7 @@ def list_(name, as_json) -> None:
     ])
 
 
-@registry.command(epilog="Example: calibgate registry show router@v1.2.0")
+@registry.command(epilog="Example: calibgate registry show ticket-router@v1.2.0")
 @click.argument("ref")
 @_name
 @_json
@@ -132,7 +132,7 @@ def show(ref, name, as_json) -> None:
         ])
 
 
-@registry.command(epilog="Example: calibgate registry promote router@v1.2.0 --stage production --approved-by alice")
+@registry.command(epilog="Example: calibgate registry promote ticket-router@v1.2.0 --stage production --approved-by alice")
 @click.argument("ref")
 @click.option("--stage", default="production", show_default=True, help="Stage to assign.")
 @click.option("--approved-by", "approved_by", multiple=True, help="An approver (repeat per approver); checked against the policy.")
@@ -177,7 +177,7 @@ def promote(ref, stage, approved_by, policy, reason, gate_file, override_gate, a
     _assignment(result, as_json)
 
 
-@registry.command(epilog="Example: calibgate registry rollback router --reason 'p95 latency doubled'")
+@registry.command(epilog="Example: calibgate registry rollback ticket-router --reason 'p95 latency doubled'")
 @click.argument("name", required=False)
 @click.option("--stage", default="production", show_default=True, help="Stage to roll back.")
 @click.option("--reason", default="", help="Why, recorded in the tag.")
@@ -204,7 +204,7 @@ def _assignment(result, as_json: bool) -> None:
                + (f", pushed to {result.pushed_to}" if result.pushed_to else ""))
 
 
-@registry.command(epilog="Example: calibgate registry deprecate router@v1.0.0 --reason 'trained on leaked data'")
+@registry.command(epilog="Example: calibgate registry deprecate ticket-router@v1.0.0 --reason 'trained on leaked data'")
 @click.argument("ref")
 @click.option("--reason", default="", help="Why, recorded in the tag.")
 @_name
@@ -222,7 +222,7 @@ def deprecate(ref, reason, name, remote, no_push, as_json) -> None:
         click.echo(f"deprecated {record.name}@{record.version}")
 
 
-@registry.command(epilog="Example: calibgate registry verify router@v1.2.0")
+@registry.command(epilog="Example: calibgate registry verify ticket-router@v1.2.0")
 @click.argument("ref")
 @_name
 @_json
@@ -237,7 +237,7 @@ def verify(ref, name, as_json) -> None:
         click.echo(f"ok: {result.name}@{result.version}: {result.files} files match their sha256 in {result.backend} {result.url}")
 
 
-@registry.command(epilog="Example: calibgate registry pull router@v1.2.0 --to runs/router-v1.2.0")
+@registry.command(epilog="Example: calibgate registry pull ticket-router@v1.2.0 --to runs/ticket-router-v1.2.0")
 @click.argument("ref")
 @click.option("--to", "dest", required=True, type=click.Path(file_okay=False), help="Directory to restore the run into (must not exist).")
 @_name
