@@ -8,7 +8,9 @@ import click
 
 GATE_EPILOG = """\b
 Exit codes: 0 may promote, 1 blocked by the policy, 2 bad input (missing or
-tampered run, invalid policy), 3 a check could not be evaluated (blocks).
+tampered run, invalid policy, no readable production version: a first model
+is declared with --baseline none), 3 a check could not be evaluated, or the
+production baseline failed verification (blocks).
 
 \b
 Examples:
