@@ -10,7 +10,8 @@ exit 2. What the loader refuses beyond the schema:
 
 * a key given twice in one mapping, at any level (YAML would keep the last
   and silently drop the first block);
-* an empty file, or a policy that enables no check (it would promote anything);
+* an empty file, or a policy file that enables no check (it would promote
+  anything; a :class:`Policy` built in memory may, e.g. to hold defaults);
 * a threshold outside its check's range (:class:`~calibgate.policy.checks.Range`).
 """
 
@@ -26,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from calibgate.errors import PolicyError
+from calibgate.policy.checks import CHECKS
 from calibgate.policy.schema import Policy
 
 if TYPE_CHECKING:
@@ -165,6 +167,9 @@ def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
     except ValidationError as exc:
         found = [PolicyProblem(name, _line(node, err["loc"]), _describe(err)) for err in exc.errors()]
         return None, sorted(found, key=lambda p: p.line or 0)
+    if not policy.enabled_checks():  # a file that runs no check promotes anything: never what its author meant
+        return None, [PolicyProblem(name, _line(node, ("checks",)), "the policy enables no checks, so the gate would "
+                                    f"promote anything; add at least one under 'checks:' ({', '.join(CHECKS)})")]
     policy._source = name
     policy._sha256 = hashlib.sha256(data).hexdigest()
     return policy, []

@@ -91,14 +91,6 @@ class Policy(BaseModel):
             raise ValueError(f"this calibgate reads policy schema_version {POLICY_SCHEMA_VERSION}")
         return v
 
-    @model_validator(mode="after")
-    def _some_check(self):
-        # a policy that runs no check promotes anything: never what its author meant
-        if not self.enabled_checks():
-            raise ValueError("the policy enables no checks, so the gate would promote anything; add at least one "
-                             f"under 'checks:' ({', '.join(CHECKS)})")
-        return self
-
     @field_validator("approvals")
     @classmethod
     def _stage_names(cls, v: dict[str, StageApproval]) -> dict[str, StageApproval]:
