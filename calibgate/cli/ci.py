@@ -15,6 +15,7 @@ Every record and report.md are written to --out (the Action uploads it).
 \b
 Examples:
   calibgate ci                                  # the project in the current directory
+  calibgate ci --baseline none                  # the first model: nothing in production yet
   calibgate ci --policy policies/strict.yaml --out build/report
   calibgate ci --post --repo octo/models --pr 42   # also comment on the PR (GITHUB_TOKEN)
 
@@ -38,6 +39,13 @@ Exit codes (the gate's): 0 may promote, 1 blocked, 2 bad input or configuration,
     show_default=True,
     help="Directory for the records and report.md.",
 )
+@click.option(
+    "--baseline",
+    type=click.Choice(["production", "none"]),
+    default="production",
+    show_default=True,
+    help="Compare with the registry's production version (verified), or 'none' to declare the first model.",
+)
 @click.option("--name", help="Model name in the comment marker [default: 'name' in calibgate.yaml].")
 @click.option(
     "--link", "link_values", multiple=True, metavar="LABEL=URL", help="Extra link in the report (repeatable)."
@@ -57,7 +65,7 @@ Exit codes (the gate's): 0 may promote, 1 blocked, 2 bad input or configuration,
 @click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary instead of the decision line.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-stage and progress lines on stderr.")
 @click.pass_context
-def ci(ctx, config, policy, out, name, link_values, summary, annotations, post, repo, pr, as_json, quiet) -> None:
+def ci(ctx, config, policy, out, baseline, name, link_values, summary, annotations, post, repo, pr, as_json, quiet) -> None:
     """Run the whole gate locally, as the GitHub Action does, and exit with the gate's code."""
     from calibgate import api
     from calibgate.report.actions import run_links
@@ -67,6 +75,7 @@ def ci(ctx, config, policy, out, name, link_values, summary, annotations, post, 
         config=config,
         policy=policy,
         out=out,
+        baseline=baseline,
         name=name,
         links={**run_links(), **parse_links(link_values)},
         post=post,

@@ -8,7 +8,9 @@ import click
 
 GATE_EPILOG = """\b
 Exit codes: 0 may promote, 1 blocked by the policy, 2 bad input (missing or
-tampered run, invalid policy), 3 a check could not be evaluated (blocks).
+tampered run, invalid policy, no readable production version: a first model
+is declared with --baseline none), 3 a check could not be evaluated, or the
+production baseline failed verification (blocks).
 
 \b
 Examples:
@@ -23,7 +25,8 @@ _MARK = {"PASS": "ok  ", "WARN": "warn", "FAIL": "FAIL", "ERROR": "ERR ", "SKIPP
 @click.command(epilog=GATE_EPILOG)
 @click.option("--candidate", required=True, type=click.Path(file_okay=False), help="Run directory of the candidate (runs/<id>).")
 @click.option("--baseline", default="production", show_default=True,
-              help="'production' (the registry's production version), a run directory, or 'none'.")
+              help="'production' (the registry's production version, verified), a run directory, or 'none' to "
+                   "declare the first model (never inferred from a registry that is missing or unreadable).")
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False), default=None,
               help="Policy file; default: calibgate.yaml's policy (policies/default.yaml).")
 @click.option("--plan", type=click.Path(dir_okay=False), default=None, help="Plan JSON for signal gates; default: <candidate>/plan.json.")

@@ -12,10 +12,10 @@ version, missing approvals, tampered artifact), 3 git/DVC failure.
 \b
 Examples:
   calibgate registry register runs/20260101-abc
-  calibgate registry promote router@v1.2.0 --stage production --approved-by alice --approved-by bob
-  calibgate registry rollback router --stage production --reason "latency regression"
-  calibgate registry verify router@v1.2.0
-  calibgate registry pull router@v1.2.0 --to runs/router-v1.2.0
+  calibgate registry promote ticket-router@v1.2.0 --stage production --approved-by alice --approved-by bob
+  calibgate registry rollback ticket-router --stage production --reason "latency regression"
+  calibgate registry verify ticket-router@v1.2.0
+  calibgate registry pull ticket-router@v1.2.0 --to runs/ticket-router-v1.2.0
 """
 
 _remote = click.option("--remote", default=None, help="Git remote to fetch tags from and push to (default: origin, if any).")
@@ -102,7 +102,7 @@ def list_(name, as_json) -> None:
     ])
 
 
-@registry.command(epilog="Example: calibgate registry show router@v1.2.0")
+@registry.command(epilog="Example: calibgate registry show ticket-router@v1.2.0")
 @click.argument("ref")
 @_name
 @_json
@@ -141,30 +141,54 @@ def _rollout_evidence(history) -> None:
         _table("rollout evidence", ["#", "stage", "evidence"], rows)
 
 
-@registry.command(epilog="Example: calibgate registry promote router@v1.2.0 --stage production --approved-by alice")
+@registry.command(epilog="Example: calibgate registry promote ticket-router@v1.2.0 --stage production --approved-by alice")
 @click.argument("ref")
 @click.option("--stage", default="production", show_default=True, help="Stage to assign.")
 @click.option("--approved-by", "approved_by", multiple=True, help="An approver (repeat per approver); checked against the policy.")
 @click.option("--policy", default=None, help="Policy with the approvals section (default: calibgate.yaml's).")
 @click.option("--reason", default="", help="Why, recorded in the tag.")
 @click.option("--gate", "gate_file", type=click.Path(dir_okay=False), default=None,
-              help="Gate decision JSON ('calibgate gate --json') for the version's run; required where the policy says require_gate.")
+              help="Gate decision JSON ('calibgate gate --json') for the version's run; required where the policy says "
+                   "require_gate. Without it the registry gates the version's recorded evidence against the stage's holder.")
 @click.option("--evidence", "evidence", multiple=True, type=click.Path(dir_okay=False),
               help="Monitor report ('calibgate monitor --json') the policy's rollout: section asks for; repeat per report.")
+@click.option("--override-gate", is_flag=True,
+              help="Promote without a passing gate; only where the policy sets allow_gate_override, with --reason; recorded.")
+@click.option("--approvals-from-run", "approval_run", type=click.IntRange(min=1), default=None, metavar="RUN_ID",
+              help="Add the reviewers who approved this GitHub Actions run's environment (deployment review API; GITHUB_TOKEN).")
+@click.option("--environment", default=None, help="Environment whose reviewers --approvals-from-run reads [default: the stage].")
+@click.option("--github-repo", default=None, help="owner/name for --approvals-from-run [default: $GITHUB_REPOSITORY].")
 @_name
 @_remote
 @_no_push
 @_json
-def promote(ref, stage, approved_by, policy, reason, gate_file, evidence, name, remote, no_push, as_json) -> None:
-    """Assign version REF to a stage (a new name#stage#N tag), with the approvals the policy requires."""
+def promote(ref, stage, approved_by, policy, reason, gate_file, evidence, override_gate, approval_run, environment, github_repo,
+            name, remote, no_push, as_json) -> None:
+    """Assign version REF to a stage (a new name#stage#N tag), with the approvals and the passing gate the policy requires.
+
+    In a workflow behind a protected environment, --approvals-from-run "$GITHUB_RUN_ID" records the environment's
+    actual reviewers (not the actor who triggered the run).
+    """
     from calibgate import api
 
-    result = api.promote(ref, stage=stage, approved_by=list(approved_by), policy=policy, reason=reason, gate=gate_file,
-                         evidence=list(evidence), name=name, remote=remote, push=False if no_push else None, fetch=not no_push)
+    approved_by = list(approved_by)
+    if approval_run is not None:
+        from calibgate.cli.report import default_repo
+        from calibgate.errors import ConfigError
+        from calibgate.github import GitHubClient
+        from calibgate.github.approvals import environment_reviewers
+
+        repo = default_repo(github_repo)
+        if not repo:
+            raise ConfigError("--approvals-from-run needs the repository", fix="pass --github-repo owner/name or set GITHUB_REPOSITORY")
+        approved_by += environment_reviewers(GitHubClient.from_env(), repo, approval_run, environment or stage)
+    result = api.promote(ref, stage=stage, approved_by=approved_by, policy=policy, reason=reason, gate=gate_file,
+                         evidence=list(evidence), override_gate=override_gate, name=name, remote=remote,
+                         push=False if no_push else None, fetch=not no_push)
     _assignment(result, as_json)
 
 
-@registry.command(epilog="Example: calibgate registry rollback router --reason 'p95 latency doubled'")
+@registry.command(epilog="Example: calibgate registry rollback ticket-router --reason 'p95 latency doubled'")
 @click.argument("name", required=False)
 @click.option("--stage", default="production", show_default=True, help="Stage to roll back.")
 @click.option("--reason", default="", help="Why, recorded in the tag.")
@@ -191,7 +215,7 @@ def _assignment(result, as_json: bool) -> None:
                + (f", pushed to {result.pushed_to}" if result.pushed_to else ""))
 
 
-@registry.command(epilog="Example: calibgate registry deprecate router@v1.0.0 --reason 'trained on leaked data'")
+@registry.command(epilog="Example: calibgate registry deprecate ticket-router@v1.0.0 --reason 'trained on leaked data'")
 @click.argument("ref")
 @click.option("--reason", default="", help="Why, recorded in the tag.")
 @_name
@@ -209,7 +233,7 @@ def deprecate(ref, reason, name, remote, no_push, as_json) -> None:
         click.echo(f"deprecated {record.name}@{record.version}")
 
 
-@registry.command(epilog="Example: calibgate registry verify router@v1.2.0")
+@registry.command(epilog="Example: calibgate registry verify ticket-router@v1.2.0")
 @click.argument("ref")
 @_name
 @_json
@@ -224,7 +248,7 @@ def verify(ref, name, as_json) -> None:
         click.echo(f"ok: {result.name}@{result.version}: {result.files} files match their sha256 in {result.backend} {result.url}")
 
 
-@registry.command(epilog="Example: calibgate registry pull router@v1.2.0 --to runs/router-v1.2.0")
+@registry.command(epilog="Example: calibgate registry pull ticket-router@v1.2.0 --to runs/ticket-router-v1.2.0")
 @click.argument("ref")
 @click.option("--to", "dest", required=True, type=click.Path(file_okay=False), help="Directory to restore the run into (must not exist).")
 @_name

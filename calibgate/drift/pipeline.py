@@ -155,15 +155,13 @@ def drift(
 
 
 def load_thresholds(cfg: ProjectConfig, policy: str | Path | None) -> tuple[DriftThresholds, float]:
-    """(the policy's ``drift:`` section, its ``planner.max_shift_auc``); defaults when there is no policy file."""
-    from calibgate.policy.loader import load_policy
+    """(the policy's ``drift:`` section, its ``planner.max_shift_auc``); built-in defaults only when nothing names a
+    policy. A named policy that is missing or invalid is exit 2, as for every command."""
+    from calibgate.policy.loader import advisory_policy_path, resolve_policy
     from calibgate.policy.schema import Policy
 
-    path = Path(policy) if policy is not None else cfg.path(cfg.policy)
-    if policy is None and (path is None or not path.exists()):
-        loaded = Policy()
-    else:
-        loaded = load_policy(path)
+    named = advisory_policy_path(policy, cfg)
+    loaded = resolve_policy(named, cfg) if named is not None else Policy()
     return loaded.drift, loaded.planner.max_shift_auc
 
 

@@ -320,6 +320,19 @@ class GitHubClient:
         payload = {"title": title, "head": head, "base": base, "body": _body(body), "draft": draft}
         return self.request("POST", f"/repos/{validate_repo(repo)}/pulls", json_body=payload).data
 
+    def list_run_approvals(self, repo: str, run_id: int) -> list[dict]:
+        """The deployment reviews of a workflow run: who approved or rejected which environment.
+
+        GET /repos/{repo}/actions/runs/{run_id}/approvals (docs.github.com/rest/actions/workflow-runs);
+        each item has ``state`` ("approved"/"rejected"), ``user.login``, ``environments[].name`` and ``comment``.
+        """
+        repo, run_id = validate_repo(repo), validate_number(run_id, "workflow run")
+        data = self.request("GET", f"/repos/{repo}/actions/runs/{run_id}/approvals").data
+        if not isinstance(data, list):
+            raise GitHubUnavailableError(f"GitHub answered the approvals of run {run_id} with {type(data).__name__}, not a list",
+                                         fix="retry; check GITHUB_API_URL points at the GitHub REST API")
+        return data
+
 
 def _body(body: str) -> str:
     if len(body) > MAX_COMMENT_CHARS:

@@ -15,7 +15,7 @@ import numpy as np
 from calibgate import __version__
 from calibgate.data.jsonl import LabeledSet, UnlabeledSet, load_labeled, load_unlabeled
 from calibgate.data.versions import data_version, ensure_pulled
-from calibgate.errors import ConfigError, DataError, PolicyError
+from calibgate.errors import ConfigError, DataError
 from calibgate.planner.costs import CostModel
 from calibgate.planner.decide import build_candidates, recommend
 from calibgate.planner.gain import measured_gain, prior_gain
@@ -220,22 +220,19 @@ def _count_rows(path: Path | None) -> int | None:
 
 
 def _policy_path(cfg: ProjectConfig, policy) -> Path | None:
-    if policy is not None:
-        return Path(policy)
-    candidate = cfg.path(cfg.policy)
-    return candidate if candidate is not None and candidate.exists() else None
+    from calibgate.policy.loader import advisory_policy_path
+
+    return advisory_policy_path(policy, cfg)
 
 
 def _load_thresholds(cfg: ProjectConfig, policy) -> PlannerThresholds:
-    """The ``planner:`` section of the policy file, after validating the whole file (defaults without a policy)."""
+    """The ``planner:`` section of the policy, read like every command reads it (a named, missing file is exit 2)."""
     path = _policy_path(cfg, policy)
     if path is None:
         return PlannerThresholds()
-    if not path.exists():
-        raise PolicyError(f"{path}: no such policy file", fix="fix --policy or the 'policy' key of calibgate.yaml")
-    from calibgate.policy.loader import load_policy
+    from calibgate.policy.loader import resolve_policy
 
-    return load_policy(path).planner
+    return resolve_policy(policy, cfg).planner
 
 
 def _policy_label(cfg: ProjectConfig, policy) -> str | None:

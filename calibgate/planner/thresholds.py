@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PlannerThresholds(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     tolerance: float = Field(
         1.0, ge=0, le=20, description="accuracy points: the cheapest candidate predicted within this of the best wins"

@@ -16,9 +16,9 @@ To add a check::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, create_model, model_validator
 
 from calibgate.evaluation.schema import EvaluationResult
 from calibgate.export.schema import ExportArtifact, ExportResult
@@ -38,6 +38,39 @@ def register_check(cls: type[Check]) -> type[Check]:
         raise ValueError(f"a check named {cls.name!r} is already registered ({CHECKS[cls.name].__name__})")
     CHECKS[cls.name] = cls
     return cls
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a threshold may take: the measured quantity's own range (a rate lies in [0, 1], a latency is > 0).
+
+    A threshold outside it is never a stricter or looser setting, only a typo
+    that silently turns a check off (``min: -0.5``) or makes it unpassable.
+    """
+
+    ge: float | None = None
+    le: float | None = None
+    gt: float | None = None
+    lt: float | None = None
+
+    def constraints(self) -> dict[str, float]:
+        return {k: v for k, v in (("ge", self.ge), ("le", self.le), ("gt", self.gt), ("lt", self.lt)) if v is not None}
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is outside the range, or None."""
+        for op, bound, ok in (("<", self.ge, lambda b: value >= b), (">", self.le, lambda b: value <= b),
+                              ("<=", self.gt, lambda b: value > b), (">=", self.lt, lambda b: value < b)):
+            if bound is not None and not ok(bound):
+                return f"{value:g} {op} {bound:g}"
+        return None
+
+
+UNIT = Range(ge=0, le=1)  # rates, accuracies, recalls, calibration error, and drops of those
+POSITIVE = Range(gt=0)    # latencies and sizes
+AUC_RANGE = Range(ge=0.5, le=1)  # a domain-classifier AUC: 0.5 is indistinguishable
+
+# metrics the evaluation writes, by key, with their range (for the 'metrics' check; other keys are unbounded)
+METRIC_RANGES: dict[str, Range] = {"accuracy": UNIT, "macro_f1": UNIT, "ece": UNIT, "label_validity_rate": UNIT}
 
 
 @dataclass(frozen=True)
@@ -73,6 +106,23 @@ class Check:
     config_model: ClassVar[type[BaseModel]] = Rule
     section_annotation: ClassVar[Any] = None  # type of the policy section when it is not config_model
     description: ClassVar[str] = ""
+    # threshold field -> the range its value must lie in; applied to the policy section by policy_model()
+    ranges: ClassVar[dict[str, Range]] = {}
+
+    @classmethod
+    def policy_model(cls) -> type[BaseModel]:
+        """``config_model`` with this check's ranges as field constraints (so the JSON Schema shows them too)."""
+        if not cls.ranges:
+            return cls.config_model
+        fields: dict[str, Any] = {}
+        for field_name, rng in cls.ranges.items():
+            base = cls.config_model.model_fields[field_name]
+            optional = not base.is_required()
+            annotation = Annotated[float, Field(**rng.constraints())]
+            fields[field_name] = (annotation | None if optional else annotation,
+                                  Field(base.default if optional else ..., description=base.description))
+        model_name = "".join(p.title() for p in cls.name.split("_")) + "Config"
+        return create_model(model_name, __base__=cls.config_model, __doc__=cls.config_model.__doc__, **fields)
 
     def run(self, config: Any, inputs: GateInputs) -> list[CheckResult]:
         raise NotImplementedError
@@ -96,6 +146,7 @@ def _fmt(x: float | None) -> str:
 class _MetricFloor(Check):
     metric: ClassVar[str] = ""
     config_model = FloorRule
+    ranges = {"min": UNIT, "max_drop": UNIT}
 
     def run(self, config: FloorRule, inputs: GateInputs) -> list[CheckResult]:
         value = inputs.candidate.metrics.get(self.metric)
@@ -143,8 +194,8 @@ class LabelValidityFloor(_MetricFloor):
 
 class ClassRecallRule(Rule):
     min: float | None = Field(None, ge=0, le=1, description="recall floor for every class")
-    classes: dict[str, float] = Field(default_factory=dict, description="per-class floors overriding 'min'")
-    max_drop: float | None = Field(None, ge=0, description="largest per-class recall drop below production")
+    classes: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict, description="per-class floors overriding 'min'")
+    max_drop: float | None = Field(None, ge=0, le=1, description="largest per-class recall drop below production")
 
     @model_validator(mode="after")
     def _one_bound(self):
@@ -216,6 +267,7 @@ class RegressionRule(Rule):
 class Regression(Check):
     name = "regression"
     config_model = RegressionRule
+    ranges = {"max_drop": UNIT}
     description = "no significant regression against production on the same test rows (McNemar or paired bootstrap)"
 
     def run(self, config: RegressionRule, inputs: GateInputs) -> list[CheckResult]:
@@ -262,6 +314,7 @@ class SizeRule(_ArtifactCeilingRule):
 
 class _ArtifactCeiling(Check):
     unit: ClassVar[str] = ""
+    ranges = {"max": POSITIVE}
 
     def measure(self, artifact: ExportArtifact) -> float | None:
         raise NotImplementedError
@@ -326,7 +379,7 @@ class SignalRule(Rule):
 
 
 class SignalCeilingRule(SignalRule):
-    max: float = Field(ge=0, le=1)
+    max: float = Field(description="ceiling of the plan's signal")
 
 
 class MinExamplesRule(SignalRule):
@@ -359,6 +412,7 @@ class _SignalCheck(Check):
 class LabelNoiseCeiling(_SignalCheck):
     name = "label_noise_ceiling"
     signal = "estimated label noise"
+    ranges = {"max": UNIT}
     description = "the plan's estimated wrong-label rate must not exceed 'max'"
 
     def read(self, plan: Plan) -> float | None:
@@ -369,6 +423,7 @@ class LabelNoiseCeiling(_SignalCheck):
 class ShiftAucCeiling(_SignalCheck):
     name = "shift_auc_ceiling"
     signal = "domain-shift AUC"
+    ranges = {"max": AUC_RANGE}
     description = "the plan's domain-classifier AUC (calibration vs production) must not exceed 'max'"
 
     def read(self, plan: Plan) -> float | None:
@@ -394,11 +449,26 @@ class MinExamplesPerClass(_SignalCheck):
         )
 
 
+def _metric_ranges(rules: dict[str, MetricRule]) -> dict[str, MetricRule]:
+    for key, rule in rules.items():
+        rng = METRIC_RANGES.get(key)
+        if rng is None:
+            continue
+        for field_name in ("min", "max", "max_drop", "max_increase"):
+            value = getattr(rule, field_name)
+            problem = None if value is None else rng.problem(value)
+            if problem:
+                raise ValueError(f"metrics.{key}.{field_name} is outside {key}'s range ({problem}); {key} lies in "
+                                 f"[{rng.ge:g}, {rng.le:g}]")
+    return rules
+
+
 @register_check
 class Metrics(Check):
     name = "metrics"
     config_model = MetricRule
-    section_annotation = dict[str, MetricRule]  # the policy section maps metric keys to rules
+    # the policy section maps metric keys to rules; known metrics' thresholds must lie in their range
+    section_annotation = Annotated[dict[str, MetricRule], AfterValidator(lambda rules: _metric_ranges(rules))]
     description = "rules on metrics named by key in evaluation.json (e.g. ece, or a local evaluate module's)"
 
     def run(self, config: dict[str, MetricRule], inputs: GateInputs) -> list[CheckResult]:

@@ -2,6 +2,17 @@
 
 YAML is parsed once into a node tree (for line numbers) and once into data;
 pydantic errors are mapped back to the line of the offending key.
+
+Every command that applies a policy (plan, train, gate, ci, registry
+register/promote, drift) reads it through :func:`resolve_policy`, so a
+missing, empty or weakened policy fails the same way everywhere: one line,
+exit 2. What the loader refuses beyond the schema:
+
+* a key given twice in one mapping, at any level (YAML would keep the last
+  and silently drop the first block);
+* an empty file, or a policy file that enables no check (it would promote
+  anything; a :class:`Policy` built in memory may, e.g. to hold defaults);
+* a threshold outside its check's range (:class:`~calibgate.policy.checks.Range`).
 """
 
 from __future__ import annotations
@@ -10,13 +21,47 @@ import difflib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from calibgate.errors import PolicyError
+from calibgate.policy.checks import CHECKS
 from calibgate.policy.schema import Policy
+
+if TYPE_CHECKING:
+    from calibgate.settings import ProjectConfig
+
+
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping names one key twice."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping naming one key twice (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<' merges may be overridden on purpose
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise _DuplicateKey(
+                            None, None, f"key '{key}' appears twice (first on line {seen[key]}); YAML would keep only "
+                            "the last one and drop the first silently", key_node.start_mark,
+                        )
+                    seen[key] = key_node.start_mark.line + 1
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+        return super().construct_mapping(node, deep=deep)
+
+
+def _safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass(frozen=True)
@@ -42,6 +87,46 @@ def load_policy(path: str | Path) -> Policy:
     return policy
 
 
+def resolve_policy(policy: str | Path | Policy | None = None, config: ProjectConfig | None = None) -> Policy:
+    """The policy a command applies: ``policy`` (an option) or the config's ``policy`` key, through :func:`load_policy`.
+
+    A named file that is missing or invalid is :class:`PolicyError` (exit 2)
+    for every command alike; nothing falls back to defaults silently.
+    """
+    if isinstance(policy, Policy):
+        return policy
+    if policy is None:
+        from calibgate.settings import load_config
+
+        config = config if config is not None else load_config()
+        where = f" (named by 'policy' in {config.source})" if config.source else " (calibgate's default policy path)"
+        path = config.path(config.policy)
+        if path is None or not path.exists():
+            raise PolicyError(f"{path}: no such policy file{where}",
+                              fix="create it (copy policies/default.yaml), pass --policy FILE, or fix 'policy' in calibgate.yaml")
+        return load_policy(path)
+    if not Path(policy).exists():
+        raise PolicyError(f"{policy}: no such policy file", fix="fix --policy (e.g. policies/default.yaml)")
+    return load_policy(policy)
+
+
+def advisory_policy_path(policy: str | Path | None, config: ProjectConfig) -> Path | None:
+    """The policy file of a command that has built-in defaults (plan, drift): ``policy``, else the config's.
+
+    None only when nothing names a policy: no ``--policy``, no ``policy:``
+    key in a config file, and no file at the default path; the built-in
+    planner thresholds then apply (and the plan records no policy). A policy
+    that is named is read by :func:`resolve_policy`: missing is exit 2.
+    """
+    if policy is not None:
+        return Path(policy)
+    candidate = config.path(config.policy)
+    named = config.source is not None and "policy" in config.model_fields_set
+    if not named and (candidate is None or not candidate.exists()):
+        return None
+    return candidate
+
+
 def check_policy(paths: list[str | Path] | str | Path) -> list[PolicyProblem]:
     """Validate policy files for editors and pre-commit; returns every problem found (empty: all valid)."""
     if isinstance(paths, (str, Path)):
@@ -56,19 +141,25 @@ def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
     name = str(path)
     if not path.exists():
         return None, [PolicyProblem(name, None, "no such policy file")]
+    if not path.is_file():
+        return None, [PolicyProblem(name, None, "not a file (name the policy YAML file, e.g. policies/default.yaml)")]
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
         node = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        raw = _safe_load(text)
     except UnicodeDecodeError as exc:
         return None, [PolicyProblem(name, None, f"not UTF-8 text ({exc.reason})")]
+    except RecursionError:
+        return None, [PolicyProblem(name, None, "not valid YAML: nested too deeply")]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return None, [PolicyProblem(name, mark.line + 1 if mark else None, f"not valid YAML: {problem}")]
+        prefix = "" if isinstance(exc, _DuplicateKey) else "not valid YAML: "
+        return None, [PolicyProblem(name, mark.line + 1 if mark else None, f"{prefix}{problem}")]
     if raw is None:
-        raw, node = {}, None
+        return None, [PolicyProblem(name, None, "empty policy: it would enable no checks and promote anything "
+                                                "(start from policies/default.yaml)")]
     if not isinstance(raw, dict):
         return None, [PolicyProblem(name, 1, "expected a mapping at the top level (schema_version, checks, planner, approvals)")]
     try:
@@ -76,6 +167,9 @@ def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
     except ValidationError as exc:
         found = [PolicyProblem(name, _line(node, err["loc"]), _describe(err)) for err in exc.errors()]
         return None, sorted(found, key=lambda p: p.line or 0)
+    if not policy.enabled_checks():  # a file that runs no check promotes anything: never what its author meant
+        return None, [PolicyProblem(name, _line(node, ("checks",)), "the policy enables no checks, so the gate would "
+                                    f"promote anything; add at least one under 'checks:' ({', '.join(CHECKS)})")]
     policy._source = name
     policy._sha256 = hashlib.sha256(data).hexdigest()
     return policy, []

@@ -18,7 +18,8 @@ Severity = Literal["fail", "warn"]
 
 
 class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a NaN threshold compares false with everything and an infinite one is no threshold: both are typos
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     severity: Severity = Field("fail", description="'fail' blocks the gate; 'warn' reports without blocking")
 

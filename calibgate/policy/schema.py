@@ -35,7 +35,7 @@ STAGE_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?$")
 def _checks_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for name, cls in CHECKS.items():
-        annotation = cls.section_annotation or cls.config_model
+        annotation = cls.section_annotation or cls.policy_model()
         fields[name] = (annotation | None, Field(None, description=cls.description))
     return create_model(
         "Checks", __config__=ConfigDict(extra="forbid"), __doc__="Gate checks by registered name; omitted checks do not run.",
@@ -56,7 +56,12 @@ class StageApproval(BaseModel):
         default_factory=list, description="who may approve (git user names or CI identities); empty: anyone"
     )
     require_gate: bool = Field(
-        False, description="a promotion must present a passing gate decision ('calibgate gate --json') for the version's run under this policy"
+        False, description="a promotion must present a passing gate decision ('calibgate gate --json') for the version's run "
+        "under this policy; without this, the registry gates the version's recorded evidence itself (a promotion always needs a passing gate)"
+    )
+    allow_gate_override: bool = Field(
+        False, description="a promotion may skip the gate with 'registry promote --override-gate --reason TEXT'; the override, "
+        "its reason and actor are recorded in the stage tag"
     )
 
     @model_validator(mode="after")

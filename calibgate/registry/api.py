@@ -22,11 +22,16 @@ version) happens before anything is tagged.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from calibgate.errors import IntegrityError, RegistryError
 from calibgate.evaluation.schema import EvaluationResult
 from calibgate.export.schema import ExportResult
+from calibgate.planner.schema import Plan
 from calibgate.registry import store as _store
 from calibgate.registry.gitrepo import GitRepo
 from calibgate.registry.records import EVIDENCE_DIR, VersionRecord
@@ -67,16 +72,23 @@ def verify_version(ref: str, *, name: str | None = None, repo: str | Path | GitR
     git = open_repo(repo)
     name, version = resolve_ref(ref, name, git)
     v = find_version(model_state(git, name), version)
-    if v.record is None:
-        raise RegistryError(f"{name}@{version} was not registered by calibgate (no record in its tag)", fix="re-register it with calibgate")
-    committed = git.show_file(v.commit, f"{EVIDENCE_DIR}/{name}/{version}/record.json")
-    if committed is None or VersionRecord.model_validate_json(committed) != v.record:
-        raise IntegrityError(f"{name}@{version}: the evidence commit's record.json differs from the tag's record",
-                             fix="the tag was re-pointed or edited; restore it from the remote (git fetch --tags)")
-    files = _store.verify_stored(git.root, v.record.artifacts)
-    check_manifest(f"{name}@{version}", v.record, _store.stored_manifest(git.root, v.record.artifacts))
-    a = v.record.artifacts
+    record = _checked_record(git, v)
+    files = _store.verify_stored(git.root, record.artifacts)
+    check_manifest(f"{name}@{version}", record, _store.stored_manifest(git.root, record.artifacts))
+    a = record.artifacts
     return VerifyResult(name=name, version=version, backend=a.backend, url=a.url, files=files, size_bytes=a.size_bytes)
+
+
+def _checked_record(git: GitRepo, v) -> VersionRecord:
+    """The tag's record of version ``v``, after checking the evidence commit holds the same record."""
+    if v.record is None:
+        raise RegistryError(f"{v.name}@{v.version} was not registered by calibgate (no record in its tag)",
+                            fix="re-register it with calibgate")
+    committed = git.show_file(v.commit, f"{EVIDENCE_DIR}/{v.name}/{v.version}/record.json")
+    if committed is None or VersionRecord.model_validate_json(committed) != v.record:
+        raise IntegrityError(f"{v.name}@{v.version}: the evidence commit's record.json differs from the tag's record",
+                             fix="the tag was re-pointed or edited; restore it from the remote (git fetch --tags)")
+    return v.record
 
 
 def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: str | Path | GitRepo | None = None) -> Path:
@@ -128,28 +140,76 @@ def check_manifest(ref: str, record: VersionRecord, manifest) -> None:
 
 
 def production_baseline(
-    repo: str | Path | GitRepo | None, name: str, *, stage: str = PRODUCTION
+    repo: str | Path | GitRepo | None, name: str, *, stage: str = PRODUCTION, verify_store: bool = True
 ) -> tuple[str, EvaluationResult, ExportResult | None] | None:
-    """(``name@version``, evaluation, export) of the version in ``stage``, or None (no repo, no such stage yet).
+    """(``name@version``, evaluation, export) of the version in ``stage``, verified; None when no version holds it.
 
-    Read from the version's evidence commit, so a CI job needs only the tags
-    (``git fetch --tags``), not the artifacts.
+    A baseline decides what the candidate must beat, so it is trusted only
+    after :func:`version_evidence` verified it. No readable git registry
+    raises :class:`RegistryError` (never "no production yet": declaring the
+    first model is the caller's, ``--baseline none``).
     """
-    try:
-        git = open_repo(repo)
-    except RegistryError:
-        return None
+    git = open_repo(repo)
     model = read_state(git, name).get(name)
     version = model.current(stage) if model else None
     if version is None:
         return None
-    v = model.versions[version]
-    base = f"{EVIDENCE_DIR}/{name}/{version}"
-    text = git.show_file(v.commit, f"{base}/evaluation.json")
-    if text is None:
-        raise RegistryError(f"{name}@{version} in {stage} has no recorded evaluation", fix="register versions with calibgate, or pass --baseline runs/<id>")
-    evaluation = EvaluationResult.model_validate_json(text)
-    export_text = git.show_file(v.commit, f"{base}/export.json")
-    export = ExportResult.model_validate_json(export_text) if export_text else None
-    return f"{name}@{version}", evaluation, export
+    evidence = version_evidence(git, model.versions[version], verify_store=verify_store)
+    return evidence.ref, evidence.evaluation, evidence.export
 
+
+@dataclass(frozen=True)
+class VersionEvidence:
+    """A registered version's gate records, read from its evidence commit and verified against its record."""
+
+    ref: str
+    record: VersionRecord
+    evaluation: EvaluationResult
+    export: ExportResult | None
+    plan: Plan | None
+
+
+# run file -> its copy in the evidence commit
+_EVIDENCE_FILES = {"evaluation.json": "evaluation.json", "export/export.json": "export.json", "plan.json": "plan.json"}
+
+
+def version_evidence(git: GitRepo, v, *, verify_store: bool = True) -> VersionEvidence:
+    """The evaluation, export and plan recorded for version ``v``, each checked before it is trusted.
+
+    The evidence commit's ``record.json`` must equal the tag's record, each
+    evidence file must hash to the sha256 the record lists for that file of
+    the registered run, and (``verify_store``) every stored artifact must
+    re-hash to its record. Any difference raises :class:`IntegrityError`.
+    """
+    record = _checked_record(git, v)
+    ref = f"{v.name}@{v.version}"
+    base = f"{EVIDENCE_DIR}/{v.name}/{v.version}"
+    texts: dict[str, str | None] = {}
+    for run_file, evidence_file in _EVIDENCE_FILES.items():
+        text = git.show_file(v.commit, f"{base}/{evidence_file}")
+        expected = record.artifacts.files.get(run_file)
+        if text is None and expected is not None:
+            raise IntegrityError(f"{ref}: its evidence commit lacks {evidence_file}, which the registered run had",
+                                 fix="the evidence commit was replaced; restore the tags from the remote (git fetch --tags --force)")
+        if text is not None and hashlib.sha256(text.encode("utf-8")).hexdigest() != expected:
+            got = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            raise IntegrityError(
+                f"{ref}: the recorded {evidence_file} hashes to {got[:12]}..., the registered run's to "
+                f"{(expected or 'nothing')[:12]}...: the evidence was tampered with",
+                fix="restore the tags from the remote (git fetch --tags --force) and check who rewrote them",
+            )
+        texts[run_file] = text
+    if texts["evaluation.json"] is None:
+        raise RegistryError(f"{ref} has no recorded evaluation", fix="register versions with calibgate, or pass --baseline runs/<id>")
+    if verify_store:
+        _store.verify_stored(git.root, record.artifacts)  # the artifact served is the one registered
+    export_text, plan_text = texts["export/export.json"], texts["plan.json"]
+    try:
+        return VersionEvidence(
+            ref=ref, record=record, evaluation=EvaluationResult.model_validate_json(texts["evaluation.json"]),
+            export=ExportResult.model_validate_json(export_text) if export_text else None,
+            plan=Plan.model_validate_json(plan_text) if plan_text else None,
+        )
+    except ValidationError as exc:
+        raise RegistryError(f"{ref}: a recorded gate record is not valid for this calibgate ({str(exc).splitlines()[0]})",
+                            fix="re-register the run with this calibgate version") from None

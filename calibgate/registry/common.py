@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -77,6 +78,53 @@ class VerifyResult(BaseModel):
 
 def open_repo(repo: str | Path | GitRepo | None) -> GitRepo:
     return repo if isinstance(repo, GitRepo) else GitRepo(repo or ".")
+
+
+LOCK_TIMEOUT_S = 300.0
+
+
+def registry_locked(func):
+    """Decorator: run a registry operation under the working copy's registry lock (see :func:`registry_lock`).
+
+    The operation's ``repo`` keyword names the working copy, as everywhere in the registry API.
+    """
+    import functools
+
+    @functools.wraps(func)
+    def locked(*args, **kwargs):
+        with registry_lock(open_repo(kwargs.get("repo"))):
+            return func(*args, **kwargs)
+
+    return locked
+
+
+@contextlib.contextmanager
+def registry_lock(git: GitRepo, *, timeout: float = LOCK_TIMEOUT_S):
+    """Hold the registry lock of ``git``'s working copy: read tags, decide, write tags, as one step.
+
+    Two processes in one working copy (two CI steps, a script and a person)
+    would otherwise both read the same tags, pick the same next counter or
+    version, and both tag. The lock file lives in the git directory
+    (``.git/calibgate-registry.lock``, shared by linked worktrees), so it is
+    never committed. Clones on other machines are kept apart by the remote's
+    atomic push instead (:func:`publish_tag`).
+    """
+    from filelock import FileLock, Timeout
+
+    common = Path(git.git("rev-parse", "--git-common-dir").strip())
+    path = (common if common.is_absolute() else git.root / common) / "calibgate-registry.lock"
+    lock = FileLock(str(path), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RegistryError(
+            f"another calibgate process has held the registry lock {path} for over {timeout:g} s",
+            fix="wait for it to finish; if none is running, delete the lock file and retry",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def sync_remote(git: GitRepo, remote: str | None, push: bool | None, fetch: bool) -> str | None:

@@ -15,9 +15,11 @@ from calibgate.registry.records import EVIDENCE_DIR, ExportSummary, Lineage, Ver
 from calibgate.registry.tags import Tag, bump, format_tag, is_valid_name, is_valid_version
 from calibgate.registry.common import (
     VersionInfo, project_config, default_name, version_info, model_state, open_repo, publish_tag, read_json, repo_relpath, sync_remote,
+    registry_locked,
 )
 
 
+@registry_locked  # read tags, pick the version, tag: one step per working copy
 def register(
     run_dir: str | Path,
     *,
@@ -108,15 +110,10 @@ def register(
 
 
 def _policy_identity(policy: str | Path | None, git: GitRepo) -> tuple[str | None, str | None]:
-    from calibgate.policy.api import load_policy
+    from calibgate.policy.loader import resolve_policy
 
-    if policy is None:
-        config = project_config(git)
-        path = config.path(config.policy)
-        if path is None or not path.exists():
-            return None, None
-        return repo_relpath(git, path), load_policy(path).sha256
-    return repo_relpath(git, policy), load_policy(policy).sha256
+    loaded = resolve_policy(policy, project_config(git))  # the same errors as every other command
+    return repo_relpath(git, loaded.source), loaded.sha256
 
 
 def _project_data_md5(git: GitRepo) -> str | None:

@@ -13,10 +13,11 @@ from calibgate.registry.state import ModelState
 from calibgate.registry.tags import Tag, format_tag, is_valid_name, next_counter
 from calibgate.registry.common import (
     PRODUCTION, StageAssignment, project_config, default_name, model_state, open_repo, publish_tag, repo_relpath, resolve_ref, sync_remote,
-    find_version,
+    find_version, registry_locked,
 )
 
 
+@registry_locked
 def promote(
     ref: str,
     *,
@@ -26,18 +27,27 @@ def promote(
     reason: str = "",
     gate: GateDecision | str | Path | None = None,
     evidence: list[str | Path] | tuple[str | Path, ...] = (),
+    override_gate: bool = False,
     name: str | None = None,
     repo: str | Path | GitRepo | None = None,
     remote: str | None = None,
     push: bool | None = None,
     fetch: bool = True,
 ) -> StageAssignment:
-    """Assign version ``ref`` (``name@vX.Y.Z``) to ``stage``, with the approvals the policy requires.
+    """Assign version ``ref`` (``name@vX.Y.Z``) to ``stage``, with the approvals and the passing gate the policy requires.
 
-    ``gate``: a :class:`GateDecision` (or its JSON file from ``calibgate gate
-    --json``) for this version's run; it must say ``promote`` under the same
-    policy (sha256). Required when the stage's policy entry sets
-    ``require_gate``; recorded in the stage tag either way.
+    Every promotion needs a gate decision that says ``promote``, recorded in
+    the stage tag:
+
+    * ``gate``: a :class:`GateDecision` (or its JSON file from ``calibgate gate
+      --json``) for this version's run, under the same policy (sha256), against
+      the version holding the stage now. Required when the stage's policy
+      entry sets ``require_gate``.
+    * otherwise the registry gates the version itself: its recorded (and
+      verified) evaluation, export and plan against the stage holder's, under
+      the policy. A ``block`` or ``error`` refuses the promotion.
+    * ``override_gate`` skips the gate only when the stage's policy entry sets
+      ``allow_gate_override``, with a ``reason``; the override is recorded.
 
     The policy (``policy`` or calibgate.yaml's) says per stage how many
     distinct approvers are needed and who may approve; too few or unlisted
@@ -50,13 +60,13 @@ def promote(
     ``fetch=False`` skips updating tags from the remote first (offline use;
     a stale clone then loses any race at push time).
     """
-    from calibgate.policy.api import load_policy
+    from calibgate.policy.loader import resolve_policy
 
     git = open_repo(repo)
     name, version = resolve_ref(ref, name, git)
     if not is_valid_name(stage):
         raise RegistryError(f"stage '{stage}' is not a valid gto stage name", fix="letters, digits, '-', '_', '/'")
-    loaded = load_policy(policy or _config_policy(git))
+    loaded = resolve_policy(policy, project_config(git))
     rule = loaded.approval_for(stage)
     approvers = sorted(set(a.strip() for a in approved_by if a.strip()))
     if rule.approvers:
@@ -78,16 +88,57 @@ def promote(
     if v.deprecated:
         raise RegistryError(f"{name}@{version} is deprecated and cannot be promoted", fix="promote a current version")
     current = model.current(stage)
-    gate_summary = _check_gate(gate, rule.require_gate, loaded, v, stage, model)
     if current == version:
         raise RegistryError(f"{name}@{version} is already in {stage}", fix="nothing to do")
     rollout = check_rollout(loaded, model, version, stage, list(evidence))
+    if override_gate:
+        gate_summary = _override(gate, rule.allow_gate_override, reason, loaded, stage, git.user())
+    elif gate is None and not rule.require_gate:
+        gate_summary = _gate_evidence(git, loaded, v, stage, model)
+    else:
+        gate_summary = _check_gate(gate, rule.require_gate, loaded, v, stage, model)
     record = StageRecord(
         name=name, version=version, stage=stage, counter=0, action="promote", previous=current, approved_by=approvers,
         required_approvals=rule.required, policy=repo_relpath(git, loaded.source), policy_sha256=loaded.sha256, reason=reason, actor=git.user(),
         gate=gate_summary, rollout=rollout,
     )
     return _assign(git, model, v.commit, record, target_remote)
+
+
+def _override(gate, allowed: bool, reason: str, policy, stage: str, actor: str) -> dict:
+    """The recorded override of the gate: only where the policy allows it, never silently."""
+    if gate is not None:
+        raise RegistryError("--override-gate and --gate together", fix="present the gate decision or override it, not both")
+    if not allowed:
+        raise RegistryError(f"the policy does not allow overriding the gate for {stage} (approvals.{stage}.allow_gate_override "
+                            f"in {policy.source})", fix="promote a version whose gate passes, or change the policy in a reviewed PR")
+    if not reason.strip():
+        raise RegistryError("overriding the gate needs a reason", fix="pass --reason 'why this version ships despite its gate'")
+    return {"decision": "override", "baseline": None, "policy_sha256": policy.sha256,
+            "summary": f"gate overridden by {actor or 'unknown'}: {reason.strip()}"}
+
+
+def _gate_evidence(git: GitRepo, policy, v, stage: str, model: ModelState) -> dict:
+    """Gate version ``v``'s recorded evidence against the holder of ``stage`` (both verified); refuse unless it passes."""
+    from calibgate.policy.api import gate as run_gate
+    from calibgate.registry.api import version_evidence
+
+    candidate = version_evidence(git, v, verify_store=False)
+    holder = model.current(stage)
+    baseline = None if holder is None else version_evidence(git, model.versions[holder], verify_store=False)
+    decision = run_gate(
+        policy, candidate.evaluation, candidate_export=candidate.export, plan=candidate.plan,
+        baseline=None if baseline is None else baseline.evaluation, baseline_export=None if baseline is None else baseline.export,
+        candidate_id=candidate.ref, baseline_id=None if baseline is None else baseline.ref,
+    )
+    if decision.decision != "promote":
+        raise RegistryError(
+            f"the gate on {candidate.ref}'s recorded evidence against {decision.baseline or f'an empty {stage}'} says "
+            f"'{decision.decision}': {decision.summary}",
+            fix=f"fix the candidate; or gate it on the current data (calibgate ci / calibgate gate --json > gate.json) and pass --gate gate.json",
+        )
+    return {"decision": decision.decision, "baseline": decision.baseline, "policy_sha256": decision.policy_sha256,
+            "summary": decision.summary, "source": "registry evidence"}
 
 
 def _check_gate(gate, required: bool, policy, v, stage: str, model: ModelState) -> dict | None:
@@ -125,6 +176,7 @@ def _check_gate(gate, required: bool, policy, v, stage: str, model: ModelState) 
     return {"decision": gate.decision, "baseline": gate.baseline, "policy_sha256": gate.policy_sha256, "summary": gate.summary}
 
 
+@registry_locked
 def rollback(
     name: str | None = None,
     *,
@@ -183,7 +235,7 @@ def _wait_past_last_stage_tag(model: ModelState) -> None:
     name a different holder than calibgate. Waiting keeps the two in agreement.
     """
     import time
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     stamps = []
     for event in model.events:
@@ -191,17 +243,15 @@ def _wait_past_last_stage_tag(model: ModelState) -> None:
             stamps.append(datetime.fromisoformat(event.created_at).timestamp())
         except ValueError:
             continue
-    if stamps:
-        delay = max(stamps) + 1 - datetime.now(timezone.utc).timestamp()
-        if 0 < delay <= 1:
-            time.sleep(delay)
+    if not stamps:
+        return
+    last_second = int(max(stamps))
+    give_up = time.monotonic() + 2.5  # a clock stepped far back is not worth waiting for
+    while int(time.time()) <= last_second and time.monotonic() < give_up:
+        time.sleep(0.05)
 
 
-def _config_policy(git: GitRepo) -> Path:
-    config = project_config(git)
-    return config.path(config.policy)  # type: ignore[return-value]
-
-
+@registry_locked
 def deprecate(
     ref: str,
     *,

@@ -54,6 +54,7 @@ def run_ci(
     pr: int | None = None,
     client: Any = None,
     progress: bool = False,
+    baseline: str = "production",
 ) -> CiResult:
     """Run plan, train, evaluate, export, gate and report for the project at ``config``.
 
@@ -62,15 +63,26 @@ def run_ci(
     The export includes int8, so latency and size checks compare like with
     like against a production baseline exported the same way. ``progress``:
     one stderr line per stage, and periodic lines in long ones.
+    ``baseline``: ``"production"`` (the registry's, verified; none there is an
+    error) or ``"none"`` (the first model, declared).
     """
     from calibgate import api
     from calibgate.progress import line
 
+    from calibgate.policy.loader import resolve_policy
+
     cfg = load_config(config, required=True)
-    policy_path = Path(policy) if policy is not None else cfg.path(cfg.policy)
+    policy_path = Path(resolve_policy(policy, cfg).source)  # a bad policy fails here, before minutes of training
     name = name or cfg.name
     if post and (not repo or pr is None):
         raise ConfigError("posting the report needs the repository and PR number", fix="pass --repo owner/name --pr N")
+    if baseline not in ("production", "none"):
+        raise ConfigError(f"--baseline {baseline!r}: calibgate ci compares with 'production' or 'none'",
+                          fix="use calibgate gate --baseline RUN_DIR to compare with a run directory")
+    if baseline == "production":  # before minutes of training: no readable production is an error, not a first model
+        from calibgate.policy.api import production_for_gate
+
+        production_for_gate(cfg.root, cfg.name, verify_store=False)  # the gate verifies the stored artifact
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -85,8 +97,8 @@ def run_ci(
     line("ci: export fp32 + int8 ONNX, parity and latency", enabled=progress)
     export = _export(api, cfg, run_dir)
     _write(out_dir, "export", export)
-    line("ci: baseline (the version in production)", enabled=progress)
-    baseline_ref, baseline_dir, baseline_eval = _baseline(api, cfg, candidate_eval, out_dir)
+    line("ci: baseline (the version in production)" if baseline != "none" else "ci: baseline none (first model)", enabled=progress)
+    baseline_ref, baseline_dir, baseline_eval = _baseline(api, cfg, candidate_eval, out_dir, baseline)
     line("ci: gate", enabled=progress)
     decision = _gate(api, cfg, run_dir, policy_path, baseline_dir)
     if baseline_ref is not None:
@@ -131,18 +143,23 @@ def _export(api, cfg: ProjectConfig, run_dir: Path):
     return api.export(run_dir, test=cfg.path(cfg.data.test), quantize="int8")  # like with like vs an int8 baseline
 
 
-def _baseline(api, cfg: ProjectConfig, candidate_eval, out_dir: Path):
-    """(production ref, baseline run dir or None, baseline evaluation) for the gate.
+def _baseline(api, cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: str):
+    """(production ref, baseline for gate_run, baseline evaluation) for the gate.
 
     The gate pairs predictions row by row, so the baseline must be scored on
     the candidate's test set. When production was evaluated on another test
     set (the PR changed it), its artifact is fetched from the registry and
     re-evaluated here; a baseline that cannot be restored fails loudly rather
-    than letting the candidate pass unpaired.
+    than letting the candidate pass unpaired. A production version that fails
+    verification is left to the gate, which records it as an ERROR check.
     """
-    found = api.production_baseline(cfg.root, cfg.name)
-    if found is None:
-        return None, None, None
+    if baseline == "none":
+        return None, "none", None
+    from calibgate.policy.api import UntrustedBaseline, production_for_gate
+
+    found = production_for_gate(cfg.root, cfg.name, verify_store=False)  # gate_run verifies the stored artifact
+    if isinstance(found, UntrustedBaseline):
+        return None, "production", None
     ref, evaluation, _ = found
     if evaluation.test.sha256 == candidate_eval.test.sha256:
         return ref, "production", evaluation

@@ -1,7 +1,8 @@
 """The GitOps flow end to end, as a team would run it: real git, real DVC, the real MiniLM, ONNX, gto.
 
 A temporary project with a DVC directory remote and a bare git origin:
-1. main: `calibgate ci` judges the first model on absolute thresholds; it is
+1. main: `calibgate ci` refuses to guess that nothing is in production; with
+   `--baseline none` it judges the first model on absolute thresholds; it is
    registered as v1.0.0 and promoted to production only with an approval;
 2. a PR that flips 30% of the labels is blocked with the right failed checks;
 3. a PR that adds good data is promote-able; it becomes v1.1.0 in production;
@@ -105,8 +106,9 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def ci(root: Path, out: str):
-    return invoke("ci", "--config", str(root / "calibgate.yaml"), "--out", str(root / out), "--json", "--no-summary", "--no-annotations")
+def ci(root: Path, out: str, *extra: str):
+    return invoke("ci", "--config", str(root / "calibgate.yaml"), "--out", str(root / out), "--json", "--no-summary",
+                  "--no-annotations", *extra)
 
 
 def test_gitops_flow(project, monkeypatch):
@@ -115,8 +117,12 @@ def test_gitops_flow(project, monkeypatch):
     by_label = json.loads((root / "_by_label.json").read_text())
     (root / "_by_label.json").unlink()
 
-    # 1. first model: absolute thresholds only, then register and promote with approval
-    first = ci(root, "out1")
+    # 1. first model: declared, never inferred from an empty registry; absolute thresholds only,
+    #    then register and promote with approval
+    implicit = ci(root, "out1")
+    assert implicit.exit_code == 2 and "--baseline none" in implicit.stderr, implicit.output
+    assert not (root / "runs").exists()  # refused before training
+    first = ci(root, "out1", "--baseline", "none")
     assert first.exit_code == 0, first.output
     decision = json.loads((root / "out1" / "decision.json").read_text())
     assert decision["decision"] == "promote" and decision["baseline"] is None

@@ -2,9 +2,9 @@
 
 It answers the endpoints calibgate uses with GitHub's shapes: issue comments
 (paginated by ``Link`` headers), issues, pull requests (create, list by head,
-update), and the git data API (refs, blobs, trees, commits) holding files in
-memory; 401 without the right token, 404 for other repositories, and a
-rate-limit, 5xx, refused-push or refused-PR mode on demand.
+update), a workflow run's deployment reviews, and the git data API (refs, blobs,
+trees, commits) holding files in memory; 401 without the right token, 404 for
+other repositories, and a rate-limit, 5xx, refused-push or refused-PR mode on demand.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class FakeState:
     comments: dict[int, list[dict]] = field(default_factory=dict)
     issues: list[dict] = field(default_factory=list)
     pulls: dict[int, dict] = field(default_factory=dict)
+    approvals: dict[int, list[dict]] = field(default_factory=dict)  # workflow run id -> deployment reviews
     requests: list[dict] = field(default_factory=list)
     rate_limited: bool = False
     fail_5xx: int = 0
@@ -147,6 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             }
             state.issues.append(issue)
             return self._send(201, issue)
+        if (m := re.fullmatch(r"actions/runs/(\d+)/approvals", rest)) and method == "GET":
+            return self._send(200, state.approvals.get(int(m.group(1)), []))
         if rest == "pulls" and method == "POST":
             if state.refuse_pulls:
                 return self._send(state.refuse_pulls, {"message": "GitHub Actions is not permitted to create pull requests."})

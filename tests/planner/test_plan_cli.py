@@ -23,6 +23,7 @@ def demo_clone(tmp_path_factory) -> Path:
         shutil.copy(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp"))
     shutil.copytree(REPO_ROOT / "dvc-storage", root / "dvc-storage")
+    shutil.copytree(REPO_ROOT / "policies", root / "policies")  # calibgate.yaml names policies/default.yaml
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     return root
 

@@ -68,10 +68,15 @@ def test_gate_exit_codes(runs):
     assert cannot.exit_code == 3 and "latency_ceiling" in cannot.output
 
 
-def test_gate_first_model_when_no_registry(runs):
+def test_without_a_readable_registry_the_first_model_must_be_declared(runs):
+    """Before: no git repo here made the gate judge the candidate as the first model, and promote."""
     result = run("gate", "--candidate", "runs/same", "--policy", "policy.yaml")  # baseline production, no git repo
-    assert result.exit_code == 0, result.output
-    assert "No baseline: the first model is judged on absolute thresholds only." in result.output
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot read the production baseline" in lines[0] and "--baseline none" in lines[0]
+    declared = run("gate", "--candidate", "runs/same", "--policy", "policy.yaml", "--baseline", "none")
+    assert declared.exit_code == 0, declared.output
+    assert "No baseline: the first model is judged on absolute thresholds only." in declared.output
 
 
 def test_gate_bad_input_is_one_line_exit_2(runs):
@@ -81,7 +86,7 @@ def test_gate_bad_input_is_one_line_exit_2(runs):
     missing = run("gate", "--candidate", "runs/nope", "--baseline", "none", "--policy", "policy.yaml")
     assert missing.exit_code == 2 and "calibgate-run.json" in missing.stderr
     (runs / "bad.yaml").write_text("checks:\n  acuracy_floor: {}\n")
-    bad_policy = run("gate", "--candidate", "runs/prod", "--policy", "bad.yaml")
+    bad_policy = run("gate", "--candidate", "runs/prod", "--baseline", "none", "--policy", "bad.yaml")
     assert bad_policy.exit_code == 2 and "bad.yaml:2: unknown key" in bad_policy.stderr
 
 

@@ -52,10 +52,15 @@ def write(tmp_path, text, name="p.yaml"):
     ("checks:\n  accuracy_floor: [\n", 3, "not valid YAML"),
 ])
 def test_problems_name_file_and_line(tmp_path, text, line, fragment):
+    assert_one_problem(tmp_path, text, line, fragment)
+
+
+def assert_one_problem(tmp_path, text: str, line: int, fragment: str) -> None:
+    """``text`` as a policy file has exactly one problem, at ``line``, and loading it is one line, exit 2."""
     path = write(tmp_path, text)
     problems = check_policy([path])
     assert len(problems) == 1, problems
-    assert problems[0].line == line and fragment in problems[0].message
+    assert problems[0].line == line and fragment in problems[0].message, problems
     assert str(problems[0]).startswith(f"{path}:{line}: ")
     with pytest.raises(PolicyError) as info:
         load_policy(path)
@@ -67,9 +72,9 @@ def test_every_problem_reported_in_line_order(tmp_path):
     assert [p.line for p in check_policy(path)] == [2, 3, 4]
 
 
-def test_empty_file_is_the_default_policy(tmp_path):
-    policy = load_policy(write(tmp_path, ""))
-    assert policy.enabled_checks() == {} and policy.planner.max_label_noise == 0.08
+def test_empty_file_is_an_error_not_a_policy_that_promotes_anything(tmp_path):
+    with pytest.raises(PolicyError, match="empty policy"):
+        load_policy(write(tmp_path, ""))
 
 
 def test_missing_file(tmp_path):

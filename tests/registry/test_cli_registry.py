@@ -75,7 +75,10 @@ def test_verify_tampered_store_exits_2(project):
 
 def test_gate_uses_the_production_version_as_baseline(project):
     run("registry", "register", "runs/a")
-    first = run("gate", "--candidate", "runs/b")  # nothing in production yet: absolute thresholds only
+    implicit = run("gate", "--candidate", "runs/b")  # nothing in production: the first model must be declared
+    assert implicit.exit_code == 2 and "no version of router is in production" in implicit.stderr
+    assert "--baseline none" in implicit.stderr and len(implicit.stderr.strip().splitlines()) == 1
+    first = run("gate", "--candidate", "runs/b", "--baseline", "none")  # absolute thresholds only
     assert first.exit_code == 0 and "No baseline" in first.output
     run("registry", "promote", "router@v1.0.0", "--approved-by", "alice", "--approved-by", "bob")
     worse = run("gate", "--candidate", "runs/worse", "--json")

@@ -92,3 +92,65 @@ def test_we_read_a_stage_gto_assigned(project):
     gto.api.assign(str(project), "router", "production", version="v1.0.0", message="by gto")
     assert api.list_versions("router")[0].stages == ["production"]
     assert api.show_version("router@v1.0.0").history[0].action == "promote"
+
+
+RACER = """\
+import json, os, sys, time
+from pathlib import Path
+from calibgate.registry import api
+from calibgate.errors import CalibgateError
+go = Path(sys.argv[2])
+while not go.exists():  # every racer has imported calibgate: start together
+    time.sleep(0.005)
+try:
+    if sys.argv[1] == 'register':
+        print(json.dumps({'ok': api.register(sys.argv[3], push=False).version}))
+    else:
+        r = api.promote(sys.argv[3], approved_by=['alice', 'bob'], push=False, policy='policies/race.yaml')
+        print(json.dumps({'ok': r.tag, 'previous': r.record.previous}))
+except CalibgateError as e:
+    print(json.dumps({'error': str(e)}))
+"""
+
+
+def _race(project, jobs: list[tuple[str, str]]) -> list[dict]:
+    """Start one process per (operation, ref) in the same working copy, release them at once, return their results."""
+    import json
+    import os
+    from pathlib import Path
+
+    go = project.parent / "go"
+    env = {**os.environ, "PYTHONPATH": str(Path(api.__file__).parents[2])}
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, op, str(go), ref], cwd=project, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for op, ref in jobs]
+    import time
+
+    time.sleep(3)  # let every racer import calibgate and wait at the start line
+    go.write_text("go")
+    outs = [p.communicate(timeout=180) for p in procs]
+    go.unlink()
+    return [json.loads(out.strip().splitlines()[-1]) if out.strip() else {"crash": err[-400:]} for out, err in outs]
+
+
+def test_processes_racing_in_one_working_copy_are_serialized(project):
+    """Before: each process chose the tag from state read before the others tagged; now read-decide-write is locked."""
+    (project / "policies" / "race.yaml").write_text(
+        "checks:\n  accuracy_floor: {min: 0.5}\napprovals:\n  production: {required: 2, approvers: [alice, bob]}\n")
+    registered = _race(project, [("register", f"runs/{r}") for r in ("a", "b", "c")])
+    assert all("ok" in r for r in registered), registered
+    assert sorted(r["ok"] for r in registered) == ["v1.0.0", "v1.1.0", "v1.2.0"]  # three distinct versions
+    promoted = _race(project, [("promote", f"router@{v}") for v in ("v1.0.0", "v1.1.0", "v1.2.0")])
+    assert all("ok" in r for r in promoted), promoted
+    tags = {t for t in local_tags(project) if "#" in t}
+    assert tags == {"router#production#1", "router#production#2", "router#production#3"}
+    history = api.show_version("router@v1.0.0").history
+    # each promotion saw the one before it: the chain of 'previous' has no gap and no fork
+    holders = [None] + [e.version for e in history]
+    assert [r["previous"] for r in sorted(promoted, key=lambda r: r["ok"])] == holders[:-1]
+    # the same version promoted by two processes at once: one wins, the other is told it is already there
+    assert api.register("runs/worse", push=False).version == "v1.3.0"
+    twice = _race(project, [("promote", "router@v1.3.0"), ("promote", "router@v1.3.0")])
+    assert sorted("ok" in r for r in twice) == [False, True], twice
+    assert "already in production" in next(r["error"] for r in twice if "error" in r)
+    assert (project / ".git" / "calibgate-registry.lock").exists()  # in the git directory: never committed
+    assert "lock" not in git(project, "status", "--porcelain", "--ignored")

@@ -182,7 +182,7 @@ def test_promotion_with_a_required_gate_decision(project, tmp_path):
     api.register("runs/worse")
     with pytest.raises(RegistryError, match="needs a passing gate decision"):
         api.promote("router@v1.0.0", approved_by=APPROVED)
-    passed = gate_run("runs/a")
+    passed = gate_run("runs/a", baseline="none")
     assert passed.decision == "promote"
     done = api.promote("router@v1.0.0", approved_by=APPROVED, gate=passed)
     assert done.record.gate["decision"] == "promote" and done.record.gate["baseline"] is None
@@ -202,8 +202,8 @@ def test_a_gate_decision_against_an_older_production_is_stale(project):
 
     api.register("runs/a")
     api.register("runs/b")
-    first_b = gate_run("runs/b")  # nothing in production yet
-    api.promote("router@v1.0.0", approved_by=APPROVED, gate=gate_run("runs/a"))
+    first_b = gate_run("runs/b", baseline="none")  # nothing in production yet
+    api.promote("router@v1.0.0", approved_by=APPROVED, gate=gate_run("runs/a", baseline="none"))
     with pytest.raises(RegistryError, match="compared against no baseline, but router@v1.0.0 is in production"):
         api.promote("router@v1.1.0", approved_by=APPROVED, gate=first_b)
     fresh = gate_run("runs/b")
