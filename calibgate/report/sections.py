@@ -181,7 +181,10 @@ def plan_section(plan: Plan) -> Section:
 
 
 def _candidate_key(candidate) -> str:
-    return candidate.strategy + (f"/{candidate.lora_rank}" if candidate.lora_rank else "")
+    """The plan's own key (``lora/r8``): one definition, in the planner, so the report marks what the plan chose."""
+    from calibgate.planner.decide import candidate_key
+
+    return candidate_key(candidate.strategy, candidate.lora_rank)
 
 
 # -- metrics ------------------------------------------------------------------------------------

@@ -233,7 +233,7 @@ def plan(n_suspects: int = 3, n_classes: int = 5) -> Plan:
             ),
         ],
         tolerance=1.0,
-        chosen_candidate="lora/8",
+        chosen_candidate="lora/r8",
     )
     return Plan(
         calibgate_version="0.1.0",

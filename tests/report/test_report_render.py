@@ -165,3 +165,10 @@ def test_last_resort_cut_keeps_blocks_closed():
 def test_long_summary_is_cut():
     long = decision("block").model_copy(update={"summary": "z" * 200_000})
     assert len(render_report(decision=long)) < 5000
+
+
+def test_the_plans_chosen_lora_candidate_is_marked():
+    """The plan keys candidates as ``lora/r8``; the report once formatted them as ``lora/8`` and marked none."""
+    text = full()
+    rows = [line for line in text.splitlines() if line.startswith("|") and "★" in line]
+    assert len(rows) == 1 and "lora" in rows[0] and "8" in rows[0]
