@@ -14,7 +14,7 @@ import pytest
 from calibgate import api
 from tests.conftest import write_jsonl
 
-POLICY = "schema_version: 1\nplanner:\n  max_shift_auc: {auc}\n"
+POLICY = "schema_version: 1\nchecks:\n  accuracy_floor:\n    min: 0.5\nplanner:\n  max_shift_auc: {auc}\n"
 
 
 @pytest.fixture

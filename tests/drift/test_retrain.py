@@ -54,7 +54,7 @@ def project(tmp_path, tiny_bert_dir) -> Path:
         f"name: router\nmodel: {tiny_bert_dir}\npolicy: policy.yaml\n"
         "data:\n  production: null\n  incoming: datasets/incoming\n"
     )
-    (root / "policy.yaml").write_text("schema_version: 1\nplanner:\n  tolerance: 20\n")
+    (root / "policy.yaml").write_text("schema_version: 1\nchecks:\n  accuracy_floor:\n    min: 0.5\nplanner:\n  tolerance: 20\n")
     with Repo(str(root)) as repo:
         repo.add(str(data))
         repo.push()

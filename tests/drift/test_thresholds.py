@@ -10,7 +10,7 @@ from calibgate.policy.loader import load_policy
 
 def test_absent_section_means_defaults(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text("schema_version: 1\n")
+    path.write_text("schema_version: 1\nchecks:\n  accuracy_floor:\n    min: 0.5\n")
     drift = load_policy(path).drift
     assert drift.max_domain_auc is None and drift.alpha == 0.05 and drift.retrain_branch == "calibgate/retrain"
 
@@ -28,7 +28,7 @@ def test_absent_section_means_defaults(tmp_path):
 )
 def test_out_of_range_values_are_refused_with_the_line(tmp_path, body, message):
     path = tmp_path / "p.yaml"
-    path.write_text("schema_version: 1\ndrift:\n" + body)
+    path.write_text("schema_version: 1\nchecks:\n  accuracy_floor:\n    min: 0.5\ndrift:\n" + body)
     with pytest.raises(PolicyError, match=message) as info:
         load_policy(path)
-    assert f"{path}:3:" in str(info.value)
+    assert f"{path}:6:" in str(info.value)  # the value's own line, after the checks block

@@ -67,8 +67,8 @@ def test_a_figure_that_cannot_be_computed_fails(tmp_path):
 
 def test_monitor_cli_exit_codes_and_formats(tmp_path):
     log = write_log(tmp_path / "p.jsonl")
-    (tmp_path / "ok.yaml").write_text("monitor:\n  max_error_rate: 0.0\n")
-    (tmp_path / "tight.yaml").write_text("monitor:\n  max_p95_ms: 5\n")
+    (tmp_path / "ok.yaml").write_text("checks:\n  accuracy_floor: {min: 0.5}\nmonitor:\n  max_error_rate: 0.0\n")
+    (tmp_path / "tight.yaml").write_text("checks:\n  accuracy_floor: {min: 0.5}\nmonitor:\n  max_p95_ms: 5\n")
     ok = invoke_in(tmp_path, "monitor", "--log", str(log), "--policy", "ok.yaml", "--json")
     assert ok.exit_code == 0 and json.loads(ok.output)["status"] == "pass"
     tight = invoke_in(tmp_path, "monitor", "--log", str(log), "--policy", "tight.yaml", "--markdown")

@@ -13,7 +13,7 @@ def test_ci_prints_stages_and_exports_int8(tiny_project, monkeypatch):
     with (tiny_project / "calibgate.yaml").open("a", encoding="utf-8") as fh:
         fh.write("policy: policies/gate.yaml\n")
     monkeypatch.setenv("CALIBGATE_PROGRESS_SECONDS", "0")
-    result = invoke_in(tiny_project, "ci", "--out", "out", "--no-summary", "--no-annotations")
+    result = invoke_in(tiny_project, "ci", "--out", "out", "--no-summary", "--no-annotations", "--baseline", "none")
     err = result.stderr
     for stage in ("ci: plan", "ci: train", "ci: evaluate", "ci: export fp32 + int8", "ci: gate"):
         assert f"calibgate: {stage}" in err, (stage, result.output)
