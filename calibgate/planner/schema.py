@@ -126,7 +126,7 @@ class FineTuning(SignalBase):
     layers_tuned: int | None = None
     n_layers: int | None = None
     train_rows: int | None = Field(None, description="rows each cross-fitted model trained on")
-    best_epoch: int | None = Field(None, description="epochs of tuning with the lowest out-of-fold log loss (0: the probe)")
+    best_epoch: int | None = Field(None, description="epoch with the lowest out-of-fold log loss (0: the probe); reported only")
     probe_accuracy: float | None = Field(None, description="frozen probe, out of fold, on the same folds")
     tuned_accuracy: float | None = Field(None, description="tuned model, out of fold")
     probe_log_loss: float | None = None

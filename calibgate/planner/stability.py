@@ -160,7 +160,8 @@ def fine_tuning_record(gain: GainEstimate, view, predictions: list[Prediction], 
         ),
         evidence=[
             f"{view.folds}-fold cross-fitted LP-FT of the top {view.layers} of {view.n_layers} blocks on cached hidden states, "
-            f"{view.best_epoch} epoch(s) best by out-of-fold log loss ({' -> '.join(f'{x:.3f}' for x in view.epoch_log_loss)})",
+            f"{len(view.epoch_log_loss) - 1} epoch(s), compared after the last; out-of-fold log loss by epoch "
+            f"({' -> '.join(f'{x:.3f}' for x in view.epoch_log_loss)})",
             f"out-of-fold accuracy: probe {gain.probe_accuracy:.1%}, tuned {gain.tuned_accuracy:.1%} "
             f"({gain.gain:+.1f} points, 95% CI {gain.gain_low:+.1f} to {gain.gain_high:+.1f})",
             gain.source,

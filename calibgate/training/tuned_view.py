@@ -15,9 +15,13 @@ linear decay, and the number of epochs is chosen by held-out loss with the
 start (the probe itself, epoch 0) among the choices. Each of ``folds`` folds
 trains on the others and predicts its own rows after every epoch, so every
 calibration row gets an out-of-fold probability from a tuned model and from
-the frozen probe on the same split (a paired comparison); the epoch count
-with the lowest out-of-fold log loss over all folds is kept (one shared
-choice, so its optimism is small next to the fold noise).
+the frozen probe on the same split (a paired comparison). The comparison
+uses the last epoch (no selection on held-out rows, so no optimism); the
+log loss after each epoch is reported beside it. Held-out log loss is not a
+usable stopping rule here: it jumps at the first epoch while the pooled
+representation moves away from the probe head, then recovers, while
+accuracy rises (measured on sst2 at 300 rows: 0.49 -> 0.70 and accuracy
+74.0% -> 75.7% after four epochs).
 
 The measurement is sized to a CPU-time budget: a timed forward pass of a few
 batches prices a training step, and the number of tuned blocks and epochs
@@ -71,7 +75,7 @@ class TunedView:
     folds: int
     layers: int
     n_layers: int
-    best_epoch: int  # epochs of tuning whose out-of-fold log loss was lowest (0: the probe itself)
+    best_epoch: int  # epoch with the lowest out-of-fold log loss (0: the probe itself); reported, not used
     epoch_log_loss: tuple[float, ...]  # out-of-fold log loss after each epoch, 0 = the probe
     train_rows: int  # rows each fold's model trained on (before the inner validation split)
     seconds: float
@@ -181,7 +185,7 @@ def measure_tuned_view(
     best = int(np.argmin(losses))
     full_rate = _full_step_rate(model, ids, labels, pad, info)
     return TunedView(
-        rows=rows, labels=labels, tuned_proba=by_epoch[best], probe_proba=probe, folds=folds, layers=layers, n_layers=len(blocks),
+        rows=rows, labels=labels, tuned_proba=by_epoch[-1], probe_proba=probe, folds=folds, layers=layers, n_layers=len(blocks),
         best_epoch=best, epoch_log_loss=tuple(losses), train_rows=train_rows,
         seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu_started,
         full_step_examples_per_second=full_rate, embed_examples_per_second=embed_rate,
