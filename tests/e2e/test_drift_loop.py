@@ -78,7 +78,7 @@ def test_drift_loop(loop, monkeypatch):
     monkeypatch.chdir(root)
 
     # 1. v1.0.0 in production, then main's training data moves on
-    assert ci(root, "out1").exit_code == 0
+    assert ci(root, "out1", "--baseline", "none").exit_code == 0
     run1 = sorted((root / "runs").glob("2*"))[-1]
     assert invoke("registry", "register", str(run1)).exit_code == 0
     assert invoke("registry", "promote", "router@v1.0.0", "--stage", "production", "--approved-by", "alice").exit_code == 0

@@ -46,7 +46,7 @@ def test_plan_restores_dvc_data_and_reports_its_version(demo_clone, demo_plan):
 @pytest.mark.slow
 def test_plan_json_contract(demo_plan):
     validate("plan", demo_plan)
-    assert demo_plan["schema_version"] == 1
+    assert demo_plan["schema_version"] == 2
     assert set(demo_plan["signals"]) >= {"separability", "label_noise", "imbalance", "starvation", "domain_shift"}
     assert 0 <= demo_plan["signals"]["label_noise"]["estimated_rate"] <= 1
     assert demo_plan["signals"]["domain_shift"]["auc"] is not None
@@ -56,6 +56,12 @@ def test_plan_json_contract(demo_plan):
     assert strategies == {"embedding-probe", "retrieval", "lora", "full-finetune"}
     for c in rec["candidates"]:
         assert 0 <= c["predicted_accuracy"] <= 1 and c["estimated_train_seconds"] > 0
+        assert c["basis"] in {"measured", "prior", "measured+prior"}
+    # fine-tuning is a signal of its own: measured, or a prior that says why
+    ft = demo_plan["signals"]["fine_tuning"]
+    assert ft["measured"] or "not measured" in ft["reading"]
+    assert any(s.startswith("Fine-tuning") for s in rec["rationale"])
+    assert 0 <= rec["stability"]["agreement"] <= 1 and rec["stability"]["resamples"] > 0
     # every decision sentence is traceable to a signal and a policy threshold
     assert any("max_label_noise" in s for s in rec["rationale"])
     assert any("tolerance=" in s for s in rec["rationale"])
