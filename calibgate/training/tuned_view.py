@@ -161,7 +161,11 @@ def measure_tuned_view(
     _cache_inputs(model, blocks, len(blocks) - 1, ids[:probe_rows], pad)
     forward = (time.process_time() - cpu_timing_started) / probe_rows  # CPU seconds per example, whole encoder
     embed_rate = probe_rows / max(time.perf_counter() - timing_started, 1e-9)
-    layers, epochs = _fit_budget(len(ids), folds, layers, epochs, len(blocks), forward, budget_seconds)
+    layers, epochs, keep = _fit_budget(len(ids), folds, layers, epochs, len(blocks), forward, budget_seconds)
+    if keep < len(ids):  # even one block for two epochs is over budget on every row: measure on fewer rows
+        sample = _sample_rows(labels, keep, seed)
+        rows, texts, labels, embeddings = rows[sample], [texts[i] for i in sample], labels[sample], embeddings[sample]
+        ids = [ids[i] for i in sample]
     first = len(blocks) - layers
     batches, final = _cache_inputs(model, blocks, first, ids, pad)
     top = blocks[first:]
@@ -192,20 +196,27 @@ def measure_tuned_view(
     )
 
 
-def _fit_budget(n: int, folds: int, layers: int, epochs: int, n_layers: int, forward: float, budget: float) -> tuple[int, int]:
-    """The most blocks and epochs (fewest 1 and 2) whose estimated training CPU time fits ``budget`` seconds."""
-    train = n * (folds - 1) / folds
+MIN_ROWS = 90  # fewer rows than this would measure noise only: not measured
 
-    def cost(l: int, e: int) -> float:
-        share = l / n_layers
-        return folds * (e * train * BACKWARD_COST + (e + 1) * (n - train)) * share * forward
+
+def _fit_budget(n: int, folds: int, layers: int, epochs: int, n_layers: int, forward: float, budget: float) -> tuple[int, int, int]:
+    """(blocks, epochs, rows): the most blocks and epochs (fewest 1 and 2) whose estimated training CPU time on
+    ``n`` rows fits ``budget`` seconds; past that, one block and two epochs on as many rows as fit."""
+
+    def cost(l: int, e: int, rows: float) -> float:
+        train = rows * (folds - 1) / folds
+        return folds * (e * train * BACKWARD_COST + (e + 1) * (rows - train)) * (l / n_layers) * forward
 
     for l in range(min(layers, n_layers), 0, -1):
         for e in range(epochs, 1, -1):
-            if cost(l, e) <= budget:
-                return l, e
+            if cost(l, e, n) <= budget:
+                return l, e, n
+    rows = int(n * budget / cost(1, 2, n))
+    if rows >= MIN_ROWS:
+        return 1, 2, rows
     raise TunedViewUnavailable(
-        f"tuning even one block for 2 epochs would take ~{cost(1, 2):.0f} s, over the {budget:g} s budget"
+        f"tuning even one block for 2 epochs on {MIN_ROWS} rows would take ~{cost(1, 2, MIN_ROWS):.0f} CPU s, "
+        f"over the {budget:g} s budget"
     )
 
 

@@ -47,13 +47,14 @@ def test_tuned_view_shrinks_to_its_budget_and_refuses_past_it(tiny_bert_dir, dem
     from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
     from calibgate.training.tuned_view import TunedViewUnavailable, _fit_budget, measure_tuned_view
 
-    assert _fit_budget(300, 3, 2, 3, 6, forward=0.001, budget=1e6) == (2, 3)
-    layers, epochs = _fit_budget(300, 3, 2, 3, 6, forward=0.01, budget=20)
-    assert (layers, epochs) < (2, 3)
+    assert _fit_budget(300, 3, 2, 3, 6, forward=0.001, budget=1e6) == (2, 3, 300)
+    layers, epochs, rows = _fit_budget(300, 3, 2, 3, 6, forward=0.01, budget=20)
+    assert (layers, epochs) < (2, 3) and rows == 300
+    assert _fit_budget(300, 3, 2, 3, 6, forward=0.01, budget=5)[2] < 300  # fewer rows before giving up
     info = resolve_model_dir(str(tiny_bert_dir))
     texts, labels, k = _sets(demo_rows)
     vectors = embed_texts(texts, model=info, cache=False).vectors
-    with pytest.raises(TunedViewUnavailable, match="over the 1e-09 s budget"):
+    with pytest.raises(TunedViewUnavailable, match="over the 1e-09 s budget"):  # not even MIN_ROWS fit
         measure_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, budget_seconds=1e-9)
 
 
