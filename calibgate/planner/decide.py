@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from calibgate.planner.candidates import Prediction
 from calibgate.planner.costs import CostModel, latency_class
+from calibgate.planner.gain import PRIOR_SHARE
 from calibgate.planner.schema import Candidate, Interval, Recommendation, Signals
 from calibgate.planner.thresholds import PlannerThresholds
 
@@ -109,7 +110,11 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
             f"Fine-tuning, measured: tuning the top {ft.layers_tuned} of {ft.n_layers} encoder blocks in {ft.folds}-fold "
             f"cross-fitting moved out-of-fold accuracy {ft.gain_at_calibration:+.1f} points over the probe "
             f"({ft.probe_accuracy:.1%} -> {ft.tuned_accuracy:.1%}); full fine-tuning is predicted to recover "
-            f"{ft.recovered_share:.0%} of the probe's remaining error, {ft.predicted_gain_at_target:+.1f} points at the target size."
+            f"{ft.recovered_share:.0%} of the probe's remaining error, {ft.predicted_gain_at_target:+.1f} points at the target size"
+            + (
+                f" (the measurement is not above the prior {PRIOR_SHARE:.0%}, which stands: tuning's gain is compressed "
+                "at the calibration size)." if abs(ft.recovered_share - PRIOR_SHARE) < 1e-9 else "."
+            )
         )
     elif ft is not None:
         rationale.append(

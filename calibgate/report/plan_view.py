@@ -13,6 +13,7 @@ _SIGNAL_TITLES = {
     "starvation": "Data starvation",
     "domain_shift": "Domain shift",
     "duplicates": "Duplicates & truncation",
+    "fine_tuning": "Fine-tuning gain",
 }
 
 
@@ -37,6 +38,9 @@ def _value(name: str, record) -> str:
         return "not measured" if not record.measured else f"AUC {record.auc:.2f}, p={record.p_value:.3f}"
     if name == "duplicates":
         return f"{record.exact_duplicate_groups} exact, {record.conflicting_label_groups} conflicting, {record.truncated} truncated"
+    if name == "fine_tuning":
+        measured = f"measured {record.gain_at_calibration:+.1f} pts now; " if record.measured else "prior; "
+        return f"{measured}{record.predicted_gain_at_target:+.1f} pts at target"
     return ""
 
 
@@ -61,20 +65,22 @@ def render_markdown(plan: Plan, *, max_suspects: int = 25) -> str:
     ]
     for name, title in _SIGNAL_TITLES.items():
         record = getattr(plan.signals, name)
+        if record is None:  # optional signals (fine_tuning in plans of schema 1)
+            continue
         lines.append(f"| {title} | {_STATUS_ICON[record.status]} {record.status} | {_value(name, record)} | {record.reading} |")
     lines += [
         "",
         f"#### Candidates (tolerance {rec.tolerance:g} points)",
         "",
-        "| candidate | predicted accuracy | 95% interval | est. training | latency | |",
-        "|---|---|---|---|---|---|",
+        "| candidate | predicted accuracy | 95% interval | basis | est. training | latency | |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in rec.candidates:
         key = candidate_key(c.strategy, c.lora_rank)
         mark = "**← chosen**" if key == rec.chosen_candidate else ("" if c.eligible else "not eligible")
         ci = c.predicted_accuracy_ci
         lines.append(
-            f"| {key} | {c.predicted_accuracy:.1%} | {ci.low:.1%}–{ci.high:.1%} | {c.estimated_train_seconds:.0f} s | {c.latency_class} | {mark} |"
+            f"| {key} | {c.predicted_accuracy:.1%} | {ci.low:.1%}–{ci.high:.1%} | {c.basis} | {c.estimated_train_seconds:.0f} s | {c.latency_class} | {mark} |"
         )
     suspects = plan.signals.label_noise.suspects
     if suspects:
@@ -108,16 +114,18 @@ def render_terminal(plan: Plan, console) -> None:
     style = {"ok": "green", "warn": "yellow", "alert": "red", "not-measured": "dim"}
     for name, title in _SIGNAL_TITLES.items():
         record = getattr(plan.signals, name)
+        if record is None:
+            continue
         signals.add_row(title, f"[{style[record.status]}]{record.status}[/]", _value(name, record), record.reading)
     console.print(signals)
     cands = Table(title=f"Candidates (tolerance {rec.tolerance:g} points)")
-    for col in ("candidate", "predicted acc.", "95% interval", "est. train", "latency", ""):
+    for col in ("candidate", "predicted acc.", "95% interval", "basis", "est. train", "latency", ""):
         cands.add_column(col)
     for c in rec.candidates:
         key = candidate_key(c.strategy, c.lora_rank)
         ci = c.predicted_accuracy_ci
         cands.add_row(
-            key, f"{c.predicted_accuracy:.1%}", f"{ci.low:.1%}–{ci.high:.1%}", f"{c.estimated_train_seconds:.0f} s",
+            key, f"{c.predicted_accuracy:.1%}", f"{ci.low:.1%}–{ci.high:.1%}", c.basis, f"{c.estimated_train_seconds:.0f} s",
             c.latency_class, "[bold]← chosen[/bold]" if key == rec.chosen_candidate else ("" if c.eligible else "not eligible"),
         )
     console.print(cands)
