@@ -74,6 +74,13 @@ def test_cheapest_within_tolerance_unless_the_saving_is_small():
     assert candidate_key(chosen.strategy, chosen.lora_rank) == "lora/r8"
     chosen, _ = choose(cands, 6.0, 0.2)
     assert chosen.strategy == "embedding-probe"  # within 6 points and 95% cheaper
+    # a trivial saving does not buy a less accurate candidate at any step: retrieval is 7% cheaper than the probe
+    close = _candidates(
+        {"embedding-probe": 0.985, "retrieval": 0.983, "lora/r8": 0.99, "full-finetune": 0.991},
+        {"embedding-probe": 56, "retrieval": 52, "lora/r8": 290, "full-finetune": 300},
+    )
+    assert choose(close, 1.0, 0.2)[0].strategy == "embedding-probe"
+    assert choose(close, 1.0, 0.0)[0].strategy == "retrieval"
     # exactly at the tolerance boundary counts as within
     chosen, _ = choose(cands, 6.0 + 1e-9, 0.2)
     assert chosen.strategy == "embedding-probe"
