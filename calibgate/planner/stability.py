@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from calibgate.planner.candidates import Prediction, predict_candidates
+from calibgate.planner.decide import candidate_key, choose
 from calibgate.planner.gain import GainEstimate
 from calibgate.planner.schema import Candidate, FineTuning, Interval, Recommendation, Stability
 from calibgate.planner.thresholds import PlannerThresholds
@@ -51,10 +52,6 @@ class PredictionInputs:
         return replace(self, probe=p)
 
 
-def _key(strategy: str, rank: int | None) -> str:
-    return f"{strategy}/r{rank}" if rank else strategy
-
-
 def replan_stability(
     inputs: PredictionInputs,
     gain: GainEstimate,
@@ -68,8 +65,6 @@ def replan_stability(
     probe_hits: np.ndarray | None = None,
 ) -> Stability:
     """Agreement of the choice over bootstrap resamples, and the labels per class that would settle it."""
-    from calibgate.planner.decide import choose
-
     shares, shifts = _deviations(gain, probe_hits, seed)
 
     def choices(scale: float) -> list[str]:
@@ -78,7 +73,7 @@ def replan_stability(
             s = gain.share + (share - gain.share) * scale
             g = replace(gain, share=float(np.clip(s, 0, 1)), share_low=float(np.clip(s, 0, 1)), share_high=float(np.clip(s, 0, 1)))
             picked, _ = choose(build(inputs.shifted(shift * scale).predict(g)), thresholds.tolerance, thresholds.min_cost_saving)
-            out.append(_key(picked.strategy, picked.lora_rank))
+            out.append(candidate_key(picked.strategy, picked.lora_rank))
         return out
 
     picked = choices(1.0)
@@ -131,7 +126,7 @@ def with_stability(recommendation: Recommendation, stability: Stability) -> Reco
 
 def fine_tuning_record(gain: GainEstimate, view, predictions: list[Prediction], *, unavailable: str | None = None) -> FineTuning:
     """The plan's ``fine_tuning`` signal from the gain estimate and (when measured) the tuned view."""
-    by_key = {_key(p.strategy, p.lora_rank): p for p in predictions}
+    by_key = {candidate_key(p.strategy, p.lora_rank): p for p in predictions}
     probe, full = by_key["embedding-probe"], by_key["full-finetune"]
     gain_target = (full.accuracy - probe.accuracy) * 100
     target_ci = Interval(

@@ -167,11 +167,9 @@ def measure_tuned_view(
         rows, texts, labels, embeddings = rows[sample], [texts[i] for i in sample], labels[sample], embeddings[sample]
         ids = [ids[i] for i in sample]
     first = len(blocks) - layers
-    batches, final = _cache_inputs(model, blocks, first, ids, pad)
+    batches, final, expected = _cache_inputs(model, blocks, first, ids, pad)
     top = blocks[first:]
-    final = _check_replay(top, final, batches[0], info)
-    for batch in batches:
-        del batch.kwargs["_expected"]
+    final = _check_replay(top, final, batches[0], expected, info)
 
     x = normalize_rows(embeddings)
     by_epoch = np.zeros((epochs + 1, len(labels), n_classes), dtype=np.float32)
@@ -240,8 +238,9 @@ def _final_norm(model):
     return None
 
 
-def _cache_inputs(model, blocks, first: int, ids, pad) -> tuple[list[_Batch], object]:
-    """Per length-sorted batch: the inputs to block ``first`` (hidden states, mask, rotary terms) and the output."""
+def _cache_inputs(model, blocks, first: int, ids, pad) -> tuple[list[_Batch], object, object]:
+    """(per length-sorted batch the inputs to block ``first``: hidden states, mask, rotary terms; the final norm;
+    the model's own output for the first batch, which the replay is checked against)."""
     import torch
 
     order = np.argsort([len(r) for r in ids], kind="stable")
@@ -251,7 +250,7 @@ def _cache_inputs(model, blocks, first: int, ids, pad) -> tuple[list[_Batch], ob
         captured["args"], captured["kwargs"] = args, kwargs
 
     handle = blocks[first].register_forward_pre_hook(hook, with_kwargs=True)
-    batches = []
+    batches, first_output = [], None
     try:
         with torch.no_grad():
             for start in range(0, len(order), BATCH_SIZE):
@@ -261,27 +260,25 @@ def _cache_inputs(model, blocks, first: int, ids, pad) -> tuple[list[_Batch], ob
                 args, kwargs = captured["args"], dict(captured["kwargs"])
                 kwargs.pop("cache", None), kwargs.pop("past_key_values", None), kwargs.pop("past_key_value", None)
                 batches.append(_Batch(rows=rows, mask=mask, hidden=args[0].detach(), args=tuple(args[1:]), kwargs=kwargs))
-                batches[-1].kwargs["_expected"] = out
+                first_output = out if first_output is None else first_output
     finally:
         handle.remove()
-    return batches, _final_norm(model)
+    return batches, _final_norm(model), first_output
 
 
 def _run_blocks(blocks, final, batch: _Batch):
     out = batch.hidden
-    kwargs = {k: v for k, v in batch.kwargs.items() if k != "_expected"}
     for block in blocks:
-        out = block(out, *batch.args, **kwargs)
+        out = block(out, *batch.args, **batch.kwargs)
         if isinstance(out, tuple):
             out = out[0]
     return final(out) if final is not None else out
 
 
-def _check_replay(top, final, batch: _Batch, info: ModelInfo):
+def _check_replay(top, final, batch: _Batch, expected, info: ModelInfo):
     """The final norm to apply after the replayed blocks (or None), checked against the model's own output."""
     import torch
 
-    expected = batch.kwargs["_expected"]
     with torch.no_grad():
         for norm in (final, None) if final is not None else (None,):
             replayed = _run_blocks(top, norm, batch)
