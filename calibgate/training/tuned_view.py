@@ -388,12 +388,9 @@ def _folds(labels: np.ndarray, folds: int, seed: int):
 def _sample_rows(labels: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
     if max_rows is None or len(labels) <= max_rows:
         return np.arange(len(labels))
-    from sklearn.model_selection import train_test_split
+    from calibgate.data.sampling import stratified_rows
 
-    counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
-    keep, _ = train_test_split(np.arange(len(labels)), train_size=max_rows, random_state=seed, stratify=stratify)
-    return np.sort(keep)
+    return stratified_rows(labels, max_rows, seed=seed)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
