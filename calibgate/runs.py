@@ -31,11 +31,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calibgate.errors import IntegrityError, ModelError
+from calibgate.records.strategies import TrainableName
 
 MANIFEST = "calibgate-run.json"
 RUN_SCHEMA_VERSION = 1
 
-Strategy = Literal["embedding-probe", "retrieval", "lora", "full-finetune"]
+Strategy = TrainableName
 
 
 class HeadSpec(BaseModel):

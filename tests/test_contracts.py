@@ -23,7 +23,7 @@ def test_light_modules_import_without_torch():
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import calibgate, calibgate.api, calibgate.cli, calibgate.signals.base, calibgate.planner.api\n"
-        "import calibgate.planner.decide, calibgate.report.plan_view, calibgate.policy.decision\n"
+        "import calibgate.planner.decide, calibgate.report.plan_view, calibgate.records.decision\n"
         "from calibgate.signals.base import _load_builtins; _load_builtins()\n"
         "print('ok')"
     )

@@ -28,8 +28,9 @@ from typing import Callable
 import numpy as np
 
 from calibgate.data.jsonl import LabeledSet, UnlabeledSet, load_labeled
-from calibgate.planner.decide import candidate_key, choose
-from calibgate.planner.schema import Plan
+from calibgate.planner.decide import choose
+from calibgate.records.plan import Plan
+from calibgate.records.strategies import candidate_key
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def exhaustive(full: LabeledSet, test: LabeledSet, config: BenchConfig, *, log: 
 def run_dataset(name: str, directory: Path, config: BenchConfig, *, log: Callable[[str], None] = print) -> DatasetResult:
     from scipy.stats import kendalltau
 
-    from calibgate.planner.thresholds import PlannerThresholds
+    from calibgate.records.thresholds import PlannerThresholds
 
     train_all = load_labeled(directory / "train.jsonl")
     test_all = load_labeled(directory / "test.jsonl", label_names=None)
@@ -192,7 +193,7 @@ def run_dataset(name: str, directory: Path, config: BenchConfig, *, log: Callabl
 
 
 TOLERANCES = (0.0, 0.5, 1.0, 2.0)
-_PLANNER_SOURCES = ("planner", "signals", "training/tuned_view.py", "embeddings/encoder.py")
+_PLANNER_SOURCES = ("planner", "signals", "records", "training/tuned_view.py", "embeddings/encoder.py")
 
 
 def _planner_fingerprint() -> str:

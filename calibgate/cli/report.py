@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from calibgate.policy.decision import GateDecision
+from calibgate.records.decision import GateDecision
 
 EPILOG = """\b
 Examples:

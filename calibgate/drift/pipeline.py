@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from calibgate.drift.outputs import OutputShift
 from calibgate.drift.reference import Reference
 from calibgate.drift.suggest import Suggestion
-from calibgate.drift.thresholds import DriftThresholds
+from calibgate.records.thresholds import DriftThresholds
 from calibgate.errors import ConfigError
 from calibgate.github.issues import PostedIssue
 from calibgate.settings import ProjectConfig, load_config

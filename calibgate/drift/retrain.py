@@ -252,7 +252,6 @@ def _publish(github, repo, base_sha, branch, base, files, message, title, body):
 
 
 def _body(cfg, merge: MergeReport, data_md5, plan, record, incoming_rel, train_rel) -> str:
-    from calibgate.drift.render import suggestions_markdown
     from calibgate.report.markdown import code, inline
     from calibgate.report.plan_view import render_markdown
 

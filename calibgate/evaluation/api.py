@@ -18,7 +18,8 @@ import numpy as np
 from calibgate.data.jsonl import LabeledSet, load_labeled
 from calibgate.errors import ConfigError, DataError
 from calibgate.evaluation.metrics import bootstrap_intervals, score
-from calibgate.evaluation.schema import ClassMetrics, EvaluationResult, MetricInterval, SliceResult, TestSetInfo
+from calibgate.records.evaluation import ClassMetrics, EvaluationResult, MetricInterval, SliceResult, TestSetInfo
+from calibgate.records.strategies import tunes_encoder
 
 EVALUATION_FILE = "evaluation.json"
 METRICS_FILE = "metrics.json"
@@ -162,7 +163,7 @@ def _base_model(run_dir: Path, manifest, test_set: LabeledSet, n_classes: int):
     if not head_file.exists():
         return None, None, f"no {BASELINE_HEAD} in the run: base model not evaluated"
     try:
-        info = resolve_model_dir(run_dir / "encoder" if manifest.strategy in ("embedding-probe", "retrieval") else manifest.base_model)
+        info = resolve_model_dir(manifest.base_model if tunes_encoder(manifest.strategy) else run_dir / "encoder")
     except ModelError as exc:
         return None, None, f"base model {manifest.base_model} not available ({exc.message}): base model not evaluated"
     head = load_file(str(head_file))

@@ -4,5 +4,5 @@
   parity with torch, optional int8, latency; writes ``<run>/export/``
 * :mod:`.serving` ``predict(run, texts)``: onnxruntime + tokenizers only
 * :mod:`.onnx_export` (torch), :mod:`.quantize`, :mod:`.latency`,
-  :mod:`.tokenize`, :mod:`.schema` (``export.json``), :mod:`.errors`
+  :mod:`.tokenize`, :mod:`.errors`; the ``export.json`` record is :mod:`calibgate.records.export`
 """

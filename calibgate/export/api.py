@@ -27,7 +27,7 @@ import numpy as np
 from calibgate._lazy import require
 from calibgate.errors import ConfigError, DataError, ModelError
 from calibgate.export.errors import ExportError
-from calibgate.export.schema import ExportArtifact, ExportResult
+from calibgate.records.export import ExportArtifact, ExportResult
 from calibgate.export.serving import EXPORT_DIR, MODEL_FILES, Predictor, default_threads, make_session, validate_texts
 from calibgate.runs import RunManifest, add_files, load_run, verify_run
 

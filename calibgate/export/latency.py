@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from calibgate.export.schema import Latency
+from calibgate.records.export import Latency
 
 Batch = tuple[np.ndarray, np.ndarray]
 

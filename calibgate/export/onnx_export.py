@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from calibgate.export.errors import ExportError
-from calibgate.export.schema import TokenizerSpec
+from calibgate.records.export import TokenizerSpec
 
 Exporter = Literal["dynamo", "torchscript"]
 OPSET = 18

@@ -15,7 +15,6 @@ the bytes loaded, so a file swapped after the check is never served.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
@@ -24,7 +23,7 @@ import numpy as np
 
 from calibgate._lazy import require
 from calibgate.errors import DataError, IntegrityError, ModelError
-from calibgate.export.schema import ExportResult
+from calibgate.records.export import ExportResult
 from calibgate.export.tokenize import ServingTokenizer
 from calibgate.runs import RunManifest, read_manifest
 

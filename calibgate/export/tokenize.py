@@ -3,7 +3,7 @@
 The export writes ``export/tokenizer.json``: the serialisation of the very
 ``tokenizers`` backend that transformers' fast tokenizer ran (so special
 tokens and post-processing match, including what transformers 5 adds at load
-time), plus a :class:`~calibgate.export.schema.TokenizerSpec` with the
+time), plus a :class:`~calibgate.records.export.TokenizerSpec` with the
 truncation length, pad token and pad side. Serving pads each batch to its
 longest row on that side (transformers' ``padding=True``); the export checks
 token-id and mask equality against transformers on the parity texts.
@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from calibgate.export.schema import TokenizerSpec
+from calibgate.records.export import TokenizerSpec
 
 
 class ServingTokenizer:

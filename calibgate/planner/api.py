@@ -20,8 +20,8 @@ from calibgate.planner.costs import CostModel
 from calibgate.planner.decide import build_candidates, recommend
 from calibgate.planner.gain import measured_gain, prior_gain
 from calibgate.planner.stability import PredictionInputs, fine_tuning_record, replan_stability, with_stability
-from calibgate.planner.schema import DatasetInfo, Plan, Signals
-from calibgate.planner.thresholds import PlannerThresholds
+from calibgate.records.plan import DatasetInfo, Plan, Signals
+from calibgate.records.thresholds import PlannerThresholds
 from calibgate.settings import ProjectConfig, load_config
 
 
@@ -135,7 +135,8 @@ def plan(
         if tuned_view is not None:
             costs = costs.calibrated(full_per_s=tuned_view.full_step_examples_per_second, embed_per_s=tuned_view.embed_examples_per_second)
         results["fine_tuning"] = fine_tuning_record(gain, tuned_view, predictions, unavailable=unavailable)
-        signals = Signals(**results)
+        # built-in signals by field; any other registered signal is kept under its name (Signals' extras)
+        signals = Signals(**{k: v if k in Signals.model_fields else v.model_dump(mode="json") for k, v in results.items()})
         candidates = build_candidates(predictions, costs=costs, target_size=target, n_classes=len(cal.label_names), thresholds=thresholds)
         recommendation = recommend(signals, candidates, thresholds)
         stability = replan_stability(

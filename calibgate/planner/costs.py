@@ -8,23 +8,22 @@ states (``CostModel.calibrated``). Otherwise they are the reference setup's
 padding: embedding ~200/s, full fine-tuning ~25/s), scaled linearly with
 parameter count and token length (transformer FLOPs per token ~ 6N for
 training, 2N for inference; Kaplan et al. 2020) and by a speed-up per
-hardware class. LoRA still runs the full forward and backward pass through
-the encoder, so per example it costs about as much as full fine-tuning on
-small encoders (measured in the regret benchmark: 0.9-1.1x on CPU);
-``LORA_COST`` is that ratio.
+hardware class. What each strategy consumes (embedding passes, a head fit,
+epochs of tuning steps) is its cost function in the strategy catalogue,
+:mod:`calibgate.records.strategies`; this module only prices the units.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from calibgate.records.strategies import STRATEGIES
+
 REFERENCE_PARAMS = 22.7e6
 REFERENCE_TOKENS = 32.0
 HARDWARE_SPEEDUP = {"cpu": 1.0, "gpu": 40.0}
 EMBED_PER_S = 200.0
 FULL_PER_S = 25.0
-LORA_COST = 0.95  # LoRA seconds per example / full fine-tuning seconds per example
-EPOCHS = 4  # typical with early stopping on validation loss
 
 
 @dataclass(frozen=True)
@@ -52,28 +51,17 @@ class CostModel:
     def embed_seconds(self, n: int) -> float:
         return n / self.embed_per_s if self.embed_per_s else n / EMBED_PER_S * self.scale
 
-    def _full_seconds_per_example(self) -> float:
+    def tune_seconds_per_example(self) -> float:
+        """Seconds of one full-model training step per example."""
         return 1.0 / self.full_per_s if self.full_per_s else self.scale / FULL_PER_S
 
     def train_seconds(self, strategy: str, n: int, *, lora_rank: int | None = None, n_classes: int = 2) -> float:
-        """Estimated wall seconds to train ``strategy`` on ``n`` examples (including embedding them)."""
-        embed = self.embed_seconds(n)
-        if strategy == "embedding-probe":
-            return embed + 0.002 * n * max(1.0, n_classes / 10) + 1.0
-        if strategy == "retrieval":
-            return embed + 0.5
-        if strategy == "lora":
-            rank_factor = 1.0 + (lora_rank or 8) / 256
-            return embed + EPOCHS * n * self._full_seconds_per_example() * LORA_COST * rank_factor
-        if strategy == "full-finetune":
-            return embed + EPOCHS * n * self._full_seconds_per_example()
-        return 0.0
+        """Estimated wall seconds to train ``strategy`` on ``n`` examples (including embedding them); 0 for a
+        name outside the catalogue (a data action trains nothing)."""
+        entry = STRATEGIES.get(strategy)
+        return entry.cost(self, n, lora_rank, n_classes) if entry else 0.0
 
 
 def latency_class(strategy: str) -> str:
-    return {
-        "embedding-probe": "encoder",
-        "retrieval": "encoder+index",
-        "lora": "encoder",
-        "full-finetune": "encoder",
-    }.get(strategy, "none")
+    entry = STRATEGIES.get(strategy)
+    return entry.latency_class if entry else "none"

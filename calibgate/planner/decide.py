@@ -12,14 +12,9 @@ from __future__ import annotations
 from calibgate.planner.candidates import Prediction
 from calibgate.planner.costs import CostModel, latency_class
 from calibgate.planner.gain import PRIOR_SHARE
-from calibgate.planner.schema import Candidate, Interval, Recommendation, Signals
-from calibgate.planner.thresholds import PlannerThresholds
-
-ORDER = {"embedding-probe": 0, "retrieval": 1, "lora": 2, "full-finetune": 3}
-
-
-def candidate_key(strategy: str, lora_rank: int | None) -> str:
-    return f"{strategy}/r{lora_rank}" if lora_rank else strategy
+from calibgate.records.plan import Candidate, Interval, Recommendation, Signals
+from calibgate.records.strategies import STRATEGIES, candidate_key, tunes_encoder
+from calibgate.records.thresholds import PlannerThresholds
 
 
 def build_candidates(predictions: list[Prediction], *, costs: CostModel, target_size: int, n_classes: int, thresholds: PlannerThresholds) -> list[Candidate]:
@@ -55,7 +50,7 @@ def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving
     best = max(eligible, key=lambda c: (c.predicted_accuracy, -c.estimated_train_seconds))
     within = [c for c in eligible if c.predicted_accuracy >= best.predicted_accuracy - tolerance_points / 100]
     chosen = best
-    for c in sorted(within, key=lambda c: (-c.estimated_train_seconds, -ORDER[c.strategy])):
+    for c in sorted(within, key=lambda c: (-c.estimated_train_seconds, -STRATEGIES[c.strategy].order)):
         if c.estimated_train_seconds <= (1 - min_cost_saving) * chosen.estimated_train_seconds and c is not chosen:
             chosen = c
     return chosen, best
@@ -156,7 +151,7 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
             f"Use class-weighted loss: largest/smallest class = {imb.imbalance_ratio:.1f}x exceeds "
             f"max_imbalance_ratio={thresholds.max_imbalance_ratio:g}."
         )
-    if chosen.strategy in ("lora", "full-finetune"):
+    if tunes_encoder(chosen.strategy):
         modifiers.append("early-stopping")
         rationale.append("Stop early on validation loss: tuning a pretrained encoder on a small set overfits quickly.")
     if starv.gain_per_doubling >= thresholds.starvation_gain_per_doubling:

@@ -20,10 +20,11 @@ from typing import Callable
 import numpy as np
 
 from calibgate.planner.candidates import Prediction, predict_candidates
-from calibgate.planner.decide import candidate_key, choose
+from calibgate.planner.decide import choose
+from calibgate.records.strategies import candidate_key
 from calibgate.planner.gain import GainEstimate
-from calibgate.planner.schema import Candidate, FineTuning, Interval, Recommendation, Stability
-from calibgate.planner.thresholds import PlannerThresholds
+from calibgate.records.plan import Candidate, FineTuning, Interval, Recommendation, Stability
+from calibgate.records.thresholds import PlannerThresholds
 
 STABLE_AGREEMENT = 0.8
 GROWTH = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0)

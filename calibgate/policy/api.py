@@ -21,11 +21,11 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from calibgate.errors import ModelError
-from calibgate.evaluation.schema import EvaluationResult
-from calibgate.export.schema import ExportResult
-from calibgate.planner.schema import Plan
+from calibgate.records.evaluation import EvaluationResult
+from calibgate.records.export import ExportResult
+from calibgate.records.plan import Plan
 from calibgate.policy.checks import CHECKS, GateInputs
-from calibgate.policy.decision import CheckResult, GateDecision
+from calibgate.records.decision import CheckResult, GateDecision
 from calibgate.policy.loader import PolicyProblem, check_policy, load_policy, resolve_policy
 from calibgate.policy.schema import Policy
 

@@ -20,11 +20,11 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, create_model, model_validator
 
-from calibgate.evaluation.schema import EvaluationResult
-from calibgate.export.schema import ExportArtifact, ExportResult
-from calibgate.planner.schema import Plan
+from calibgate.records.evaluation import EvaluationResult
+from calibgate.records.export import ExportArtifact, ExportResult
+from calibgate.records.plan import Plan
 from calibgate.policy import stats
-from calibgate.policy.decision import CheckResult, CheckStatus
+from calibgate.records.decision import CheckResult, CheckStatus
 from calibgate.policy.rules import CeilingRule, FloorRule, MetricRule, Rule
 
 CHECKS: dict[str, type[Check]] = {}

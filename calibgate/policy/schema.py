@@ -5,10 +5,10 @@ A policy has three parts:
 * ``checks``: one entry per registered gate check, keyed by the check's name
   (see :mod:`calibgate.policy.checks`); a check left out is not run.
 * ``planner``: the thresholds the planner compares signals against
-  (:class:`~calibgate.planner.thresholds.PlannerThresholds`).
+  (:class:`~calibgate.records.thresholds.PlannerThresholds`).
 * ``approvals``: per stage, how many approvals a promotion needs and who may give them.
 * ``drift`` (optional): thresholds of the scheduled drift loop
-  (:class:`~calibgate.drift.thresholds.DriftThresholds`).
+  (:class:`~calibgate.records.thresholds.DriftThresholds`).
 
 ``calibgate policy schema`` prints :func:`policy_json_schema`; the committed
 ``calibgate/schemas/policy.schema.json`` equals it (a test checks).
@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, model_validator
 
-from calibgate.drift.thresholds import DriftThresholds
-from calibgate.planner.thresholds import PlannerThresholds
+from calibgate.records.thresholds import DriftThresholds
+from calibgate.records.thresholds import PlannerThresholds
 from calibgate.policy.checks import CHECKS
 from calibgate.policy.rollout import MonitorThresholds, Rollout
 

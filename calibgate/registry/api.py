@@ -29,9 +29,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from calibgate.errors import IntegrityError, RegistryError
-from calibgate.evaluation.schema import EvaluationResult
-from calibgate.export.schema import ExportResult
-from calibgate.planner.schema import Plan
+from calibgate.records.evaluation import EvaluationResult
+from calibgate.records.export import ExportResult
+from calibgate.records.plan import Plan
 from calibgate.registry import store as _store
 from calibgate.registry.gitrepo import GitRepo
 from calibgate.registry.records import EVIDENCE_DIR, VersionRecord

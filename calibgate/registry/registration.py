@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 from calibgate.errors import ModelError, RegistryError
-from calibgate.evaluation.schema import EvaluationResult
-from calibgate.export.schema import ExportResult
+from calibgate.records.evaluation import EvaluationResult
+from calibgate.records.export import ExportResult
 from calibgate.registry import store as _store
 from calibgate.registry.gitrepo import GitRepo
 from calibgate.registry.records import EVIDENCE_DIR, ExportSummary, Lineage, VersionRecord, format_message

@@ -57,7 +57,7 @@ def check_rollout(policy, model: ModelState, version: str, stage: str, evidence:
 
 
 def _read_report(path: str | Path):
-    from calibgate.serving.monitor import MonitorReport
+    from calibgate.records.monitor import MonitorReport
 
     path = Path(path)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from calibgate.errors import RegistryError
-from calibgate.policy.decision import GateDecision
+from calibgate.records.decision import GateDecision
 from calibgate.registry.gitrepo import GitRepo
 from calibgate.registry.rollout import check_rollout
 from calibgate.registry.records import DeprecationRecord, StageRecord, format_message

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from calibgate.errors import EnvironmentFailure
-from calibgate.policy.decision import GateDecision
+from calibgate.records.decision import GateDecision
 
 _LEVEL = {"FAIL": "error", "ERROR": "error", "WARN": "warning"}
 MAX_ANNOTATIONS = 50

@@ -15,12 +15,12 @@ from pydantic import BaseModel, ValidationError
 
 from calibgate import __version__
 from calibgate.errors import ConfigError, InputError
-from calibgate.evaluation.schema import EvaluationResult
-from calibgate.export.schema import ExportResult
+from calibgate.records.evaluation import EvaluationResult
+from calibgate.records.export import ExportResult
 from calibgate.github.client import MAX_COMMENT_CHARS
 from calibgate.github.comments import marker
-from calibgate.planner.schema import Plan
-from calibgate.policy.decision import GateDecision
+from calibgate.records.plan import Plan
+from calibgate.records.decision import GateDecision
 from calibgate.report import sections as sec
 from calibgate.settings import describe_validation_error
 

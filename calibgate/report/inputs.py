@@ -13,10 +13,10 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from calibgate.errors import InputError
-from calibgate.evaluation.schema import EvaluationResult
-from calibgate.export.schema import ExportResult
-from calibgate.planner.schema import Plan
-from calibgate.policy.decision import GateDecision
+from calibgate.records.evaluation import EvaluationResult
+from calibgate.records.export import ExportResult
+from calibgate.records.plan import Plan
+from calibgate.records.decision import GateDecision
 
 _M = TypeVar("_M", bound=BaseModel)
 

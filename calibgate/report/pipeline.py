@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from calibgate.errors import ConfigError
 from calibgate.github.comments import PostedComment
-from calibgate.policy.decision import GateDecision
+from calibgate.records.decision import GateDecision
 from calibgate.report.inputs import CI_FILES as RECORD_FILES
 from calibgate.settings import ProjectConfig, load_config
 

@@ -1,47 +1,19 @@
-"""Render a :class:`~calibgate.planner.schema.Plan` for a terminal (rich) or a PR comment (markdown)."""
+"""Render a :class:`~calibgate.records.plan.Plan` for a terminal (rich) or a PR comment (markdown)."""
 
 from __future__ import annotations
 
-from calibgate.planner.decide import candidate_key
-from calibgate.planner.schema import Plan
+from calibgate.records.strategies import DATA_ACTIONS, candidate_key
+from calibgate.records.plan import Plan
 
 _STATUS_ICON = {"ok": "✅", "warn": "⚠️", "alert": "❌", "not-measured": "➖"}
-_SIGNAL_TITLES = {
-    "separability": "Separability",
-    "label_noise": "Label noise",
-    "imbalance": "Class imbalance",
-    "starvation": "Data starvation",
-    "domain_shift": "Domain shift",
-    "duplicates": "Duplicates & truncation",
-    "fine_tuning": "Fine-tuning gain",
-}
 
 
 def _headline(plan: Plan) -> str:
     rec = plan.recommendation
     name = rec.strategy + (f" (rank {rec.lora_rank})" if rec.lora_rank else "")
-    if rec.strategy in ("fix-labels", "collect-more-labels"):
+    if rec.strategy in DATA_ACTIONS:
         name += f", then train {rec.chosen_candidate}"
     return name
-
-
-def _value(name: str, record) -> str:
-    if name == "separability":
-        return f"probe {record.probe_accuracy:.1%}, kNN {record.knn_accuracy:.1%}"
-    if name == "label_noise":
-        return f"{record.estimated_rate:.1%} (raw CL {record.raw_issue_rate:.1%})"
-    if name == "imbalance":
-        return f"ratio {record.imbalance_ratio:.1f}x, min {record.min_count}"
-    if name == "starvation":
-        return f"+{record.gain_per_doubling:.1f} pts/doubling"
-    if name == "domain_shift":
-        return "not measured" if not record.measured else f"AUC {record.auc:.2f}, p={record.p_value:.3f}"
-    if name == "duplicates":
-        return f"{record.exact_duplicate_groups} exact, {record.conflicting_label_groups} conflicting, {record.truncated} truncated"
-    if name == "fine_tuning":
-        measured = f"measured {record.gain_at_calibration:+.1f} pts now; " if record.measured else "prior; "
-        return f"{measured}{record.predicted_gain_at_target:+.1f} pts at target"
-    return ""
 
 
 def render_markdown(plan: Plan, *, max_suspects: int = 25) -> str:
@@ -63,11 +35,9 @@ def render_markdown(plan: Plan, *, max_suspects: int = 25) -> str:
         "| signal | status | value | reading |",
         "|---|---|---|---|",
     ]
-    for name, title in _SIGNAL_TITLES.items():
-        record = getattr(plan.signals, name)
-        if record is None:  # optional signals (fine_tuning in plans of schema 1)
-            continue
-        lines.append(f"| {title} | {_STATUS_ICON[record.status]} {record.status} | {_value(name, record)} | {record.reading} |")
+    for name, record in plan.signals.items():
+        title = plan.signals.title_of(name, record)
+        lines.append(f"| {title} | {_STATUS_ICON[record.status]} {record.status} | {record.value()} | {record.reading} |")
     lines += [
         "",
         f"#### Candidates (tolerance {rec.tolerance:g} points)",
@@ -112,11 +82,9 @@ def render_terminal(plan: Plan, console) -> None:
     for col in ("signal", "status", "value", "reading"):
         signals.add_column(col, overflow="fold")
     style = {"ok": "green", "warn": "yellow", "alert": "red", "not-measured": "dim"}
-    for name, title in _SIGNAL_TITLES.items():
-        record = getattr(plan.signals, name)
-        if record is None:
-            continue
-        signals.add_row(title, f"[{style[record.status]}]{record.status}[/]", _value(name, record), record.reading)
+    for name, record in plan.signals.items():
+        title = plan.signals.title_of(name, record)
+        signals.add_row(title, f"[{style[record.status]}]{record.status}[/]", record.value(), record.reading)
     console.print(signals)
     cands = Table(title=f"Candidates (tolerance {rec.tolerance:g} points)")
     for col in ("candidate", "predicted acc.", "95% interval", "basis", "est. train", "latency", ""):

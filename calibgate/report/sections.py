@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from calibgate.evaluation.schema import EvaluationResult
-from calibgate.export.schema import ExportResult, Latency
-from calibgate.planner.schema import Plan
-from calibgate.policy.decision import CheckResult, GateDecision
+from calibgate.records.evaluation import EvaluationResult
+from calibgate.records.export import ExportResult, Latency
+from calibgate.records.plan import Plan
+from calibgate.records.strategies import candidate_key
+from calibgate.records.decision import CheckResult, GateDecision
 from calibgate.report import charts
 from calibgate.report.markdown import code, details, inline, interval, megabytes, num, signed, table
 
@@ -133,18 +134,12 @@ def decision_section(decision: GateDecision) -> Section:
 
 
 def plan_section(plan: Plan) -> Section:
-    s = plan.signals
-    signals = [
-        ("separability", s.separability),
-        ("label noise", s.label_noise),
-        ("imbalance", s.imbalance),
-        ("data starvation", s.starvation),
-        ("domain shift", s.domain_shift),
-        ("duplicates", s.duplicates),
-    ]
     signal_table = table(
         ["signal", "status", "reading"],
-        ([name, f"{SIGNAL_ICON[sig.status]} {sig.status}", inline(sig.reading, limit=300)] for name, sig in signals),
+        (
+            [plan.signals.title_of(name, sig), f"{SIGNAL_ICON[sig.status]} {sig.status}", inline(sig.reading, limit=300)]
+            for name, sig in plan.signals.items()
+        ),
     )
     rec = plan.recommendation
     what = code(rec.strategy) + (f" (rank {rec.lora_rank})" if rec.lora_rank else "")
@@ -155,8 +150,8 @@ def plan_section(plan: Plan) -> Section:
         ["", "candidate", "predicted accuracy", "95% interval", "train time", "latency", "note"],
         (
             [
-                "★" if _candidate_key(c) == rec.chosen_candidate else ("" if c.eligible else "✗"),
-                code(_candidate_key(c)),
+                "★" if candidate_key(c.strategy, c.lora_rank) == rec.chosen_candidate else ("" if c.eligible else "✗"),
+                code(candidate_key(c.strategy, c.lora_rank)),
                 num(c.predicted_accuracy),
                 interval(c.predicted_accuracy_ci.low, c.predicted_accuracy_ci.high) if c.predicted_accuracy_ci else "–",
                 "–" if c.estimated_train_seconds is None else f"{c.estimated_train_seconds:,.0f} s",
@@ -180,11 +175,6 @@ def plan_section(plan: Plan) -> Section:
     )
 
 
-def _candidate_key(candidate) -> str:
-    """The plan's own key (``lora/r8``): one definition, in the planner, so the report marks what the plan chose."""
-    from calibgate.planner.decide import candidate_key
-
-    return candidate_key(candidate.strategy, candidate.lora_rank)
 
 
 # -- metrics ------------------------------------------------------------------------------------

@@ -14,13 +14,13 @@ HERE = Path(__file__).parent
 
 # schema name -> "module:Model"
 PUBLISHED = {
-    "plan": "calibgate.planner.schema:Plan",
+    "plan": "calibgate.records.plan:Plan",
     "config": "calibgate.settings:ProjectConfig",
     "run": "calibgate.runs:RunManifest",
-    "evaluation": "calibgate.evaluation.schema:EvaluationResult",
-    "export": "calibgate.export.schema:ExportResult",
-    "decision": "calibgate.policy.decision:GateDecision",
-    "monitor": "calibgate.serving.monitor:MonitorReport",
+    "evaluation": "calibgate.records.evaluation:EvaluationResult",
+    "export": "calibgate.records.export:ExportResult",
+    "decision": "calibgate.records.decision:GateDecision",
+    "monitor": "calibgate.records.monitor:MonitorReport",
 }
 
 

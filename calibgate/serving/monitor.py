@@ -23,122 +23,24 @@ import json
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from calibgate.errors import DataError
 from calibgate.policy.rollout import MonitorThresholds
+from calibgate.records.monitor import (
+    MAX_DISAGREEMENTS,
+    Disagreement,
+    Latency,
+    ModelStats,
+    MonitorCheck,
+    MonitorReport,
+    Reference,
+    ShadowStats,
+    Window,
+)
 from calibgate.serving.predlog import LogRecord
-
-MONITOR_SCHEMA_VERSION = 1
-MAX_DISAGREEMENTS = 20
-Status = Literal["PASS", "FAIL", "ERROR"]
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Latency(_Record):
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-
-
-class Reference(_Record):
-    """The version's evaluation, to compare live predictions with."""
-
-    source: str
-    n: int
-    label_shares: dict[str, float]
-    mean_confidence: float | None = None
-    label_shift: float = Field(description="total variation distance between live and evaluation predicted-label shares")
-
-
-class ModelStats(_Record):
-    model: str
-    role: Literal["primary", "canary"]
-    requests: int
-    answered: int
-    server_errors: int
-    client_errors: int
-    error_rate: float | None = Field(description="server errors / requests that reached the model (client errors excluded)")
-    latency: Latency | None = None
-    predictions: int
-    label_shares: dict[str, float]
-    mean_confidence: float | None = None
-    low_confidence_rate: float | None = None
-    evaluation: Reference | None = None
-
-
-class Disagreement(_Record):
-    request_id: str
-    text_sha256: str
-    text: str | None = None
-    served_model: str
-    served_label: str
-    served_confidence: float
-    shadow_label: str
-    shadow_confidence: float
-
-
-class ShadowStats(_Record):
-    model: str
-    requests: int = Field(description="requests the shadow answered that have a served answer in the log")
-    skipped: int
-    errors: int
-    texts: int
-    agreement: float | None
-    served_p95_ms: float | None = None
-    shadow_p95_ms: float | None = None
-    latency_ratio: float | None = Field(None, description="shadow p95 / served p95 over the same requests")
-    disagreements: list[Disagreement] = Field(default_factory=list, description=f"up to {MAX_DISAGREEMENTS}, lowest-confidence first")
-    disagreements_total: int = 0
-
-
-class MonitorCheck(_Record):
-    id: str
-    subject: str = Field(description="the model the figure is about")
-    value: float | None
-    threshold: float
-    direction: Literal["max", "min"]
-    status: Status
-
-
-class Window(_Record):
-    first_ts: float
-    last_ts: float
-    first: str
-    last: str
-    requests: int
-    lines: int
-
-
-class MonitorReport(_Record):
-    """Everything ``calibgate monitor`` measured on one prediction log."""
-
-    schema_version: int = MONITOR_SCHEMA_VERSION
-    kind: Literal["calibgate.monitor"] = "calibgate.monitor"
-    log: str
-    log_sha256: str
-    created_at: str
-    policy: str | None = None
-    policy_sha256: str | None = None
-    window: Window
-    low_confidence: float
-    models: list[ModelStats]
-    shadow: ShadowStats | None = None
-    checks: list[MonitorCheck] = Field(default_factory=list)
-    status: Literal["pass", "fail"]
-
-    def stats(self, model: str, role: str | None = None) -> ModelStats | None:
-        for s in self.models:
-            if s.model == model and (role is None or s.role == role):
-                return s
-        return None
-
 
 def read_log(path: str | Path) -> tuple[list[LogRecord], bytes]:
     """Every record of a prediction log and its bytes; :class:`DataError` names the first bad line."""
@@ -316,7 +218,7 @@ def monitor_log(
     every ``name@vX.Y.Z`` in the log is looked up in the registry (its
     evidence commit's evaluation) when ``repo`` is a registry.
     """
-    from calibgate.evaluation.schema import EvaluationResult
+    from calibgate.records.evaluation import EvaluationResult
 
     loaded = None
     if policy is not None:
@@ -342,7 +244,7 @@ def monitor_log(
 def _registry_evaluation(ref: str, repo):
     """The evaluation recorded with ``ref`` in the registry, or None (no registry here, not registered)."""
     from calibgate.errors import RegistryError
-    from calibgate.evaluation.schema import EvaluationResult
+    from calibgate.records.evaluation import EvaluationResult
     from calibgate.registry.common import model_state, open_repo, resolve_ref
     from calibgate.registry.records import EVIDENCE_DIR
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from calibgate.serving.monitor import MonitorReport
+from calibgate.records.monitor import MonitorReport
 
 
 def _num(value, digits: int = 3, pct: bool = False) -> str:

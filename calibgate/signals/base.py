@@ -14,7 +14,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from calibgate.planner.thresholds import PlannerThresholds
+from calibgate.records.thresholds import PlannerThresholds
 from calibgate.signals import probes
 
 SIGNALS: dict[str, type["Signal"]] = {}

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from calibgate.planner.schema import Duplicates
+from calibgate.records.plan import Duplicates
 from calibgate.signals.base import Signal, SignalContext, register_signal
 
 NEAR_DUPLICATE_COSINE = 0.97

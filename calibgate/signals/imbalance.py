@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibgate.planner.schema import Imbalance
+from calibgate.records.plan import Imbalance
 from calibgate.signals.base import Signal, SignalContext, register_signal
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibgate.planner.schema import ConfusionPair, Interval, LabelNoise, Suspect
+from calibgate.records.plan import ConfusionPair, Interval, LabelNoise, Suspect
 from calibgate.signals.base import Signal, SignalContext, register_signal
 
 MAX_SUSPECTS = 200

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score
 
-from calibgate.planner.schema import Separability
+from calibgate.records.plan import Separability
 from calibgate.signals.base import Signal, SignalContext, register_signal
 from calibgate.signals.probes import accuracy
 from calibgate.signals.stats import bootstrap_mean

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from calibgate.planner.schema import DomainShift, Interval
+from calibgate.records.plan import DomainShift, Interval
 from calibgate.signals.base import Signal, SignalContext, register_signal
 from calibgate.signals.probes import fit_proba, logistic
 from calibgate.signals.stats import roc_auc

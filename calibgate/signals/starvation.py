@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedShuffleSplit, ShuffleSplit
 
-from calibgate.planner.schema import CurvePoint, Interval, Starvation
+from calibgate.records.plan import CurvePoint, Interval, Starvation
 from calibgate.signals.base import Signal, SignalContext, register_signal
 from calibgate.signals.probes import fit_proba, knn, logistic
 from calibgate.signals.stats import fit_learning_curve, power_law

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibgate.planner.schema import Interval
+from calibgate.records.plan import Interval
 
 
 def bootstrap_mean(values: np.ndarray, *, resamples: int = 500, level: float = 0.95, seed: int = 0) -> Interval:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from calibgate.errors import ConfigError
+from calibgate.records.strategies import tunes_encoder
 from calibgate.runs import RunManifest, sha256_file
 from calibgate.training.options import MODIFIERS, STRATEGIES, make_options
 
@@ -53,7 +54,7 @@ class TrainResult:
 def tuning_note(strategy: str, train_config: dict, curves: list[dict]) -> str | None:
     """When early stopping restored epoch 0 of a LoRA / full fine-tuning run (no epoch beat the probe head it started
     from), one sentence saying so and by how much the best tuned epoch fell short; None otherwise."""
-    if strategy not in ("lora", "full-finetune") or train_config.get("best_epoch") != 0:
+    if not tunes_encoder(strategy) or train_config.get("best_epoch") != 0:
         return None
     start = next((c for c in curves if c.get("epoch") == 0), None)
     tuned = [c for c in curves if c.get("epoch", 0) > 0 and c.get("val_loss") is not None]
@@ -163,7 +164,7 @@ def train(
 
 
 def _resolve_plan(plan, strategy, config, model):
-    from calibgate.planner.schema import Plan
+    from calibgate.records.plan import Plan
 
     if isinstance(plan, Plan):
         return plan, "option" if strategy else "plan"

@@ -10,13 +10,14 @@ from __future__ import annotations
 import yaml
 
 from calibgate.embeddings.encoder import DEFAULT_MODEL
+from calibgate.records.strategies import spec
 from calibgate.runs import RunManifest
 
 
 def model_card(manifest: RunManifest, curves: list[dict], plan: dict | None) -> str:
     best = _best(curves)
     meta = {
-        "library_name": {"lora": "peft", "full-finetune": "transformers"}.get(manifest.strategy, "calibgate"),
+        "library_name": spec(manifest.strategy).library,
         "pipeline_tag": "text-classification",
         "tags": ["calibgate", "text-classification", manifest.strategy] + (["lora"] if manifest.lora_rank else []),
     }

@@ -6,13 +6,11 @@ the bad value and the fix, before any model or data is loaded.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from calibgate.errors import ConfigError
-
-STRATEGIES = ("embedding-probe", "retrieval", "lora", "full-finetune")
-TUNES_ENCODER = ("lora", "full-finetune")
+from calibgate.records.strategies import TRAINABLE as STRATEGIES
+from calibgate.records.strategies import spec, tunes_encoder
 DEFAULT_LORA_RANK = 8
 
 # plan modifiers the trainers honour; aliases map to the canonical name
@@ -46,7 +44,7 @@ class FitOptions:
 
     @property
     def tunes_encoder(self) -> bool:
-        return self.strategy in TUNES_ENCODER
+        return tunes_encoder(self.strategy)
 
     def resolved_encoder_lr(self) -> float:
         if self.encoder_lr is not None:
@@ -55,14 +53,7 @@ class FitOptions:
 
 
 def check_strategy(strategy: str) -> str:
-    if strategy not in STRATEGIES:
-        close = difflib.get_close_matches(str(strategy), STRATEGIES, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise ConfigError(
-            f"unknown strategy {strategy!r}",
-            fix=f"{hint}use one of {', '.join(STRATEGIES)}",
-        )
-    return strategy
+    return spec(strategy).name
 
 
 def normalize_modifiers(modifiers) -> tuple[str, ...]:

@@ -80,7 +80,6 @@ class Retrieval(Strategy):
 class _Tuned(Strategy):
     """LP-FT through the serving graph; subclasses say which encoder weights train."""
 
-    tunes_encoder = True
 
     def prepare(self, encoder, job: FitJob):
         raise NotImplementedError

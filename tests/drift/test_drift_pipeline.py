@@ -7,7 +7,6 @@ separable from the training texts.
 
 from __future__ import annotations
 
-import json
 
 import pytest
 

@@ -13,7 +13,7 @@ FIXTURE_METRIC = os.path.join(os.path.dirname(__file__), "fixtures", "macro_reca
 
 
 def test_evaluate_writes_results_and_rehashes_the_run(project):
-    from calibgate.evaluation.schema import EvaluationResult
+    from calibgate.records.evaluation import EvaluationResult
     from calibgate.runs import load_run
 
     result = _run(project, "evaluate", "--run", "runs/run1", "--slice", "hard=data/hard.jsonl", "--bootstrap", "200")

@@ -9,7 +9,7 @@ import pytest
 
 from calibgate.errors import IntegrityError
 from calibgate.export.errors import ExportError
-from calibgate.export.schema import ExportResult
+from calibgate.records.export import ExportResult
 from calibgate.runs import load_run, verify_run
 
 from .conftest import LABEL_NAMES, TEXTS, make_run

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from click.testing import CliRunner
 from tests.github.fake_github import REPO, TOKEN

@@ -7,10 +7,11 @@ import pytest
 
 from calibgate.planner.candidates import lora_share, predict_candidates
 from calibgate.planner.costs import CostModel
-from calibgate.planner.decide import build_candidates, candidate_key, choose
+from calibgate.planner.decide import build_candidates, choose
+from calibgate.records.strategies import candidate_key
 from calibgate.planner.gain import GainEstimate, prior_gain
 from calibgate.planner.stability import PredictionInputs, replan_stability
-from calibgate.planner.thresholds import PlannerThresholds
+from calibgate.records.thresholds import PlannerThresholds
 
 
 def _gain(share: float, measured: bool = True) -> GainEstimate:

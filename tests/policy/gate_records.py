@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibgate.evaluation.schema import ClassMetrics, EvaluationResult, TestSetInfo
-from calibgate.planner.schema import Plan
-from calibgate.export.schema import ExportArtifact, ExportResult, Latency
+from calibgate.records.evaluation import ClassMetrics, EvaluationResult, TestSetInfo
+from calibgate.records.plan import Plan
+from calibgate.records.export import ExportArtifact, ExportResult, Latency
 
 LABELS = ["billing", "card", "transfer"]
 

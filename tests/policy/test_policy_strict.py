@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from calibgate.cli import cli
-from calibgate.errors import PolicyError
 from calibgate.policy.api import check_policy, load_policy
 from calibgate.policy.checks import CHECKS
 from tests.policy.test_policy_file import assert_one_problem, write

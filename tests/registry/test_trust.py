@@ -16,7 +16,6 @@ from tests.registry.conftest import git, init_project, local_tags
 
 from calibgate.errors import IntegrityError, RegistryError
 from calibgate.registry import api
-from calibgate.registry.records import parse_message
 from calibgate.runs import MANIFEST, manifest_digest, read_manifest, sha256_file
 
 

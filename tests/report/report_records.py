@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from calibgate.evaluation.schema import ClassMetrics, EvaluationResult, MetricInterval, TestSetInfo
-from calibgate.export.schema import ExportArtifact, ExportResult, Latency
-from calibgate.planner.schema import (
+from calibgate.records.evaluation import ClassMetrics, EvaluationResult, MetricInterval, TestSetInfo
+from calibgate.records.export import ExportArtifact, ExportResult, Latency
+from calibgate.records.plan import (
     Candidate,
     CurvePoint,
     DatasetInfo,
@@ -22,7 +22,7 @@ from calibgate.planner.schema import (
     Starvation,
     Suspect,
 )
-from calibgate.policy.decision import CheckResult, GateDecision
+from calibgate.records.decision import CheckResult, GateDecision
 
 
 def labels(n: int) -> list[str]:

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from calibgate.cli import cli
 from tests.conftest import invoke_in as _run
 
 

@@ -6,36 +6,54 @@ Published as ``calibgate/schemas/plan.schema.json``; bump
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from calibgate.records.base import Record
+from calibgate.records.strategies import StrategyName
 
 PLAN_SCHEMA_VERSION = 2  # 2: measured fine-tuning signal, prediction bases, stability
 
-StrategyName = Literal["embedding-probe", "retrieval", "lora", "full-finetune", "collect-more-labels", "fix-labels"]
-TRAINABLE = ("embedding-probe", "retrieval", "lora", "full-finetune")
 Status = Literal["ok", "warn", "alert", "not-measured"]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Interval(_Record):
+class Interval(Record):
     low: float
     high: float
     level: float = 0.95
     method: str = Field(description="how the interval was obtained, e.g. 'bootstrap over 200 resamples'")
 
 
-class SignalBase(_Record):
+class SignalBase(Record):
+    """What every signal record has; ``title`` and :meth:`value` are how a report shows any signal."""
+
+    title: ClassVar[str] = ""
+
     status: Status
     reading: str = Field(description="one sentence: what the value means for this task")
     evidence: list[str] = Field(default_factory=list, description="the measurements behind the reading")
     trust_warnings: list[str] = Field(default_factory=list, description="why the value may not be trusted")
 
+    def value(self) -> str:
+        """The signal's headline figure, a few words."""
+        return ""
+
+
+class RegisteredSignal(SignalBase):
+    """The record of a signal registered beside the built-in ones: the common fields, and its own kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def value(self) -> str:
+        """Its first three scalar fields, ``name value``: a registered class's own formatting does not survive JSON."""
+        scalars = [(k, v) for k, v in (self.__pydantic_extra__ or {}).items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+        return ", ".join(f"{k.replace('_', ' ')} {v:.3g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}" for k, v in scalars[:3])
+
 
 class Separability(SignalBase):
+    title: ClassVar[str] = "Separability"
+
     probe_accuracy: float
     probe_accuracy_ci: Interval | None = None
     probe_macro_f1: float
@@ -44,8 +62,11 @@ class Separability(SignalBase):
     majority_accuracy: float
     folds: int
 
+    def value(self) -> str:
+        return f"probe {self.probe_accuracy:.1%}, kNN {self.knn_accuracy:.1%}"
 
-class Suspect(_Record):
+
+class Suspect(Record):
     index: int = Field(description="0-based row index in the calibration file")
     line: int | None = Field(None, description="1-based line number in the file, when known")
     text: str
@@ -54,7 +75,7 @@ class Suspect(_Record):
     score: float = Field(description="label quality in [0, 1]; low means likely mislabeled")
 
 
-class ConfusionPair(_Record):
+class ConfusionPair(Record):
     given_label: str
     predicted_label: str
     count: int
@@ -62,6 +83,8 @@ class ConfusionPair(_Record):
 
 
 class LabelNoise(SignalBase):
+    title: ClassVar[str] = "Label noise"
+
     estimated_rate: float = Field(ge=0, le=1, description="estimated share of wrong labels")
     estimated_rate_ci: Interval | None = None
     raw_issue_rate: float = Field(ge=0, le=1, description="share flagged by confident learning before the overlap correction")
@@ -70,8 +93,13 @@ class LabelNoise(SignalBase):
     suspects: list[Suspect]
     confusions: list[ConfusionPair] = Field(default_factory=list)
 
+    def value(self) -> str:
+        return f"{self.estimated_rate:.1%} (raw CL {self.raw_issue_rate:.1%})"
+
 
 class Imbalance(SignalBase):
+    title: ClassVar[str] = "Class imbalance"
+
     counts: dict[str, int]
     imbalance_ratio: float
     normalized_entropy: float
@@ -79,8 +107,11 @@ class Imbalance(SignalBase):
     min_count_required: int
     classes_under_min: list[str]
 
+    def value(self) -> str:
+        return f"ratio {self.imbalance_ratio:.1f}x, min {self.min_count}"
 
-class CurvePoint(_Record):
+
+class CurvePoint(Record):
     n: int
     accuracy: float
     std: float
@@ -88,6 +119,8 @@ class CurvePoint(_Record):
 
 
 class Starvation(SignalBase):
+    title: ClassVar[str] = "Data starvation"
+
     curve: list[CurvePoint]
     fit: dict[str, float] = Field(description="learning-curve fit acc(n) = a - b * n^-c")
     target_size: int
@@ -97,8 +130,13 @@ class Starvation(SignalBase):
     gain_per_doubling: float = Field(description="accuracy points gained by doubling the data, at the calibration size")
     train_validation_gap: float
 
+    def value(self) -> str:
+        return f"+{self.gain_per_doubling:.1f} pts/doubling"
+
 
 class DomainShift(SignalBase):
+    title: ClassVar[str] = "Domain shift"
+
     measured: bool
     auc: float | None = None
     auc_ci: Interval | None = None
@@ -107,8 +145,13 @@ class DomainShift(SignalBase):
     n_production: int = 0
     shifted_classes: list[str] = Field(default_factory=list, description="classes production texts resemble less or more than calibration")
 
+    def value(self) -> str:
+        return "not measured" if not self.measured else f"AUC {self.auc:.2f}, p={self.p_value:.3f}"
+
 
 class Duplicates(SignalBase):
+    title: ClassVar[str] = "Duplicates & truncation"
+
     exact_duplicate_groups: int
     near_duplicate_pairs: int
     conflicting_label_groups: int
@@ -116,9 +159,14 @@ class Duplicates(SignalBase):
     truncated: int = Field(description="texts longer than the model's maximum length")
     max_length: int
 
+    def value(self) -> str:
+        return f"{self.exact_duplicate_groups} exact, {self.conflicting_label_groups} conflicting, {self.truncated} truncated"
+
 
 class FineTuning(SignalBase):
     """What tuning the encoder adds over the frozen probe: measured on the calibration set, or a prior (``--fast``)."""
+
+    title: ClassVar[str] = "Fine-tuning gain"
 
     measured: bool
     method: str
@@ -141,8 +189,21 @@ class FineTuning(SignalBase):
     cpu_seconds: float = 0.0
     full_step_examples_per_second: float | None = Field(None, description="measured full-model training throughput (cost model)")
 
+    def value(self) -> str:
+        measured = f"measured {self.gain_at_calibration:+.1f} pts now; " if self.measured else "prior; "
+        return f"{measured}{self.predicted_gain_at_target:+.1f} pts at target"
 
-class Signals(_Record):
+
+class Signals(Record):
+    """Every signal's record, keyed by the name it is registered under (:func:`calibgate.signals.register_signal`).
+
+    The built-in signals are typed fields; a signal registered beside them is kept under its name as a
+    :class:`RegisteredSignal`, so a plan carries whatever is registered and a report renders all of it.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, RegisteredSignal] = Field(init=False)
+
     separability: Separability
     label_noise: LabelNoise
     imbalance: Imbalance
@@ -151,8 +212,20 @@ class Signals(_Record):
     duplicates: Duplicates
     fine_tuning: FineTuning | None = Field(None, description="measured (or prior) gain of tuning the encoder")
 
+    def items(self) -> Iterator[tuple[str, SignalBase]]:
+        """(name, record) of every signal present: the built-in ones in their order, then registered ones."""
+        for name in type(self).model_fields:
+            record = getattr(self, name)
+            if record is not None:
+                yield name, record
+        yield from (self.__pydantic_extra__ or {}).items()
 
-class Candidate(_Record):
+    @staticmethod
+    def title_of(name: str, record: SignalBase) -> str:
+        return record.title or name.replace("_", " ").capitalize()
+
+
+class Candidate(Record):
     strategy: StrategyName
     lora_rank: int | None = None
     predicted_accuracy: float | None = Field(description="predicted test accuracy when trained at the target size")
@@ -166,7 +239,7 @@ class Candidate(_Record):
     note: str = ""
 
 
-class Stability(_Record):
+class Stability(Record):
     """How often re-planning on bootstrap resamples of the calibration set picks the same candidate."""
 
     resamples: int
@@ -179,7 +252,7 @@ class Stability(_Record):
     reading: str
 
 
-class Recommendation(_Record):
+class Recommendation(Record):
     strategy: StrategyName
     lora_rank: int | None = None
     modifiers: list[str] = Field(default_factory=list)
@@ -190,7 +263,7 @@ class Recommendation(_Record):
     stability: Stability | None = None
 
 
-class DatasetInfo(_Record):
+class DatasetInfo(Record):
     n: int
     n_classes: int
     label_names: list[str]
@@ -202,7 +275,7 @@ class DatasetInfo(_Record):
     production_n: int | None = None
 
 
-class Plan(_Record):
+class Plan(Record):
     schema_version: int = PLAN_SCHEMA_VERSION
     calibgate_version: str
     created_at: str

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from calibgate.records.base import Record
 
 DECISION_SCHEMA_VERSION = 1
 
 CheckStatus = Literal["PASS", "WARN", "FAIL", "ERROR", "SKIPPED"]
 
 
-class CheckResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CheckResult(Record):
     id: str = Field(description="check name as registered, e.g. 'accuracy_floor' or 'class_recall_floor:card_arrival'")
     status: CheckStatus
     value: float | None = Field(None, description="the candidate's measured value")
@@ -28,9 +28,7 @@ class CheckResult(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict, description="the policy entry that produced the check")
 
 
-class GateDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GateDecision(Record):
     schema_version: int = DECISION_SCHEMA_VERSION
     decision: Literal["promote", "block", "error"]
     candidate: str = Field(description="run id or registry version of the candidate")

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from calibgate.records.base import Record
 
 EXPORT_SCHEMA_VERSION = 1
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Latency(_Record):
+class Latency(Record):
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -30,7 +28,7 @@ class Latency(_Record):
     includes_tokenization: bool | None = Field(None, description="False: model time only, inputs pre-tokenized")
 
 
-class ExportArtifact(_Record):
+class ExportArtifact(Record):
     path: str = Field(description="relative to the run directory")
     precision: str = Field(description="fp32 or int8")
     size_bytes: int
@@ -42,7 +40,7 @@ class ExportArtifact(_Record):
     accuracy_delta: float | None = Field(None, description="accuracy minus the fp32 artifact's accuracy (int8)")
 
 
-class TokenizerSpec(_Record):
+class TokenizerSpec(Record):
     """How serving turns texts into ``input_ids`` / ``attention_mask`` exactly as transformers did at export."""
 
     path: str = Field(description="tokenizers-library JSON, relative to the run directory")
@@ -53,7 +51,7 @@ class TokenizerSpec(_Record):
     truncation_side: Literal["left", "right"] = "right"
 
 
-class ExportResult(_Record):
+class ExportResult(Record):
     schema_version: int = EXPORT_SCHEMA_VERSION
     run_id: str
     opset: int

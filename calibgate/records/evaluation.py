@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from calibgate.records.base import Record
 
 EVALUATION_SCHEMA_VERSION = 1
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MetricInterval(_Record):
+class MetricInterval(Record):
     low: float
     high: float
     level: float = 0.95
     method: str = "bootstrap"
 
 
-class ClassMetrics(_Record):
+class ClassMetrics(Record):
     precision: float
     recall: float
     f1: float
     support: int
 
 
-class SliceResult(_Record):
+class SliceResult(Record):
     name: str
     source: str
     n: int
@@ -34,14 +32,14 @@ class SliceResult(_Record):
     accuracy_ci: MetricInterval | None = None
 
 
-class TestSetInfo(_Record):
+class TestSetInfo(Record):
     source: str
     sha256: str = Field(description="sha256 of the (text, label) rows in order; the gate pairs predictions by it")
     n: int
     dvc_md5: str | None = None
 
 
-class EvaluationResult(_Record):
+class EvaluationResult(Record):
     schema_version: int = EVALUATION_SCHEMA_VERSION
     run_id: str
     strategy: str
