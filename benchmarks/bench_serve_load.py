@@ -172,7 +172,7 @@ def main() -> None:
     os.environ.setdefault("CALIBGATE_CACHE_DIR", str(CACHE))
 
     from calibgate.data.jsonl import load_labeled
-    from calibgate.export.schema import ExportResult
+    from calibgate.records.export import ExportResult
     from calibgate.export.serving import default_threads
 
     test = args.data / "test.jsonl"
