@@ -105,7 +105,7 @@ def plan(
     tuned_view, unavailable = None, None
     if not fast:
         with timer("fine_tuning"):
-            tuned_view, unavailable = _measure_fine_tuning(cal, emb.vectors, ctx, info, seed)
+            tuned_view, unavailable = _measure_fine_tuning(cal, emb.vectors, ctx, info, seed, cache)
         if unavailable:
             warnings.append(f"fine_tuning: not measured ({unavailable}); its predictions are priors")
     with timer("signals"):
@@ -174,14 +174,14 @@ def plan(
 MAX_TUNED_ROWS = 500  # the fine-tuning signal runs on at most this many calibration rows (its time budget)
 
 
-def _measure_fine_tuning(cal: LabeledSet, vectors: np.ndarray, ctx, info, seed: int):
+def _measure_fine_tuning(cal: LabeledSet, vectors: np.ndarray, ctx, info, seed: int, cache: bool):
     """(TunedView, None), or (None, why) when the encoder's blocks cannot be replayed."""
-    from calibgate.training.tuned_view import TunedViewUnavailable, measure_tuned_view
+    from calibgate.training.tuned_view import TunedViewUnavailable, cached_tuned_view
 
     try:
-        return measure_tuned_view(
+        return cached_tuned_view(
             cal.texts, cal.labels, len(cal.label_names), info=info, embeddings=vectors, probe_C=ctx.probe_C, seed=seed,
-            max_rows=MAX_TUNED_ROWS,
+            max_rows=MAX_TUNED_ROWS, cache=cache,
         ), None
     except TunedViewUnavailable as exc:
         return None, str(exc)

@@ -34,13 +34,23 @@ passes to the first tuned block, per batch, and the replay is checked
 against the model's own output before anything is trusted. A model whose
 blocks cannot be replayed raises :class:`TunedViewUnavailable`; the planner
 then falls back to its prior and says so.
+
+Results are cached on disk beside the embeddings (:func:`cached_tuned_view`),
+keyed by the texts, labels, model fingerprint, every setting and this
+module's own source: the budget makes the measurement depend on how busy the
+machine was, so a re-plan of the same data (a CI re-run) reads the same
+measurement back instead of a different one. The cached record keeps what
+the measurement cost when it ran.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
 
@@ -192,6 +202,43 @@ def measure_tuned_view(
         seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu_started,
         full_step_examples_per_second=full_rate, embed_examples_per_second=embed_rate,
     )
+
+
+def cached_tuned_view(texts, labels, n_classes: int, *, info: ModelInfo, embeddings: np.ndarray, probe_C: float, seed: int = 0,
+                      max_rows: int | None = None, budget_seconds: float = BUDGET_SECONDS, cache: bool = True) -> TunedView:
+    """:func:`measure_tuned_view`, read from the disk cache when this exact measurement already ran (see the module
+    docstring); a damaged entry is measured again. Arrays are stored as npz, read without pickle."""
+    if not cache:
+        return measure_tuned_view(texts, labels, n_classes, info=info, embeddings=embeddings, probe_C=probe_C, seed=seed,
+                                  max_rows=max_rows, budget_seconds=budget_seconds)
+    from calibgate.embeddings.encoder import cache_dir
+
+    key = hashlib.sha256(json.dumps(
+        [list(texts), np.asarray(labels).tolist(), n_classes, info.fingerprint, repr(float(probe_C)), seed, max_rows,
+         budget_seconds, FOLDS, LAYERS, EPOCHS, hashlib.sha256(Path(__file__).read_bytes()).hexdigest()],
+        ensure_ascii=False,
+    ).encode("utf-8")).hexdigest()[:32]
+    path = cache_dir() / "tuned-view" / info.fingerprint / f"{key}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                values = {f.name: stored[f.name] for f in fields(TunedView)}
+            return TunedView(**{
+                name: (tuple(float(x) for x in v) if name == "epoch_log_loss" else v if v.ndim else v.item())
+                for name, v in values.items()
+            })
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged cache entry is measured again
+    view = measure_tuned_view(texts, labels, n_classes, info=info, embeddings=embeddings, probe_C=probe_C, seed=seed,
+                              max_rows=max_rows, budget_seconds=budget_seconds)
+    import io
+
+    from calibgate.paths import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(value) for name, value in asdict(view).items()})
+    atomic_write_bytes(path, buffer.getvalue())
+    return view
 
 
 MIN_ROWS = 90  # fewer rows than this would measure noise only: not measured

@@ -109,3 +109,29 @@ def test_a_noisy_measurement_leans_on_the_prior():
 def test_prior_gain_says_it_is_a_prior():
     g = prior_gain()
     assert not g.measured and g.share == PRIOR_SHARE and "prior" in g.source and g.boot_shares is None
+
+
+def test_a_measurement_is_read_back_from_the_cache_and_a_damaged_entry_is_measured_again(tiny_bert_dir, demo_rows, tmp_path, monkeypatch):
+    from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
+    from calibgate.training import tuned_view
+
+    monkeypatch.setenv("CALIBGATE_CACHE_DIR", str(tmp_path))
+    info = resolve_model_dir(str(tiny_bert_dir))
+    texts, labels, k = _sets(demo_rows)
+    vectors = embed_texts(texts, model=info, cache=False).vectors
+    first = tuned_view.cached_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, budget_seconds=1e6)
+    entries = list((tmp_path / "tuned-view").rglob("*.npz"))
+    assert len(entries) == 1
+    calls = []
+    monkeypatch.setattr(tuned_view, "measure_tuned_view", lambda *a, **kw: calls.append(1))
+    again = tuned_view.cached_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, budget_seconds=1e6)
+    assert not calls  # read back, not measured
+    for name in ("rows", "labels", "tuned_proba", "probe_proba"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
+    assert again.epoch_log_loss == first.epoch_log_loss and again.layers == first.layers
+    assert again.cpu_seconds == first.cpu_seconds  # what the measurement cost when it ran
+    entries[0].write_bytes(b"not an npz")
+    monkeypatch.undo()
+    monkeypatch.setenv("CALIBGATE_CACHE_DIR", str(tmp_path))
+    remeasured = tuned_view.cached_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, budget_seconds=1e6)
+    np.testing.assert_allclose(remeasured.probe_proba, first.probe_proba, atol=1e-6)
