@@ -23,7 +23,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from calibgate.data.jsonl import LabeledSet, UnlabeledSet, load_labeled
 from calibgate.planner.decide import choose
 from calibgate.records.plan import Plan
 from calibgate.records.strategies import candidate_key
+
+if TYPE_CHECKING:
+    from calibgate.planner.priors import Priors
 
 
 @dataclass(frozen=True)
@@ -113,18 +116,25 @@ def exhaustive(full: LabeledSet, test: LabeledSet, config: BenchConfig, *, log: 
     return results
 
 
-def run_dataset(name: str, directory: Path, config: BenchConfig, *, log: Callable[[str], None] = print) -> DatasetResult:
-    from scipy.stats import kendalltau
+@dataclass(frozen=True)
+class Splits:
+    full: LabeledSet
+    test: LabeledSet
+    production: UnlabeledSet
 
-    from calibgate.records.thresholds import PlannerThresholds
+    def calibration(self, size: int, seed: int) -> LabeledSet:
+        return self.full.subset(stratified_sample(self.full, size, seed=seed))
+
+
+def splits(directory: Path, config: BenchConfig) -> Splits:
+    """The protocol's full labeled set, test set and production sample of one data set directory (deterministic)."""
+    from calibgate.data.jsonl import from_records
 
     train_all = load_labeled(directory / "train.jsonl")
     test_all = load_labeled(directory / "test.jsonl", label_names=None)
     # align label spaces: test rows with labels unseen in train cannot be predicted; keep train's space
     names = train_all.label_names
     test_rows = [(t, test_all.label_names[y]) for t, y in zip(test_all.texts, test_all.labels) if test_all.label_names[y] in names]
-    from calibgate.data.jsonl import from_records
-
     test_pool = from_records([t for t, _ in test_rows], [l for _, l in test_rows], label_names=names, source=str(directory / "test.jsonl"))
     full = train_all.subset(stratified_sample(train_all, config.full_size, seed=0))
     test_index = stratified_sample(test_pool, config.test_size, seed=0)
@@ -133,9 +143,43 @@ def run_dataset(name: str, directory: Path, config: BenchConfig, *, log: Callabl
     rng = np.random.default_rng(0)
     pool = rest if len(rest) >= config.production_size else np.arange(len(test_pool))
     production = UnlabeledSet(texts=tuple(test_pool.texts[i] for i in rng.choice(pool, min(config.production_size, len(pool)), replace=False)), source="test split")
-    log(f"{name}: full {len(full)}, test {len(test)}, production {len(production)}, {full.n_classes} classes")
-    candidates = exhaustive(full, test, config, log=log)
-    _charge_embedding(candidates, full, config, log=log)
+    return Splits(full=full, test=test, production=production)
+
+
+def train_candidates(name: str, directory: Path, config: BenchConfig, *, log: Callable[[str], None] = print) -> dict[str, dict]:
+    """Every candidate of one data set, trained (or read from the cache) and charged for its embedding."""
+    split = splits(directory, config)
+    log(f"{name}: full {len(split.full)}, test {len(split.test)}, production {len(split.production)}, {split.full.n_classes} classes")
+    candidates = exhaustive(split.full, split.test, config, log=log)
+    _charge_embedding(candidates, split.full, config, log=log)
+    return candidates
+
+
+def loo_priors(candidates: dict[str, dict[str, dict]]) -> dict[str, "Priors"]:
+    """Per data set, the planner's priors fitted on the other data sets' trained candidates (leave one out); the
+    shipped priors when there is no other data set."""
+    from calibgate.planner.priors import fit_priors, load_priors
+
+    accuracies = {name: {k: c["accuracy"] for k, c in cands.items()} for name, cands in candidates.items()}
+    if len(accuracies) < 2:
+        return {name: load_priors() for name in accuracies}
+    return {name: fit_priors({o: a for o, a in accuracies.items() if o != name}) for name in accuracies}
+
+
+def run_dataset(
+    name: str, directory: Path, config: BenchConfig, *, candidates: dict[str, dict] | None = None, priors: "Priors | None" = None,
+    log: Callable[[str], None] = print,
+) -> DatasetResult:
+    from scipy.stats import kendalltau
+
+    from calibgate.planner.priors import load_priors
+    from calibgate.records.thresholds import PlannerThresholds
+
+    split = splits(directory, config)
+    full, production = split.full, split.production
+    candidates = candidates if candidates is not None else train_candidates(name, directory, config, log=log)
+    priors = priors or load_priors()
+    log(f"{name}: planning with priors {priors.source}")
     best = max(c["accuracy"] for c in candidates.values())
     cost_key = _cost_key(candidates)
     total = sum(c[cost_key] for c in candidates.values())
@@ -143,8 +187,8 @@ def run_dataset(name: str, directory: Path, config: BenchConfig, *, log: Callabl
     result = DatasetResult(name=name, candidates=candidates)
     for size in config.calibration_sizes:
         for seed in config.seeds:
-            cal = full.subset(stratified_sample(full, size, seed=seed))
-            record = _plan_cached(name, cal, production, len(full), config, thresholds, seed, log=log)
+            cal = split.calibration(size, seed)
+            record = _plan_cached(name, cal, production, len(full), config, thresholds, seed, priors=priors, log=log)
             plan = Plan.model_validate(record["plan"])
             plan_cost = record["plan_cpu_seconds"] if cost_key == "cpu_seconds" else record["plan_seconds"]
             chosen = plan.recommendation.chosen_candidate
@@ -207,20 +251,30 @@ def _planner_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def _plan_cached(name, cal, production, target, config, thresholds, seed, *, log) -> dict:
+def _plan_cached(name, cal, production, target, config, thresholds, seed, *, priors=None, log) -> dict:
     """The plan (JSON) and its measured cost, from the cache when this planner already made it."""
     from calibgate import api
     from calibgate.embeddings.encoder import resolve_model_dir
 
     info = resolve_model_dir(config.model)
-    key = _key(cal.sha256, production.texts, target, info.fingerprint, thresholds.model_dump(), seed, _planner_fingerprint())
+    key = _key(cal.sha256, production.texts, target, info.fingerprint, thresholds.model_dump(), seed, _planner_fingerprint(),
+               priors.to_json() if priors is not None else None)
     path = config.cache_dir / "plans" / f"{name}-n{len(cal)}-s{seed}-{key}.json"
     if path.exists():
         return json.loads(path.read_text())
+    from calibgate.embeddings.encoder import cache_dir
+
+    measured_before = set((cache_dir() / "tuned-view").rglob("*.npz"))
     start, cpu_start = time.perf_counter(), time.process_time()
-    plan = api.plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed)
+    plan = api.plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed, priors=priors)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    ft = plan.signals.fine_tuning
+    # a fine-tuning measurement read from the planner's cache is charged what it cost when it ran
+    cached = bool(ft and ft.measured) and not (set((cache_dir() / "tuned-view").rglob("*.npz")) - measured_before)
     record = {
-        "plan_seconds": time.perf_counter() - start, "plan_cpu_seconds": time.process_time() - cpu_start,
+        "plan_seconds": seconds + (ft.seconds if cached else 0.0),
+        "plan_cpu_seconds": cpu_seconds + (ft.cpu_seconds if cached else 0.0),
+        "fine_tuning_cached": cached,
         "plan": plan.model_dump(mode="json"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -357,11 +411,28 @@ def render_markdown(results: list[DatasetResult], summary: dict, *, command: str
     return "\n".join(lines) + "\n"
 
 
-def bench_regret(datasets: list[Path], *, config: BenchConfig | None = None, output: Path | None = None, command: str = "calibgate bench regret", log: Callable[[str], None] = print) -> dict:
-    """Run the protocol on each data set directory; write markdown + raw JSON when ``output`` is given."""
+def bench_regret(
+    datasets: list[Path], *, config: BenchConfig | None = None, output: Path | None = None, command: str = "calibgate bench regret",
+    write_priors: Path | None = None, log: Callable[[str], None] = print,
+) -> dict:
+    """Run the protocol on each data set directory; write markdown + raw JSON when ``output`` is given.
+
+    Candidates are trained first on every data set; each data set is then planned with priors fitted on the others
+    (leave one data set out). ``write_priors`` writes the priors fitted on all of them (the shipped ``priors.json``).
+    """
+    from calibgate.planner.priors import fit_priors
+
     config = config or BenchConfig()
-    results = [run_dataset(Path(d).name, Path(d), config, log=log) for d in datasets]
+    names = [Path(d).name for d in datasets]
+    candidates = {name: train_candidates(name, Path(d), config, log=log) for name, d in zip(names, datasets)}
+    priors = loo_priors(candidates)
+    results = [run_dataset(name, Path(d), config, candidates=candidates[name], priors=priors[name], log=log) for name, d in zip(names, datasets)]
     summary = summarise(results)
+    summary["priors"] = {name: json.loads(p.to_json()) for name, p in priors.items()}
+    if write_priors is not None:
+        fitted = fit_priors({name: {k: c["accuracy"] for k, c in cands.items()} for name, cands in candidates.items()})
+        write_priors.write_text(fitted.to_json(), encoding="utf-8")
+        summary["shipped_priors"] = json.loads(fitted.to_json())
     raw = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in config.__dict__.items()}, "datasets": [r.__dict__ for r in results], "summary": summary}
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

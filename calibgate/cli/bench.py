@@ -29,10 +29,13 @@ def bench():
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("benchmarks/regret-cache"), show_default=True, help="Where trained-candidate results and plans are cached (small JSON, committed).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the markdown table here and the raw JSON beside it.")
 @click.option("--model", help="Base encoder directory (default: the bundled all-MiniLM-L6-v2).")
-def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, output, model):
+@click.option("--write-priors", type=click.Path(dir_okay=False, path_type=Path), help="Write the planner's fine-tuning priors fitted on all the data sets here (the shipped file is calibgate/planner/priors.json).")
+def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, output, model, write_priors):
     """Regret of the plan against training every candidate, and compute saved.
 
-    Each DATASET is a directory with train.jsonl and test.jsonl.
+    Each DATASET is a directory with train.jsonl and test.jsonl. Every candidate
+    is trained first; each data set is then planned with fine-tuning priors
+    fitted on the other data sets only (leave one data set out).
 
     \b
     Example:
@@ -61,7 +64,7 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
     if model:
         config = BenchConfig(**{**config.__dict__, "model": model})
     command = "calibgate " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and sys.argv[0].endswith("calibgate") else "calibgate bench regret"
-    raw = bench_regret(list(datasets), config=config, output=output, command=command, log=lambda m: click.echo(m, err=True))
+    raw = bench_regret(list(datasets), config=config, output=output, command=command, write_priors=write_priors, log=lambda m: click.echo(m, err=True))
     for size, s in raw["summary"]["by_calibration_size"].items():
         tau = "n/a" if s["kendall_tau"] is None else f"{s['kendall_tau']:.2f}"
         gap = "n/a" if s["gap_mae_points"] is None else f"{s['gap_mae_points']:.2f}"

@@ -19,6 +19,7 @@ from calibgate.errors import ConfigError, DataError
 from calibgate.planner.costs import CostModel
 from calibgate.planner.decide import build_candidates, recommend
 from calibgate.planner.gain import measured_gain, prior_gain
+from calibgate.planner.priors import Priors
 from calibgate.planner.stability import PredictionInputs, fine_tuning_record, replan_stability, with_stability
 from calibgate.records.plan import DatasetInfo, Plan, Signals
 from calibgate.records.thresholds import PlannerThresholds
@@ -39,6 +40,7 @@ def plan(
     cache: bool = True,
     progress: bool = False,
     fast: bool = False,
+    priors: Priors | None = None,
 ) -> Plan:
     """Measure the calibration set's signals and recommend the cheapest adaptation that will do.
 
@@ -46,7 +48,9 @@ def plan(
     is required. ``target_size`` is the number of labeled examples training
     will use (default: the config's ``target_size`` or the size of
     ``data.train``, else the calibration size). ``fast`` skips the measured
-    fine-tuning signal: fine-tuning predictions are then priors.
+    fine-tuning signal: fine-tuning predictions are then priors. ``priors``
+    replaces the shipped fine-tuning priors (the regret benchmark passes priors
+    fitted without the data set it plans).
     """
     timings: dict[str, float] = {}
     timer = _timer(timings)
@@ -110,7 +114,7 @@ def plan(
             warnings.append(f"fine_tuning: not measured ({unavailable}); its predictions are priors")
     with timer("signals"):
         results = compute_signals(ctx, timer=timer)
-        gain = measured_gain(tuned_view.labels, tuned_view.probe_proba, tuned_view.tuned_proba, seed=seed) if tuned_view else prior_gain()
+        gain = measured_gain(tuned_view.labels, tuned_view.probe_proba, tuned_view.tuned_proba, seed=seed, priors=priors) if tuned_view else prior_gain(priors)
     with timer("plan"):
         starvation = results["starvation"]
         probe_point, probe_ci = starvation.predicted_probe_accuracy_at_target, starvation.predicted_probe_accuracy_ci
@@ -128,6 +132,7 @@ def plan(
             calibration_size=len(cal),
             lora_ranks=list(thresholds.lora_ranks),
             noise_rate=results["label_noise"].estimated_rate,
+            priors=priors,
             knn_lead=results["separability"].knn_accuracy - results["separability"].probe_accuracy,
         )
         predictions = inputs.predict(gain)
@@ -138,7 +143,7 @@ def plan(
         # built-in signals by field; any other registered signal is kept under its name (Signals' extras)
         signals = Signals(**{k: v if k in Signals.model_fields else v.model_dump(mode="json") for k, v in results.items()})
         candidates = build_candidates(predictions, costs=costs, target_size=target, n_classes=len(cal.label_names), thresholds=thresholds)
-        recommendation = recommend(signals, candidates, thresholds)
+        recommendation = recommend(signals, candidates, thresholds, priors)
         stability = replan_stability(
             inputs, gain, recommendation.chosen_candidate,
             lambda preds: build_candidates(preds, costs=costs, target_size=target, n_classes=len(cal.label_names), thresholds=thresholds),

@@ -10,10 +10,10 @@
 * full-finetune: the probe's prediction plus the share of its remaining error
   that tuning the encoder recovers. The share is *measured* on the
   calibration set when the plan ran the fine-tuning signal
-  (:mod:`calibgate.planner.gain`), else it is the prior ``PRIOR_SHARE``.
-* lora at rank r: the full fine-tuning gain times ``lora_share(r)``, a prior
-  from this project's regret benchmark (LoRA at r >= 8 trails full
-  fine-tuning on small encoders by a fraction of a point to a few points).
+  (:mod:`calibgate.planner.gain`), else it is the prior share.
+* lora at rank r: the full fine-tuning gain times the prior ratio of LoRA's
+  gain to full fine-tuning's at that rank (:mod:`calibgate.planner.priors`,
+  fitted on the regret benchmark's trained candidates).
 
 Each prediction says whether it is measured or a prior.
 """
@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibgate.planner.gain import GainEstimate
-
-LORA_HALF_RANK = 2.0  # lora_share(8) = 0.8, lora_share(16) = 0.89
+from calibgate.planner.priors import Priors, load_priors
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,9 @@ class Prediction:
     evidence: str  # "measured", "prior" or "measured+prior"
 
 
-def lora_share(rank: int) -> float:
-    """Share of full fine-tuning's gain a rank-``rank`` LoRA keeps (prior)."""
-    return rank / (rank + LORA_HALF_RANK)
+def lora_share(rank: int, priors: Priors | None = None) -> float:
+    """LoRA's gain at ``rank`` as a multiple of full fine-tuning's (prior)."""
+    return (priors or load_priors()).lora_share(rank)
 
 
 def predict_candidates(
@@ -55,6 +54,7 @@ def predict_candidates(
     gain: GainEstimate,
     noise_rate: float = 0.0,
     knn_lead: float = 0.0,
+    priors: Priors | None = None,
 ) -> list[Prediction]:
     """Predictions for every trainable candidate. ``probe``/``knn`` are (point, low, high) at the target size;
     ``knn_lead`` is kNN's cross-validated accuracy minus the probe's at the calibration size."""
@@ -78,7 +78,7 @@ def predict_candidates(
         return p + s * remaining, p_low + s_low * max(0.0, ceiling - p_low), p_high + s_high * max(0.0, ceiling - p_high)
 
     for rank in lora_ranks:
-        f = lora_share(rank)
+        f = lora_share(rank, priors)
         acc, low, high = tuned(share * f, share_low * f, share_high * f)
         out.append(
             Prediction(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from calibgate.planner.candidates import Prediction
 from calibgate.planner.costs import CostModel, latency_class
-from calibgate.planner.gain import PRIOR_SHARE
+from calibgate.planner.priors import Priors, load_priors
 from calibgate.records.plan import Candidate, Interval, Recommendation, Signals
 from calibgate.records.strategies import STRATEGIES, candidate_key, tunes_encoder
 from calibgate.records.thresholds import PlannerThresholds
@@ -56,8 +56,9 @@ def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving
     return chosen, best
 
 
-def recommend(signals: Signals, candidates: list[Candidate], thresholds: PlannerThresholds) -> Recommendation:
+def recommend(signals: Signals, candidates: list[Candidate], thresholds: PlannerThresholds, priors: Priors | None = None) -> Recommendation:
     tol = thresholds.tolerance
+    prior_share = (priors or load_priors()).share
     chosen, best = choose(candidates, tol, thresholds.min_cost_saving)
     rationale: list[str] = []
     modifiers: list[str] = []
@@ -110,8 +111,8 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
             f"({ft.probe_accuracy:.1%} -> {ft.tuned_accuracy:.1%}); full fine-tuning is predicted to recover "
             f"{ft.recovered_share:.0%} of the probe's remaining error, {ft.predicted_gain_at_target:+.1f} points at the target size"
             + (
-                f" (the measurement is not above the prior {PRIOR_SHARE:.0%}, which stands: tuning's gain is compressed "
-                "at the calibration size)." if abs(ft.recovered_share - PRIOR_SHARE) < 1e-9 else "."
+                f" (the measurement is not above the prior {prior_share:.0%}, which stands: tuning's gain is compressed "
+                "at the calibration size)." if abs(ft.recovered_share - prior_share) < 1e-9 else "."
             )
         )
     elif ft is not None:

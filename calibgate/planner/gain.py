@@ -14,7 +14,7 @@ the target size (only the top blocks were tuned, on fewer rows), so:
 * its sampling variance comes from a paired bootstrap over rows, floored at
   ``1 / errors`` (a share measured on e probe errors is never known better
   than ``1/sqrt(e)``: a few hundred rows leave seed-level noise);
-* it is combined with the prior ``PRIOR_SHARE`` +- ``PRIOR_SD`` by precision
+* it is combined with the prior share +- its spread (:mod:`calibgate.planner.priors`) by precision
   weighting (a normal-normal posterior mean), one-sided: a measurement above
   the prior raises the share, one at or below it leaves the prior. Tuning
   needs data, so at the calibration size its gain is compressed: on sst2 the
@@ -32,8 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PRIOR_SHARE = 0.25  # median share of the probe's error full fine-tuning recovered at 2,000 examples (regret benchmark)
-PRIOR_SD = 0.15
+from calibgate.planner.priors import Priors, load_priors
+
+PRIOR_SHARE = load_priors().share  # the shipped prior (priors.json): what full fine-tuning recovered across data sets
 MEASURED_SCALE = 3.0
 MAX_SHARE = 0.8
 RESAMPLES = 400
@@ -57,13 +58,17 @@ class GainEstimate:
     boot_probe_shift: np.ndarray | None = None  # probe accuracy change over the same resamples
 
 
-def prior_gain() -> GainEstimate:
-    low, high = max(0.0, PRIOR_SHARE - 1.96 * PRIOR_SD), min(MAX_SHARE, PRIOR_SHARE + 1.96 * PRIOR_SD)
-    return GainEstimate(measured=False, share=PRIOR_SHARE, share_low=low, share_high=high, source="prior, not measured")
+def prior_gain(priors: Priors | None = None) -> GainEstimate:
+    prior = priors or load_priors()
+    low, high = max(0.0, prior.share - 1.96 * prior.share_sd), min(MAX_SHARE, prior.share + 1.96 * prior.share_sd)
+    return GainEstimate(measured=False, share=prior.share, share_low=low, share_high=high, source=f"prior ({prior.source}), not measured")
 
 
-def measured_gain(labels: np.ndarray, probe_proba: np.ndarray, tuned_proba: np.ndarray, *, seed: int = 0) -> GainEstimate:
+def measured_gain(
+    labels: np.ndarray, probe_proba: np.ndarray, tuned_proba: np.ndarray, *, seed: int = 0, priors: Priors | None = None
+) -> GainEstimate:
     """Posterior recovered share from paired out-of-fold predictions (see the module docstring)."""
+    prior = priors or load_priors()
     labels = np.asarray(labels)
     n = len(labels)
     rows = np.arange(n)
@@ -76,9 +81,9 @@ def measured_gain(labels: np.ndarray, probe_proba: np.ndarray, tuned_proba: np.n
     boot_raw = _raw_share(boot_probe, boot_tuned)
     errors = max(float((1 - probe_hit).sum()), 1.0)
     variance = max(float(np.var(boot_raw)), 1.0 / errors) * MEASURED_SCALE**2
-    share, sd = _posterior(MEASURED_SCALE * raw, variance)
-    boot_shares = np.array([_posterior(MEASURED_SCALE * r, variance)[0] for r in boot_raw])
-    raised = MEASURED_SCALE * raw > PRIOR_SHARE
+    share, sd = _posterior(MEASURED_SCALE * raw, variance, prior)
+    boot_shares = np.array([_posterior(MEASURED_SCALE * r, variance, prior)[0] for r in boot_raw])
+    raised = MEASURED_SCALE * raw > prior.share
     diff = (tuned_hit - probe_hit)[index].mean(1) * 100
     log_loss = lambda p: float(-np.mean(np.log(np.clip(p[rows, labels], 1e-9, None))))  # noqa: E731
     return GainEstimate(
@@ -90,7 +95,7 @@ def measured_gain(labels: np.ndarray, probe_proba: np.ndarray, tuned_proba: np.n
             f"measured: {raw:+.0%} of the probe's error recovered out of fold, scaled x{MEASURED_SCALE:g} and combined with the prior"
             if raised else
             f"measured {raw:+.0%} of the probe's error recovered out of fold (x{MEASURED_SCALE:g}: at or below the prior "
-            f"{PRIOR_SHARE:.0%}, which stands: tuning's gain is compressed at the calibration size)"
+            f"{prior.share:.0%}, which stands: tuning's gain is compressed at the calibration size)"
         ),
         probe_accuracy=float(probe_hit.mean()),
         tuned_accuracy=float(tuned_hit.mean()),
@@ -110,10 +115,10 @@ def _raw_share(probe_accuracy, tuned_accuracy):
     return np.clip((np.asarray(tuned_accuracy) - np.asarray(probe_accuracy)) / error, -1.0, 1.0)
 
 
-def _posterior(measured: float, variance: float) -> tuple[float, float]:
+def _posterior(measured: float, variance: float, prior: Priors) -> tuple[float, float]:
     """One-sided normal-normal posterior (mean, sd) of the share: a measurement below the prior leaves the prior."""
-    if measured <= PRIOR_SHARE:
-        return PRIOR_SHARE, PRIOR_SD
-    w_measured, w_prior = 1.0 / variance, 1.0 / PRIOR_SD**2
-    mean = (w_measured * measured + w_prior * PRIOR_SHARE) / (w_measured + w_prior)
+    if measured <= prior.share:
+        return prior.share, prior.share_sd
+    w_measured, w_prior = 1.0 / variance, 1.0 / prior.share_sd**2
+    mean = (w_measured * measured + w_prior * prior.share) / (w_measured + w_prior)
     return float(np.clip(mean, 0.0, MAX_SHARE)), float(np.sqrt(1.0 / (w_measured + w_prior)))

@@ -23,6 +23,7 @@ from calibgate.planner.candidates import Prediction, predict_candidates
 from calibgate.planner.decide import choose
 from calibgate.records.strategies import candidate_key
 from calibgate.planner.gain import GainEstimate
+from calibgate.planner.priors import Priors
 from calibgate.records.plan import Candidate, FineTuning, Interval, Recommendation, Stability
 from calibgate.records.thresholds import PlannerThresholds
 
@@ -41,11 +42,12 @@ class PredictionInputs:
     lora_ranks: list[int]
     noise_rate: float = 0.0
     knn_lead: float = 0.0
+    priors: Priors | None = None
 
     def predict(self, gain: GainEstimate) -> list[Prediction]:
         return predict_candidates(
             probe=self.probe, knn=self.knn, target_size=self.target_size, calibration_size=self.calibration_size,
-            lora_ranks=self.lora_ranks, gain=gain, noise_rate=self.noise_rate, knn_lead=self.knn_lead,
+            lora_ranks=self.lora_ranks, gain=gain, noise_rate=self.noise_rate, knn_lead=self.knn_lead, priors=self.priors,
         )
 
     def shifted(self, probe_shift: float) -> "PredictionInputs":
