@@ -56,7 +56,8 @@ def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving
     the probe does not replace it), while a large one (the probe at a fifth of fine-tuning's time) does.
     """
     eligible = [c for c in candidates if c.eligible] or candidates
-    best = max(eligible, key=lambda c: (c.predicted_accuracy, -c.estimated_train_seconds))
+    # equal accuracy and cost: the catalogue's simpler strategy, whatever order the candidates come in
+    best = max(eligible, key=lambda c: (c.predicted_accuracy, -c.estimated_train_seconds, -STRATEGIES[c.strategy].order))
     within = [c for c in eligible if _within_tolerance(c, best, tolerance_points)]
     chosen = best
     for c in sorted(within, key=lambda c: (-c.estimated_train_seconds, -STRATEGIES[c.strategy].order)):
