@@ -91,6 +91,11 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
             f"Fix labels first: estimated label noise {noise.estimated_rate:.1%} exceeds max_label_noise="
             f"{thresholds.max_label_noise:.0%}; review the {len(noise.suspects)} suspects, then retrain."
         )
+    elif noisy and trusted_noise:  # collecting labels comes first, but the noise is real: say so
+        rationale.append(
+            f"Fix labels too: estimated label noise {noise.estimated_rate:.1%} exceeds max_label_noise="
+            f"{thresholds.max_label_noise:.0%}; review the {len(noise.suspects)} suspects while collecting labels."
+        )
     elif noisy:
         rationale.append(
             f"Label noise estimate {noise.estimated_rate:.1%} exceeds max_label_noise={thresholds.max_label_noise:.0%}, "
