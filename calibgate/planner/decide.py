@@ -16,6 +16,15 @@ from calibgate.records.plan import Candidate, Interval, Recommendation, Signals
 from calibgate.records.strategies import STRATEGIES, candidate_key, tunes_encoder
 from calibgate.records.thresholds import PlannerThresholds
 
+# Slack for the inclusive boundaries: accuracies are rounded to 4 decimals and seconds to 0.1 s, so a candidate exactly
+# ``tolerance`` points below the best (0.4956 against 0.5056 at 1 point) or saving exactly ``min_cost_saving`` (2.1 s
+# against 3.0 s at 0.3) must not be lost to binary rounding of the subtraction.
+_EPS = 1e-9
+
+
+def _within_tolerance(c: Candidate, best: Candidate, tolerance_points: float) -> bool:
+    return c.predicted_accuracy >= best.predicted_accuracy - tolerance_points / 100 - _EPS
+
 
 def build_candidates(predictions: list[Prediction], *, costs: CostModel, target_size: int, n_classes: int, thresholds: PlannerThresholds) -> list[Candidate]:
     out = []
@@ -47,11 +56,12 @@ def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving
     the probe does not replace it), while a large one (the probe at a fifth of fine-tuning's time) does.
     """
     eligible = [c for c in candidates if c.eligible] or candidates
-    best = max(eligible, key=lambda c: (c.predicted_accuracy, -c.estimated_train_seconds))
-    within = [c for c in eligible if c.predicted_accuracy >= best.predicted_accuracy - tolerance_points / 100]
+    # equal accuracy and cost: the catalogue's simpler strategy, whatever order the candidates come in
+    best = max(eligible, key=lambda c: (c.predicted_accuracy, -c.estimated_train_seconds, -STRATEGIES[c.strategy].order))
+    within = [c for c in eligible if _within_tolerance(c, best, tolerance_points)]
     chosen = best
     for c in sorted(within, key=lambda c: (-c.estimated_train_seconds, -STRATEGIES[c.strategy].order)):
-        if c.estimated_train_seconds <= (1 - min_cost_saving) * chosen.estimated_train_seconds and c is not chosen:
+        if c.estimated_train_seconds <= (1 - min_cost_saving) * chosen.estimated_train_seconds + _EPS and c is not chosen:
             chosen = c
     return chosen, best
 
@@ -81,6 +91,11 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
         rationale.append(
             f"Fix labels first: estimated label noise {noise.estimated_rate:.1%} exceeds max_label_noise="
             f"{thresholds.max_label_noise:.0%}; review the {len(noise.suspects)} suspects, then retrain."
+        )
+    elif noisy and trusted_noise:  # collecting labels comes first, but the noise is real: say so
+        rationale.append(
+            f"Fix labels too: estimated label noise {noise.estimated_rate:.1%} exceeds max_label_noise="
+            f"{thresholds.max_label_noise:.0%}; review the {len(noise.suspects)} suspects while collecting labels."
         )
     elif noisy:
         rationale.append(
@@ -125,7 +140,7 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
     close_but_dear = [
         c for c in candidates
         if c.eligible and c is not best and c.estimated_train_seconds < best.estimated_train_seconds
-        and c.predicted_accuracy >= best.predicted_accuracy - tol / 100
+        and _within_tolerance(c, best, tol)
     ]
     if chosen_key == best_key and close_but_dear:
         rationale.append(

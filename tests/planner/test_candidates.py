@@ -1,0 +1,129 @@
+"""predict_candidates() and lora_share() on hand-made curves and gains: caps, shares, ceiling, clipping, evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from calibgate.planner.candidates import lora_share, predict_candidates
+from calibgate.planner.gain import GainEstimate, prior_gain
+from tests.planner.records import key
+
+KNN_BASIS = "kNN learning curve extrapolated to the target size"
+
+
+def _gain(share, low=None, high=None, measured=True):
+    return GainEstimate(
+        measured=measured, share=share, share_low=share if low is None else low, share_high=share if high is None else high,
+        source="test source",
+    )
+
+
+def _predict(probe=(0.80, 0.78, 0.82), knn=(0.75, 0.70, 0.80), *, target_size=2000, calibration_size=300, lora_ranks=(8,),
+             gain=None, **kw):
+    out = predict_candidates(
+        probe=probe, knn=knn, target_size=target_size, calibration_size=calibration_size, lora_ranks=list(lora_ranks),
+        gain=gain or _gain(0.5), **kw,
+    )
+    return {f"{p.strategy}/r{p.lora_rank}" if p.lora_rank else p.strategy: p for p in out}
+
+
+def _triple(p):
+    """(point, low, high), rounded past float noise so a test can state exact values."""
+    return round(p.accuracy, 10), round(p.low, 10), round(p.high, 10)
+
+
+def test_candidates_come_in_catalogue_order_with_ranks_as_listed():
+    preds = predict_candidates(
+        probe=(0.8, 0.78, 0.82), knn=(0.75, 0.7, 0.8), target_size=2000, calibration_size=300, lora_ranks=[16, 8], gain=_gain(0.5),
+    )
+    assert [(p.strategy, p.lora_rank) for p in preds] == [
+        ("embedding-probe", None), ("retrieval", None), ("lora", 16), ("lora", 8), ("full-finetune", None),
+    ]
+
+
+def test_the_probe_is_its_curve_as_measured():
+    probe = _predict()["embedding-probe"]
+    assert _triple(probe) == (0.80, 0.78, 0.82)
+    assert probe.basis == "probe learning curve extrapolated to the target size" and probe.evidence == "measured"
+
+
+# --- kNN ------------------------------------------------------------------------------------------------------------------
+
+def test_knn_below_the_probe_is_left_alone():
+    knn = _predict(knn_lead=-0.02)["retrieval"]
+    assert _triple(knn) == (0.75, 0.70, 0.80) and knn.basis == KNN_BASIS and knn.evidence == "measured"
+
+
+def test_knn_ahead_is_capped_at_the_probe_when_training_sees_more_data_and_its_interval_moves_with_it():
+    knn = _predict(probe=(0.70, 0.65, 0.75), knn=(0.95, 0.90, 1.0), knn_lead=0.04)["retrieval"]
+    assert _triple(knn) == (0.70, 0.65, 0.75)  # the lead is not carried to a larger training set
+    assert knn.basis == KNN_BASIS + ", capped at the probe's prediction + kNN's lead now (+4.0%)"
+
+
+def test_knn_behind_now_stays_behind_by_its_lead_at_a_larger_size():
+    knn = _predict(probe=(0.70, 0.65, 0.75), knn=(0.72, 0.68, 0.76), knn_lead=-0.03)["retrieval"]
+    assert _triple(knn) == (0.67, 0.63, 0.71)
+    assert knn.basis == KNN_BASIS + ", capped at the probe's prediction - kNN's lead now (-3.0%)"
+
+
+@pytest.mark.parametrize("target_size", [300, 200])
+def test_knn_keeps_its_measured_lead_when_training_sees_no_more_data(target_size):
+    preds = _predict(probe=(0.70, 0.65, 0.75), knn=(0.95, 0.90, 1.0), target_size=target_size, calibration_size=300, knn_lead=0.04)
+    assert _triple(preds["retrieval"]) == (0.74, 0.69, 0.79)
+    assert preds["retrieval"].basis == KNN_BASIS + ", capped at the probe's prediction + kNN's lead now (+4.0%)"
+    within = _predict(probe=(0.70, 0.65, 0.75), knn=(0.73, 0.70, 0.76), target_size=300, calibration_size=300, knn_lead=0.04)
+    assert _triple(within["retrieval"]) == (0.73, 0.70, 0.76) and within["retrieval"].basis == KNN_BASIS
+
+
+# --- fine-tuning: share of the remaining error, LoRA's share of that, the noise ceiling -----------------------------------
+
+def test_lora_share_is_rank_over_rank_plus_two_at_the_policy_ranks():
+    assert lora_share(8) == 0.8
+    assert lora_share(16) == pytest.approx(16 / 18)
+
+
+def test_full_fine_tuning_recovers_its_share_and_lora_its_part_of_that():
+    preds = _predict(lora_ranks=[8, 16], gain=_gain(0.5, 0.25, 0.75))
+    # remaining error 0.20 at the point, 0.22 at the low end, 0.18 at the high end
+    assert _triple(preds["full-finetune"]) == (0.90, 0.835, 0.955)
+    assert _triple(preds["lora/r8"]) == (0.88, 0.824, 0.928)  # 80% of the share at each end
+    assert preds["lora/r16"].accuracy == pytest.approx(0.80 + 0.5 * 16 / 18 * 0.20)
+    assert preds["full-finetune"].basis == "probe prediction + 50% of its remaining error (test source)"
+    assert preds["lora/r8"].basis == (
+        "probe prediction + 80% (rank 8, prior) of full fine-tuning's 50% of the remaining error (test source)"
+    )
+
+
+def test_the_ceiling_is_lowered_by_half_the_label_noise():
+    preds = _predict(gain=_gain(0.5), noise_rate=0.10)  # ceiling 0.95: remaining 0.15 at the point
+    assert _triple(preds["full-finetune"]) == (0.875, 0.865, 0.885)
+    assert preds["lora/r8"].accuracy == pytest.approx(0.80 + 0.4 * 0.15)
+    # a probe already above the ceiling gains nothing from tuning (it is never predicted below the probe)
+    high = _predict(probe=(0.97, 0.96, 0.98), gain=_gain(0.5), noise_rate=0.10)
+    assert _triple(high["full-finetune"]) == (0.97, 0.96, 0.98) and _triple(high["lora/r8"]) == (0.97, 0.96, 0.98)
+
+
+def test_predictions_are_clipped_to_0_1_with_low_le_point_le_high():
+    preds = _predict(probe=(1.02, 0.99, 1.05), knn=(-0.05, -0.10, 0.02), gain=_gain(0.5))
+    assert _triple(preds["embedding-probe"]) == (1.0, 0.99, 1.0)
+    assert _triple(preds["retrieval"]) == (0.0, 0.0, 0.02)
+    # an interval that misses its point is widened to hold it
+    preds = _predict(probe=(0.80, 0.82, 0.85), knn=(0.70, 0.60, 0.65), gain=_gain(0.0))
+    assert _triple(preds["embedding-probe"]) == (0.80, 0.80, 0.85)
+    assert _triple(preds["retrieval"]) == (0.70, 0.60, 0.70)
+    for p in _predict(probe=(0.99, 0.90, 1.2), knn=(1.3, 1.1, 1.5), gain=_gain(0.8, 0.0, 2.0), target_size=300).values():
+        assert 0 <= p.low <= p.accuracy <= p.high <= 1, key(p)
+
+
+def test_evidence_says_what_is_measured_and_what_is_a_prior():
+    measured = _predict(lora_ranks=[8, 16], gain=_gain(0.5))
+    assert {k: p.evidence for k, p in measured.items()} == {
+        "embedding-probe": "measured", "retrieval": "measured", "lora/r8": "measured+prior", "lora/r16": "measured+prior",
+        "full-finetune": "measured",
+    }
+    prior = _predict(lora_ranks=[8], gain=prior_gain())
+    assert {k: p.evidence for k, p in prior.items()} == {
+        "embedding-probe": "measured", "retrieval": "measured", "lora/r8": "prior", "full-finetune": "prior",
+    }
+    assert prior["full-finetune"].basis == f"probe prediction + 25% of its remaining error ({prior_gain().source})"
+    assert prior["full-finetune"].accuracy == pytest.approx(0.80 + 0.25 * 0.20)
