@@ -34,7 +34,6 @@ import numpy as np
 
 from calibgate.planner.priors import Priors, load_priors
 
-PRIOR_SHARE = load_priors().share  # the shipped prior (priors.json): what full fine-tuning recovered across data sets
 MEASURED_SCALE = 3.0
 MAX_SHARE = 0.8
 RESAMPLES = 400

@@ -8,6 +8,8 @@ from calibgate.planner.candidates import lora_share, predict_candidates
 from calibgate.planner.gain import GainEstimate, prior_gain
 from tests.planner.records import key
 
+pytestmark = pytest.mark.usefixtures("hand_set_priors")
+
 KNN_BASIS = "kNN learning curve extrapolated to the target size"
 
 

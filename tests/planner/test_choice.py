@@ -13,6 +13,8 @@ from calibgate.planner.gain import GainEstimate, prior_gain
 from calibgate.planner.stability import PredictionInputs, replan_stability
 from calibgate.records.thresholds import PlannerThresholds
 
+pytestmark = pytest.mark.usefixtures("hand_set_priors")
+
 
 def _gain(share: float, measured: bool = True) -> GainEstimate:
     return GainEstimate(measured=measured, share=share, share_low=share, share_high=share, source="test")

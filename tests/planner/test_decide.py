@@ -10,6 +10,8 @@ from calibgate.planner.decide import build_candidates, choose
 from calibgate.records.thresholds import PlannerThresholds
 from tests.planner.records import candidate, candidates, key
 
+pytestmark = pytest.mark.usefixtures("hand_set_priors")
+
 
 def _pick(table, tolerance, saving):
     chosen, best = choose(candidates(table), tolerance, saving)

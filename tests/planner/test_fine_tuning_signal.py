@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibgate.planner.gain import MAX_SHARE, PRIOR_SHARE, measured_gain, prior_gain
+from calibgate.planner.gain import MAX_SHARE, measured_gain, prior_gain
+from calibgate.planner.priors import Priors
 from tests.conftest import demo_data_dir, pick, read_jsonl
+
+PRIOR_SHARE = Priors().share  # the hand-set prior (hand_set_priors pins it)
+
+pytestmark = pytest.mark.usefixtures("hand_set_priors")
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from calibgate.planner.gain import MAX_SHARE, MEASURED_SCALE, PRIOR_SHARE, measured_gain, prior_gain
+from calibgate.planner.gain import MAX_SHARE, MEASURED_SCALE, measured_gain, prior_gain
+from calibgate.planner.priors import Priors
 
-PRIOR_SD = 0.15  # the hand-set prior's spread
+PRIOR_SHARE, PRIOR_SD = Priors().share, Priors().share_sd  # the hand-set prior (hand_set_priors pins it)
 PRIOR_LOW, PRIOR_HIGH = 0.0, PRIOR_SHARE + 1.96 * PRIOR_SD  # 0.25 - 0.294 floors at 0
+
+pytestmark = pytest.mark.usefixtures("hand_set_priors")
 
 
 def _proba(hits: np.ndarray, labels: np.ndarray, k: int = 2) -> np.ndarray:

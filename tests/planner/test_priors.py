@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from calibgate.bench.regret import loo_priors
-from calibgate.planner.priors import MIN_SHARE_SD, Priors, fit_priors, load_priors
+from calibgate.planner.priors import MIN_SHARE_SD, PRIORS_FILE, Priors, fit_priors, load_priors
 
 RESULTS = {
     # probe error 0.2, full recovers 0.25 of it; LoRA r8 gains 0.8x, r16 1.2x full's gain
@@ -45,3 +45,9 @@ def test_json_round_trip_and_the_shipped_file_loads():
     assert Priors.from_json(p.to_json()) == p
     shipped = load_priors()
     assert 0 <= shipped.share <= 0.8 and shipped.share_sd >= MIN_SHARE_SD and shipped.lora_ratio
+    if PRIORS_FILE.exists():  # fitted by the benchmark on the shared data sets
+        assert shipped == Priors.from_json(PRIORS_FILE.read_text()) and len(shipped.fitted_on) >= 3
+
+
+def test_without_the_file_the_hand_set_defaults_apply(hand_set_priors):
+    assert load_priors() == Priors() and load_priors().source == "hand-set defaults"

@@ -8,6 +8,8 @@ from calibgate.planner.decide import recommend
 from calibgate.records.thresholds import PlannerThresholds
 from tests.planner.records import candidate, candidates, signals, suspects
 
+pytestmark = pytest.mark.usefixtures("hand_set_priors")
+
 # full fine-tuning is best; lora/r8 is within 1 point but saves only 5%; the probe is 6 points down
 TABLE = {
     "embedding-probe": (0.80, 10.0), "retrieval": (0.75, 6.0), "lora/r8": (0.855, 190.0), "lora/r16": (0.857, 195.0),

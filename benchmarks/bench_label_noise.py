@@ -1,0 +1,93 @@
+"""Label-noise signal on planted flips: estimate error, suspect precision and recall, and the false alarm on clean data.
+
+Protocol (issue 8, item 3): per data set and seed, a stratified sample of
+``--size`` rows of the train split; a copy with ``--rate`` of its labels
+flipped uniformly to another class; the label-noise signal on both (it reads
+frozen views only: the probe and kNN, out of fold). Published labels carry
+their own noise, so "clean" means as published: its estimate is the
+false-alarm figure.
+
+Run (prints a markdown table; caches nothing but embeddings and tuned views):
+
+    python benchmarks/bench_label_noise.py ../shared/datasets/{sst2,sst5,atis,mr,cr,mpqa,sms_spam,banking77} --size 400 --seeds 0,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def flip(labels: np.ndarray, rate: float, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    flipped = rng.choice(len(labels), size=int(round(rate * len(labels))), replace=False)
+    noisy = labels.copy()
+    noisy[flipped] = (labels[flipped] + rng.integers(1, n_classes, size=len(flipped))) % n_classes
+    return noisy, np.sort(flipped)
+
+
+def noise_record(data, info, *, seed: int):
+    from calibgate.embeddings.encoder import embed_texts
+    from calibgate.signals import SignalContext, compute_signals
+
+    emb = embed_texts(data.texts, model=info)
+    ctx = SignalContext(embeddings=emb.vectors, labels=data.labels, label_names=data.label_names, texts=data.texts, seed=seed)
+    return compute_signals(ctx, names=("label_noise",))["label_noise"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("datasets", nargs="+", type=Path)
+    parser.add_argument("--size", type=int, default=400)
+    parser.add_argument("--rate", type=float, default=0.10)
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args()
+
+    from calibgate.bench.regret import stratified_sample
+    from calibgate.data.jsonl import load_labeled
+    from calibgate.embeddings.encoder import resolve_model_dir
+
+    info = resolve_model_dir(None)
+    rows = []
+    for directory in args.datasets:
+        train = load_labeled(directory / "train.jsonl")
+        for seed in (int(s) for s in args.seeds.split(",")):
+            sample = train.subset(stratified_sample(train, args.size, seed=seed))
+            noisy_labels, flipped = flip(sample.labels, args.rate, sample.n_classes, seed)
+            noisy = dataclasses.replace(sample, labels=noisy_labels)
+            clean = noise_record(sample, info, seed=seed)
+            planted = noise_record(noisy, info, seed=seed)
+            found = {s.index for s in planted.suspects}
+            hits = len(found & set(flipped.tolist()))
+            rows.append({
+                "data set": directory.name, "seed": seed, "classes": sample.n_classes,
+                "estimate": planted.estimated_rate, "clean estimate": clean.estimated_rate,
+                "precision": hits / len(found) if found else None, "recall": hits / len(flipped),
+            })
+            r = rows[-1]
+            print(f"{r['data set']} seed {seed}: estimate {r['estimate']:.1%} (planted {args.rate:.0%}), "
+                  f"clean {r['clean estimate']:.1%}, precision {'n/a' if r['precision'] is None else round(r['precision'], 2)}, "
+                  f"recall {r['recall']:.2f}", flush=True)
+    print()
+    print(f"| data set | classes | estimate (planted {args.rate:.0%}) | clean estimate | precision | recall |")
+    print("|---|---|---|---|---|---|")
+    for name in dict.fromkeys(r["data set"] for r in rows):
+        sel = [r for r in rows if r["data set"] == name]
+        prec = [r["precision"] for r in sel if r["precision"] is not None]
+        print(f"| {name} | {sel[0]['classes']} | {np.mean([r['estimate'] for r in sel]):.1%} | {np.mean([r['clean estimate'] for r in sel]):.1%} | "
+              f"{np.mean(prec) if prec else float('nan'):.2f} | {np.mean([r['recall'] for r in sel]):.2f} |")
+    err = np.mean([abs(r["estimate"] - args.rate) for r in rows])
+    prec = [r["precision"] for r in rows if r["precision"] is not None]
+    print(f"| **all** | | mean abs. error {err * 100:.1f} pts | {np.mean([r['clean estimate'] for r in rows]):.1%} | "
+          f"{np.mean(prec):.2f} | {np.mean([r['recall'] for r in rows]):.2f} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
