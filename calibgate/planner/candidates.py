@@ -65,7 +65,10 @@ def predict_candidates(
     cap = p + (min(knn_lead, 0.0) if target_size > calibration_size else knn_lead)
     if k > cap:
         k_low, k_high, k = k_low - (k - cap), k_high - (k - cap), cap
-        knn_basis += f", capped at the probe's prediction {'+' if cap >= p else '-'} kNN's lead now ({knn_lead:+.1%})"
+        knn_basis += (
+            ", capped at the probe's prediction (training sees more data than calibration did)" if cap == p
+            else f", capped at the probe's prediction {'plus' if cap > p else 'minus'} kNN's {'lead' if cap > p else 'deficit'} now ({knn_lead:+.1%})"
+        )
     out = [
         Prediction("embedding-probe", None, p, p_low, p_high, "probe learning curve extrapolated to the target size", "measured"),
         Prediction("retrieval", None, k, k_low, k_high, knn_basis, "measured"),

@@ -59,20 +59,20 @@ def test_knn_below_the_probe_is_left_alone():
 def test_knn_ahead_is_capped_at_the_probe_when_training_sees_more_data_and_its_interval_moves_with_it():
     knn = _predict(probe=(0.70, 0.65, 0.75), knn=(0.95, 0.90, 1.0), knn_lead=0.04)["retrieval"]
     assert _triple(knn) == (0.70, 0.65, 0.75)  # the lead is not carried to a larger training set
-    assert knn.basis == KNN_BASIS + ", capped at the probe's prediction + kNN's lead now (+4.0%)"
+    assert knn.basis == KNN_BASIS + ", capped at the probe's prediction (training sees more data than calibration did)"
 
 
 def test_knn_behind_now_stays_behind_by_its_lead_at_a_larger_size():
     knn = _predict(probe=(0.70, 0.65, 0.75), knn=(0.72, 0.68, 0.76), knn_lead=-0.03)["retrieval"]
     assert _triple(knn) == (0.67, 0.63, 0.71)
-    assert knn.basis == KNN_BASIS + ", capped at the probe's prediction - kNN's lead now (-3.0%)"
+    assert knn.basis == KNN_BASIS + ", capped at the probe's prediction minus kNN's deficit now (-3.0%)"
 
 
 @pytest.mark.parametrize("target_size", [300, 200])
 def test_knn_keeps_its_measured_lead_when_training_sees_no_more_data(target_size):
     preds = _predict(probe=(0.70, 0.65, 0.75), knn=(0.95, 0.90, 1.0), target_size=target_size, calibration_size=300, knn_lead=0.04)
     assert _triple(preds["retrieval"]) == (0.74, 0.69, 0.79)
-    assert preds["retrieval"].basis == KNN_BASIS + ", capped at the probe's prediction + kNN's lead now (+4.0%)"
+    assert preds["retrieval"].basis == KNN_BASIS + ", capped at the probe's prediction plus kNN's lead now (+4.0%)"
     within = _predict(probe=(0.70, 0.65, 0.75), knn=(0.73, 0.70, 0.76), target_size=300, calibration_size=300, knn_lead=0.04)
     assert _triple(within["retrieval"]) == (0.73, 0.70, 0.76) and within["retrieval"].basis == KNN_BASIS
 
