@@ -137,9 +137,17 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
         )
     best_key = candidate_key(best.strategy, best.lora_rank)
     chosen_key = candidate_key(chosen.strategy, chosen.lora_rank)
+    if not any(c.eligible for c in candidates):
+        cheapest = min(candidates, key=lambda c: c.estimated_train_seconds)
+        rationale.append(
+            f"No candidate fits max_train_seconds={thresholds.max_train_seconds:g} s (the cheapest, "
+            f"{candidate_key(cheapest.strategy, cheapest.lora_rank)}, needs ~{cheapest.estimated_train_seconds:.0f} s): "
+            "the choice below ignores the limit; raise it or train on fewer examples."
+        )
+    pool = [c for c in candidates if c.eligible] or candidates  # what choose() chose from
     close_but_dear = [
-        c for c in candidates
-        if c.eligible and c is not best and c.estimated_train_seconds < best.estimated_train_seconds
+        c for c in pool
+        if c is not best and c.estimated_train_seconds < best.estimated_train_seconds
         and _within_tolerance(c, best, tol)
     ]
     if chosen_key == best_key and close_but_dear:

@@ -263,3 +263,15 @@ def test_a_data_gate_over_a_chosen_lora_drops_the_rank_but_keeps_the_key():
     table = {"embedding-probe": (0.80, 10.0), "lora/r8": (0.86, 150.0), "full-finetune": (0.861, 200.0)}
     rec = _recommend(table, label_noise={"estimated_rate": 0.2})
     assert (rec.strategy, rec.lora_rank, rec.chosen_candidate) == ("fix-labels", None, "lora/r8")
+
+
+def test_a_plan_where_no_candidate_fits_the_time_limit_says_so_before_choosing():
+    table = {key: (acc, seconds) for key, (acc, seconds) in TABLE.items()}
+    every = [candidate(key, acc, seconds, eligible=False) for key, (acc, seconds) in table.items()]
+    rec = recommend(signals(), every, PlannerThresholds(max_train_seconds=5))
+    warning = (
+        "No candidate fits max_train_seconds=5 s (the cheapest, retrieval, needs ~6 s): the choice below ignores the "
+        "limit; raise it or train on fewer examples."
+    )
+    assert rec.rationale[3] == warning and rec.rationale[4] == BEST_DEAR
+    assert warning not in _recommend(thresholds=PlannerThresholds(max_train_seconds=5000)).rationale
