@@ -57,3 +57,9 @@ def test_no_module_outside_runs_spells_a_run_file_name():
         for line, text in layout_literals(path.read_text(encoding="utf-8")):
             offenders.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {text!r}")
     assert not offenders, "run file names belong to calibgate.runs.layout:\n" + "\n".join(offenders)
+
+
+def test_every_name_the_layout_defines_is_checked():
+    # a name added to the layout but left out of FILES / FOLDERS would escape the walk above
+    names = {v for k, v in vars(layout).items() if k.isupper() and isinstance(v, str)} | set(layout.ONNX_FILES.values())
+    assert names == set(layout.FILES) | set(layout.FOLDERS)
