@@ -136,7 +136,9 @@ def test_the_gate_reports_a_malformed_run_record_in_one_line(tmp_path, records, 
     run = make_run(tmp_path / "runs" / "cand", records[0], export_record=records[1])
     (run / runs.EXPORT_RECORD).write_text('{"run_id": "cand"}', encoding="utf-8")  # sealed, but no opset/artifacts
     _reseal(run)
-    result = CliRunner().invoke(cli, ["gate", "--candidate", "runs/cand", "--baseline", "none", "--policy", "policy.yaml"])
+    args = ["gate", "--candidate", "runs/cand", "--baseline", "none", "--policy", "policy.yaml"]
+    result = CliRunner().invoke(cli, args)
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == EXIT_BAD_INPUT and len(lines) == 1, result.output
-    assert "runs/cand/export/export.json: not a ExportResult record" in lines[0] and "calibgate export --run" in lines[0]
+    assert "runs/cand/export/export.json: not a ExportResult record" in lines[0]
+    assert "calibgate export --run" in lines[0]

@@ -14,8 +14,8 @@ from pathlib import PurePosixPath
 
 __all__ = [
     "MANIFEST", "ENCODER_DIR", "HEAD", "BASELINE_DIR", "BASELINE_HEAD", "ADAPTER_DIR", "ADAPTER_WEIGHTS", "MODEL_CARD",
-    "TRAIN_CONFIG", "CURVES", "PLAN", "EVALUATION", "METRICS", "EXPORT_DIR", "EXPORT_RECORD", "EXPORT_TOKENIZER", "ONNX_FILES",
-    "FILES", "FOLDERS", "file_name",
+    "TRAIN_CONFIG", "CURVES", "PLAN", "EVALUATION", "METRICS", "EXPORT_DIR", "EXPORT_RECORD", "EXPORT_TOKENIZER",
+    "ONNX_FILES", "FILES", "FOLDERS", "file_name",
 ]
 
 MANIFEST = "calibgate-run.json"  # RunManifest, written last (calibgate.runs.manifest)
