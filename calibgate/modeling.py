@@ -84,13 +84,13 @@ def load_classifier(run_dir: str | Path, manifest: RunManifest | None = None):
     from safetensors.torch import load_file
 
     from calibgate.embeddings.modeldir import check_model_dir, load_pretrained_model, load_pretrained_tokenizer
-    from calibgate.runs import load_run
+    from calibgate.runs import ENCODER_DIR, HEAD, load_run
 
     run_dir = Path(run_dir)
     manifest = manifest or load_run(run_dir)
-    check_model_dir(run_dir / "encoder", option="--run")
-    tokenizer = load_pretrained_tokenizer(run_dir / "encoder")
-    encoder = load_pretrained_model(run_dir / "encoder")
-    head = build_head(manifest.head, load_file(str(run_dir / "head.safetensors")), len(manifest.label_names))
+    check_model_dir(run_dir / ENCODER_DIR, option="--run")
+    tokenizer = load_pretrained_tokenizer(run_dir / ENCODER_DIR)
+    encoder = load_pretrained_model(run_dir / ENCODER_DIR)
+    head = build_head(manifest.head, load_file(str(run_dir / HEAD)), len(manifest.label_names))
     model = TextClassifier(encoder, head, pooling=manifest.pooling, normalize=manifest.normalize).eval()
     return model, tokenizer, manifest

@@ -20,6 +20,10 @@ from typing import BinaryIO
 
 from calibgate.errors import IntegrityError
 
+# formats that are (or wrap) pickle: torch.load / numpy allow_pickle / joblib can execute code;
+# never loaded from a model dir (embeddings.modeldir), never kept in a run (runs.manifest)
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".h5", ".msgpack")
+
 
 def check_relative(rel: str, *, what: str = "path") -> PurePosixPath:
     """``rel`` as a normalised POSIX relative path; :class:`IntegrityError` if it could leave its root."""

@@ -33,12 +33,12 @@ def model_run_dir(cfg: ProjectConfig, *, model: str | Path | None, version: str 
 
 def model_probs(run_dir: Path, texts: list[str]) -> tuple[np.ndarray, list[str]]:
     """(n, k) softmax probabilities of the run on ``texts`` and its label names."""
-    from calibgate.runs import read_manifest
+    from calibgate.runs import EXPORT_RECORD, read_manifest
 
     manifest = read_manifest(run_dir)
-    from calibgate.export.serving import RECORD, Predictor, softmax
+    from calibgate.export.serving import Predictor, softmax
 
-    if RECORD in manifest.files:
+    if EXPORT_RECORD in manifest.files:
 
         predictor = Predictor.from_run(run_dir)
         return softmax(predictor.logits(texts)), list(predictor.label_names)

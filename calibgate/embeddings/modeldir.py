@@ -16,9 +16,8 @@ import json
 from pathlib import Path
 
 from calibgate.errors import ModelError
+from calibgate.paths import PICKLE_SUFFIXES  # formats that are (or wrap) pickle
 
-# formats that are (or wrap) pickle: torch.load / numpy allow_pickle / joblib can execute code
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".h5", ".msgpack")
 _CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
             "generation_config.json", "adapter_config.json")
 _FIX_WEIGHTS = ("convert the weights to safetensors (e.g. model.save_pretrained(dir, safe_serialization=True)"

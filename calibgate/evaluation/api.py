@@ -20,9 +20,7 @@ from calibgate.errors import ConfigError, DataError
 from calibgate.evaluation.metrics import bootstrap_intervals, score
 from calibgate.records.evaluation import ClassMetrics, EvaluationResult, MetricInterval, SliceResult, TestSetInfo
 from calibgate.records.strategies import tunes_encoder
-
-EVALUATION_FILE = "evaluation.json"
-METRICS_FILE = "metrics.json"
+from calibgate.runs.layout import BASELINE_HEAD, ENCODER_DIR, EVALUATION, METRICS
 
 
 def evaluate(
@@ -157,13 +155,12 @@ def _base_model(run_dir: Path, manifest, test_set: LabeledSet, n_classes: int):
     from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
     from calibgate.errors import ModelError
     from calibgate.training.frozen import normalize_rows
-    from calibgate.training.model import BASELINE_HEAD
 
     head_file = run_dir / BASELINE_HEAD
     if not head_file.exists():
         return None, None, f"no {BASELINE_HEAD} in the run: base model not evaluated"
     try:
-        info = resolve_model_dir(manifest.base_model if tunes_encoder(manifest.strategy) else run_dir / "encoder")
+        info = resolve_model_dir(manifest.base_model if tunes_encoder(manifest.strategy) else run_dir / ENCODER_DIR)
     except ModelError as exc:
         return None, None, f"base model {manifest.base_model} not available ({exc.message}): base model not evaluated"
     head = load_file(str(head_file))
@@ -208,8 +205,8 @@ def _write(run_dir: Path, manifest, evaluation: EvaluationResult) -> None:
 
     verify_run(run_dir, manifest)  # nothing changed while we evaluated
     for name, text in (
-        (EVALUATION_FILE, evaluation.model_dump_json(indent=2) + "\n"),
-        (METRICS_FILE, json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n"),
+        (EVALUATION, evaluation.model_dump_json(indent=2) + "\n"),
+        (METRICS, json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n"),
     ):
         atomic_write_text(run_dir / name, text)
     add_files(run_dir, manifest)

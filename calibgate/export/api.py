@@ -28,8 +28,10 @@ from calibgate._lazy import require
 from calibgate.errors import ConfigError, DataError, ModelError
 from calibgate.export.errors import ExportError
 from calibgate.records.export import ExportArtifact, ExportResult
-from calibgate.export.serving import EXPORT_DIR, MODEL_FILES, Predictor, default_threads, make_session, validate_texts
-from calibgate.runs import RunManifest, add_files, load_run, verify_run
+from calibgate.export.serving import Predictor, default_threads, make_session, validate_texts
+from calibgate.runs import (
+    EXPORT_DIR, EXPORT_RECORD, EXPORT_TOKENIZER, ONNX_FILES, RunManifest, add_files, file_name, load_run, verify_run,
+)
 
 FP32_TOLERANCE = 1e-4
 MAX_PARITY_TEXTS = 512
@@ -141,28 +143,29 @@ def _export(
     classifier, hf_tokenizer, _ = load_classifier(run_dir, manifest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.export-", dir=run_dir.parent))
     try:
+        fp32_path, int8_path = (tmp / file_name(ONNX_FILES[p]) for p in ("fp32", "int8"))  # tmp becomes export/
         serving_tokenizer, batches = _serving_tokenizer(hf_tokenizer, texts, manifest.max_length, tmp)
         reference = onnx_export.torch_logits(classifier, batches)
         sample = _sample(hf_tokenizer, texts, manifest.max_length)
         onnx_export.export_onnx(
-            classifier, sample, tmp / "model.onnx", exporter=exporter, max_length=manifest.max_length
+            classifier, sample, fp32_path, exporter=exporter, max_length=manifest.max_length
         )
-        fp32 = Predictor(make_session(tmp / "model.onnx", threads=threads), serving_tokenizer, manifest.label_names)
-        artifacts = {"fp32": _check_fp32(fp32, texts, reference, tolerance, tmp / "model.onnx")}
+        fp32 = Predictor(make_session(fp32_path, threads=threads), serving_tokenizer, manifest.label_names)
+        artifacts = {"fp32": _check_fp32(fp32, texts, reference, tolerance, fp32_path)}
         predictors = {"fp32": fp32}
         if quantize == "int8":
             from calibgate.export.quantize import quantize_int8
 
-            quantize_int8(tmp / "model.onnx", tmp / "model.int8.onnx")
+            quantize_int8(fp32_path, int8_path)
             int8 = Predictor(
-                make_session(tmp / "model.int8.onnx", threads=threads),
+                make_session(int8_path, threads=threads),
                 serving_tokenizer,
                 manifest.label_names,
                 precision="int8",
             )
             logits = int8.logits(texts)
             artifacts["int8"] = _artifact(
-                tmp / "model.int8.onnx",
+                int8_path,
                 "int8",
                 max_abs_logit_diff=float(np.abs(logits - reference).max()),
                 argmax_agreement=_agree(logits, reference),
@@ -193,7 +196,7 @@ def _export(
             tokenizer=serving_tokenizer.spec,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        (tmp / "export.json").write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        (tmp / file_name(EXPORT_RECORD)).write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
         _commit(run_dir, manifest, tmp)
         return result
     finally:
@@ -207,9 +210,9 @@ def _serving_tokenizer(hf_tokenizer, texts, max_length: int, tmp: Path):
     from calibgate.export.tokenize import ServingTokenizer
 
     tokenizer_json, spec = onnx_export.serving_tokenizer_files(
-        hf_tokenizer, max_length=max_length, rel_path=f"{EXPORT_DIR}/tokenizer.json"
+        hf_tokenizer, max_length=max_length, rel_path=EXPORT_TOKENIZER
     )
-    (tmp / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+    (tmp / file_name(EXPORT_TOKENIZER)).write_text(tokenizer_json, encoding="utf-8")
     serving = ServingTokenizer(tokenizer_json, spec)
     batches = list(onnx_export.hf_batches(hf_tokenizer, texts, max_length=max_length))
     _check_tokens(serving, batches, texts)
@@ -297,7 +300,7 @@ def _agree(logits: np.ndarray, reference: np.ndarray) -> float:
 def _artifact(path: Path, precision: str, **fields) -> ExportArtifact:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return ExportArtifact(
-        path=MODEL_FILES[precision], precision=precision, size_bytes=path.stat().st_size, sha256=digest, **fields
+        path=ONNX_FILES[precision], precision=precision, size_bytes=path.stat().st_size, sha256=digest, **fields
     )
 
 

@@ -23,13 +23,9 @@ import numpy as np
 
 from calibgate._lazy import require
 from calibgate.errors import DataError, IntegrityError, ModelError
-from calibgate.records.export import ExportResult
 from calibgate.export.tokenize import ServingTokenizer
-from calibgate.runs import RunManifest, read_manifest
+from calibgate.runs import EXPORT_RECORD, ONNX_FILES, read_export, read_manifest, verified_bytes
 
-EXPORT_DIR = "export"
-RECORD = f"{EXPORT_DIR}/export.json"
-MODEL_FILES = {"fp32": f"{EXPORT_DIR}/model.onnx", "int8": f"{EXPORT_DIR}/model.int8.onnx"}
 Precision = Literal["fp32", "int8"]
 
 
@@ -67,30 +63,31 @@ class Predictor:
     def from_run(cls, run_dir: str | Path, *, precision: Precision = "fp32", threads: int | None = None) -> "Predictor":
         """Load a run's exported artifact after checking each file's sha256 against the manifest."""
         run_dir = Path(run_dir)
-        if precision not in MODEL_FILES:
+        if precision not in ONNX_FILES:
             raise ModelError(f"unknown precision {precision!r}", fix="use fp32 or int8")
         manifest = read_manifest(run_dir)
-        if RECORD not in manifest.files:
+        record = read_export(run_dir, manifest=manifest)  # bytes checked against the manifest's sha256
+        if record is None:
             raise ModelError(
                 f"{run_dir}: the run has no ONNX export", fix=f"run 'calibgate export --run {run_dir}' first"
             )
-        record = ExportResult.model_validate_json(_verified_bytes(run_dir, RECORD, manifest))
         artifact = record.artifact(precision)
         if artifact is None:
             fix = f"calibgate export --run {run_dir} --quantize int8" if precision == "int8" else "re-export the run"
             raise ModelError(f"{run_dir}: the export has no {precision} model", fix=fix)
+        reexport = f"restore the run from the registry, or re-export with 'calibgate export --run {run_dir}'"
         if record.tokenizer is None:
             raise ModelError(
                 f"{run_dir}: the export record names no serving tokenizer",
                 fix=f"re-run 'calibgate export --run {run_dir}'",
             )
-        model_bytes = _verified_bytes(run_dir, artifact.path, manifest)
+        model_bytes = verified_bytes(run_dir, artifact.path, manifest, fix=reexport)
         if hashlib.sha256(model_bytes).hexdigest() != artifact.sha256:
             raise IntegrityError(
-                f"{run_dir}: {artifact.path} does not match the sha256 in {RECORD}",
+                f"{run_dir}: {artifact.path} does not match the sha256 in {EXPORT_RECORD}",
                 fix=f"re-run 'calibgate export --run {run_dir}'",
             )
-        tokenizer_json = _verified_bytes(run_dir, record.tokenizer.path, manifest).decode("utf-8")
+        tokenizer_json = verified_bytes(run_dir, record.tokenizer.path, manifest, fix=reexport).decode("utf-8")
         tokenizer = ServingTokenizer(tokenizer_json, record.tokenizer)
         session = make_session(model_bytes, threads=threads)
         width = session.get_outputs()[0].shape[-1]
@@ -192,28 +189,3 @@ def read_texts(lines: Iterable[str], *, source: str = "<stdin>") -> list[str]:
     if not texts:
         raise DataError(f"{source}: no texts to predict", fix='pass JSONL lines such as {"text": "my card is lost"}')
     return texts
-
-
-def _verified_bytes(run_dir: Path, rel: str, manifest: RunManifest) -> bytes:
-    expected = manifest.files.get(rel)
-    if expected is None:
-        raise IntegrityError(
-            f"{run_dir}: {rel} is not recorded in the run manifest", fix=f"re-run 'calibgate export --run {run_dir}'"
-        )
-    from calibgate.paths import safe_join
-
-    path = safe_join(run_dir, rel, what="run file")  # never a symlink, never outside the run
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise IntegrityError(
-            f"{run_dir}: file {rel} is missing", fix=f"re-run 'calibgate export --run {run_dir}'"
-        ) from None
-    got = hashlib.sha256(data).hexdigest()
-    if got != expected:
-        raise IntegrityError(
-            f"{run_dir}: {rel} has sha256 {got[:12]}..., the manifest records {expected[:12]}..."
-            " (tampered or corrupted)",
-            fix=f"restore the run from the registry, or re-export with 'calibgate export --run {run_dir}'",
-        )
-    return data

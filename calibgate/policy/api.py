@@ -13,14 +13,9 @@ Decision: any FAIL -> ``block`` (exit 1); otherwise any ERROR -> ``error``
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
-
-from calibgate.errors import ModelError
 from calibgate.records.evaluation import EvaluationResult
 from calibgate.records.export import ExportResult
 from calibgate.records.plan import Plan
@@ -28,17 +23,13 @@ from calibgate.policy.checks import CHECKS, GateInputs
 from calibgate.records.decision import CheckResult, GateDecision
 from calibgate.policy.loader import PolicyProblem, check_policy, load_policy, resolve_policy
 from calibgate.policy.schema import Policy
+from calibgate.runs import load_run, read_evaluation, read_export, read_plan, read_record
 
 __all__ = ["gate", "gate_run", "production_for_gate", "UntrustedBaseline", "check_policy", "load_policy", "read_record", "PolicyProblem", "NO_BASELINE_NOTE"]
 
 NO_BASELINE_NOTE = "No baseline: the first model is judged on absolute thresholds only."
 BASELINE_CHECK = "baseline_integrity"
 FIRST_MODEL_FIX = "to gate the first model on absolute thresholds, declare it: --baseline none"
-EVALUATION_FILE = "evaluation.json"
-EXPORT_FILE = "export/export.json"
-PLAN_FILE = "plan.json"
-
-R = TypeVar("R", bound=BaseModel)
 
 
 def gate(
@@ -104,34 +95,12 @@ def _summary(checks: list[CheckResult], has_baseline: bool) -> str:
     return text if has_baseline else f"{text} {NO_BASELINE_NOTE}"
 
 
-def read_record(path: str | Path, model: type[R], *, what: str, fix: str) -> R:
-    """Read a JSON record file into ``model``; raise :class:`ModelError` (exit 2) naming the file."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no {what}", fix=fix)
-    try:
-        return model.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelError(f"{path}: malformed {what} ({first})", fix=fix) from None
-
-
 def read_run_records(run_dir: str | Path) -> tuple[EvaluationResult, ExportResult | None, Plan | None]:
     """A run's evaluation (required), export and plan (when present); the run is verified against its manifest."""
-    from calibgate.runs import load_run
-
     run_dir = Path(run_dir)
-    load_run(run_dir)  # IntegrityError on a tampered run: never gate what is not what was trained
-    evaluation = read_record(
-        run_dir / EVALUATION_FILE, EvaluationResult, what="evaluation record", fix=f"run 'calibgate evaluate --model {run_dir}'"
-    )
-    export = None
-    if (run_dir / EXPORT_FILE).exists():
-        export = read_record(run_dir / EXPORT_FILE, ExportResult, what="export record", fix=f"re-run 'calibgate export --model {run_dir}'")
-    plan = None
-    if (run_dir / PLAN_FILE).exists():
-        plan = read_record(run_dir / PLAN_FILE, Plan, what="plan", fix="re-run 'calibgate plan --json'")
-    return evaluation, export, plan
+    manifest = load_run(run_dir)  # IntegrityError on a tampered run: never gate what is not what was trained
+    return (read_evaluation(run_dir, manifest=manifest), read_export(run_dir, manifest=manifest),
+            read_plan(run_dir, manifest=manifest))
 
 
 def gate_run(

@@ -26,15 +26,13 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from calibgate.errors import IntegrityError, RegistryError
 from calibgate.records.evaluation import EvaluationResult
 from calibgate.records.export import ExportResult
 from calibgate.records.plan import Plan
 from calibgate.registry import store as _store
 from calibgate.registry.gitrepo import GitRepo
-from calibgate.registry.records import EVIDENCE_DIR, VersionRecord
+from calibgate.registry.records import EVIDENCE_DIR, EVIDENCE_RUN_FILES, VersionRecord, evidence_path
 from calibgate.registry.state import read_state
 from calibgate.registry.common import (  # noqa: F401 - re-exported
     PRODUCTION, StageAssignment, StageEventInfo, VerifyResult, VersionDetail, VersionInfo, event_info, version_info,
@@ -42,6 +40,7 @@ from calibgate.registry.common import (  # noqa: F401 - re-exported
 )
 from calibgate.registry.registration import register  # noqa: F401 - re-exported
 from calibgate.registry.stages import deprecate, promote, rollback  # noqa: F401 - re-exported
+from calibgate.runs import EVALUATION, EXPORT_RECORD, PLAN, file_name, parse_record
 
 __all__ = [
     "register", "promote", "rollback", "deprecate", "list_versions", "show_version", "verify_version",
@@ -169,10 +168,6 @@ class VersionEvidence:
     plan: Plan | None
 
 
-# run file -> its copy in the evidence commit
-_EVIDENCE_FILES = {"evaluation.json": "evaluation.json", "export/export.json": "export.json", "plan.json": "plan.json"}
-
-
 def version_evidence(git: GitRepo, v, *, verify_store: bool = True) -> VersionEvidence:
     """The evaluation, export and plan recorded for version ``v``, each checked before it is trusted.
 
@@ -183,10 +178,10 @@ def version_evidence(git: GitRepo, v, *, verify_store: bool = True) -> VersionEv
     """
     record = _checked_record(git, v)
     ref = f"{v.name}@{v.version}"
-    base = f"{EVIDENCE_DIR}/{v.name}/{v.version}"
     texts: dict[str, str | None] = {}
-    for run_file, evidence_file in _EVIDENCE_FILES.items():
-        text = git.show_file(v.commit, f"{base}/{evidence_file}")
+    for run_file in EVIDENCE_RUN_FILES:
+        evidence_file = file_name(run_file)
+        text = git.show_file(v.commit, evidence_path(v.name, v.version, run_file))
         expected = record.artifacts.files.get(run_file)
         if text is None and expected is not None:
             raise IntegrityError(f"{ref}: its evidence commit lacks {evidence_file}, which the registered run had",
@@ -199,17 +194,21 @@ def version_evidence(git: GitRepo, v, *, verify_store: bool = True) -> VersionEv
                 fix="restore the tags from the remote (git fetch --tags --force) and check who rewrote them",
             )
         texts[run_file] = text
-    if texts["evaluation.json"] is None:
+    if texts[EVALUATION] is None:
         raise RegistryError(f"{ref} has no recorded evaluation", fix="register versions with calibgate, or pass --baseline runs/<id>")
     if verify_store:
         _store.verify_stored(git.root, record.artifacts)  # the artifact served is the one registered
-    export_text, plan_text = texts["export/export.json"], texts["plan.json"]
-    try:
-        return VersionEvidence(
-            ref=ref, record=record, evaluation=EvaluationResult.model_validate_json(texts["evaluation.json"]),
-            export=ExportResult.model_validate_json(export_text) if export_text else None,
-            plan=Plan.model_validate_json(plan_text) if plan_text else None,
-        )
-    except ValidationError as exc:
-        raise RegistryError(f"{ref}: a recorded gate record is not valid for this calibgate ({str(exc).splitlines()[0]})",
-                            fix="re-register the run with this calibgate version") from None
+    return VersionEvidence(
+        ref=ref, record=record, evaluation=_parsed(ref, texts, EVALUATION, EvaluationResult, "evaluation"),
+        export=_parsed(ref, texts, EXPORT_RECORD, ExportResult, "export record"),
+        plan=_parsed(ref, texts, PLAN, Plan, "plan"),
+    )
+
+
+def _parsed(ref: str, texts: dict[str, str | None], run_file: str, model, what: str):
+    """A verified evidence text as its record (the same parse step and errors as a run's own file), or None."""
+    text = texts[run_file]
+    if not text:
+        return None
+    return parse_record(text, model, source=f"{ref}:{file_name(run_file)}", what=f"recorded {what}",
+                        fix="re-register the run with this calibgate version")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calibgate.errors import ModelError, RegistryError
+from calibgate.errors import RegistryError
 from calibgate.registry.gitrepo import GitRepo, PushRejected
 from calibgate.registry.records import StageRecord, VersionRecord
 from calibgate.registry.state import ModelState, StageEvent, read_state
@@ -215,11 +214,4 @@ def event_info(e: StageEvent) -> StageEventInfo:
         approved_by=e.record.approved_by if e.record else [], reason=e.record.reason if e.record else "",
         rollout=e.record.rollout if e.record else None,
     )
-
-
-def read_json(path: Path, model, what: str):
-    try:
-        return model.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except Exception as exc:  # noqa: BLE001 - any parse or validation failure is a bad run
-        raise ModelError(f"{path}: malformed {what} ({str(exc).splitlines()[0]})", fix="re-run the step that writes it") from None
 

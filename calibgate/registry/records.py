@@ -17,9 +17,17 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calibgate.registry.store import StoredArtifacts
+from calibgate.runs import EVALUATION, EXPORT_RECORD, PLAN, file_name
 
 REGISTRY_SCHEMA_VERSION = 1
 EVIDENCE_DIR = ".calibgate-registry"
+# the run's gate records the evidence commit keeps beside record.json, each under its own file name
+EVIDENCE_RUN_FILES = (EVALUATION, EXPORT_RECORD, PLAN)
+
+
+def evidence_path(name: str, version: str, run_file: str) -> str:
+    """Where the evidence commit of ``name@version`` keeps its copy of the run file ``run_file``."""
+    return f"{EVIDENCE_DIR}/{name}/{version}/{file_name(run_file)}"
 
 R = TypeVar("R", bound=BaseModel)
 

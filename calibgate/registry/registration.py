@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Literal
 
 from calibgate.errors import ModelError, RegistryError
-from calibgate.records.evaluation import EvaluationResult
-from calibgate.records.export import ExportResult
 from calibgate.registry import store as _store
 from calibgate.registry.gitrepo import GitRepo
-from calibgate.registry.records import EVIDENCE_DIR, ExportSummary, Lineage, VersionRecord, format_message
+from calibgate.registry.records import (
+    EVIDENCE_DIR, EVIDENCE_RUN_FILES, ExportSummary, Lineage, VersionRecord, evidence_path, format_message,
+)
 from calibgate.registry.tags import Tag, bump, format_tag, is_valid_name, is_valid_version
 from calibgate.registry.common import (
-    VersionInfo, project_config, default_name, version_info, model_state, open_repo, publish_tag, read_json, repo_relpath, sync_remote,
+    VersionInfo, project_config, default_name, version_info, model_state, open_repo, publish_tag, repo_relpath, sync_remote,
     registry_locked,
 )
+from calibgate.runs import PLAN, load_run, manifest_digest, read_evaluation, read_export
 
 
 @registry_locked  # read tags, pick the version, tag: one step per working copy
@@ -47,21 +48,18 @@ def register(
     file whose sha256 is recorded (default: calibgate.yaml's, when it exists).
     ``push``: None pushes when the repo has a remote; ``remote``: git remote.
     """
-    from calibgate.runs import load_run, manifest_digest
-
     git = open_repo(repo)
     name = default_name(name, git)
     if not is_valid_name(name):
         raise RegistryError(f"model name '{name}' is not valid for gto", fix="use letters, digits, '-', '_', '/' (e.g. ticket-router)")
     run_dir = Path(run_dir)
     manifest = load_run(run_dir)  # ModelError / IntegrityError before anything else
-    evaluation = read_json(run_dir / "evaluation.json", EvaluationResult, "evaluation record") \
-        if (run_dir / "evaluation.json").exists() else None
-    if evaluation is None:
-        raise ModelError(f"{run_dir}: no evaluation.json", fix=f"run 'calibgate evaluate --run {run_dir}' before registering")
-    export = read_json(run_dir / "export" / "export.json", ExportResult, "export record") \
-        if (run_dir / "export" / "export.json").exists() else None
-    plan_text = (run_dir / "plan.json").read_text(encoding="utf-8") if (run_dir / "plan.json").exists() else None
+    evaluation = read_evaluation(run_dir, manifest=manifest)  # ModelError: never evaluated (or malformed)
+    export = read_export(run_dir, manifest=manifest)
+    # the gate records kept in the evidence commit, byte for byte: the registry re-hashes them against the manifest
+    evidence_texts = {rel: (run_dir / rel).read_text(encoding="utf-8") for rel in EVIDENCE_RUN_FILES
+                      if rel in manifest.files}
+    plan_text = evidence_texts.get(PLAN)
     plan_summary = _plan_summary(plan_text)
 
     parent = git.head()
@@ -93,13 +91,8 @@ def register(
                                p95_ms=a.latency.p95_ms if a.latency else None) for a in (export.artifacts if export else [])],
         artifacts=stored, manifest_sha256=manifest_digest(manifest),
     )
-    evidence = f"{EVIDENCE_DIR}/{name}/{version}"
-    files = {f"{evidence}/record.json": record.model_dump_json(indent=2) + "\n",
-             f"{evidence}/evaluation.json": (run_dir / "evaluation.json").read_text(encoding="utf-8")}
-    if export is not None:
-        files[f"{evidence}/export.json"] = (run_dir / "export" / "export.json").read_text(encoding="utf-8")
-    if plan_text is not None:
-        files[f"{evidence}/plan.json"] = plan_text
+    files = {f"{EVIDENCE_DIR}/{name}/{version}/record.json": record.model_dump_json(indent=2) + "\n"}
+    files.update({evidence_path(name, version, rel): text for rel, text in evidence_texts.items()})
     headline = f"Register {name} {version} (run {manifest.run_id})"
     commit = git.evidence_commit(parent, files, headline + "\n\nEvidence for the registry tag; not on any branch.\n")
     tag = format_tag(Tag("version", name, version=version))
@@ -142,5 +135,5 @@ def _plan_summary(plan_text: str | None) -> dict | None:
             "dataset_sha256": plan.get("dataset", {}).get("sha256"),
         }
     except (json.JSONDecodeError, AttributeError):
-        raise ModelError("plan.json in the run is not valid JSON", fix="re-run 'calibgate plan --json'") from None
+        raise ModelError(f"{PLAN} in the run is not valid JSON", fix="re-run 'calibgate plan --json'") from None
 

@@ -16,11 +16,8 @@ changes: the promotion needs only its approvals (and gate decision).
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from calibgate.errors import RegistryError
 from calibgate.registry.state import ModelState
@@ -58,16 +55,15 @@ def check_rollout(policy, model: ModelState, version: str, stage: str, evidence:
 
 def _read_report(path: str | Path):
     from calibgate.records.monitor import MonitorReport
+    from calibgate.runs import parse_record
 
     path = Path(path)
+    fix = "pass the file 'calibgate monitor --json' wrote"
     try:
         data = path.read_bytes()
-        report = MonitorReport.model_validate(json.loads(data))
     except OSError as exc:
-        raise RegistryError(f"{path}: cannot read the evidence ({exc.strerror})", fix="pass the file 'calibgate monitor --json' wrote") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise RegistryError(f"{path}: not a monitor report ({first[:120]})", fix="pass the file 'calibgate monitor --json' wrote") from None
+        raise RegistryError(f"{path}: cannot read the evidence ({exc.strerror})", fix=fix) from None
+    report = parse_record(data, MonitorReport, source=str(path), what="monitor report", fix=fix)
     return path, report, hashlib.sha256(data).hexdigest()
 
 

@@ -144,7 +144,7 @@ def _gate_evidence(git: GitRepo, policy, v, stage: str, model: ModelState) -> di
 def _check_gate(gate, required: bool, policy, v, stage: str, model: ModelState) -> dict | None:
     """The presented gate decision, checked: it passed, for this version's run, under this policy,
     against the version that holds the stage now (a decision against an older production is stale)."""
-    from calibgate.policy.api import read_record
+    from calibgate.runs import read_record
 
     if gate is None:
         if required:

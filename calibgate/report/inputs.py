@@ -1,34 +1,33 @@
 """Reading the records a report is made of from JSON files and run directories.
 
-One place validates them: a missing file, bad JSON or a record of the wrong
-shape is an :class:`InputError` naming the file and the fix (exit code 2).
+One place validates them (:func:`calibgate.runs.read_record`, the reader of
+every record file): a missing file, bad JSON or a record of the wrong shape
+is a :class:`~calibgate.errors.ModelError` (an :class:`InputError`) naming
+the file and the fix (exit code 2).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TypeVar
 
 from pydantic import BaseModel
 
 from calibgate.errors import InputError
+from calibgate.records.decision import GateDecision
 from calibgate.records.evaluation import EvaluationResult
 from calibgate.records.export import ExportResult
 from calibgate.records.plan import Plan
-from calibgate.records.decision import GateDecision
-
-_M = TypeVar("_M", bound=BaseModel)
+from calibgate.runs import EVALUATION, EXPORT_RECORD, PLAN, file_name, read_record
 
 # where 'calibgate train/evaluate/export' leave their records inside a run directory
-RUN_FILES = {"plan": "plan.json", "candidate_eval": "evaluation.json", "export": "export/export.json"}
-# what 'calibgate ci --out DIR' writes (the gate's artifact)
+RUN_FILES = {"plan": PLAN, "candidate_eval": EVALUATION, "export": EXPORT_RECORD}
+# what 'calibgate ci --out DIR' writes (the gate's artifact): the run's records under their own names
 CI_FILES = {
     "decision": "decision.json",
-    "plan": "plan.json",
-    "candidate_eval": "evaluation.json",
+    "plan": file_name(PLAN),
+    "candidate_eval": file_name(EVALUATION),
     "baseline_eval": "baseline-evaluation.json",
-    "export": "export.json",
+    "export": file_name(EXPORT_RECORD),
 }
 RECORD_TYPES: dict[str, type[BaseModel]] = {
     "decision": GateDecision,
@@ -39,20 +38,10 @@ RECORD_TYPES: dict[str, type[BaseModel]] = {
 }
 
 
-def load_record(path: str | Path, model: type[_M]) -> _M:
-    """Parse and validate one JSON record file."""
-    from calibgate.report.api import coerce
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file", fix=f"pass the {model.__name__} JSON the producing command wrote")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})", fix="regenerate the file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text", fix="regenerate the file") from None
-    return coerce(model, raw, str(path))
+def load_record(path: str | Path, model: type[BaseModel]) -> BaseModel:
+    """Parse and validate one JSON record file (:func:`calibgate.runs.read_record`: one error for every record file)."""
+    name = model.__name__
+    return read_record(path, model, what=f"{name} record", fix=f"pass the {name} JSON the producing command wrote")
 
 
 def load_records(

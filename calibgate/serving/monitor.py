@@ -229,7 +229,7 @@ def monitor_log(
     evaluations = {}
     if evaluation is not None:
         primary = next((r.model for r in records if r.role == "primary"), None)
-        from calibgate.policy.api import read_record
+        from calibgate.runs import read_record
 
         evaluations[primary] = read_record(evaluation, EvaluationResult, what="evaluation record",
                                            fix="pass the evaluation.json 'calibgate evaluate' writes")
@@ -246,7 +246,8 @@ def _registry_evaluation(ref: str, repo):
     from calibgate.errors import RegistryError
     from calibgate.records.evaluation import EvaluationResult
     from calibgate.registry.common import model_state, open_repo, resolve_ref
-    from calibgate.registry.records import EVIDENCE_DIR
+    from calibgate.registry.records import evidence_path
+    from calibgate.runs import EVALUATION, parse_record
 
     try:
         git = open_repo(repo)
@@ -254,5 +255,6 @@ def _registry_evaluation(ref: str, repo):
         v = model_state(git, name).versions.get(version)
     except RegistryError:
         return None
-    text = git.show_file(v.commit, f"{EVIDENCE_DIR}/{name}/{version}/evaluation.json") if v else None
-    return EvaluationResult.model_validate_json(text) if text else None
+    text = git.show_file(v.commit, evidence_path(name, version, EVALUATION)) if v else None
+    return parse_record(text, EvaluationResult, source=f"{ref}:{EVALUATION}", what="recorded evaluation",
+                        fix="re-register the version with this calibgate") if text else None

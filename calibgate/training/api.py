@@ -8,7 +8,6 @@ The run directory is written atomically under ``runs_dir`` and
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -169,13 +168,9 @@ def _resolve_plan(plan, strategy, config, model):
     if isinstance(plan, Plan):
         return plan, "option" if strategy else "plan"
     if plan is not None:
-        path = Path(plan)
-        if not path.exists():
-            raise ConfigError(f"{path}: no such plan file", fix="run 'calibgate plan --json > plan.json' or drop --plan")
-        try:
-            record = Plan.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, ValueError) as exc:
-            raise ConfigError(f"{path}: not a calibgate plan ({str(exc).splitlines()[0]})", fix="regenerate it with 'calibgate plan --json'") from None
+        from calibgate.runs import read_record
+
+        record = read_record(plan, Plan, what="plan", fix="run 'calibgate plan --json > plan.json' or drop --plan")
         return record, "option" if strategy else "plan file"
     if strategy is not None:
         return None, "option"

@@ -18,9 +18,10 @@ import numpy as np
 
 from calibgate.embeddings.encoder import DEFAULT_MODEL, ModelInfo, default_model_dir, embed_texts
 from calibgate.errors import ModelError
-from calibgate.runs import HeadSpec, RunManifest, write_manifest
-
-BASELINE_HEAD = "baseline/probe_head.safetensors"
+from calibgate.runs import (
+    ADAPTER_DIR, ADAPTER_WEIGHTS, BASELINE_DIR, BASELINE_HEAD, CURVES, ENCODER_DIR, HEAD, MODEL_CARD, PLAN, TRAIN_CONFIG,
+    HeadSpec, RunManifest, write_manifest,
+)
 
 
 @dataclass
@@ -121,23 +122,23 @@ class TrainedModel:
         from calibgate.training.card import model_card
 
         encoder, tokenizer = self._encoder_and_tokenizer()
-        encoder.save_pretrained(root / "encoder", safe_serialization=True)
-        tokenizer.save_pretrained(root / "encoder")
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.head_tensors.items()}, str(root / "head.safetensors"))
-        (root / "baseline").mkdir()
+        encoder.save_pretrained(root / ENCODER_DIR, safe_serialization=True)
+        tokenizer.save_pretrained(root / ENCODER_DIR)
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.head_tensors.items()}, str(root / HEAD))
+        (root / BASELINE_DIR).mkdir()
         save_file({k: v.contiguous() for k, v in self.baseline_head.items()}, str(root / BASELINE_HEAD))
         if self.adapter is not None:
             state, config = self.adapter
-            (root / "adapter").mkdir()
-            save_file(state, str(root / "adapter" / "adapter_model.safetensors"))
-            config.save_pretrained(str(root / "adapter"))
+            (root / ADAPTER_DIR).mkdir()
+            save_file(state, str(root / ADAPTER_WEIGHTS))
+            config.save_pretrained(str(root / ADAPTER_DIR))
         train_config = {**self.train_config, **(extra_config or {})}
-        _write_json(root / "train_config.json", train_config)
-        _write_json(root / "curves.json", {"epochs": self.curves, "train_seconds": self.train_seconds})
+        _write_json(root / TRAIN_CONFIG, train_config)
+        _write_json(root / CURVES, {"epochs": self.curves, "train_seconds": self.train_seconds})
         plan_dict = None
         if plan is not None:
             plan_dict = plan.model_dump(mode="json") if hasattr(plan, "model_dump") else dict(plan)
-            _write_json(root / "plan.json", plan_dict)
+            _write_json(root / PLAN, plan_dict)
         manifest = RunManifest(
             run_id=run_id,
             strategy=self.strategy,
@@ -156,7 +157,7 @@ class TrainedModel:
             device=self.device,
             train_seconds=round(self.train_seconds, 3),
         )
-        (root / "README.md").write_text(model_card(manifest, self.curves, plan_dict), encoding="utf-8")
+        (root / MODEL_CARD).write_text(model_card(manifest, self.curves, plan_dict), encoding="utf-8")
         return write_manifest(root, manifest)
 
 

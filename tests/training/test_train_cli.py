@@ -47,7 +47,7 @@ def test_train_follows_a_plan_file(tiny_project):
         (["--strategy", "lora", "--lora-rank", "0"], "LoRA rank must be a positive integer"),
         (["--strategy", "lora", "--epochs", "0"], "epochs must be a positive integer"),
         (["--strategy", "full-finetune", "--modifier", "dropout"], "unknown training modifier"),
-        (["--plan", "missing.json"], "no such plan file"),
+        (["--plan", "missing.json"], "missing.json: no such file (the plan)"),
         pytest.param([], "no strategy given", marks=pytest.mark.skipif(
             importlib.util.find_spec("calibgate.planner.api") is not None, reason="the planner exists: train follows it")),
     ],

@@ -1,22 +1,7 @@
-"""The run directory: what ``calibgate train`` writes and every later step reads.
+"""The run manifest ``calibgate-run.json``: the sha256 of every file in the run, sealed by its own digest.
 
-A run directory is self-contained (weights in safetensors, tokenizer, label
-map, config, plan, lineage) and carries the sha256 of every file in its
-manifest ``calibgate-run.json``. :func:`load_run` re-hashes and refuses a
-tampered run; the registry records the same hashes.
-
-Layout::
-
-    runs/<run_id>/
-      calibgate-run.json      RunManifest (this module)
-      encoder/                HF model dir: config, model.safetensors, tokenizer
-                              (merged weights for lora / full-finetune, the
-                              frozen base for embedding-probe / retrieval)
-      head.safetensors        linear head {"weight", "bias"} or kNN index
-                              {"keys", "key_labels"}
-      adapter/                peft adapter (lora only), for reference
-      README.md               model card with Hugging Face metadata
-      ...                     curves, metrics, exports (each hashed)
+:func:`load_run` re-hashes and refuses a tampered run; the registry records
+the same hashes and the manifest digest in the version tag.
 """
 
 from __future__ import annotations
@@ -28,12 +13,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from calibgate.errors import IntegrityError, ModelError
+from calibgate.paths import PICKLE_SUFFIXES, atomic_write_text, check_relative
 from calibgate.records.strategies import TrainableName
+from calibgate.runs.layout import MANIFEST
+from calibgate.runs.parsing import parse_record
 
-MANIFEST = "calibgate-run.json"
 RUN_SCHEMA_VERSION = 1
 
 Strategy = TrainableName
@@ -121,8 +108,6 @@ def hash_tree(root: Path) -> dict[str, str]:
 
 def write_manifest(root: Path, manifest: RunManifest) -> RunManifest:
     """Hash every file under ``root`` into ``manifest.files`` and write it last (atomically)."""
-    from calibgate.paths import atomic_write_text
-
     manifest = manifest.model_copy(update={"files": hash_tree(root)})
     manifest = manifest.model_copy(update={"manifest_sha256": manifest_digest(manifest)})
     atomic_write_text(root / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
@@ -147,13 +132,8 @@ def read_manifest(root: str | Path) -> RunManifest:
 
 def parse_manifest(data: bytes, *, source: str) -> RunManifest:
     """A manifest from its bytes; :class:`ModelError` for anything malformed, or a file path that leaves the run."""
-    from calibgate.paths import check_relative
-
-    try:
-        manifest = RunManifest.model_validate(json.loads(data.decode("utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelError(f"{source}: malformed run manifest ({first})", fix="retrain, or restore the run from the registry") from None
+    manifest = parse_record(data, RunManifest, source=source, what="run manifest",
+                            fix="retrain, or restore the run from the registry")
     if manifest.manifest_sha256 is None:
         raise IntegrityError(
             f"{source}: the manifest has no manifest_sha256 (written by an older calibgate, or stripped)",
@@ -179,8 +159,6 @@ def _is_sha256(value: str) -> bool:
 def verify_run(root: str | Path, manifest: RunManifest | None = None) -> RunManifest:
     """Re-hash the run's files; raise :class:`IntegrityError` on any missing, changed or extra file, any symlink,
     and any pickle-format file (a calibgate run is safetensors and JSON only)."""
-    from calibgate.embeddings.modeldir import PICKLE_SUFFIXES
-
     root = Path(root)
     manifest = manifest or read_manifest(root)
     actual = hash_tree(root)  # refuses symlinks before any byte is read
