@@ -173,7 +173,7 @@ def promote(ref, stage, approved_by, policy, reason, gate_file, evidence, overri
 
     approved_by = list(approved_by)
     if approval_run is not None:
-        from calibgate.cli.report import default_repo
+        from calibgate.cli._common import default_repo
         from calibgate.errors import ConfigError
         from calibgate.github import GitHubClient
         from calibgate.github.approvals import environment_reviewers
