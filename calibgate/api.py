@@ -21,7 +21,7 @@ _EXPORTS = {
     "predict": "calibgate.export.serving:predict",
     "check_policy": "calibgate.policy.api:check_policy",
     "gate": "calibgate.policy.api:gate",
-    "gate_run": "calibgate.policy.api:gate_run",
+    "gate_run": "calibgate.pipeline.gate:gate_run",
     "load_policy": "calibgate.policy.loader:load_policy",
     "register": "calibgate.registry.api:register",
     "promote": "calibgate.registry.api:promote",

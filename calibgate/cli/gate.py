@@ -34,7 +34,7 @@ _MARK = {"PASS": "ok  ", "WARN": "warn", "FAIL": "FAIL", "ERROR": "ERR ", "SKIPP
 @click.option("--json", "as_json", is_flag=True, help="Print the GateDecision as JSON.")
 def gate(candidate: str, baseline: str, policy_path: str | None, plan: str | None, name: str | None, as_json: bool) -> None:
     """Decide whether a candidate run may be promoted under the policy (a failed gate is exit 1, not an error)."""
-    from calibgate.policy.api import gate_run
+    from calibgate.pipeline.gate import gate_run
 
     decision = gate_run(candidate, baseline=baseline, policy=policy_path, plan=plan, name=name)
     if as_json:

@@ -80,7 +80,7 @@ def run_ci(
         raise ConfigError(f"--baseline {baseline!r}: calibgate ci compares with 'production' or 'none'",
                           fix="use calibgate gate --baseline RUN_DIR to compare with a run directory")
     if baseline == "production":  # before minutes of training: no readable production is an error, not a first model
-        from calibgate.policy.api import production_for_gate
+        from calibgate.pipeline.gate import production_for_gate
 
         production_for_gate(cfg.root, cfg.name, verify_store=False)  # the gate verifies the stored artifact
     out_dir = Path(out)
@@ -155,7 +155,7 @@ def _baseline(api, cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: 
     """
     if baseline == "none":
         return None, "none", None
-    from calibgate.policy.api import UntrustedBaseline, production_for_gate
+    from calibgate.pipeline.gate import UntrustedBaseline, production_for_gate
 
     found = production_for_gate(cfg.root, cfg.name, verify_store=False)  # gate_run verifies the stored artifact
     if isinstance(found, UntrustedBaseline):
