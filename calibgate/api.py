@@ -10,12 +10,18 @@ each function lives in its subsystem and is imported on first use.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from calibgate.records.plan import Plan
+    from calibgate.settings import ProjectConfig
+    from calibgate.training.api import TrainResult
 
 # public name -> "module:attribute"
 _EXPORTS = {
     "plan": "calibgate.planner.api:plan",
-    "train": "calibgate.training.api:train",
     "evaluate": "calibgate.evaluation.api:evaluate",
     "export": "calibgate.export.api:export",
     "predict": "calibgate.export.serving:predict",
@@ -42,7 +48,41 @@ _EXPORTS = {
     "monitor": "calibgate.serving.monitor:monitor_log",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "train"])
+
+
+def train(
+    *,
+    config: str | Path | ProjectConfig | None = None,
+    strategy: str | None = None,
+    lora_rank: int | None = None,
+    epochs: int | None = None,
+    plan: str | Path | Plan | None = None,
+    train_path: str | Path | None = None,
+    model: str | None = None,
+    runs_dir: str | Path | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    modifiers: Iterable[str] | None = None,
+    run_id: str | None = None,
+    progress: bool = False,
+    reason: str | None = None,
+) -> TrainResult:
+    """Train per ``strategy`` or ``plan`` into a new run directory; without a plan, plan first (recorded in the run).
+
+    Training sits below the planner, so the planner is passed in here (:func:`calibgate.training.api.train`).
+    """
+    from calibgate.training.api import train as _train
+
+    try:
+        from calibgate.planner.api import plan as planner
+    except ImportError:  # a build without the planner's dependencies: training says what to pass instead
+        planner = None
+    return _train(
+        config=config, strategy=strategy, lora_rank=lora_rank, epochs=epochs, plan=plan, train_path=train_path,
+        model=model, runs_dir=runs_dir, seed=seed, batch_size=batch_size, modifiers=modifiers, run_id=run_id,
+        progress=progress, reason=reason, planner=planner,
+    )
 
 
 def __getattr__(name: str) -> Any:
