@@ -68,7 +68,7 @@ Exit codes (the gate's): 0 may promote, 1 blocked, 2 bad input or configuration,
 def ci(ctx, config, policy, out, baseline, name, link_values, summary, annotations, post, repo, pr, as_json, quiet) -> None:
     """Run the whole gate locally, as the GitHub Action does, and exit with the gate's code."""
     from calibgate import api
-    from calibgate.report.pipeline import records_json
+    from calibgate.pipeline.ci import records_json
 
     result = api.run_ci(
         config=config,

@@ -25,10 +25,10 @@ def model_run_dir(cfg: ProjectConfig, *, model: str | Path | None, version: str 
     if version is None:
         yield None
         return
-    from calibgate import api
+    from calibgate.registry.api import fetch_version
 
     with tempfile.TemporaryDirectory(prefix="calibgate-production-") as tmp:
-        yield Path(api.fetch_version(version, Path(tmp) / "run", repo=cfg.root))
+        yield Path(fetch_version(version, Path(tmp) / "run", repo=cfg.root))
 
 
 def model_probs(run_dir: Path, texts: list[str]) -> tuple[np.ndarray, list[str]]:

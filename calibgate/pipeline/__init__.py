@@ -2,7 +2,6 @@
 
 * :mod:`~calibgate.pipeline.gate`: ``gate_run``, the gate on a run directory against the registry's production
   version (or a run directory, or none);
-* :mod:`~calibgate.pipeline.train`: resolve the plan (given, from a file, or a fresh one), then train;
 * :mod:`~calibgate.pipeline.ci`: ``calibgate ci``, plan -> train -> evaluate -> export -> baseline -> gate -> report;
 * :mod:`~calibgate.pipeline.drift`: ``calibgate drift``, production sample vs the production version's training data.
 
