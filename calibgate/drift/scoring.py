@@ -42,7 +42,7 @@ def model_probs(run_dir: Path, texts: list[str]) -> tuple[np.ndarray, list[str]]
 
         predictor = Predictor.from_run(run_dir)
         return softmax(predictor.logits(texts)), list(predictor.label_names)
-    from calibgate.evaluation.predict import predict_proba
+    from calibgate.training.predict import predict_proba
     from calibgate.modeling import load_classifier
 
     classifier, tokenizer, manifest = load_classifier(run_dir)
