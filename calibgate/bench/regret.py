@@ -209,8 +209,8 @@ def _planner_fingerprint() -> str:
 
 def _plan_cached(name, cal, production, target, config, thresholds, seed, *, log) -> dict:
     """The plan (JSON) and its measured cost, from the cache when this planner already made it."""
-    from calibgate import api
     from calibgate.embeddings.encoder import resolve_model_dir
+    from calibgate.planner.api import plan as make_plan
 
     info = resolve_model_dir(config.model)
     key = _key(cal.sha256, production.texts, target, info.fingerprint, thresholds.model_dump(), seed, _planner_fingerprint())
@@ -218,7 +218,7 @@ def _plan_cached(name, cal, production, target, config, thresholds, seed, *, log
     if path.exists():
         return json.loads(path.read_text())
     start, cpu_start = time.perf_counter(), time.process_time()
-    plan = api.plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed)
+    plan = make_plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed)
     record = {
         "plan_seconds": time.perf_counter() - start, "plan_cpu_seconds": time.process_time() - cpu_start,
         "plan": plan.model_dump(mode="json"),

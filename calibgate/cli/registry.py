@@ -256,10 +256,10 @@ def pull(ref, dest, name) -> None:
     """Restore version REF's run directory from the artifact store (verified), e.g. to re-evaluate production."""
     from pathlib import Path
 
+    from calibgate import api
     from calibgate.errors import RegistryError
-    from calibgate.registry.api import fetch_version  # not in calibgate.api's facade yet
 
     if Path(dest).exists():
         raise RegistryError(f"{dest} already exists", fix="pass a new directory to --to")
-    out = fetch_version(ref, dest, name=name)
+    out = api.fetch_version(ref, dest, name=name)
     click.echo(f"restored {ref} into {out}")
