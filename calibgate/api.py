@@ -78,8 +78,11 @@ def train(
     """
     from calibgate.training.api import train as _train
 
+    planner: Callable[..., Plan] | None
     try:
-        from calibgate.planner.api import plan as planner
+        from calibgate.planner.api import plan as _plan
+
+        planner = _plan
     except ImportError:  # a build without the planner's dependencies: training says what to pass instead
         planner = None
 
