@@ -19,7 +19,8 @@ def test_every_reader_of_strategies_reads_the_catalogue():
     from calibgate.planner.costs import CostModel, latency_class
     from calibgate.records.plan import Candidate
     from calibgate.runs import RunManifest
-    from calibgate.training.options import STRATEGIES, make_options
+    from calibgate.training import STRATEGIES
+    from calibgate.training.options import make_options
     from calibgate.training.registry import registered
 
     assert STRATEGIES == strategies.TRAINABLE

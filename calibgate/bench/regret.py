@@ -253,8 +253,8 @@ def _planner_fingerprint() -> str:
 
 def _plan_cached(name, cal, production, target, config, thresholds, seed, *, priors=None, log) -> dict:
     """The plan (JSON) and its measured cost, from the cache when this planner already made it."""
-    from calibgate import api
     from calibgate.embeddings.encoder import resolve_model_dir
+    from calibgate.planner.api import plan as make_plan
 
     info = resolve_model_dir(config.model)
     key = _key(cal.sha256, production.texts, target, info.fingerprint, thresholds.model_dump(), seed, _planner_fingerprint(),
@@ -266,7 +266,7 @@ def _plan_cached(name, cal, production, target, config, thresholds, seed, *, pri
 
     measured_before = set((cache_dir() / "tuned-view").rglob("*.npz"))
     start, cpu_start = time.perf_counter(), time.process_time()
-    plan = api.plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed, priors=priors)
+    plan = make_plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed, priors=priors)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     ft = plan.signals.fine_tuning
     # a fine-tuning measurement read from the planner's cache is charged what it cost when it ran

@@ -41,7 +41,8 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
     Example:
       calibgate bench regret ../shared/datasets/{banking77,sst2,sms_spam} -o benchmarks/RESULTS-regret.md
     """
-    from calibgate.bench.regret import BenchConfig, bench_regret
+    from calibgate import api
+    from calibgate.bench.regret import BenchConfig
     from calibgate.errors import ConfigError
 
     def ints(text: str, what: str) -> tuple[int, ...]:
@@ -64,7 +65,7 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
     if model:
         config = BenchConfig(**{**config.__dict__, "model": model})
     command = "calibgate " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and sys.argv[0].endswith("calibgate") else "calibgate bench regret"
-    raw = bench_regret(list(datasets), config=config, output=output, command=command, write_priors=write_priors, log=lambda m: click.echo(m, err=True))
+    raw = api.bench_regret(list(datasets), config=config, output=output, command=command, write_priors=write_priors, log=lambda m: click.echo(m, err=True))
     for size, s in raw["summary"]["by_calibration_size"].items():
         tau = "n/a" if s["kendall_tau"] is None else f"{s['kendall_tau']:.2f}"
         gap = "n/a" if s["gap_mae_points"] is None else f"{s['gap_mae_points']:.2f}"

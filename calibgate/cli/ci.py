@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from calibgate.cli.report import default_pr, default_repo, emit_actions_output, parse_links
+from calibgate.cli._common import collect_links, default_pr, default_repo, emit_actions_output
 
 EPILOG = """\b
 Runs: plan -> train (the plan's choice) -> evaluate -> export -> gate -> report.
@@ -68,8 +68,7 @@ Exit codes (the gate's): 0 may promote, 1 blocked, 2 bad input or configuration,
 def ci(ctx, config, policy, out, baseline, name, link_values, summary, annotations, post, repo, pr, as_json, quiet) -> None:
     """Run the whole gate locally, as the GitHub Action does, and exit with the gate's code."""
     from calibgate import api
-    from calibgate.report.actions import run_links
-    from calibgate.report.pipeline import records_json
+    from calibgate.pipeline.ci import records_json
 
     result = api.run_ci(
         config=config,
@@ -77,7 +76,7 @@ def ci(ctx, config, policy, out, baseline, name, link_values, summary, annotatio
         out=out,
         baseline=baseline,
         name=name,
-        links={**run_links(), **parse_links(link_values)},
+        links=collect_links(link_values),
         post=post,
         repo=default_repo(repo),
         pr=default_pr(pr),

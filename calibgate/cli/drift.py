@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from calibgate.cli.report import default_repo, parse_links
+from calibgate.cli._common import collect_links, default_repo
 
 EPILOG = """\b
 Compares a fresh production sample with the training data of the version in
@@ -61,7 +61,6 @@ Exit codes: 0 measured (drift or not), 2 bad input or configuration, 3 GitHub or
 def drift(config, production, reference, threshold, policy, model, out, repo, dry_run, seed, link_values) -> None:
     """Compare production texts with the production model's training data; on drift, open an issue."""
     from calibgate import api
-    from calibgate.report.actions import run_links
 
     result = api.drift(
         config=config,
@@ -74,7 +73,7 @@ def drift(config, production, reference, threshold, policy, model, out, repo, dr
         repo=None if dry_run else default_repo(repo),
         dry_run=dry_run,
         seed=seed,
-        links={**run_links(), **parse_links(link_values)},
+        links=collect_links(link_values),
     )
     click.echo(f"calibgate: {result.summary}")
     if result.drifted and dry_run:

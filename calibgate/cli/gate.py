@@ -34,9 +34,9 @@ _MARK = {"PASS": "ok  ", "WARN": "warn", "FAIL": "FAIL", "ERROR": "ERR ", "SKIPP
 @click.option("--json", "as_json", is_flag=True, help="Print the GateDecision as JSON.")
 def gate(candidate: str, baseline: str, policy_path: str | None, plan: str | None, name: str | None, as_json: bool) -> None:
     """Decide whether a candidate run may be promoted under the policy (a failed gate is exit 1, not an error)."""
-    from calibgate.policy.api import gate_run
+    from calibgate import api
 
-    decision = gate_run(candidate, baseline=baseline, policy=policy_path, plan=plan, name=name)
+    decision = api.gate_run(candidate, baseline=baseline, policy=policy_path, plan=plan, name=name)
     if as_json:
         click.echo(decision.model_dump_json(indent=2))
     else:

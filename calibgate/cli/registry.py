@@ -173,7 +173,7 @@ def promote(ref, stage, approved_by, policy, reason, gate_file, evidence, overri
 
     approved_by = list(approved_by)
     if approval_run is not None:
-        from calibgate.cli.report import default_repo
+        from calibgate.cli._common import default_repo
         from calibgate.errors import ConfigError
         from calibgate.github import GitHubClient
         from calibgate.github.approvals import environment_reviewers
@@ -256,10 +256,10 @@ def pull(ref, dest, name) -> None:
     """Restore version REF's run directory from the artifact store (verified), e.g. to re-evaluate production."""
     from pathlib import Path
 
+    from calibgate import api
     from calibgate.errors import RegistryError
-    from calibgate.registry.api import fetch_version  # not in calibgate.api's facade yet
 
     if Path(dest).exists():
         raise RegistryError(f"{dest} already exists", fix="pass a new directory to --to")
-    out = fetch_version(ref, dest, name=name)
+    out = api.fetch_version(ref, dest, name=name)
     click.echo(f"restored {ref} into {out}")

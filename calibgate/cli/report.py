@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from calibgate.records.decision import GateDecision
+from calibgate.cli._common import collect_links, default_pr, default_repo, emit_actions_output, post_comment
 
 EPILOG = """\b
 Examples:
@@ -20,39 +19,6 @@ Exit codes: 0 rendered (whatever the decision), 2 bad input, 3 GitHub or disk fa
 """
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-def parse_links(values: tuple[str, ...]) -> dict[str, str]:
-    """``LABEL=URL`` options as a mapping; URLs must be http(s)."""
-    links = {}
-    for value in values:
-        label, sep, url = value.partition("=")
-        if not sep or not label.strip() or not url.startswith(("https://", "http://")):
-            raise click.BadParameter(f"{value!r} is not LABEL=https://...", param_hint="--link")
-        links[label.strip()] = url
-    return links
-
-
-def emit_actions_output(decision: GateDecision, markdown: str, *, summary: bool, annotations: bool | None) -> None:
-    """Append to the step summary and print ``::error``/``::warning`` lines (default: inside Actions)."""
-    from calibgate.report.actions import annotations as build_annotations
-    from calibgate.report.actions import in_actions, write_step_summary
-
-    if summary and write_step_summary(markdown) is None:
-        click.echo("calibgate: note: GITHUB_STEP_SUMMARY is not set; no step summary written", err=True)
-    if annotations if annotations is not None else in_actions():
-        for line in build_annotations(decision):
-            click.echo(line)
-
-
-def default_repo(repo: str | None) -> str | None:
-    return repo or os.environ.get("GITHUB_REPOSITORY") or None
-
-
-def default_pr(pr: int | None) -> int | None:
-    from calibgate.report.actions import event_pull_number
-
-    return pr if pr is not None else event_pull_number()
 
 
 @click.command("report", epilog=EPILOG)
@@ -122,11 +88,10 @@ def report(
     hidden marker, so --post updates the same comment on every re-run.
     """
     from calibgate import api
-    from calibgate.report.actions import run_links
     from calibgate.report.inputs import load_records
     from calibgate.settings import load_config
 
-    links = {**run_links(), **parse_links(link_values)}
+    links = collect_links(link_values)
     repo, pr = default_repo(repo), default_pr(pr)
     if post and (repo is None or pr is None):
         raise click.UsageError("--post needs --repo owner/name and --pr N (or a pull_request event)")
@@ -151,14 +116,3 @@ def report(
     emit_actions_output(records["decision"], markdown, summary=summary, annotations=annotations)
     if post:
         post_comment(markdown, repo=repo, pr=pr, expect_head_sha=expect_head_sha)
-
-
-def post_comment(markdown: str, *, repo: str, pr: int, expect_head_sha: str | None = None) -> None:
-    from calibgate.github import GitHubClient, upsert_comment
-    from calibgate.github.comments import check_pull_head
-
-    client = GitHubClient.from_env()
-    if expect_head_sha:
-        check_pull_head(client, repo, pr, expect_head_sha)
-    posted = upsert_comment(client, repo, pr, markdown)
-    click.echo(f"calibgate: comment {posted.action} on {repo}#{pr}: {posted.url or posted.id}", err=True)

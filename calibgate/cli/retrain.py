@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from calibgate.cli.report import default_repo
+from calibgate.cli._common import default_repo
 
 EPILOG = """\b
 Merges the labeled rows under data.incoming into data.train (duplicates

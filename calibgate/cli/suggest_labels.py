@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from calibgate.cli.report import default_repo
+from calibgate.cli._common import default_repo
 
 EPILOG = """\b
 Scores every pool text: uncertainty under the production model (1 - margin

@@ -48,7 +48,7 @@ def suggest_labels(
     ``comment``, the list is posted on the open retraining PR of ``repo``.
     """
     from calibgate.data.jsonl import load_unlabeled, write_jsonl
-    from calibgate.drift.pipeline import load_thresholds
+    from calibgate.drift.record import load_thresholds
     from calibgate.drift.reference import load_reference, production_version
     from calibgate.drift.scoring import embed, model_probs, model_run_dir
     from calibgate.drift.suggest import suggest_labels as pick

@@ -71,6 +71,36 @@ def drift_body(
     return "\n".join(lines) + "\n"
 
 
+def drift_summary(drifted, auc, threshold, outputs, note, n_prod, n_ref) -> str:
+    """One line: drift or not, the domain-classifier AUC against its threshold, the output test against alpha."""
+    parts = []
+    if auc is not None:
+        parts.append(f"domain-classifier AUC {auc:.3f} {'>' if auc > threshold else '<='} {threshold:.2f}")
+    else:
+        parts.append("domain-classifier AUC not measured")
+    if outputs is not None:
+        moved = f"; moved: {', '.join(m.label for m in outputs.moved[:5])}" if outputs.moved else ""
+        parts.append(
+            f"model outputs p={outputs.p_value:.3g} {'<' if outputs.drifted else '>='} alpha {outputs.alpha:g}{moved}"
+        )
+    else:
+        parts.append(f"model outputs {note}")
+    return f"{'drift' if drifted else 'no drift'}: " + ", ".join(parts) + f" ({n_prod} production vs {n_ref} training texts)"
+
+
+def issue_body(cfg, summary, shift, outputs, note, production_path, prod_texts, ref, heldout, suggestions, links) -> str:
+    """The drift issue: both views' evidence, the references they compared against, the texts to label, what next."""
+    domain = list(shift.evidence or []) + ([shift.reading] if shift.reading else [])
+    return drift_body(
+        name=cfg.name, summary=summary, domain_lines=domain,
+        output_lines=(outputs.evidence() + [f"reference for the outputs: {heldout.name}"]) if outputs is not None else [note],
+        production=str(production_path), n_production=len(prod_texts), reference=ref.name, n_reference=len(ref.texts),
+        suggestions=suggestions, links=links,
+        next_step="label the texts above (or a fresh production sample) into `data.incoming`, then "
+        "`calibgate retrain` merges them, records the data version with DVC and opens a PR that the gate judges.",
+    )
+
+
 def _cell(text: str) -> str:
     from calibgate.report.markdown import inline
 

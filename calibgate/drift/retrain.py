@@ -84,7 +84,7 @@ def retrain(
     """
     from calibgate.data.versions import ensure_pulled
     from calibgate.drift.merge import merge_labels, read_incoming
-    from calibgate.drift.pipeline import load_thresholds, read_record
+    from calibgate.drift.record import load_thresholds, read_record
 
     cfg = load_config(config, required=True)
     target, train_path, incoming_path = _paths(cfg)
@@ -168,9 +168,9 @@ def _preflight(cfg: ProjectConfig, target: str, repo, base: str, dry_run: bool, 
 
 def _record_data(cfg, target, train_path: Path, train_text: str, merge: MergeReport, dvc_remote, policy):
     """Write the merged data, ``dvc add`` + ``dvc push``, re-plan; restore the workspace whatever happens."""
-    from calibgate import api
     from calibgate.data.versions import tracked_md5
     from calibgate.drift.merge import appended_text
+    from calibgate.planner.api import plan as make_plan
 
     dvc_path = cfg.root / f"{target}.dvc"
     saved = {train_path: train_path.read_bytes(), dvc_path: dvc_path.read_bytes()}
@@ -179,7 +179,7 @@ def _record_data(cfg, target, train_path: Path, train_text: str, merge: MergeRep
         _dvc(cfg.root, "add", target=target)
         _dvc(cfg.root, "push", target=target, remote=dvc_remote)
         data_md5 = tracked_md5(cfg.root, target)
-        plan = api.plan(config=cfg, policy=policy)
+        plan = make_plan(config=cfg, policy=policy)
         return data_md5, dvc_path.read_text(encoding="utf-8"), plan
     finally:
         for path, data in saved.items():

@@ -25,10 +25,10 @@ def model_run_dir(cfg: ProjectConfig, *, model: str | Path | None, version: str 
     if version is None:
         yield None
         return
-    from calibgate import api
+    from calibgate.registry.api import fetch_version
 
     with tempfile.TemporaryDirectory(prefix="calibgate-production-") as tmp:
-        yield Path(api.fetch_version(version, Path(tmp) / "run", repo=cfg.root))
+        yield Path(fetch_version(version, Path(tmp) / "run", repo=cfg.root))
 
 
 def model_probs(run_dir: Path, texts: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -42,7 +42,7 @@ def model_probs(run_dir: Path, texts: list[str]) -> tuple[np.ndarray, list[str]]
 
         predictor = Predictor.from_run(run_dir)
         return softmax(predictor.logits(texts)), list(predictor.label_names)
-    from calibgate.evaluation.predict import predict_proba
+    from calibgate.training.predict import predict_proba
     from calibgate.modeling import load_classifier
 
     classifier, tokenizer, manifest = load_classifier(run_dir)

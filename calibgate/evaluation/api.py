@@ -59,7 +59,7 @@ def evaluate(
     named_slices = [(name, load_labeled(path, label_names=labels, min_classes=1)) for name, path in _parse_slices(slices)]
     metric_paths = check_metric_paths(metrics)
 
-    from calibgate.evaluation.predict import predict_proba
+    from calibgate.training.predict import predict_proba
     from calibgate.modeling import load_classifier
 
     classifier, tokenizer, manifest = load_classifier(run_dir, manifest)

@@ -1,9 +1,9 @@
 """The gate: a policy applied to a candidate's records, against a baseline (production) or none.
 
 * :func:`gate` is pure: records in, :class:`GateDecision` out, nothing printed or read.
-* :func:`gate_run` is the loader around it: reads a run directory's
-  ``evaluation.json``, ``export/export.json`` and ``plan.json``, the policy
-  file, and the baseline from the registry's production version or a run dir.
+* :func:`read_run_records` reads a run directory's ``evaluation.json``,
+  ``export/export.json`` and ``plan.json``; :func:`calibgate.pipeline.gate.gate_run`
+  is the loader around :func:`gate`, with the baseline from the registry.
 * :func:`check_policy` / :func:`load_policy` validate policy files.
 
 Decision: any FAIL -> ``block`` (exit 1); otherwise any ERROR -> ``error``
@@ -13,7 +13,6 @@ Decision: any FAIL -> ``block`` (exit 1); otherwise any ERROR -> ``error``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from calibgate.records.evaluation import EvaluationResult
@@ -21,15 +20,14 @@ from calibgate.records.export import ExportResult
 from calibgate.records.plan import Plan
 from calibgate.policy.checks import CHECKS, GateInputs
 from calibgate.records.decision import CheckResult, GateDecision
-from calibgate.policy.loader import PolicyProblem, check_policy, load_policy, resolve_policy
+from calibgate.policy.loader import PolicyProblem, check_policy, load_policy
 from calibgate.policy.schema import Policy
 from calibgate.runs import load_run, read_evaluation, read_export, read_plan, read_record
 
-__all__ = ["gate", "gate_run", "production_for_gate", "UntrustedBaseline", "check_policy", "load_policy", "read_record", "PolicyProblem", "NO_BASELINE_NOTE"]
+__all__ = ["gate", "read_run_records", "check_policy", "load_policy", "read_record", "PolicyProblem", "NO_BASELINE_NOTE"]
 
 NO_BASELINE_NOTE = "No baseline: the first model is judged on absolute thresholds only."
 BASELINE_CHECK = "baseline_integrity"
-FIRST_MODEL_FIX = "to gate the first model on absolute thresholds, declare it: --baseline none"
 
 
 def gate(
@@ -101,82 +99,3 @@ def read_run_records(run_dir: str | Path) -> tuple[EvaluationResult, ExportResul
     manifest = load_run(run_dir)  # IntegrityError on a tampered run: never gate what is not what was trained
     return (read_evaluation(run_dir, manifest=manifest), read_export(run_dir, manifest=manifest),
             read_plan(run_dir, manifest=manifest))
-
-
-def gate_run(
-    candidate: str | Path,
-    *,
-    baseline: str | Path | None = "production",
-    policy: str | Path | Policy | None = None,
-    plan: str | Path | None = None,
-    repo: str | Path | None = None,
-    name: str | None = None,
-) -> GateDecision:
-    """Gate a run directory: the loader around :func:`gate`.
-
-    ``baseline``: ``"production"`` (the version in production in the git
-    registry at ``repo``, verified), a run directory, or ``"none"``/``None``
-    (first-model mode, which must be asked for: a registry that cannot be read
-    or has no production version is :class:`RegistryError`, exit 2, never an
-    implicit first model). A production baseline whose evidence or stored
-    artifact fails verification gives an ERROR check (the gate never passes).
-    ``policy`` and ``name`` default to ``calibgate.yaml``'s. ``plan``
-    overrides ``<candidate>/plan.json``.
-    """
-    from calibgate.settings import load_config
-
-    config = load_config()
-    policy = resolve_policy(policy, config)
-    evaluation, export, run_plan = read_run_records(candidate)
-    if plan is not None:
-        run_plan = read_record(plan, Plan, what="plan", fix="pass a file written by 'calibgate plan --json'")
-    base_eval = base_export = None
-    base_id = problem = None
-    if baseline not in (None, "none"):
-        if str(baseline) == "production":
-            found = production_for_gate(repo or config.root, name or config.name)
-            if isinstance(found, tuple):
-                base_id, base_eval, base_export = found
-            else:
-                base_id, problem = found.ref, found.problem
-        else:
-            base_eval, base_export, _ = read_run_records(baseline)
-            base_id = base_eval.run_id
-    return gate(
-        policy, evaluation, candidate_export=export, plan=run_plan, baseline=base_eval, baseline_export=base_export,
-        candidate_id=evaluation.run_id, baseline_id=base_id, baseline_problem=problem,
-    )
-
-
-@dataclass(frozen=True)
-class UntrustedBaseline:
-    """The production version exists but failed verification: ``problem`` says how."""
-
-    ref: str
-    problem: str
-
-
-def production_for_gate(
-    repo: str | Path, name: str, *, verify_store: bool = True
-) -> tuple[str, EvaluationResult, ExportResult | None] | UntrustedBaseline:
-    """The verified production baseline of ``name``, or :class:`UntrustedBaseline` when verification failed.
-
-    Raises :class:`RegistryError` (exit 2) when the registry cannot be read or
-    nothing is in production: the first model must be declared, not inferred
-    (a shallow CI checkout without tags would otherwise look like one).
-    """
-    from calibgate.errors import IntegrityError, RegistryError
-    from calibgate.registry.api import production_baseline
-
-    try:
-        found = production_baseline(repo, name, verify_store=verify_store)
-    except IntegrityError as exc:
-        return UntrustedBaseline(f"{name} (production)", exc.message)
-    except RegistryError as exc:
-        raise RegistryError(f"cannot read the production baseline from the git registry: {exc.message}",
-                            fix=f"run in the project's clone with its tags (git fetch --tags), pass --baseline runs/<id>, or "
-                                f"{FIRST_MODEL_FIX}") from None
-    if found is None:
-        raise RegistryError(f"no version of {name} is in production in the git registry at {Path(repo).resolve()} "
-                            "(or its tags were not fetched)", fix=f"git fetch --tags; {FIRST_MODEL_FIX}")
-    return found

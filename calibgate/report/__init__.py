@@ -1,4 +1,4 @@
-"""PR report: markdown rendering of gate decisions and their evidence, Actions annotations, the ci/drift pipeline.
+"""PR report: markdown rendering of gate decisions and their evidence, the plan view, charts, Actions annotations.
 
 Light by design: imports no torch, so the report step runs on any runner.
 """

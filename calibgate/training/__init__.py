@@ -22,7 +22,8 @@ Library entry point (no run directory; what the regret benchmark calls)::
     trained.curves                 # per-epoch train/validation loss and accuracy
     trained.save("runs/x", data=..., plan=..., git_commit=...)   # atomic run directory
 
-Command entry point: :func:`calibgate.training.api.train` (``calibgate train``).
+Command entry point: :func:`calibgate.training.api.train` (``calibgate train``, through
+:func:`calibgate.api.train`, which passes it the planner).
 Strategies are classes registered by name in :mod:`calibgate.training.registry`.
 """
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from calibgate.training.options import STRATEGIES
+from calibgate.records.strategies import TRAINABLE as STRATEGIES
 
 _LAZY = {
     "fit": "calibgate.training.fitting:fit",

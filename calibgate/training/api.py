@@ -1,7 +1,10 @@
-"""``train``: the ``calibgate train`` command as a function (facade target ``calibgate.api.train``).
+"""``train``: the ``calibgate train`` command as a function (``calibgate.api.train`` calls it with the planner).
 
 Strategy precedence: an explicit ``strategy`` (and ``lora_rank``), else the
-plan file's recommendation, else a fresh plan from :func:`calibgate.api.plan`.
+plan's (a record or a plan file) recommendation, else a fresh plan from the
+``planner`` the caller passes in (the facade passes
+:func:`calibgate.planner.api.plan`): training sits below the planner and never
+imports it.
 The run directory is written atomically under ``runs_dir`` and
 ``runs_dir/LATEST`` (plus a ``latest`` symlink where the OS allows) names it.
 """
@@ -13,12 +16,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from calibgate.errors import ConfigError
 from calibgate.records.strategies import tunes_encoder
 from calibgate.runs import RunManifest, sha256_file
-from calibgate.training.options import MODIFIERS, STRATEGIES, make_options
+from calibgate.records.strategies import TRAINABLE as STRATEGIES
+from calibgate.training.options import MODIFIERS, make_options
+
+if TYPE_CHECKING:
+    from calibgate.records.plan import Plan
+
+Planner = Callable[..., "Plan"]  # planner(config=ProjectConfig, model=str) -> Plan
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ def train(
     run_id: str | None = None,
     progress: bool = False,
     reason: str | None = None,
+    planner: Planner | None = None,
 ) -> TrainResult:
     """Train per the options / plan and write a run directory; returns where and what.
 
@@ -91,6 +101,7 @@ def train(
     computed (or read from ``plan``) and recorded in the run, with the
     override and ``reason`` in ``train_config["plan_override"]``, so the
     gate's plan-based checks judge the data the run was trained on.
+    ``planner`` makes that plan when none is given (None: not available).
     """
     from calibgate.settings import load_config
 
@@ -105,11 +116,11 @@ def train(
         config = load_config(config)
     seed = config.seed if seed is None else seed
     model = model or config.model_path()
-    plan_record, source = _resolve_plan(plan, strategy, config, model)
+    plan_record, source = _resolve_plan(plan, strategy, config, model, planner)
     plan_error = None
     record_only = False
     if plan_record is None and strategy is not None:
-        plan_record, plan_error = _plan_for_the_record(config, model)
+        plan_record, plan_error = _plan_for_the_record(config, model, planner)
         record_only = plan_record is not None
     if strategy is None:
         rec = plan_record.recommendation
@@ -162,7 +173,7 @@ def train(
     return TrainResult(run_dir=run_dir, manifest=manifest, curves=trained.curves, source=source)
 
 
-def _resolve_plan(plan, strategy, config, model):
+def _resolve_plan(plan, strategy, config, model, planner: Planner | None):
     from calibgate.records.plan import Plan
 
     if isinstance(plan, Plan):
@@ -174,26 +185,22 @@ def _resolve_plan(plan, strategy, config, model):
         return record, "option" if strategy else "plan file"
     if strategy is not None:
         return None, "option"
-    try:
-        from calibgate.planner.api import plan as make_plan
-    except ImportError:
+    if planner is None:
         raise ConfigError(
             "no strategy given and the planner is not available in this build",
             fix="pass --strategy (and --lora-rank) or --plan plan.json",
-        ) from None
-    return make_plan(config=config, model=model), "planner"
+        )
+    return planner(config=config, model=model), "planner"
 
 
-def _plan_for_the_record(config, model):
+def _plan_for_the_record(config, model, planner: Planner | None):
     """(plan, None), or (None, why) when the planner is missing or refuses the data: the run says why it has no plan."""
-    try:
-        from calibgate.planner.api import plan as make_plan
-    except ImportError:
+    if planner is None:
         return None, "the planner is not available in this build"
     from calibgate.errors import CalibgateError
 
     try:
-        return make_plan(config=config, model=model), None
+        return planner(config=config, model=model), None
     except CalibgateError as exc:
         return None, exc.format()
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibgate.evaluation.predict import collate, pad_id, tokenize
+from calibgate.training.predict import collate, pad_id, tokenize
 
 
 @dataclass(frozen=True)

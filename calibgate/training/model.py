@@ -85,7 +85,7 @@ class TrainedModel:
             head = build_head(self.head_spec, self.head_tensors, len(self.label_names)).eval()
             with torch.inference_mode():
                 return torch.softmax(head(pooled), dim=-1).numpy().astype(np.float32)
-        from calibgate.evaluation.predict import predict_proba
+        from calibgate.training.predict import predict_proba
 
         return predict_proba(self.classifier, self.tokenizer, texts, max_length=self.max_length, batch_size=batch_size, device=self.device)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from calibgate.errors import ConfigError
-from calibgate.records.strategies import TRAINABLE as STRATEGIES
 from calibgate.records.strategies import spec, tunes_encoder
 DEFAULT_LORA_RANK = 8
 

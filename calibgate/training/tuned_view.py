@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from calibgate.embeddings.encoder import ModelInfo, load_encoder, pool
-from calibgate.evaluation.predict import collate, pad_id
+from calibgate.training.predict import collate, pad_id
 from calibgate.training.frozen import fit_probe, normalize_rows
 
 LAYERS = 2

@@ -13,7 +13,7 @@ from tests.registry.conftest import git, local_tags
 
 from calibgate.cli import cli
 from calibgate.errors import IntegrityError, RegistryError
-from calibgate.policy.api import gate_run
+from calibgate.pipeline.gate import gate_run
 from calibgate.registry import api
 
 APPROVED = ["alice", "bob"]

@@ -174,7 +174,7 @@ def test_directory_store_without_dvc(tmp_path, monkeypatch):
 
 
 def test_promotion_with_a_required_gate_decision(project, tmp_path):
-    from calibgate.policy.api import gate_run
+    from calibgate.pipeline.gate import gate_run
 
     policy = project / "policies" / "gate.yaml"
     policy.write_text(policy.read_text().replace("approvers: [alice, bob, carol]}", "approvers: [alice, bob, carol], require_gate: true}"))
@@ -198,7 +198,7 @@ def test_promotion_with_a_required_gate_decision(project, tmp_path):
 
 
 def test_a_gate_decision_against_an_older_production_is_stale(project):
-    from calibgate.policy.api import gate_run
+    from calibgate.pipeline.gate import gate_run
 
     api.register("runs/a")
     api.register("runs/b")

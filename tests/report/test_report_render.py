@@ -145,7 +145,7 @@ def test_report_module_imports_no_torch():
 
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
-        "import calibgate.report.api, calibgate.report.pipeline, calibgate.cli.report, calibgate.github\n"
+        "import calibgate.report.api, calibgate.pipeline.ci, calibgate.cli.report, calibgate.github\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

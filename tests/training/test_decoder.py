@@ -8,7 +8,7 @@ import pytest
 
 @pytest.mark.parametrize("strategy", ["lora", "embedding-probe"])
 def test_llama_trains_saves_reloads_and_predicts(strategy, tiny_sets, tiny_llama_dir, tmp_path):
-    from calibgate.evaluation.predict import predict_proba
+    from calibgate.training.predict import predict_proba
     from calibgate.modeling import load_classifier
     from calibgate.training import fit
 

@@ -9,7 +9,7 @@ from calibgate.runs import load_run
 
 
 def _reload_predict(run_dir, texts):
-    from calibgate.evaluation.predict import predict_proba
+    from calibgate.training.predict import predict_proba
     from calibgate.modeling import load_classifier
 
     model, tokenizer, manifest = load_classifier(run_dir)

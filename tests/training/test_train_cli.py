@@ -128,3 +128,13 @@ def test_lora_on_cuda_with_bf16_autocast(tiny_sets, tiny_bert_dir, tmp_path):
     assert probs.shape == (len(test), train.n_classes)
     trained.save(tmp_path / "run")
     load_classifier(tmp_path / "run")  # the saved run serves on CPU
+
+
+def test_training_itself_never_plans(tiny_project):
+    """Training sits below the planner: without a strategy, a plan or a planner passed in, it refuses and writes nothing."""
+    from calibgate.errors import ConfigError
+    from calibgate.training.api import train
+
+    with pytest.raises(ConfigError, match="no strategy given"):
+        train(config=tiny_project / "calibgate.yaml")
+    assert not (tiny_project / "runs").exists()

@@ -12,7 +12,8 @@ Either one past its threshold is drift. The result carries the report text,
 the texts worth labeling (:mod:`calibgate.drift.suggest`) and, unless it is a
 dry run, the issue it opened or commented on. With ``out`` the record
 (``drift.json``), the report (``drift.md``) and ``to-label.jsonl`` are written
-there for the next workflow step (``calibgate retrain --drift DIR``).
+there for the next workflow step (``calibgate retrain --drift DIR``;
+the record is :mod:`calibgate.drift.record`, the texts :mod:`calibgate.drift.render`).
 """
 
 from __future__ import annotations
@@ -22,43 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from calibgate.drift.outputs import OutputShift
+from calibgate.drift.record import DriftRecord, load_thresholds, write_outputs
 from calibgate.drift.reference import Reference
+from calibgate.drift.render import drift_summary, issue_body
 from calibgate.drift.suggest import Suggestion
-from calibgate.records.thresholds import DriftThresholds
 from calibgate.errors import ConfigError
 from calibgate.github.issues import PostedIssue
+from calibgate.records.thresholds import DriftThresholds
 from calibgate.settings import ProjectConfig, load_config
-
-DRIFT_SCHEMA_VERSION = 1
-RECORD_FILE = "drift.json"
-REPORT_FILE = "drift.md"
-SUGGESTIONS_FILE = "to-label.jsonl"
-
-
-class DriftRecord(BaseModel):
-    """``drift.json``: what a drift run measured, for the retraining step and for audit."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: int = DRIFT_SCHEMA_VERSION
-    kind: str = "calibgate.drift"
-    name: str
-    drifted: bool
-    summary: str
-    domain_auc: float | None
-    domain_threshold: float
-    output_p_value: float | None = None
-    alpha: float
-    moved_classes: list[str] = Field(default_factory=list)
-    reference: str
-    production_version: str | None = None
-    n_production: int
-    n_reference: int
-    body: str
-    suggestions: list[dict] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -130,12 +103,12 @@ def drift(
     auc = shift.auc
     drifted = (auc is not None and auc > threshold) or (outputs is not None and outputs.drifted)
     suggestions = _suggest(prod_texts, prod_vectors, ref_vectors, pool_probs, label_names, thresholds.suggest, seed)
-    summary = _summary(drifted, auc, threshold, outputs, note, len(prod_texts), len(ref.texts))
+    summary = drift_summary(drifted, auc, threshold, outputs, note, len(prod_texts), len(ref.texts))
     title = (
         f"calibgate: production data drifted from {cfg.name}'s training data"
         + (f" (AUC {auc:.2f})" if auc is not None else "")
     )
-    body = _body(cfg, summary, shift, outputs, note, production_path, prod_texts, ref, heldout, suggestions, links or {})
+    body = issue_body(cfg, summary, shift, outputs, note, production_path, prod_texts, ref, heldout, suggestions, links or {})
     record = DriftRecord(
         name=cfg.name, drifted=drifted, summary=summary, domain_auc=auc, domain_threshold=threshold,
         output_p_value=None if outputs is None else outputs.p_value, alpha=thresholds.alpha,
@@ -152,38 +125,6 @@ def drift(
         drifted=drifted, auc=auc, threshold=threshold, summary=summary, title=title, body=body, shift=shift,
         reference=ref, outputs=outputs, outputs_note=note, suggestions=suggestions, issue=issue, record=record,
     )
-
-
-def load_thresholds(cfg: ProjectConfig, policy: str | Path | None) -> tuple[DriftThresholds, float]:
-    """(the policy's ``drift:`` section, its ``planner.max_shift_auc``); built-in defaults only when nothing names a
-    policy. A named policy that is missing or invalid is exit 2, as for every command."""
-    from calibgate.policy.loader import advisory_policy_path, resolve_policy
-    from calibgate.policy.schema import Policy
-
-    named = advisory_policy_path(policy, cfg)
-    loaded = resolve_policy(named, cfg) if named is not None else Policy()
-    return loaded.drift, loaded.planner.max_shift_auc
-
-
-def write_outputs(out: Path, record: DriftRecord, suggestions: list[Suggestion]) -> None:
-    from calibgate.data.jsonl import write_jsonl
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RECORD_FILE).write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    (out / REPORT_FILE).write_text(record.body, encoding="utf-8")
-    write_jsonl(out / SUGGESTIONS_FILE, (s.record() for s in suggestions))
-
-
-def read_record(path: str | Path) -> DriftRecord:
-    """``drift.json`` from a directory or file, or a :class:`ConfigError` naming it."""
-    from pydantic import ValidationError
-
-    path = Path(path)
-    file = path / RECORD_FILE if path.is_dir() else path
-    try:
-        return DriftRecord.model_validate_json(file.read_text(encoding="utf-8"))
-    except (OSError, ValidationError, ValueError) as exc:
-        raise ConfigError(f"{file}: not a calibgate drift record ({type(exc).__name__})", fix="pass the --out directory of 'calibgate drift'") from None
 
 
 # -- private ------------------------------------------------------------------------------------
@@ -222,36 +163,6 @@ def _suggest(texts, vectors, ref_vectors, probs, label_names, budget, seed) -> l
         return []
     return suggest_labels(
         texts, vectors, budget=budget, pred_probs=probs, label_names=label_names, reference_embeddings=ref_vectors, seed=seed
-    )
-
-
-def _summary(drifted, auc, threshold, outputs, note, n_prod, n_ref) -> str:
-    parts = []
-    if auc is not None:
-        parts.append(f"domain-classifier AUC {auc:.3f} {'>' if auc > threshold else '<='} {threshold:.2f}")
-    else:
-        parts.append("domain-classifier AUC not measured")
-    if outputs is not None:
-        moved = f"; moved: {', '.join(m.label for m in outputs.moved[:5])}" if outputs.moved else ""
-        parts.append(
-            f"model outputs p={outputs.p_value:.3g} {'<' if outputs.drifted else '>='} alpha {outputs.alpha:g}{moved}"
-        )
-    else:
-        parts.append(f"model outputs {note}")
-    return f"{'drift' if drifted else 'no drift'}: " + ", ".join(parts) + f" ({n_prod} production vs {n_ref} training texts)"
-
-
-def _body(cfg, summary, shift, outputs, note, production_path, prod_texts, ref, heldout, suggestions, links) -> str:
-    from calibgate.drift.render import drift_body
-
-    domain = list(shift.evidence or []) + ([shift.reading] if shift.reading else [])
-    return drift_body(
-        name=cfg.name, summary=summary, domain_lines=domain,
-        output_lines=(outputs.evidence() + [f"reference for the outputs: {heldout.name}"]) if outputs is not None else [note],
-        production=str(production_path), n_production=len(prod_texts), reference=ref.name, n_reference=len(ref.texts),
-        suggestions=suggestions, links=links,
-        next_step="label the texts above (or a fresh production sample) into `data.incoming`, then "
-        "`calibgate retrain` merges them, records the data version with DVC and opens a PR that the gate judges.",
     )
 
 

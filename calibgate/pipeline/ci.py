@@ -1,11 +1,11 @@
-"""The whole chain as the GitHub Action runs it.
+"""``calibgate ci``: the whole chain as the GitHub Action runs it.
 
 ``run_ci``: plan -> train (the plan's choice) -> evaluate -> export -> gate ->
-report, calling the facade in :mod:`calibgate.api`; its exit code is the gate's.
-The scheduled drift check lives in :mod:`calibgate.drift.pipeline`.
+report; its exit code is the gate's. The scheduled drift check is
+:mod:`calibgate.pipeline.drift`.
 
 Each call into another subsystem is one small adapter below (``_plan``,
-``_train``...), so wiring a changed facade signature touches one place.
+``_train``...), so wiring a changed signature touches one place.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from calibgate.errors import ConfigError
 from calibgate.github.comments import PostedComment
+from calibgate.pipeline.gate import UntrustedBaseline, gate_run, production_for_gate
 from calibgate.records.decision import GateDecision
 from calibgate.report.inputs import CI_FILES as RECORD_FILES
 from calibgate.settings import ProjectConfig, load_config
@@ -66,10 +67,9 @@ def run_ci(
     ``baseline``: ``"production"`` (the registry's, verified; none there is an
     error) or ``"none"`` (the first model, declared).
     """
-    from calibgate import api
-    from calibgate.progress import line
-
     from calibgate.policy.loader import resolve_policy
+    from calibgate.progress import line
+    from calibgate.report.api import render_report
 
     cfg = load_config(config, required=True)
     policy_path = Path(resolve_policy(policy, cfg).source)  # a bad policy fails here, before minutes of training
@@ -80,33 +80,31 @@ def run_ci(
         raise ConfigError(f"--baseline {baseline!r}: calibgate ci compares with 'production' or 'none'",
                           fix="use calibgate gate --baseline RUN_DIR to compare with a run directory")
     if baseline == "production":  # before minutes of training: no readable production is an error, not a first model
-        from calibgate.policy.api import production_for_gate
-
         production_for_gate(cfg.root, cfg.name, verify_store=False)  # the gate verifies the stored artifact
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     line("ci: plan (signals on the calibration set)", enabled=progress)
-    plan = _plan(api, cfg, policy_path, progress)
+    plan = _plan(cfg, policy_path, progress)
     _write(out_dir, "plan", plan)
     line(f"ci: train {plan.recommendation.strategy}", enabled=progress)
-    run_dir = _train(api, cfg, plan, progress)
+    run_dir = _train(cfg, plan, progress)
     line(f"ci: evaluate {run_dir}", enabled=progress)
-    candidate_eval = _evaluate(api, cfg, run_dir)
+    candidate_eval = _evaluate(cfg, run_dir)
     _write(out_dir, "candidate_eval", candidate_eval)
     line("ci: export fp32 + int8 ONNX, parity and latency", enabled=progress)
-    export = _export(api, cfg, run_dir)
+    export = _export(cfg, run_dir)
     _write(out_dir, "export", export)
     line("ci: baseline (the version in production)" if baseline != "none" else "ci: baseline none (first model)", enabled=progress)
-    baseline_ref, baseline_dir, baseline_eval = _baseline(api, cfg, candidate_eval, out_dir, baseline)
+    baseline_ref, baseline_dir, baseline_eval = _baseline(cfg, candidate_eval, out_dir, baseline)
     line("ci: gate", enabled=progress)
-    decision = _gate(api, cfg, run_dir, policy_path, baseline_dir)
+    decision = _gate(cfg, run_dir, policy_path, baseline_dir)
     if baseline_ref is not None:
         decision = decision.model_copy(update={"baseline": baseline_ref})
     _write(out_dir, "decision", decision)
     _write(out_dir, "baseline_eval", baseline_eval)
 
-    report = api.render_report(
+    report = render_report(
         decision=decision,
         plan=plan,
         candidate_eval=candidate_eval,
@@ -124,26 +122,34 @@ def run_ci(
     return CiResult(decision=decision, report=report, out_dir=out_dir, run_dir=run_dir, posted=posted)
 
 
-# -- adapters to the facade ---------------------------------------------------------------------
+# -- adapters to the steps ----------------------------------------------------------------------
 
 
-def _plan(api, cfg: ProjectConfig, policy: Path, progress: bool = False):
-    return api.plan(config=cfg, policy=policy, progress=progress)
+def _plan(cfg: ProjectConfig, policy: Path, progress: bool = False):
+    from calibgate.planner.api import plan
+
+    return plan(config=cfg, policy=policy, progress=progress)
 
 
-def _train(api, cfg: ProjectConfig, plan, progress: bool = False) -> Path:
-    return Path(api.train(config=cfg, plan=plan, progress=progress).run_dir)
+def _train(cfg: ProjectConfig, plan, progress: bool = False) -> Path:
+    from calibgate.training.api import train
+
+    return Path(train(config=cfg, plan=plan, progress=progress).run_dir)  # the plan is given: no planner needed
 
 
-def _evaluate(api, cfg: ProjectConfig, run_dir: Path):
-    return api.evaluate(model=run_dir, test=cfg.path(cfg.data.test), config=cfg)
+def _evaluate(cfg: ProjectConfig, run_dir: Path, *, base: bool = True):
+    from calibgate.evaluation.api import evaluate
+
+    return evaluate(model=run_dir, test=cfg.path(cfg.data.test), config=cfg, base=base)
 
 
-def _export(api, cfg: ProjectConfig, run_dir: Path):
-    return api.export(run_dir, test=cfg.path(cfg.data.test), quantize="int8")  # like with like vs an int8 baseline
+def _export(cfg: ProjectConfig, run_dir: Path):
+    from calibgate.export.api import export
+
+    return export(run_dir, test=cfg.path(cfg.data.test), quantize="int8")  # like with like vs an int8 baseline
 
 
-def _baseline(api, cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: str):
+def _baseline(cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: str):
     """(production ref, baseline for gate_run, baseline evaluation) for the gate.
 
     The gate pairs predictions row by row, so the baseline must be scored on
@@ -155,8 +161,6 @@ def _baseline(api, cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: 
     """
     if baseline == "none":
         return None, "none", None
-    from calibgate.policy.api import UntrustedBaseline, production_for_gate
-
     found = production_for_gate(cfg.root, cfg.name, verify_store=False)  # gate_run verifies the stored artifact
     if isinstance(found, UntrustedBaseline):
         return None, "production", None
@@ -168,13 +172,15 @@ def _baseline(api, cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: 
         import shutil
 
         shutil.rmtree(baseline_dir)
-    api.fetch_version(ref, baseline_dir, repo=cfg.root)
-    evaluation = api.evaluate(model=baseline_dir, test=cfg.path(cfg.data.test), config=cfg, base=False)
+    from calibgate.registry.api import fetch_version
+
+    fetch_version(ref, baseline_dir, repo=cfg.root)
+    evaluation = _evaluate(cfg, baseline_dir, base=False)
     return ref, baseline_dir, evaluation
 
 
-def _gate(api, cfg: ProjectConfig, run_dir: Path, policy: Path, baseline) -> GateDecision:
-    return api.gate_run(run_dir, baseline=baseline, policy=policy, repo=cfg.root, name=cfg.name)
+def _gate(cfg: ProjectConfig, run_dir: Path, policy: Path, baseline) -> GateDecision:
+    return gate_run(run_dir, baseline=baseline, policy=policy, repo=cfg.root, name=cfg.name)
 
 
 def _write(out_dir: Path, role: str, record: BaseModel | None) -> None:

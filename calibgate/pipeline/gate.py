@@ -1,0 +1,102 @@
+"""``gate_run``: the gate on a run directory, with its baseline from the registry, a run directory or none.
+
+:func:`calibgate.policy.api.gate` is the pure decision (records in, decision
+out); this module is the loader around it that needs the registry as well, so
+the policy package never imports the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from calibgate.records.decision import GateDecision
+from calibgate.records.evaluation import EvaluationResult
+from calibgate.records.export import ExportResult
+from calibgate.policy.schema import Policy
+
+__all__ = ["gate_run", "production_for_gate", "UntrustedBaseline", "FIRST_MODEL_FIX"]
+
+FIRST_MODEL_FIX = "to gate the first model on absolute thresholds, declare it: --baseline none"
+
+
+def gate_run(
+    candidate: str | Path,
+    *,
+    baseline: str | Path | None = "production",
+    policy: str | Path | Policy | None = None,
+    plan: str | Path | None = None,
+    repo: str | Path | None = None,
+    name: str | None = None,
+) -> GateDecision:
+    """Gate a run directory: the loader around :func:`calibgate.policy.api.gate`.
+
+    ``baseline``: ``"production"`` (the version in production in the git
+    registry at ``repo``, verified), a run directory, or ``"none"``/``None``
+    (first-model mode, which must be asked for: a registry that cannot be read
+    or has no production version is :class:`RegistryError`, exit 2, never an
+    implicit first model). A production baseline whose evidence or stored
+    artifact fails verification gives an ERROR check (the gate never passes).
+    ``policy`` and ``name`` default to ``calibgate.yaml``'s. ``plan``
+    overrides ``<candidate>/plan.json``.
+    """
+    from calibgate.policy.api import gate, read_record, read_run_records
+    from calibgate.policy.loader import resolve_policy
+    from calibgate.records.plan import Plan
+    from calibgate.settings import load_config
+
+    config = load_config()
+    policy = resolve_policy(policy, config)
+    evaluation, export, run_plan = read_run_records(candidate)
+    if plan is not None:
+        run_plan = read_record(plan, Plan, what="plan", fix="pass a file written by 'calibgate plan --json'")
+    base_eval = base_export = None
+    base_id = problem = None
+    if baseline not in (None, "none"):
+        if str(baseline) == "production":
+            found = production_for_gate(repo or config.root, name or config.name)
+            if isinstance(found, tuple):
+                base_id, base_eval, base_export = found
+            else:
+                base_id, problem = found.ref, found.problem
+        else:
+            base_eval, base_export, _ = read_run_records(baseline)
+            base_id = base_eval.run_id
+    return gate(
+        policy, evaluation, candidate_export=export, plan=run_plan, baseline=base_eval, baseline_export=base_export,
+        candidate_id=evaluation.run_id, baseline_id=base_id, baseline_problem=problem,
+    )
+
+
+@dataclass(frozen=True)
+class UntrustedBaseline:
+    """The production version exists but failed verification: ``problem`` says how."""
+
+    ref: str
+    problem: str
+
+
+def production_for_gate(
+    repo: str | Path, name: str, *, verify_store: bool = True
+) -> tuple[str, EvaluationResult, ExportResult | None] | UntrustedBaseline:
+    """The verified production baseline of ``name``, or :class:`UntrustedBaseline` when verification failed.
+
+    Raises :class:`RegistryError` (exit 2) when the registry cannot be read or
+    nothing is in production: the first model must be declared, not inferred
+    (a shallow CI checkout without tags would otherwise look like one).
+    """
+    from calibgate.errors import IntegrityError, RegistryError
+    from calibgate.registry.api import production_baseline
+
+    try:
+        found = production_baseline(repo, name, verify_store=verify_store)
+    except IntegrityError as exc:
+        return UntrustedBaseline(f"{name} (production)", exc.message)
+    except RegistryError as exc:
+        raise RegistryError(f"cannot read the production baseline from the git registry: {exc.message}",
+                            fix=f"run in the project's clone with its tags (git fetch --tags), pass --baseline runs/<id>, or "
+                                f"{FIRST_MODEL_FIX}") from None
+    if found is None:
+        raise RegistryError(f"no version of {name} is in production in the git registry at {Path(repo).resolve()} "
+                            "(or its tags were not fetched)", fix=f"git fetch --tags; {FIRST_MODEL_FIX}")
+    return found
