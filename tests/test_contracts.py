@@ -14,7 +14,7 @@ from calibgate.cli import COMMANDS, cli
 
 
 def test_light_modules_import_without_torch():
-    # signals, planner, policy and report must not need torch: block it and import them
+    # signals, planner, report, records and runs must not need torch: block it and import them
     code = (
         "import sys\n"
         "class Block:\n"
@@ -23,7 +23,8 @@ def test_light_modules_import_without_torch():
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import calibgate, calibgate.api, calibgate.cli, calibgate.signals.base, calibgate.planner.api\n"
-        "import calibgate.planner.decide, calibgate.report.plan_view, calibgate.records.decision\n"
+        "import calibgate.planner.decide, calibgate.report.plan_view, calibgate.report.sections, calibgate.runs\n"
+        "import calibgate.records.plan, calibgate.records.strategies, calibgate.records.decision, calibgate.records.monitor\n"
         "from calibgate.signals.base import _load_builtins; _load_builtins()\n"
         "print('ok')"
     )
