@@ -262,15 +262,13 @@ def _plan_cached(name, cal, production, target, config, thresholds, seed, *, pri
     path = config.cache_dir / "plans" / f"{name}-n{len(cal)}-s{seed}-{key}.json"
     if path.exists():
         return json.loads(path.read_text())
-    from calibgate.embeddings.encoder import cache_dir
-
-    measured_before = set((cache_dir() / "tuned-view").rglob("*.npz"))
     start, cpu_start = time.perf_counter(), time.process_time()
     plan = make_plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed, priors=priors)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     ft = plan.signals.fine_tuning
-    # a fine-tuning measurement read from the planner's cache is charged what it cost when it ran
-    cached = bool(ft and ft.measured) and not (set((cache_dir() / "tuned-view").rglob("*.npz")) - measured_before)
+    # a fine-tuning measurement read from the planner's cache is charged what it cost when it ran: the call spent
+    # less CPU than the measurement records, so it cannot have run here
+    cached = bool(ft and ft.measured) and cpu_seconds < ft.cpu_seconds
     record = {
         "plan_seconds": seconds + (ft.seconds if cached else 0.0),
         "plan_cpu_seconds": cpu_seconds + (ft.cpu_seconds if cached else 0.0),
