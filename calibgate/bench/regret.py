@@ -155,12 +155,17 @@ def train_candidates(name: str, directory: Path, config: BenchConfig, *, log: Ca
     return candidates
 
 
+def _accuracies(candidates: dict[str, dict[str, dict]]) -> dict[str, dict[str, float]]:
+    """{data set: {candidate key: test accuracy}}: what the priors are fitted on."""
+    return {name: {k: c["accuracy"] for k, c in cands.items()} for name, cands in candidates.items()}
+
+
 def loo_priors(candidates: dict[str, dict[str, dict]]) -> dict[str, "Priors"]:
     """Per data set, the planner's priors fitted on the other data sets' trained candidates (leave one out); the
     shipped priors when there is no other data set."""
     from calibgate.planner.priors import fit_priors, load_priors
 
-    accuracies = {name: {k: c["accuracy"] for k, c in cands.items()} for name, cands in candidates.items()}
+    accuracies = _accuracies(candidates)
     if len(accuracies) < 2:
         return {name: load_priors() for name in accuracies}
     return {name: fit_priors({o: a for o, a in accuracies.items() if o != name}) for name in accuracies}
@@ -442,7 +447,7 @@ def bench_regret(
     summary = summarise(results)
     summary["priors"] = {name: json.loads(p.to_json()) for name, p in priors.items()}
     if write_priors is not None:
-        fitted = fit_priors({name: {k: c["accuracy"] for k, c in cands.items()} for name, cands in candidates.items()})
+        fitted = fit_priors(_accuracies(candidates))
         write_priors.write_text(fitted.to_json(), encoding="utf-8")
         summary["shipped_priors"] = json.loads(fitted.to_json())
     raw = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in config.__dict__.items()}, "datasets": [r.__dict__ for r in results], "summary": summary}
