@@ -105,17 +105,27 @@ def resolve_model_dir(model: str | os.PathLike | None) -> ModelInfo:
     )
 
 
+_SAMPLE = 1 << 20  # bytes hashed from each end of a large file
+
+
 def _fingerprint(path: Path) -> str:
-    """Cheap identity of a model directory: config and tokenizer bytes, weight sizes and mtimes."""
+    """Cheap content identity of a model directory: config and tokenizer bytes; for weight files, their size and the
+    first and last MiB. Not modification times: a reinstall of the same weights (a fresh venv, a CI runner, another
+    clone) keeps every cache keyed on the model valid."""
     digest = hashlib.sha256()
     for file in sorted(path.iterdir()):
         if not file.is_file():
             continue
-        if file.suffix in (".json", ".txt", ".model") and file.stat().st_size < 20_000_000:
+        size = file.stat().st_size
+        if file.suffix in (".json", ".txt", ".model") and size < 20_000_000:
             digest.update(file.name.encode() + file.read_bytes())
-        else:
-            stat = file.stat()
-            digest.update(f"{file.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+            continue
+        digest.update(f"{file.name}:{size}:".encode())
+        with file.open("rb") as fh:
+            digest.update(fh.read(_SAMPLE))
+            if size > 2 * _SAMPLE:
+                fh.seek(size - _SAMPLE)
+                digest.update(fh.read(_SAMPLE))
     return digest.hexdigest()[:16]
 
 

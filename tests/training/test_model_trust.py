@@ -151,3 +151,22 @@ def test_no_call_site_bypasses_the_check():
         if path.name != "modeldir.py":
             assert ".from_pretrained(" not in text, path
         assert "torch.load(" not in text and "trust_remote_code=True" not in text, path
+
+
+def test_the_model_fingerprint_is_content_not_modification_time(tiny_bert_dir, tmp_path):
+    """A reinstall of the same weights (a fresh venv, another clone) keeps every cache keyed on the model; other weights
+    get another key."""
+    import os
+    import shutil
+
+    from calibgate.embeddings.encoder import _fingerprint
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bert_dir, copy)
+    weights = next(copy.glob("*.safetensors"))
+    os.utime(weights, (1_000_000_000, 1_000_000_000))
+    assert _fingerprint(copy) == _fingerprint(tiny_bert_dir)
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # the last weight byte changes: another model
+    weights.write_bytes(bytes(data))
+    assert _fingerprint(copy) != _fingerprint(tiny_bert_dir)
