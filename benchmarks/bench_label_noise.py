@@ -7,7 +7,7 @@ frozen views only: the probe and kNN, out of fold). Published labels carry
 their own noise, so "clean" means as published: its estimate is the
 false-alarm figure.
 
-Run (prints a markdown table; caches nothing but embeddings and tuned views):
+Run (prints a markdown table; caches nothing but embeddings):
 
     python benchmarks/bench_label_noise.py ../shared/datasets/{sst2,sst5,atis,mr,cr,mpqa,sms_spam,banking77} --size 400 --seeds 0,1
 """

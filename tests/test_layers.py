@@ -27,7 +27,7 @@ FLOORS: dict[str, int] = {
     # 2: the steps, each on records: the serving graph, signals, training, evaluation, export, GitHub, the policy and
     #    its pure gate
     "modeling": 2, "signals": 2, "training": 2, "evaluation": 2, "export": 2, "github": 2, "policy": 2,
-    # 3: the planner: signals (+ the tuned view from training) -> a plan, under the policy's planner section
+    # 3: the planner: signals (+ the hidden-state view from training) -> a plan, under the policy's planner section
     "planner": 3,
     # 4: state and service: the git-tag registry (which reads the policy, never the other way), the HTTP server
     "registry": 4, "serving": 4,

@@ -242,7 +242,7 @@ def run_dataset(
 
 
 TOLERANCES = (0.0, 0.5, 1.0, 2.0)
-_PLANNER_SOURCES = ("planner", "signals", "records", "training/tuned_view.py", "embeddings/encoder.py")
+_PLANNER_SOURCES = ("planner", "signals", "records", "training/hidden_view.py", "embeddings/encoder.py")
 
 
 def _planner_fingerprint() -> str:
@@ -409,19 +409,19 @@ def render_markdown(results: list[DatasetResult], summary: dict, *, command: str
         lines += ["", "Trade-off (the same plans re-decided at each tolerance):", "", "| tolerance (pts) | mean regret | worst regret | compute share |", "|---|---|---|---|"]
         lines += [f"| {t} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {s['compute_share']:.0%} |" for t, s in summary["tolerance_trace"].items()]
     if summary.get("priors"):
-        ranks = sorted({int(r) for p in summary["priors"].values() for r in p["lora_ratio"]})
+        ranks = sorted({int(r) for p in summary["priors"].values() for r in p["lora_offset"]})
         lines += [
             "", "Fine-tuning priors each data set was planned with (fitted on the other data sets' candidates: leave one out):", "",
-            "| planned | share of the probe's error full FT recovers | spread | " + " | ".join(f"LoRA r{r} / full gain" for r in ranks) + " |",
+            "| planned | full FT's log-odds shift over the probe | spread | " + " | ".join(f"LoRA r{r} - full (pts)" for r in ranks) + " |",
             "|---|---|---|" + "---|" * len(ranks),
         ]
         for name, p in summary["priors"].items():
-            ratios = " | ".join(f"{p['lora_ratio'].get(str(r), float('nan')):.2f}" for r in ranks)
-            lines.append(f"| {name} | {p['share']:.2f} | {p['share_sd']:.2f} | {ratios} |")
+            offsets = " | ".join(f"{100 * p['lora_offset'].get(str(r), float('nan')):+.2f}" for r in ranks)
+            lines.append(f"| {name} | {p['shift']:+.2f} | {p['shift_sd']:.2f} | {offsets} |")
         if summary.get("shipped_priors"):
             p = summary["shipped_priors"]
-            ratios = " | ".join(f"{p['lora_ratio'].get(str(r), float('nan')):.2f}" for r in ranks)
-            lines.append(f"| *shipped (all {len(p['fitted_on'])})* | {p['share']:.2f} | {p['share_sd']:.2f} | {ratios} |")
+            offsets = " | ".join(f"{100 * p['lora_offset'].get(str(r), float('nan')):+.2f}" for r in ranks)
+            lines.append(f"| *shipped (all {len(p['fitted_on'])})* | {p['shift']:+.2f} | {p['shift_sd']:.2f} | {offsets} |")
     lines += ["", "Fixed strategies (same data sets):", "", "| always | mean regret | worst regret | compute share |", "|---|---|---|---|"]
     for key, s in summary["fixed_strategies"].items():
         lines.append(f"| {key} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {1 - s['compute_saved']:.0%} |")

@@ -106,15 +106,15 @@ def plan(
         line_numbers=cal.line_numbers or None,
         max_folds=folds,
     )
-    tuned_view, unavailable = None, None
-    if not fast:
-        with timer("fine_tuning"):
-            tuned_view, unavailable = _measure_fine_tuning(cal, emb.vectors, ctx, info, seed, cache)
-        if unavailable:
-            warnings.append(f"fine_tuning: not measured ({unavailable}); its predictions are priors")
+    view, unavailable = None, None
     with timer("signals"):
         results = compute_signals(ctx, timer=timer)
-        gain = measured_gain(tuned_view.labels, tuned_view.probe_proba, tuned_view.tuned_proba, seed=seed, priors=priors) if tuned_view else prior_gain(priors)
+    if not fast:
+        with timer("fine_tuning"):
+            view, unavailable = _measure_fine_tuning(cal, ctx, info, seed, cache)
+        if unavailable:
+            warnings.append(f"fine_tuning: not measured ({unavailable}); its predictions are priors")
+    gain = measured_gain(view.labels, view.probe_proba, view.layer_proba, seed=seed, priors=priors) if view else prior_gain(priors)
     with timer("plan"):
         starvation = results["starvation"]
         probe_point, probe_ci = starvation.predicted_probe_accuracy_at_target, starvation.predicted_probe_accuracy_ci
@@ -137,9 +137,9 @@ def plan(
         )
         predictions = inputs.predict(gain)
         costs = CostModel(params=_param_count(info.path), mean_tokens=float(np.mean(emb.n_tokens)), hardware=cfg.hardware)
-        if tuned_view is not None:
-            costs = costs.calibrated(full_per_s=tuned_view.full_step_examples_per_second, embed_per_s=tuned_view.embed_examples_per_second)
-        results["fine_tuning"] = fine_tuning_record(gain, tuned_view, predictions, unavailable=unavailable)
+        if view is not None:
+            costs = costs.calibrated(full_per_s=view.full_step_examples_per_second, embed_per_s=view.embed_examples_per_second)
+        results["fine_tuning"] = fine_tuning_record(gain, view, predictions, unavailable=unavailable)
         # built-in signals by field; any other registered signal is kept under its name (Signals' extras)
         signals = Signals(**{k: v if k in Signals.model_fields else v.model_dump(mode="json") for k, v in results.items()})
         candidates = build_candidates(predictions, costs=costs, target_size=target, n_classes=len(cal.label_names), thresholds=thresholds)
@@ -176,19 +176,16 @@ def plan(
     )
 
 
-MAX_TUNED_ROWS = 500  # the fine-tuning signal runs on at most this many calibration rows (its time budget)
-
-
-def _measure_fine_tuning(cal: LabeledSet, vectors: np.ndarray, ctx, info, seed: int, cache: bool):
-    """(TunedView, None), or (None, why) when the encoder's blocks cannot be replayed."""
-    from calibgate.training.tuned_view import TunedViewUnavailable, cached_tuned_view
+def _measure_fine_tuning(cal: LabeledSet, ctx, info, seed: int, cache: bool):
+    """(HiddenView, None), or (None, why) when the encoder's layers cannot be read."""
+    from calibgate.training.hidden_view import HiddenViewUnavailable, cached_hidden_view
 
     try:
-        return cached_tuned_view(
-            cal.texts, cal.labels, len(cal.label_names), info=info, embeddings=vectors, probe_C=ctx.probe_C, seed=seed,
-            max_rows=MAX_TUNED_ROWS, cache=cache,
+        return cached_hidden_view(
+            cal.texts, cal.labels, len(cal.label_names), info=info, probe_proba=ctx.oof_probe, folds=ctx.folds, seed=seed,
+            cache=cache,
         ), None
-    except TunedViewUnavailable as exc:
+    except HiddenViewUnavailable as exc:
         return None, str(exc)
 
 

@@ -7,13 +7,14 @@
   with more examples per class a linear probe on good embeddings gains at
   least as much as kNN, and the kNN curves of tiny calibration sets
   extrapolate wildly (measured, capped).
-* full-finetune: the probe's prediction plus the share of its remaining error
-  that tuning the encoder recovers. The share is *measured* on the
-  calibration set when the plan ran the fine-tuning signal
-  (:mod:`calibgate.planner.gain`), else it is the prior share.
-* lora at rank r: the full fine-tuning gain times the prior ratio of LoRA's
-  gain to full fine-tuning's at that rank (:mod:`calibgate.planner.priors`,
-  fitted on the regret benchmark's trained candidates).
+* full-finetune: the probe's prediction with its log-odds shifted by what
+  tuning the encoder adds. The shift is *measured* on the calibration set
+  when the plan ran the fine-tuning signal (:mod:`calibgate.planner.gain`),
+  else it is the prior shift.
+* lora at rank r: full fine-tuning's prediction plus the prior difference
+  between LoRA at that rank and full fine-tuning
+  (:mod:`calibgate.planner.priors`, fitted on the regret benchmark's trained
+  candidates).
 
 Each prediction says whether it is measured or a prior.
 """
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibgate.planner.gain import GainEstimate
-from calibgate.planner.priors import Priors, load_priors
+from calibgate.planner.priors import Priors, load_priors, logit, sigmoid
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,9 @@ class Prediction:
     evidence: str  # "measured", "prior" or "measured+prior"
 
 
-def lora_share(rank: int, priors: Priors | None = None) -> float:
-    """LoRA's gain at ``rank`` as a multiple of full fine-tuning's (prior)."""
-    return (priors or load_priors()).lora_share(rank)
+def lora_offset(rank: int, priors: Priors | None = None) -> float:
+    """LoRA's accuracy at ``rank`` minus full fine-tuning's (prior)."""
+    return (priors or load_priors()).offset(rank)
 
 
 def predict_candidates(
@@ -73,26 +74,25 @@ def predict_candidates(
         Prediction("embedding-probe", None, p, p_low, p_high, "probe learning curve extrapolated to the target size", "measured"),
         Prediction("retrieval", None, k, k_low, k_high, knn_basis, "measured"),
     ]
-    share, share_low, share_high = gain.share, gain.share_low, gain.share_high
     full_evidence = "measured" if gain.measured else "prior"
 
-    def tuned(s: float, s_low: float, s_high: float) -> tuple[float, float, float]:
-        remaining = max(0.0, ceiling - p)
-        return p + s * remaining, p_low + s_low * max(0.0, ceiling - p_low), p_high + s_high * max(0.0, ceiling - p_high)
+    def tuned(shift: float, base: float) -> float:
+        """``base`` with its log-odds under the noise ceiling moved by ``shift``; a probe already at or above the
+        ceiling gains nothing (and is not predicted to lose: the ceiling is an estimate)."""
+        return base if base >= ceiling else float(ceiling * sigmoid(logit(base / ceiling) + shift))
 
+    full = (tuned(gain.shift, p), tuned(gain.shift_low, p_low), tuned(gain.shift_high, p_high))
     for rank in lora_ranks:
-        f = lora_share(rank, priors)
-        acc, low, high = tuned(share * f, share_low * f, share_high * f)
+        d = lora_offset(rank, priors)
         out.append(
             Prediction(
-                "lora", rank, acc, low, high,
-                f"probe prediction + {f:.0%} (rank {rank}, prior) of full fine-tuning's {share:.0%} of the remaining error ({gain.source})",
+                "lora", rank, *(v + d for v in full),
+                f"full fine-tuning's prediction {d * 100:+.1f} points (rank {rank}, prior)",
                 "measured+prior" if gain.measured else "prior",
             )
         )
-    acc, low, high = tuned(share, share_low, share_high)
     out.append(
-        Prediction("full-finetune", None, acc, low, high, f"probe prediction + {share:.0%} of its remaining error ({gain.source})", full_evidence)
+        Prediction("full-finetune", None, *full, f"probe prediction with its log-odds moved {gain.shift:+.2f} ({gain.source})", full_evidence)
     )
     return [
         Prediction(

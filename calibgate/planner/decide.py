@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from calibgate.planner.candidates import Prediction
 from calibgate.planner.costs import CostModel, latency_class
+from calibgate.planner.gain import PRIOR_STANDS
 from calibgate.planner.priors import Priors, load_priors
 from calibgate.records.plan import Candidate, Interval, Recommendation, Signals
 from calibgate.records.strategies import STRATEGIES, candidate_key, tunes_encoder
@@ -48,6 +49,11 @@ def build_candidates(predictions: list[Prediction], *, costs: CostModel, target_
     return out
 
 
+def _pool(candidates: list[Candidate]) -> list[Candidate]:
+    """What the choice is made from: the eligible candidates, or all of them when none is (the plan then says so)."""
+    return [c for c in candidates if c.eligible] or candidates
+
+
 def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving: float = 0.0) -> tuple[Candidate, Candidate]:
     """(chosen, best): step down from the best prediction to cheaper eligible candidates within ``tolerance_points`` of
     it, each step saving at least ``min_cost_saving`` of the current choice's training time.
@@ -55,7 +61,7 @@ def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving
     Stepwise, so a trivial saving never buys a less accurate candidate at any step (retrieval 7% cheaper than
     the probe does not replace it), while a large one (the probe at a fifth of fine-tuning's time) does.
     """
-    eligible = [c for c in candidates if c.eligible] or candidates
+    eligible = _pool(candidates)
     # equal accuracy and cost: the catalogue's simpler strategy, whatever order the candidates come in
     best = max(eligible, key=lambda c: (c.predicted_accuracy, -c.estimated_train_seconds, -STRATEGIES[c.strategy].order))
     within = [c for c in eligible if _within_tolerance(c, best, tolerance_points)]
@@ -68,7 +74,7 @@ def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving
 
 def recommend(signals: Signals, candidates: list[Candidate], thresholds: PlannerThresholds, priors: Priors | None = None) -> Recommendation:
     tol = thresholds.tolerance
-    prior_share = (priors or load_priors()).share
+    prior_shift = (priors or load_priors()).shift
     chosen, best = choose(candidates, tol, thresholds.min_cost_saving)
     rationale: list[str] = []
     modifiers: list[str] = []
@@ -120,20 +126,21 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
     )
     ft = signals.fine_tuning
     if ft is not None and ft.measured:
+        at_prior = any(PRIOR_STANDS in line for line in ft.evidence)
         rationale.append(
-            f"Fine-tuning, measured: tuning the top {ft.layers_tuned} of {ft.n_layers} encoder blocks in {ft.folds}-fold "
-            f"cross-fitting moved out-of-fold accuracy {ft.gain_at_calibration:+.1f} points over the probe "
-            f"({ft.probe_accuracy:.1%} -> {ft.tuned_accuracy:.1%}); full fine-tuning is predicted to recover "
-            f"{ft.recovered_share:.0%} of the probe's remaining error, {ft.predicted_gain_at_target:+.1f} points at the target size"
+            f"Fine-tuning, measured: a probe on {ft.n_layers}-block hidden states in {ft.folds}-fold cross-fitting moved "
+            f"out-of-fold accuracy {ft.gain_at_calibration:+.1f} points over the frozen probe "
+            f"({ft.probe_accuracy:.1%} -> {ft.tuned_accuracy:.1%}); full fine-tuning is predicted to add "
+            f"{ft.predicted_gain_at_target:+.1f} points at the target size"
             + (
-                f" (the measurement is not above the prior {prior_share:.0%}, which stands: tuning's gain is compressed "
-                "at the calibration size)." if abs(ft.recovered_share - prior_share) < 1e-9 else "."
+                f" (the measurement is not above the prior log-odds shift {prior_shift:+.2f}, which stands: what the "
+                "hidden states show is a lower bound of what tuning adds)." if at_prior else "."
             )
         )
     elif ft is not None:
         rationale.append(
-            f"Fine-tuning, not measured ({ft.method}): its gain is the prior {ft.recovered_share:.0%} of the probe's "
-            f"remaining error ({ft.predicted_gain_at_target:+.1f} points); run without --fast to measure it."
+            f"Fine-tuning, not measured ({ft.method}): its gain is the prior log-odds shift {prior_shift:+.2f} "
+            f"({ft.predicted_gain_at_target:+.1f} points); run without --fast to measure it."
         )
     best_key = candidate_key(best.strategy, best.lora_rank)
     chosen_key = candidate_key(chosen.strategy, chosen.lora_rank)
@@ -144,7 +151,7 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
             f"{candidate_key(cheapest.strategy, cheapest.lora_rank)}, needs ~{cheapest.estimated_train_seconds:.0f} s): "
             "the choice below ignores the limit; raise it or train on fewer examples."
         )
-    pool = [c for c in candidates if c.eligible] or candidates  # what choose() chose from
+    pool = _pool(candidates)
     close_but_dear = [
         c for c in pool
         if c is not best and c.estimated_train_seconds < best.estimated_train_seconds

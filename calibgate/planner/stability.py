@@ -2,7 +2,7 @@
 
 The plan is re-made on bootstrap resamples of the calibration rows: each
 resample shifts the probe's measured accuracy and the measured fine-tuning
-share by what that resample measured (both from the same paired
+shift by what that resample measured (both from the same paired
 out-of-fold predictions), the candidates are predicted again and the same
 choice rule is applied. ``agreement`` is the share of resamples choosing
 what the plan chose. When it is low, the same resampled deviations are
@@ -68,14 +68,14 @@ def replan_stability(
     probe_hits: np.ndarray | None = None,
 ) -> Stability:
     """Agreement of the choice over bootstrap resamples, and the labels per class that would settle it."""
-    shares, shifts = _deviations(gain, probe_hits, seed)
+    tuning_shifts, probe_shifts = _deviations(gain, probe_hits, seed)
 
     def choices(scale: float) -> list[str]:
         out = []
-        for share, shift in zip(shares, shifts):
-            s = gain.share + (share - gain.share) * scale
-            g = replace(gain, share=float(np.clip(s, 0, 1)), share_low=float(np.clip(s, 0, 1)), share_high=float(np.clip(s, 0, 1)))
-            picked, _ = choose(build(inputs.shifted(shift * scale).predict(g)), thresholds.tolerance, thresholds.min_cost_saving)
+        for tuning, probe in zip(tuning_shifts, probe_shifts):
+            s = float(gain.shift + (tuning - gain.shift) * scale)
+            g = replace(gain, shift=s, shift_low=s, shift_high=s)
+            picked, _ = choose(build(inputs.shifted(probe * scale).predict(g)), thresholds.tolerance, thresholds.min_cost_saving)
             out.append(candidate_key(picked.strategy, picked.lora_rank))
         return out
 
@@ -110,15 +110,15 @@ def replan_stability(
 
 
 def _deviations(gain: GainEstimate, probe_hits: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per resample: (posterior fine-tuning share, probe accuracy shift)."""
-    if gain.boot_shares is not None and gain.boot_probe_shift is not None:
-        return gain.boot_shares, gain.boot_probe_shift
+    """Per resample: (posterior fine-tuning log-odds shift, probe accuracy shift)."""
+    if gain.boot_shifts is not None and gain.boot_probe_shift is not None:
+        return gain.boot_shifts, gain.boot_probe_shift
     if probe_hits is None:
-        return np.array([gain.share]), np.zeros(1)
+        return np.array([gain.shift]), np.zeros(1)
     rng = np.random.default_rng(seed)
     hits = np.asarray(probe_hits, dtype=float)
     boot = hits[rng.integers(0, len(hits), size=(200, len(hits)))].mean(1) - hits.mean()
-    return np.full(len(boot), gain.share), boot
+    return np.full(len(boot), gain.shift), boot
 
 
 def with_stability(recommendation: Recommendation, stability: Stability) -> Recommendation:
@@ -128,52 +128,58 @@ def with_stability(recommendation: Recommendation, stability: Stability) -> Reco
 
 
 def fine_tuning_record(gain: GainEstimate, view, predictions: list[Prediction], *, unavailable: str | None = None) -> FineTuning:
-    """The plan's ``fine_tuning`` signal from the gain estimate and (when measured) the tuned view."""
+    """The plan's ``fine_tuning`` signal from the gain estimate and (when measured) the hidden-state view."""
     by_key = {candidate_key(p.strategy, p.lora_rank): p for p in predictions}
     probe, full = by_key["embedding-probe"], by_key["full-finetune"]
     gain_target = (full.accuracy - probe.accuracy) * 100
     target_ci = Interval(
         low=(full.low - probe.low) * 100, high=(full.high - probe.high) * 100,
-        method="recovered-share interval applied to the probe's interval",
+        method="log-odds shift interval applied to the probe's interval",
     )
-    share_ci = Interval(low=gain.share_low, high=gain.share_high, method="normal posterior of measurement and prior, 95%")
+    share = lambda f, p: float(np.clip((f - p) / max(1.0 - p, 1e-9), -1, 1))  # noqa: E731
+    recovered = share(full.accuracy, probe.accuracy)
+    share_ci = Interval(low=min(share(full.low, probe.low), recovered), high=max(share(full.high, probe.high), recovered),
+                        method="implied by the log-odds shift's 95% interval")
+    shift_line = f"log-odds shift of full fine-tuning over the probe: {gain.shift:+.2f} (95% {gain.shift_low:+.2f} to {gain.shift_high:+.2f})"
     if not gain.measured:
         why = unavailable or "--fast"
         return FineTuning(
             status="not-measured",
             reading=f"Fine-tuning not measured ({why}): predictions for lora and full-finetune are priors.",
-            evidence=[f"prior: full fine-tuning recovers {gain.share:.0%} of the probe's remaining error"],
-            measured=False, method=f"prior ({why})", recovered_share=gain.share, recovered_share_ci=share_ci,
+            evidence=[f"prior {shift_line}: full fine-tuning recovers {recovered:.0%} of the probe's remaining error"],
+            measured=False, method=f"prior ({why})", recovered_share=recovered, recovered_share_ci=share_ci,
             predicted_gain_at_target=round(gain_target, 2), predicted_gain_at_target_ci=target_ci,
         )
     gain_ci = Interval(low=gain.gain_low, high=gain.gain_high, method="paired bootstrap over calibration rows")
     wide = gain.gain_high - gain.gain_low
-    trust = [f"the measured gain's 95% interval is {wide:.1f} points wide: seed-level noise at {len(view.rows)} rows"] if wide > 4 else []
+    n = len(view.labels)
+    trust = [f"the measured gain's 95% interval is {wide:.1f} points wide: seed-level noise at {n} rows"] if wide > 4 else []
     status = "warn" if gain_target >= 1.0 else "ok"  # warn: the frozen encoder leaves points on the table
+    train_rows = int(round(n * (view.folds - 1) / view.folds))
     return FineTuning(
         status=status,
         reading=(
             f"Tuning the encoder is predicted to add {gain_target:+.1f} points over the probe at the target size "
-            f"(measured {gain.gain:+.1f} points out of fold at {view.train_rows} training rows)."
+            f"(the encoder's hidden states add {gain.gain:+.1f} points out of fold at {n} rows)."
         ),
         evidence=[
-            f"{view.folds}-fold cross-fitted LP-FT of the top {view.layers} of {view.n_layers} blocks on cached hidden states, "
-            f"{len(view.epoch_log_loss) - 1} epoch(s), compared after the last; out-of-fold log loss by epoch "
-            f"({' -> '.join(f'{x:.3f}' for x in view.epoch_log_loss)})",
-            f"out-of-fold accuracy: probe {gain.probe_accuracy:.1%}, tuned {gain.tuned_accuracy:.1%} "
+            f"{view.folds}-fold cross-fitted logistic probe (C={view.C:g}) on blocks {', '.join(str(int(i)) for i in view.layers)} "
+            f"of {view.n_layers}, pooled and concatenated, against the frozen probe on the same folds",
+            f"out-of-fold accuracy: probe {gain.probe_accuracy:.1%}, hidden states {gain.tuned_accuracy:.1%} "
             f"({gain.gain:+.1f} points, 95% CI {gain.gain_low:+.1f} to {gain.gain_high:+.1f})",
             gain.source,
+            shift_line,
             f"{view.seconds:.1f} s ({view.cpu_seconds:.1f} CPU s); full-model training step measured at "
             f"{view.full_step_examples_per_second:.1f} examples/s (cost model calibrated with it)",
         ],
         trust_warnings=trust,
         measured=True,
-        method="cross-fitted top-layer LP-FT on cached hidden states",
-        folds=view.folds, layers_tuned=view.layers, n_layers=view.n_layers, train_rows=view.train_rows,
-        best_epoch=view.best_epoch, probe_accuracy=gain.probe_accuracy, tuned_accuracy=gain.tuned_accuracy,
+        method="cross-fitted probe on the encoder's hidden states",
+        folds=view.folds, layers_tuned=0, n_layers=view.n_layers, train_rows=train_rows,
+        probe_accuracy=gain.probe_accuracy, tuned_accuracy=gain.tuned_accuracy,
         probe_log_loss=gain.probe_log_loss, tuned_log_loss=gain.tuned_log_loss,
         gain_at_calibration=round(gain.gain, 2), gain_at_calibration_ci=gain_ci,
-        recovered_share=gain.share, recovered_share_ci=share_ci,
+        recovered_share=recovered, recovered_share_ci=share_ci,
         predicted_gain_at_target=round(gain_target, 2), predicted_gain_at_target_ci=target_ci,
         seconds=round(view.seconds, 2), cpu_seconds=round(view.cpu_seconds, 2),
         full_step_examples_per_second=round(view.full_step_examples_per_second, 2),

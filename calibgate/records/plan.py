@@ -164,24 +164,28 @@ class Duplicates(SignalBase):
 
 
 class FineTuning(SignalBase):
-    """What tuning the encoder adds over the frozen probe: measured on the calibration set, or a prior (``--fast``)."""
+    """What tuning the encoder adds over the frozen probe: measured on the calibration set, or a prior (``--fast``).
+
+    Measured: a probe on the encoder's per-layer hidden states, cross-fitted on the frozen probe's folds
+    (:mod:`calibgate.training.hidden_view`); the ``tuned_*`` fields are that view's.
+    """
 
     title: ClassVar[str] = "Fine-tuning gain"
 
     measured: bool
     method: str
     folds: int | None = None
-    layers_tuned: int | None = None
-    n_layers: int | None = None
+    layers_tuned: int | None = Field(None, description="encoder blocks trained by the measurement (0: none, the hidden-state probe)")
+    n_layers: int | None = Field(None, description="blocks in the encoder")
     train_rows: int | None = Field(None, description="rows each cross-fitted model trained on")
-    best_epoch: int | None = Field(None, description="epoch with the lowest out-of-fold log loss (0: the probe); reported only")
+    best_epoch: int | None = Field(None, description="not set by the hidden-state measurement (kept for older plans)")
     probe_accuracy: float | None = Field(None, description="frozen probe, out of fold, on the same folds")
-    tuned_accuracy: float | None = Field(None, description="tuned model, out of fold")
+    tuned_accuracy: float | None = Field(None, description="the measurement's view (the hidden-state probe), out of fold")
     probe_log_loss: float | None = None
     tuned_log_loss: float | None = None
-    gain_at_calibration: float | None = Field(None, description="tuned minus probe accuracy, points, out of fold (paired)")
+    gain_at_calibration: float | None = Field(None, description="view minus probe accuracy, points, out of fold (paired)")
     gain_at_calibration_ci: Interval | None = None
-    recovered_share: float = Field(description="share of the probe's remaining error that full fine-tuning is predicted to recover")
+    recovered_share: float = Field(description="share of the probe's remaining error that full fine-tuning is predicted to recover (implied by the predicted log-odds shift)")
     recovered_share_ci: Interval | None = None
     predicted_gain_at_target: float = Field(description="full fine-tuning minus probe accuracy at the target size, points")
     predicted_gain_at_target_ci: Interval | None = None

@@ -1,6 +1,6 @@
 """Batched, dynamically padded inference through the serving graph (encoder -> pooling -> head).
 
-Used by the training loop (tokenize, collate), the tuned view, a trained model's ``predict_proba`` and
+Used by the training loop (tokenize, collate), the planner's hidden-state view, a trained model's ``predict_proba`` and
 evaluation; it lives with training, which evaluation already builds on, so the two never import each other.
 
 Texts are sorted by token count and padded per batch, so a batch of short

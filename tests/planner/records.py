@@ -44,7 +44,7 @@ DEFAULTS: dict[str, dict] = {
     },
 }
 FINE_TUNING_MEASURED = {
-    "measured": True, "method": "cross-fitted top-block tuning", "folds": 3, "layers_tuned": 2, "n_layers": 6,
+    "measured": True, "method": "cross-fitted probe on the encoder's hidden states", "folds": 3, "layers_tuned": 0, "n_layers": 6,
     "probe_accuracy": 0.80, "tuned_accuracy": 0.83, "gain_at_calibration": 3.0, "recovered_share": 0.40,
     "predicted_gain_at_target": 2.4,
 }

@@ -1,11 +1,12 @@
-"""predict_candidates() and lora_share() on hand-made curves and gains: caps, shares, ceiling, clipping, evidence."""
+"""predict_candidates() and lora_offset() on hand-made curves and gains: caps, log-odds shifts, ceiling, clipping, evidence."""
 
 from __future__ import annotations
 
 import pytest
 
-from calibgate.planner.candidates import lora_share, predict_candidates
+from calibgate.planner.candidates import lora_offset, predict_candidates
 from calibgate.planner.gain import GainEstimate, prior_gain
+from calibgate.planner.priors import logit, sigmoid
 from tests.planner.records import key
 
 pytestmark = pytest.mark.usefixtures("hand_set_priors")
@@ -13,11 +14,15 @@ pytestmark = pytest.mark.usefixtures("hand_set_priors")
 KNN_BASIS = "kNN learning curve extrapolated to the target size"
 
 
-def _gain(share, low=None, high=None, measured=True):
+def _gain(shift, low=None, high=None, measured=True):
     return GainEstimate(
-        measured=measured, share=share, share_low=share if low is None else low, share_high=share if high is None else high,
+        measured=measured, shift=shift, shift_low=shift if low is None else low, shift_high=shift if high is None else high,
         source="test source",
     )
+
+
+def _moved(p, shift, ceiling=1.0):
+    return float(ceiling * sigmoid(logit(min(p, ceiling) / ceiling) + shift))
 
 
 def _predict(probe=(0.80, 0.78, 0.82), knn=(0.75, 0.70, 0.80), *, target_size=2000, calibration_size=300, lora_ranks=(8,),
@@ -77,30 +82,35 @@ def test_knn_keeps_its_measured_lead_when_training_sees_no_more_data(target_size
     assert _triple(within["retrieval"]) == (0.73, 0.70, 0.76) and within["retrieval"].basis == KNN_BASIS
 
 
-# --- fine-tuning: share of the remaining error, LoRA's share of that, the noise ceiling -----------------------------------
+# --- fine-tuning: a log-odds shift of the probe, LoRA's offset from that, the noise ceiling --------------------------------
 
-def test_lora_share_is_rank_over_rank_plus_two_at_the_policy_ranks():
-    assert lora_share(8) == 0.8
-    assert lora_share(16) == pytest.approx(16 / 18)
+def test_lora_offset_is_zero_with_the_hand_set_priors():
+    assert lora_offset(8) == lora_offset(16) == 0.0
 
 
-def test_full_fine_tuning_recovers_its_share_and_lora_its_part_of_that():
-    preds = _predict(lora_ranks=[8, 16], gain=_gain(0.5, 0.25, 0.75))
-    # remaining error 0.20 at the point, 0.22 at the low end, 0.18 at the high end
-    assert _triple(preds["full-finetune"]) == (0.90, 0.835, 0.955)
-    assert _triple(preds["lora/r8"]) == (0.88, 0.824, 0.928)  # 80% of the share at each end
-    assert preds["lora/r16"].accuracy == pytest.approx(0.80 + 0.5 * 16 / 18 * 0.20)
-    assert preds["full-finetune"].basis == "probe prediction + 50% of its remaining error (test source)"
-    assert preds["lora/r8"].basis == (
-        "probe prediction + 80% (rank 8, prior) of full fine-tuning's 50% of the remaining error (test source)"
-    )
+def test_full_fine_tuning_shifts_the_probe_log_odds_at_each_end_and_lora_adds_its_offset():
+    from calibgate.planner.priors import Priors
+
+    preds = _predict(lora_ranks=[8, 16], gain=_gain(0.5, 0.25, 0.75), priors=Priors(lora_offset={8: -0.01, 16: 0.005}))
+    full = (_moved(0.80, 0.5), _moved(0.78, 0.25), _moved(0.82, 0.75))
+    assert _triple(preds["full-finetune"]) == tuple(round(v, 10) for v in full)
+    assert _triple(preds["lora/r8"]) == tuple(round(v - 0.01, 10) for v in full)
+    assert preds["lora/r16"].accuracy == pytest.approx(full[0] + 0.005)
+    assert preds["full-finetune"].basis == "probe prediction with its log-odds moved +0.50 (test source)"
+    assert preds["lora/r8"].basis == "full fine-tuning's prediction -1.0 points (rank 8, prior)"
+
+
+def test_the_same_shift_gains_less_where_the_probe_is_near_the_ceiling():
+    low = _predict(probe=(0.70, 0.70, 0.70), gain=_gain(0.5))["full-finetune"].accuracy - 0.70
+    high = _predict(probe=(0.97, 0.97, 0.97), gain=_gain(0.5))["full-finetune"].accuracy - 0.97
+    assert low > 0.08 > 0.02 > high > 0
 
 
 def test_the_ceiling_is_lowered_by_half_the_label_noise():
-    preds = _predict(gain=_gain(0.5), noise_rate=0.10)  # ceiling 0.95: remaining 0.15 at the point
-    assert _triple(preds["full-finetune"]) == (0.875, 0.865, 0.885)
-    assert preds["lora/r8"].accuracy == pytest.approx(0.80 + 0.4 * 0.15)
-    # a probe already above the ceiling gains nothing from tuning (it is never predicted below the probe)
+    preds = _predict(gain=_gain(0.5), noise_rate=0.10)  # ceiling 0.95
+    assert preds["full-finetune"].accuracy == pytest.approx(_moved(0.80, 0.5, 0.95))
+    assert preds["full-finetune"].accuracy < _predict(gain=_gain(0.5))["full-finetune"].accuracy
+    # a probe already above the ceiling gains nothing from tuning (and is not predicted to lose to it)
     high = _predict(probe=(0.97, 0.96, 0.98), gain=_gain(0.5), noise_rate=0.10)
     assert _triple(high["full-finetune"]) == (0.97, 0.96, 0.98) and _triple(high["lora/r8"]) == (0.97, 0.96, 0.98)
 
@@ -113,7 +123,7 @@ def test_predictions_are_clipped_to_0_1_with_low_le_point_le_high():
     preds = _predict(probe=(0.80, 0.82, 0.85), knn=(0.70, 0.60, 0.65), gain=_gain(0.0))
     assert _triple(preds["embedding-probe"]) == (0.80, 0.80, 0.85)
     assert _triple(preds["retrieval"]) == (0.70, 0.60, 0.70)
-    for p in _predict(probe=(0.99, 0.90, 1.2), knn=(1.3, 1.1, 1.5), gain=_gain(0.8, 0.0, 2.0), target_size=300).values():
+    for p in _predict(probe=(0.99, 0.90, 1.2), knn=(1.3, 1.1, 1.5), gain=_gain(0.8, -1.0, 3.0), target_size=300).values():
         assert 0 <= p.low <= p.accuracy <= p.high <= 1, key(p)
 
 
@@ -127,5 +137,5 @@ def test_evidence_says_what_is_measured_and_what_is_a_prior():
     assert {k: p.evidence for k, p in prior.items()} == {
         "embedding-probe": "measured", "retrieval": "measured", "lora/r8": "prior", "full-finetune": "prior",
     }
-    assert prior["full-finetune"].basis == f"probe prediction + 25% of its remaining error ({prior_gain().source})"
-    assert prior["full-finetune"].accuracy == pytest.approx(0.80 + 0.25 * 0.20)
+    assert prior["full-finetune"].basis == f"probe prediction with its log-odds moved +0.30 ({prior_gain().source})"
+    assert prior["full-finetune"].accuracy == pytest.approx(_moved(0.80, 0.3))

@@ -5,19 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibgate.planner.candidates import lora_share, predict_candidates
+from calibgate.planner.candidates import lora_offset, predict_candidates
 from calibgate.planner.costs import CostModel
 from calibgate.planner.decide import build_candidates, choose
 from calibgate.records.strategies import candidate_key
 from calibgate.planner.gain import GainEstimate, prior_gain
+from calibgate.planner.priors import logit, sigmoid
 from calibgate.planner.stability import PredictionInputs, replan_stability
 from calibgate.records.thresholds import PlannerThresholds
 
 pytestmark = pytest.mark.usefixtures("hand_set_priors")
 
 
-def _gain(share: float, measured: bool = True) -> GainEstimate:
-    return GainEstimate(measured=measured, share=share, share_low=share, share_high=share, source="test")
+def _gain(shift: float, measured: bool = True) -> GainEstimate:
+    return GainEstimate(measured=measured, shift=shift, shift_low=shift, shift_high=shift, source="test")
 
 
 def _by_key(predictions):
@@ -44,9 +45,9 @@ def test_fine_tuning_predictions_say_whether_they_are_measured():
     measured = _by_key(predict_candidates(
         probe=(0.80, 0.78, 0.82), knn=(0.75, 0.7, 0.8), target_size=2000, calibration_size=300, lora_ranks=[8, 16], gain=_gain(0.5),
     ))
-    assert measured["full-finetune"].accuracy == pytest.approx(0.80 + 0.5 * 0.20)
+    assert measured["full-finetune"].accuracy == pytest.approx(float(sigmoid(logit(0.80) + 0.5)))
     assert measured["full-finetune"].evidence == "measured" and measured["lora/r8"].evidence == "measured+prior"
-    assert measured["lora/r8"].accuracy == pytest.approx(0.80 + 0.5 * lora_share(8) * 0.20)
+    assert measured["lora/r8"].accuracy == pytest.approx(measured["full-finetune"].accuracy + lora_offset(8))
     assert measured["embedding-probe"].evidence == measured["retrieval"].evidence == "measured"
     prior = _by_key(predict_candidates(
         probe=(0.80, 0.78, 0.82), knn=(0.75, 0.7, 0.8), target_size=2000, calibration_size=300, lora_ranks=[8], gain=prior_gain(),
@@ -105,21 +106,23 @@ def test_stability_counts_bootstrap_replans_and_says_how_many_labels_settle_it()
     def build(preds):
         return build_candidates(preds, costs=costs, target_size=2000, n_classes=2, thresholds=t)
 
-    # the share sits where full fine-tuning's gain crosses the tolerance: resamples split the choice
+    # the shift sits where full fine-tuning's gain crosses the tolerance (0.90 -> 0.91): resamples split the choice
     rng = np.random.default_rng(0)
+    edge = float(logit(0.91) - logit(0.90))
     shaky = GainEstimate(
-        measured=True, share=0.1, share_low=0.0, share_high=0.2, source="test",
-        boot_shares=np.clip(0.1 + rng.normal(0, 0.05, 300), 0, 1), boot_probe_shift=rng.normal(0, 0.01, 300),
+        measured=True, shift=edge, shift_low=edge - 0.1, shift_high=edge + 0.1, source="test",
+        boot_shifts=edge + rng.normal(0, 0.06, 300), boot_probe_shift=rng.normal(0, 0.01, 300),
     )
     chosen, _ = choose(build(inputs.predict(shaky)), t.tolerance, t.min_cost_saving)
     s = replan_stability(inputs, shaky, candidate_key(chosen.strategy, chosen.lora_rank), build, thresholds=t, n=200, n_classes=2)
     assert s.resamples == 300 and not s.stable and 0 < s.agreement < 0.8
     assert sum(s.choices.values()) == pytest.approx(1.0)
     assert s.labels_per_class_to_settle is None or s.labels_per_class_to_settle > 100
-    # a clear case: full fine-tuning recovers half the error, every resample agrees
+    # a clear case: full fine-tuning moves the log-odds by 1 (90% -> 96%), every resample agrees
     clear = GainEstimate(
-        measured=True, share=0.5, share_low=0.45, share_high=0.55, source="test",
-        boot_shares=np.full(100, 0.5), boot_probe_shift=np.zeros(100),
+        measured=True, shift=1.0, shift_low=0.9, shift_high=1.1, source="test",
+        boot_shifts=np.full(100, 1.0), boot_probe_shift=np.zeros(100),
     )
-    s = replan_stability(inputs, clear, "full-finetune", build, thresholds=t, n=200, n_classes=2)
+    # (LoRA ties full fine-tuning under the hand-set priors and costs less: it is the choice)
+    s = replan_stability(inputs, clear, "lora/r8", build, thresholds=t, n=200, n_classes=2)
     assert s.stable and s.agreement == 1.0 and s.labels_per_class_to_settle is None and "Stable" in s.reading

@@ -1,15 +1,16 @@
-"""The measured fine-tuning signal: generic block replay, cross-fitting, budget; and the gain estimate it feeds."""
+"""The measured fine-tuning signal: the hidden-state view on real (tiny) encoders and decoders, its cache, and the gain
+estimate it feeds (exact cases in tests/planner/test_gain.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from calibgate.planner.gain import MAX_SHARE, measured_gain, prior_gain
+from calibgate.planner.gain import measured_gain, prior_gain
 from calibgate.planner.priors import Priors
 from tests.conftest import demo_data_dir, pick, read_jsonl
 
-PRIOR_SHARE = Priors().share  # the hand-set prior (hand_set_priors pins it)
+PRIOR_SHIFT = Priors().shift  # the hand-set prior (hand_set_priors pins it)
 
 pytestmark = pytest.mark.usefixtures("hand_set_priors")
 
@@ -26,117 +27,98 @@ def _sets(demo_rows, n=60):
     return [r["text"] for r in rows], np.array([names.index(r["label"]) for r in rows]), len(names)
 
 
+def _probe_oof(vectors, labels, k, folds=3, seed=0):
+    from calibgate.signals import probes
+
+    return probes.oof_proba(vectors, labels, k, probes.logistic(10.0), folds=folds, seed=seed)
+
+
+def test_layer_indices_are_evenly_spaced_and_end_at_the_last_block():
+    from calibgate.training.hidden_view import layer_indices
+
+    assert layer_indices(2) == [1, 2] and layer_indices(6) == [1, 2, 3, 4, 5, 6]
+    picked = layer_indices(24)
+    assert len(picked) == 6 and picked[-1] == 24 and picked == sorted(set(picked)) and picked[0] >= 1
+
+
 @pytest.mark.parametrize("model_fixture", ["tiny_bert_dir", "tiny_llama_dir"])
-def test_tuned_view_replays_blocks_and_predicts_every_row_out_of_fold(model_fixture, request, demo_rows):
+def test_hidden_view_predicts_every_row_out_of_fold_on_the_probe_folds(model_fixture, request, demo_rows):
     from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
-    from calibgate.training.tuned_view import measure_tuned_view
+    from calibgate.training.hidden_view import measure_hidden_view
 
     info = resolve_model_dir(str(request.getfixturevalue(model_fixture)))
     texts, labels, k = _sets(demo_rows)
     vectors = embed_texts(texts, model=info, cache=False).vectors
-    view = measure_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, seed=0, budget_seconds=1e6)
-    assert view.tuned_proba.shape == view.probe_proba.shape == (len(texts), k)
-    np.testing.assert_allclose(view.tuned_proba.sum(1), 1, atol=1e-4)
-    assert view.folds == 3 and 1 <= view.layers <= view.n_layers and view.train_rows == 40
-    assert len(view.epoch_log_loss) == 4 and view.epoch_log_loss[view.best_epoch] == min(view.epoch_log_loss)
-    last = float(-np.mean(np.log(np.clip(view.tuned_proba[np.arange(len(labels)), labels], 1e-9, None))))
-    assert last == pytest.approx(view.epoch_log_loss[-1], rel=1e-3)  # the comparison uses the last epoch
-    assert view.full_step_examples_per_second > 0
-    # epoch 0 is the LP-FT start: the frozen probe itself, so its out-of-fold loss equals the probe's
-    rows = np.arange(len(labels))
-    probe_loss = float(-np.mean(np.log(np.clip(view.probe_proba[rows, labels], 1e-9, None))))
-    assert view.epoch_log_loss[0] == pytest.approx(probe_loss, rel=1e-3)
+    probe = _probe_oof(vectors, labels, k)
+    view = measure_hidden_view(texts, labels, k, info=info, probe_proba=probe, folds=3, seed=0)
+    assert view.layer_proba.shape == view.probe_proba.shape == (len(texts), k)
+    np.testing.assert_allclose(view.layer_proba.sum(1), 1, atol=1e-6)
+    np.testing.assert_array_equal(view.probe_proba, probe)  # paired: the probe's own out-of-fold predictions
+    assert view.folds == 3 and view.n_layers >= 1 and list(view.layers)[-1] == view.n_layers
+    assert view.C in (1.0, 10.0, 100.0)
+    assert view.full_step_examples_per_second > 0 and view.embed_examples_per_second > 0
+    assert view.cpu_seconds > 0
+    gain = measured_gain(view.labels, view.probe_proba, view.layer_proba)
+    assert gain.measured and gain.shift >= PRIOR_SHIFT  # one-sided: never below the prior
 
 
-def test_tuned_view_shrinks_to_its_budget_and_refuses_past_it(tiny_bert_dir, demo_rows):
-    from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
-    from calibgate.training.tuned_view import TunedViewUnavailable, _fit_budget, measure_tuned_view
-
-    assert _fit_budget(300, 3, 2, 3, 6, forward=0.001, budget=1e6) == (2, 3, 300)
-    layers, epochs, rows = _fit_budget(300, 3, 2, 3, 6, forward=0.01, budget=20)
-    assert (layers, epochs) < (2, 3) and rows == 300
-    assert _fit_budget(300, 3, 2, 3, 6, forward=0.01, budget=5)[2] < 300  # fewer rows before giving up
-    info = resolve_model_dir(str(tiny_bert_dir))
-    texts, labels, k = _sets(demo_rows)
-    vectors = embed_texts(texts, model=info, cache=False).vectors
-    with pytest.raises(TunedViewUnavailable, match="over the 1e-09 s budget"):  # not even MIN_ROWS fit
-        measure_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, budget_seconds=1e-9)
-
-
-@pytest.mark.parametrize("max_rows", [45, 78])  # 78 of 80 leaves 2 rows out for 4 classes: sklearn's split raised
-def test_sampled_rows_are_reported(tiny_bert_dir, demo_rows, max_rows):
-    from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
-    from calibgate.training.tuned_view import measure_tuned_view
+def test_the_last_block_pooled_is_the_sentence_embedding(tiny_bert_dir, demo_rows):
+    """The view's last block is exactly what the frozen probe sees (so the two views differ only by the earlier blocks)."""
+    from calibgate.embeddings.encoder import embed_texts, load_encoder, resolve_model_dir
+    from calibgate.training.hidden_view import _pooled_layers
 
     info = resolve_model_dir(str(tiny_bert_dir))
-    texts, labels, k = _sets(demo_rows, n=80)
+    texts, _, _ = _sets(demo_rows, n=20)
+    tokenizer, model = load_encoder(info)
+    states, rate, ids = _pooled_layers(texts, info, tokenizer, model, model.config.num_hidden_layers)
     vectors = embed_texts(texts, model=info, cache=False).vectors
-    view = measure_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, max_rows=max_rows, budget_seconds=1e6)
-    assert len(view.rows) == max_rows and (labels[view.rows] == view.labels).all()
+    last = states[:, -1]
+    if not info.normalize:
+        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.testing.assert_allclose(last, vectors, atol=1e-4)
+    assert len(ids) == len(texts) and rate > 0
 
 
-def _proba(hits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Probabilities whose argmax is right exactly where ``hits``."""
-    p = np.full((len(labels), k), 0.1 / (k - 1))
-    wrong = (labels + 1) % k
-    p[np.arange(len(labels)), np.where(hits, labels, wrong)] = 0.9
-    return p
+def test_a_model_without_layers_is_not_measured_and_says_why(tiny_bert_dir, demo_rows, monkeypatch):
+    from calibgate.embeddings.encoder import load_encoder, resolve_model_dir
+    from calibgate.training.hidden_view import HiddenViewUnavailable, measure_hidden_view
 
-
-def test_measured_gain_moves_from_the_prior_by_its_precision():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, 400)
-    probe_hits = rng.random(400) < 0.75
-    big = probe_hits | (rng.random(400) < 0.6)  # recovers ~60% of the probe's errors
-    none = probe_hits.copy()
-    up = measured_gain(labels, _proba(probe_hits, labels, 2), _proba(big, labels, 2))
-    flat = measured_gain(labels, _proba(probe_hits, labels, 2), _proba(none, labels, 2))
-    assert up.measured and flat.measured
-    assert up.share > PRIOR_SHARE
-    assert flat.share == PRIOR_SHARE and "which stands" in flat.source  # one-sided: a null does not lower the prior
-    assert up.share <= MAX_SHARE and up.share_low <= up.share <= up.share_high
-    assert up.gain == pytest.approx((big.mean() - probe_hits.mean()) * 100)
-    assert up.gain_low < up.gain < up.gain_high
-    assert len(up.boot_shares) == len(up.boot_probe_shift) > 100
-
-
-def test_a_noisy_measurement_leans_on_the_prior():
-    # a probe that errs on 3 of 100 rows: whatever tuning does there says little about the share
-    labels = np.zeros(100, dtype=int)
-    probe_hits = np.ones(100, dtype=bool)
-    probe_hits[:3] = False
-    tuned_hits = probe_hits.copy()
-    tuned_hits[:3] = True  # a "100%" recovery, from three rows
-    g = measured_gain(labels, _proba(probe_hits, labels, 2), _proba(tuned_hits, labels, 2))
-    assert PRIOR_SHARE < g.share < 0.5  # floored variance (1 / 3 errors): the prior still weighs heavily
-
-
-def test_prior_gain_says_it_is_a_prior():
-    g = prior_gain()
-    assert not g.measured and g.share == PRIOR_SHARE and "prior" in g.source and g.boot_shares is None
+    info = resolve_model_dir(str(tiny_bert_dir))
+    texts, labels, k = _sets(demo_rows, n=20)
+    _, model = load_encoder(info)
+    monkeypatch.setattr(model.config, "num_hidden_layers", 0)
+    with pytest.raises(HiddenViewUnavailable, match="num_hidden_layers"):
+        measure_hidden_view(texts, labels, k, info=info, probe_proba=np.full((20, k), 1 / k), folds=2)
 
 
 def test_a_measurement_is_read_back_from_the_cache_and_a_damaged_entry_is_measured_again(tiny_bert_dir, demo_rows, tmp_path, monkeypatch):
     from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
-    from calibgate.training import tuned_view
+    from calibgate.training import hidden_view
 
     monkeypatch.setenv("CALIBGATE_CACHE_DIR", str(tmp_path))
     info = resolve_model_dir(str(tiny_bert_dir))
     texts, labels, k = _sets(demo_rows)
-    vectors = embed_texts(texts, model=info, cache=False).vectors
-    first = tuned_view.cached_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, budget_seconds=1e6)
-    entries = list((tmp_path / "tuned-view").rglob("*.npz"))
+    probe = _probe_oof(embed_texts(texts, model=info, cache=False).vectors, labels, k)
+    first = hidden_view.cached_hidden_view(texts, labels, k, info=info, probe_proba=probe, folds=3)
+    entries = list((tmp_path / "hidden-view").rglob("*.npz"))
     assert len(entries) == 1
     calls = []
-    monkeypatch.setattr(tuned_view, "measure_tuned_view", lambda *a, **kw: calls.append(1))
-    again = tuned_view.cached_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, budget_seconds=1e6)
+    monkeypatch.setattr(hidden_view, "measure_hidden_view", lambda *a, **kw: calls.append(1) or first)
+    again = hidden_view.cached_hidden_view(texts, labels, k, info=info, probe_proba=probe, folds=3)
     assert not calls  # read back, not measured
-    for name in ("rows", "labels", "tuned_proba", "probe_proba"):
+    for name in ("labels", "layer_proba", "probe_proba", "layers"):
         np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
-    assert again.epoch_log_loss == first.epoch_log_loss and again.layers == first.layers
-    assert again.cpu_seconds == first.cpu_seconds  # what the measurement cost when it ran
+    assert again.cpu_seconds == first.cpu_seconds and again.C == first.C  # what the measurement cost when it ran
+    other = hidden_view.cached_hidden_view(texts, labels, k, info=info, probe_proba=probe, folds=3, seed=1)
+    assert other is first and calls == [1]  # another seed is another measurement (the stub measured it)
+    assert len(list((tmp_path / "hidden-view").rglob("*.npz"))) == 2
     entries[0].write_bytes(b"not an npz")
     monkeypatch.undo()
     monkeypatch.setenv("CALIBGATE_CACHE_DIR", str(tmp_path))
-    remeasured = tuned_view.cached_tuned_view(texts, labels, k, info=info, embeddings=vectors, probe_C=10.0, budget_seconds=1e6)
-    np.testing.assert_allclose(remeasured.probe_proba, first.probe_proba, atol=1e-6)
+    remeasured = hidden_view.cached_hidden_view(texts, labels, k, info=info, probe_proba=probe, folds=3)
+    np.testing.assert_allclose(remeasured.layer_proba, first.layer_proba, atol=1e-6)
+
+
+def test_prior_gain_says_it_is_a_prior():
+    g = prior_gain()
+    assert not g.measured and g.shift == PRIOR_SHIFT and "prior" in g.source and g.boot_shifts is None

@@ -195,27 +195,32 @@ def test_every_modifier_at_once_in_order():
 def test_measured_fine_tuning_sentence():
     rec = _recommend(fine_tuning={})
     assert rec.rationale[3] == (
-        "Fine-tuning, measured: tuning the top 2 of 6 encoder blocks in 3-fold cross-fitting moved out-of-fold accuracy "
-        "+3.0 points over the probe (80.0% -> 83.0%); full fine-tuning is predicted to recover 40% of the probe's "
-        "remaining error, +2.4 points at the target size."
+        "Fine-tuning, measured: a probe on 6-block hidden states in 3-fold cross-fitting moved out-of-fold accuracy "
+        "+3.0 points over the frozen probe (80.0% -> 83.0%); full fine-tuning is predicted to add +2.4 points at the "
+        "target size."
     )
     assert rec.rationale[4] == BEST_DEAR
 
 
 def test_measured_fine_tuning_at_the_prior_says_the_prior_stands():
-    rec = _recommend(fine_tuning={"gain_at_calibration": -0.5, "tuned_accuracy": 0.795, "recovered_share": 0.25, "predicted_gain_at_target": 2.5})
+    from calibgate.planner.gain import PRIOR_STANDS
+
+    rec = _recommend(fine_tuning={
+        "gain_at_calibration": -0.5, "tuned_accuracy": 0.795, "recovered_share": 0.25, "predicted_gain_at_target": 2.5,
+        "evidence": [f"measured -0.03 log-odds out of fold (x2: at or below the prior +0.30, {PRIOR_STANDS})"],
+    })
     assert rec.rationale[3] == (
-        "Fine-tuning, measured: tuning the top 2 of 6 encoder blocks in 3-fold cross-fitting moved out-of-fold accuracy "
-        "-0.5 points over the probe (80.0% -> 79.5%); full fine-tuning is predicted to recover 25% of the probe's "
-        "remaining error, +2.5 points at the target size (the measurement is not above the prior 25%, which stands: "
-        "tuning's gain is compressed at the calibration size)."
+        "Fine-tuning, measured: a probe on 6-block hidden states in 3-fold cross-fitting moved out-of-fold accuracy "
+        "-0.5 points over the frozen probe (80.0% -> 79.5%); full fine-tuning is predicted to add +2.5 points at the "
+        "target size (the measurement is not above the prior log-odds shift +0.30, which stands: what the hidden "
+        "states show is a lower bound of what tuning adds)."
     )
 
 
 def test_unmeasured_fine_tuning_sentence_and_none_without_the_signal():
     rec = _recommend(fine_tuning={"measured": False, "method": "prior (--fast)", "recovered_share": 0.25, "predicted_gain_at_target": 2.5})
     assert rec.rationale[3] == (
-        "Fine-tuning, not measured (prior (--fast)): its gain is the prior 25% of the probe's remaining error "
+        "Fine-tuning, not measured (prior (--fast)): its gain is the prior log-odds shift +0.30 "
         "(+2.5 points); run without --fast to measure it."
     )
     assert not any(s.startswith("Fine-tuning") for s in _recommend().rationale)
