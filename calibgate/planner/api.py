@@ -90,7 +90,7 @@ def plan(
     timings["embed_cached"] = float(emb.from_cache and (prod_emb is None or prod_emb.from_cache))
 
     from calibgate.signals import SignalContext, compute_signals
-    from calibgate.signals.starvation import extrapolate
+    from calibgate.signals.starvation import extrapolate, shape_fittable
 
     ctx = SignalContext(
         embeddings=emb.vectors,
@@ -119,7 +119,8 @@ def plan(
         starvation = results["starvation"]
         probe_point, probe_ci = starvation.predicted_probe_accuracy_at_target, starvation.predicted_probe_accuracy_ci
         curves = ctx.learning_curves
-        knn_point, _, knn_ci = extrapolate(curves["sizes"], curves["knn"], target)
+        fit_shape = shape_fittable(len(cal), len(cal.label_names), len(curves["sizes"]))
+        knn_point, _, knn_ci = extrapolate(curves["sizes"], curves["knn"], target, fit_shape=fit_shape)
         if target >= len(cal):  # more data does not hurt: the 5-fold CV accuracy now is a floor
             sep = results["separability"]
             probe_point, knn_point = max(probe_point, sep.probe_accuracy), max(knn_point, sep.knn_accuracy)
@@ -134,6 +135,7 @@ def plan(
             noise_rate=results["label_noise"].estimated_rate,
             priors=priors,
             knn_lead=results["separability"].knn_accuracy - results["separability"].probe_accuracy,
+            curve_prior=not fit_shape,
         )
         predictions = inputs.predict(gain)
         costs = CostModel(params=_param_count(info.path), mean_tokens=float(np.mean(emb.n_tokens)), hardware=cfg.hardware)

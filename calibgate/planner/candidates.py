@@ -1,7 +1,8 @@
 """Predicted test accuracy of each candidate at the target size.
 
 * embedding-probe: the probe's learning curve extrapolated to the target size
-  (measured).
+  (measured; with too few examples per class to fit the curve's shape, its
+  exponent is a prior and the prediction says so).
 * retrieval: the kNN learning curve extrapolated the same way, but never
   ahead of the probe when training will see more data than calibration did:
   with more examples per class a linear probe on good embeddings gains at
@@ -56,13 +57,17 @@ def predict_candidates(
     noise_rate: float = 0.0,
     knn_lead: float = 0.0,
     priors: Priors | None = None,
+    curve_prior: bool = False,
 ) -> list[Prediction]:
     """Predictions for every trainable candidate. ``probe``/``knn`` are (point, low, high) at the target size;
-    ``knn_lead`` is kNN's cross-validated accuracy minus the probe's at the calibration size."""
+    ``knn_lead`` is kNN's cross-validated accuracy minus the probe's at the calibration size; ``curve_prior`` says the
+    curves' shape was a prior, not fitted."""
     ceiling = 1.0 - 0.5 * noise_rate  # test labels carry part of the noise the training labels show
     p, p_low, p_high = probe
     k, k_low, k_high = knn
-    knn_basis = "kNN learning curve extrapolated to the target size"
+    curve = " (shape a prior: too few examples per class to fit it)" if curve_prior else ""
+    curve_evidence = "measured+prior" if curve_prior else "measured"
+    knn_basis = f"kNN learning curve{curve} extrapolated to the target size"
     cap = p + (min(knn_lead, 0.0) if target_size > calibration_size else knn_lead)
     if k > cap:
         k_low, k_high, k = k_low - (k - cap), k_high - (k - cap), cap
@@ -71,8 +76,8 @@ def predict_candidates(
             else f", capped at the probe's prediction {'plus' if cap > p else 'minus'} kNN's {'lead' if cap > p else 'deficit'} now ({knn_lead:+.1%})"
         )
     out = [
-        Prediction("embedding-probe", None, p, p_low, p_high, "probe learning curve extrapolated to the target size", "measured"),
-        Prediction("retrieval", None, k, k_low, k_high, knn_basis, "measured"),
+        Prediction("embedding-probe", None, p, p_low, p_high, f"probe learning curve{curve} extrapolated to the target size", curve_evidence),
+        Prediction("retrieval", None, k, k_low, k_high, knn_basis, curve_evidence),
     ]
     full_evidence = "measured" if gain.measured else "prior"
 

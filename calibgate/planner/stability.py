@@ -43,11 +43,13 @@ class PredictionInputs:
     noise_rate: float = 0.0
     knn_lead: float = 0.0
     priors: Priors | None = None
+    curve_prior: bool = False  # the learning curves' shape was a prior (too few examples per class to fit it)
 
     def predict(self, gain: GainEstimate) -> list[Prediction]:
         return predict_candidates(
             probe=self.probe, knn=self.knn, target_size=self.target_size, calibration_size=self.calibration_size,
             lora_ranks=self.lora_ranks, gain=gain, noise_rate=self.noise_rate, knn_lead=self.knn_lead, priors=self.priors,
+            curve_prior=self.curve_prior,
         )
 
     def shifted(self, probe_shift: float) -> "PredictionInputs":

@@ -127,6 +127,15 @@ def test_predictions_are_clipped_to_0_1_with_low_le_point_le_high():
         assert 0 <= p.low <= p.accuracy <= p.high <= 1, key(p)
 
 
+def test_a_curve_whose_shape_is_a_prior_says_so():
+    preds = _predict(knn_lead=-0.02, curve_prior=True)
+    assert preds["embedding-probe"].evidence == preds["retrieval"].evidence == "measured+prior"
+    assert preds["embedding-probe"].basis == (
+        "probe learning curve (shape a prior: too few examples per class to fit it) extrapolated to the target size"
+    )
+    assert preds["retrieval"].basis.startswith("kNN learning curve (shape a prior")
+
+
 def test_evidence_says_what_is_measured_and_what_is_a_prior():
     measured = _predict(lora_ranks=[8, 16], gain=_gain(0.5))
     assert {k: p.evidence for k, p in measured.items()} == {

@@ -155,3 +155,25 @@ def test_folds_larger_than_data(tmp_path, monkeypatch):
     cal = _write(tmp_path / "cal.jsonl", GOOD)
     result = CliRunner().invoke(cli, ["plan", "--calibration", str(cal), "--folds", "20"])
     assert result.exit_code == 2 and "fewer than the 40" in result.stderr
+
+
+def test_three_examples_per_class_still_ranks_what_to_train(tmp_path, monkeypatch):
+    """Item 4 of the planner issue: with 2-4 examples per class the plan says to collect labels and still ranks the
+    training candidates, on curves whose shape it says is a prior. Before, the learning curve's stratified split
+    raised (a validation quarter smaller than the number of classes) and the plan exited 3."""
+    from tests.conftest import demo_data_dir, pick, read_jsonl, write_jsonl
+
+    monkeypatch.chdir(tmp_path)
+    rows = read_jsonl(demo_data_dir() / "train.jsonl")
+    labels = sorted({r["label"] for r in rows})
+    cal = write_jsonl(tmp_path / "cal.jsonl", [{"text": r["text"], "label": r["label"]} for r in pick(rows, labels, 3)])
+    result = CliRunner().invoke(cli, ["plan", "--calibration", str(cal), "--target-size", "900", "--fast", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    rec = plan["recommendation"]
+    assert rec["strategy"] == "collect-more-labels" and rec["chosen_candidate"] in {"lora/r8", "lora/r16", "full-finetune", "embedding-probe"}
+    probe = next(c for c in rec["candidates"] if c["strategy"] == "embedding-probe")
+    assert probe["basis"] == "measured+prior" and "shape a prior" in probe["note"]
+    from calibgate.signals.starvation import PRIOR_EXPONENT
+
+    assert plan["signals"]["starvation"]["fit"]["c"] == PRIOR_EXPONENT

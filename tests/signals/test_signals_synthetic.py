@@ -75,6 +75,26 @@ def test_starvation_curve_rises_and_extrapolates():
     assert record.target_size == 2000 and record.gain_per_doubling >= 0
 
 
+def test_the_curve_shape_is_a_prior_with_few_examples_per_class():
+    """Three per class over 30 classes: the shape is not fitted; the error falls as n^-PRIOR_EXPONENT from the largest
+    size, and the record says it is a prior."""
+    from calibgate.signals.starvation import PRIOR_EXPONENT, extrapolate, prior_shape_fit, shape_fittable
+
+    assert shape_fittable(300, 2, 4) and not shape_fittable(300, 77, 4) and not shape_fittable(300, 2, 2)
+    assert shape_fittable(500, 100, 3) and not shape_fittable(499, 100, 3)  # the boundary: 5 per class
+    fit = prior_shape_fit(np.array([50.0, 100.0]), np.array([0.4, 0.6]))
+    assert fit == {"a": 1.0, "b": pytest.approx(0.4 * 100**PRIOR_EXPONENT), "c": PRIOR_EXPONENT}
+    point, _, interval = extrapolate(np.array([50.0, 100.0]), np.array([[0.4, 0.6], [0.4, 0.6]]), 400, fit_shape=False)
+    assert point == pytest.approx(1 - 0.4 * 4**-PRIOR_EXPONENT)  # four times the data from the largest size
+    assert f"exponent fixed at {PRIOR_EXPONENT:g}" in interval.method and interval.low == interval.high == pytest.approx(point)
+    X, y, _ = blobs(3, 30, spread=0.5, seed=1)
+    record = compute_signals(context(X, y, 30, target_size=2000), names=("starvation",))["starvation"]
+    assert record.fit["c"] == PRIOR_EXPONENT and record.fit["a"] == 1.0
+    assert any(e.startswith("prior shape (exponent fixed)") for e in record.evidence)
+    assert any("its shape is not fitted" in w for w in record.trust_warnings)
+    assert "a prior" in record.predicted_probe_accuracy_ci.method
+
+
 def test_duplicates_with_conflicting_labels():
     X, y, _ = blobs(10, 2, seed=0)
     texts = [f"text {i}" for i in range(len(y))]
