@@ -2,12 +2,13 @@
 
 Protocol (issue 8, item 3): per data set and seed, a stratified sample of
 ``--size`` rows of the train split; a copy with ``--rate`` of its labels
-flipped uniformly to another class; the label-noise signal on both (it reads
-frozen views only: the probe and kNN, out of fold). Published labels carry
-their own noise, so "clean" means as published: its estimate is the
-false-alarm figure.
+flipped uniformly to another class; the label-noise signal on both, as
+``calibgate plan`` reads it: the planner's hidden-state probe and kNN, out of
+fold (``--fast``: the frozen sentence-embedding probe and kNN, as ``plan
+--fast`` reads it). Published labels carry their own noise, so "clean" means
+as published: its estimate is the false-alarm figure.
 
-Run (prints a markdown table; caches nothing but embeddings):
+Run (prints a markdown table; caches embeddings and hidden-state views):
 
     python benchmarks/bench_label_noise.py ../shared/datasets/{sst2,sst5,atis,mr,cr,mpqa,sms_spam,banking77} --size 400 --seeds 0,1
 """
@@ -30,12 +31,17 @@ def flip(labels: np.ndarray, rate: float, n_classes: int, seed: int) -> tuple[np
     return noisy, np.sort(flipped)
 
 
-def noise_record(data, info, *, seed: int):
+def noise_record(data, info, *, seed: int, fast: bool = False):
     from calibgate.embeddings.encoder import embed_texts
     from calibgate.signals import SignalContext, compute_signals
+    from calibgate.training.hidden_view import cached_hidden_view
 
     emb = embed_texts(data.texts, model=info)
     ctx = SignalContext(embeddings=emb.vectors, labels=data.labels, label_names=data.label_names, texts=data.texts, seed=seed)
+    if not fast:  # what `calibgate plan` does after measuring the fine-tuning signal
+        ctx.hidden_proba = cached_hidden_view(
+            data.texts, data.labels, data.n_classes, info=info, probe_proba=ctx.oof_probe, folds=ctx.folds, seed=seed,
+        ).layer_proba
     return compute_signals(ctx, names=("label_noise",))["label_noise"]
 
 
@@ -46,6 +52,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.10)
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--fast", action="store_true", help="frozen views only, as `calibgate plan --fast` reads them")
     args = parser.parse_args()
 
     from calibgate.bench.regret import stratified_sample
@@ -60,8 +67,8 @@ def main() -> None:
             sample = train.subset(stratified_sample(train, args.size, seed=seed))
             noisy_labels, flipped = flip(sample.labels, args.rate, sample.n_classes, seed)
             noisy = dataclasses.replace(sample, labels=noisy_labels)
-            clean = noise_record(sample, info, seed=seed)
-            planted = noise_record(noisy, info, seed=seed)
+            clean = noise_record(sample, info, seed=seed, fast=args.fast)
+            planted = noise_record(noisy, info, seed=seed, fast=args.fast)
             found = {s.index for s in planted.suspects}
             hits = len(found & set(flipped.tolist()))
             rows.append({

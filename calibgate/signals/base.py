@@ -52,6 +52,9 @@ class SignalContext:
     seed: int = 0
     line_numbers: tuple[int, ...] | None = None
     max_folds: int = 5
+    # out-of-fold probabilities of the planner's hidden-state probe on the same folds as ``oof_probe`` (None under
+    # --fast): the label-noise signal's first view when present
+    hidden_proba: np.ndarray | None = None
 
     @property
     def n(self) -> int:

@@ -126,3 +126,16 @@ def test_stability_counts_bootstrap_replans_and_says_how_many_labels_settle_it()
     # (LoRA ties full fine-tuning under the hand-set priors and costs less: it is the choice)
     s = replan_stability(inputs, clear, "lora/r8", build, thresholds=t, n=200, n_classes=2)
     assert s.stable and s.agreement == 1.0 and s.labels_per_class_to_settle is None and "Stable" in s.reading
+
+
+def test_only_a_failed_noise_gate_lowers_the_prediction_ceiling():
+    """Under max_label_noise the estimate is mostly class overlap, not wrong test labels: no ceiling. Over it, and
+    trusted, the ceiling drops with it; an untrusted estimate moves nothing."""
+    from calibgate.planner.api import _ceiling_noise
+    from tests.planner.records import signals
+
+    t = PlannerThresholds(max_label_noise=0.08)
+    assert _ceiling_noise(signals(label_noise={"estimated_rate": 0.06}).label_noise, t) == 0.0
+    assert _ceiling_noise(signals(label_noise={"estimated_rate": 0.12}).label_noise, t) == 0.12
+    untrusted = signals(label_noise={"estimated_rate": 0.12, "trust_warnings": ["too few examples per class"]}).label_noise
+    assert _ceiling_noise(untrusted, t) == 0.0

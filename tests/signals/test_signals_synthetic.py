@@ -20,6 +20,21 @@ def test_label_noise_recovers_planted_flips(seed):
     assert record.status == "alert"
 
 
+def test_label_noise_reads_the_hidden_state_view_when_the_plan_measured_it():
+    """Overlapping blobs hide the flips from the frozen probe; a sharper first view (the planner's hidden-state probe,
+    here one that knows the true classes) finds them, and the record names the view it used."""
+    X, y, _ = blobs(60, 5, spread=0.9, seed=2)
+    noisy, flipped = flip_labels(y, 0.10, 5, seed=2)
+    frozen = compute_signals(context(X, noisy, 5, seed=2), names=("label_noise",))["label_noise"]
+    sharp = np.full((len(y), 5), 0.02)
+    sharp[np.arange(len(y)), y] = 0.92
+    ctx = context(X, noisy, 5, seed=2, hidden_proba=sharp)
+    record = compute_signals(ctx, names=("label_noise",))["label_noise"]
+    assert "hidden-state probe" in record.method and "logistic probe" in frozen.method
+    found = {s.index for s in record.suspects}
+    assert len(found & set(np.flatnonzero(flipped))) > len({s.index for s in frozen.suspects} & set(np.flatnonzero(flipped)))
+
+
 def test_clean_separable_labels_look_clean():
     X, y, _ = blobs(60, 5, spread=0.3, seed=3)
     record = compute_signals(context(X, y, 5), names=("label_noise",))["label_noise"]
