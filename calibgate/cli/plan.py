@@ -27,8 +27,9 @@ def plan(calibration, production, target_size, model, policy, config, folds, see
 
     Signals on frozen embeddings: separability, label noise, class imbalance,
     data starvation, domain shift against production, duplicates; and a
-    measured fine-tuning signal (the encoder's top blocks tuned briefly,
-    cross-fitted; skipped with --fast). Each candidate (embedding-probe, retrieval, lora at ranks, full-finetune) gets
+    measured fine-tuning signal (a probe on the encoder's per-layer hidden
+    states, cross-fitted, which label noise then reads too; skipped with
+    --fast). Each candidate (embedding-probe, retrieval, lora at ranks, full-finetune) gets
     a predicted accuracy and training cost; the plan picks the cheapest within
     the policy's tolerance of the best, or says to fix / collect labels first.
 
