@@ -34,8 +34,9 @@ class CostModel:
     full_per_s: float | None = None  # measured on this machine (None: reference throughput, scaled)
     embed_per_s: float | None = None
 
-    def calibrated(self, *, full_per_s: float, embed_per_s: float) -> "CostModel":
-        """The same model with throughputs measured on this machine."""
+    def calibrated(self, *, full_per_s: float | None, embed_per_s: float) -> "CostModel":
+        """The same model with throughputs measured on this machine (``full_per_s`` None: training not timed, its
+        reference throughput stays)."""
         return CostModel(self.params, self.mean_tokens, self.hardware, full_per_s=full_per_s, embed_per_s=embed_per_s)
 
     @property

@@ -171,8 +171,10 @@ def fine_tuning_record(gain: GainEstimate, view, predictions: list[Prediction], 
             f"({gain.gain:+.1f} points, 95% CI {gain.gain_low:+.1f} to {gain.gain_high:+.1f})",
             gain.source,
             shift_line,
-            f"{view.seconds:.1f} s ({view.cpu_seconds:.1f} CPU s); full-model training step measured at "
-            f"{view.full_step_examples_per_second:.1f} examples/s (cost model calibrated with it)",
+            f"{view.seconds:.1f} s ({view.cpu_seconds:.1f} CPU s); "
+            + (f"full-model training step measured at {view.full_step_examples_per_second:.1f} examples/s (cost model "
+               "calibrated with it)" if view.full_step_examples_per_second else
+               "training steps not timed (over their time or memory budget): training costs use the reference throughput"),
         ],
         trust_warnings=trust,
         measured=True,
@@ -184,5 +186,5 @@ def fine_tuning_record(gain: GainEstimate, view, predictions: list[Prediction], 
         recovered_share=recovered, recovered_share_ci=share_ci,
         predicted_gain_at_target=round(gain_target, 2), predicted_gain_at_target_ci=target_ci,
         seconds=round(view.seconds, 2), cpu_seconds=round(view.cpu_seconds, 2),
-        full_step_examples_per_second=round(view.full_step_examples_per_second, 2),
+        full_step_examples_per_second=round(view.full_step_examples_per_second, 2) if view.full_step_examples_per_second else None,
     )

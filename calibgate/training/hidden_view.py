@@ -25,6 +25,12 @@ encoder, which is why it can raise the planner's prior but never lower it
 The same pass is timed (the embedding throughput), and a few full-model
 training steps on median-length texts are timed too: the cost model
 calibrates itself from both (:meth:`calibgate.planner.costs.CostModel.calibrated`).
+The training steps are skipped, and the cost model keeps its reference
+throughput for training, when they would cost more than
+``THROUGHPUT_BUDGET_SECONDS`` (priced from the timed forward pass) or when a
+copy of the model with its gradients and AdamW state would not fit in half
+the free memory: a multi-billion-parameter decoder must not exhaust a CI
+runner to price its own training.
 
 Results are cached on disk beside the embeddings (:func:`cached_hidden_view`),
 keyed by the texts, labels, model fingerprint, settings and this module's
@@ -39,7 +45,7 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +56,9 @@ MAX_LAYERS = 6
 BATCH_SIZE = 32
 THROUGHPUT_BATCH = 16
 THROUGHPUT_STEPS = 2
+THROUGHPUT_BUDGET_SECONDS = 20.0
+BACKWARD_COST = 6.0  # a training step priced in forward passes (forward, backward, AdamW; measured on MiniLM)
+TRAIN_BYTES_PER_PARAM = 16  # fp32 weights, gradients and two AdamW moments
 
 
 class HiddenViewUnavailable(RuntimeError):
@@ -69,7 +78,7 @@ class HiddenView:
     C: float  # the hidden-state probe's inverse regularisation (chosen by out-of-fold log loss)
     seconds: float
     cpu_seconds: float
-    full_step_examples_per_second: float  # a full-model training step, measured here: calibrates the cost model
+    full_step_examples_per_second: float | None  # a full-model training step, measured here (None: skipped, see above)
     embed_examples_per_second: float
 
 
@@ -97,7 +106,7 @@ def measure_hidden_view(
     x = np.concatenate([features[:, i] for i in layers], axis=1) / math.sqrt(len(layers))
     C = probes.select_C(x, labels, n_classes, seed=seed)
     layer_proba = probes.oof_proba(x, labels, n_classes, probes.logistic(C), folds=folds, seed=seed)
-    full_rate = _full_step_rate(model, ids, tokenizer, info)
+    full_rate = _full_step_rate(model, ids, tokenizer, info) if _can_time_training(model, embed_rate) else None
     return HiddenView(
         labels=labels, layer_proba=layer_proba, probe_proba=np.asarray(probe_proba), folds=folds,
         layers=np.asarray(layers), n_layers=n_layers, C=float(C),
@@ -127,12 +136,14 @@ def cached_hidden_view(texts, labels, n_classes: int, *, info: ModelInfo, probe_
         try:
             with np.load(path, allow_pickle=False) as stored:
                 values = {f.name: stored[f.name] for f in fields(HiddenView)}
-            return HiddenView(**{name: v if v.ndim else v.item() for name, v in values.items()})
+            view = HiddenView(**{name: v if v.ndim else v.item() for name, v in values.items()})
+            rate = view.full_step_examples_per_second
+            return replace(view, full_step_examples_per_second=None if rate is None or np.isnan(rate) else rate)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is measured again
     view = measure()
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(value) for name, value in asdict(view).items()})
+    np.savez(buffer, **{name: np.asarray(np.nan if value is None else value) for name, value in asdict(view).items()})
     atomic_write_bytes(path, buffer.getvalue())
     return view
 
@@ -156,6 +167,19 @@ def _pooled_layers(texts, info: ModelInfo, tokenizer, model, n_layers: int) -> t
             out[index] = pooled.float().numpy()
     rate = len(texts) / max(time.perf_counter() - started, 1e-6)
     return out, rate, ids
+
+
+def _can_time_training(model, embed_rate: float) -> bool:
+    """Whether the timed training steps fit their time budget and half the free memory (see the module docstring)."""
+    import os
+
+    seconds = (THROUGHPUT_STEPS + 1) * BACKWARD_COST * THROUGHPUT_BATCH / max(embed_rate, 1e-6)
+    params = sum(p.numel() for p in model.parameters())
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not a POSIX sysconf: trust the time estimate alone
+        free = float("inf")
+    return seconds <= THROUGHPUT_BUDGET_SECONDS and params * TRAIN_BYTES_PER_PARAM <= free / 2
 
 
 def _full_step_rate(model, ids: list[list[int]], tokenizer, info: ModelInfo) -> float:

@@ -122,3 +122,29 @@ def test_a_measurement_is_read_back_from_the_cache_and_a_damaged_entry_is_measur
 def test_prior_gain_says_it_is_a_prior():
     g = prior_gain()
     assert not g.measured and g.shift == PRIOR_SHIFT and "prior" in g.source and g.boot_shifts is None
+
+
+def test_training_is_not_timed_past_its_time_or_memory_budget(tiny_bert_dir, demo_rows, tmp_path, monkeypatch):
+    """A model whose training steps would take too long (or not fit in memory) is not trained to price itself: the view
+    is still measured, the cost model keeps its reference training throughput, and the cache round-trips the gap."""
+    from calibgate.embeddings.encoder import embed_texts, resolve_model_dir
+    from calibgate.training import hidden_view
+
+    monkeypatch.setenv("CALIBGATE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(hidden_view, "THROUGHPUT_BUDGET_SECONDS", 1e-9)
+    info = resolve_model_dir(str(tiny_bert_dir))
+    texts, labels, k = _sets(demo_rows)
+    probe = _probe_oof(embed_texts(texts, model=info, cache=False).vectors, labels, k)
+    view = hidden_view.cached_hidden_view(texts, labels, k, info=info, probe_proba=probe, folds=3)
+    assert view.full_step_examples_per_second is None and view.layer_proba.shape == (len(texts), k)
+    again = hidden_view.cached_hidden_view(texts, labels, k, info=info, probe_proba=probe, folds=3)
+    assert again.full_step_examples_per_second is None and again.cpu_seconds == view.cpu_seconds  # read back
+    from calibgate.planner.costs import CostModel
+
+    costs = CostModel().calibrated(full_per_s=None, embed_per_s=view.embed_examples_per_second)
+    assert not costs.measured and costs.tune_seconds_per_example() == CostModel().tune_seconds_per_example()
+    monkeypatch.setattr(hidden_view, "THROUGHPUT_BUDGET_SECONDS", 1e9)
+    monkeypatch.setattr(hidden_view, "TRAIN_BYTES_PER_PARAM", 1e18)  # no machine has that much memory
+    from calibgate.embeddings.encoder import load_encoder
+
+    assert not hidden_view._can_time_training(load_encoder(info)[1], embed_rate=1000.0)
