@@ -151,22 +151,36 @@ def embed_texts(
     info = model if isinstance(model, ModelInfo) else resolve_model_dir(model)
     key = hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode("utf-8")).hexdigest()[:32]
     path = cache_dir() / "embeddings" / info.fingerprint / f"{key}.npz"
-    if cache and path.exists():
-        try:
-            with np.load(path) as stored:
-                return Embeddings(stored["vectors"], info, stored["n_tokens"], from_cache=True)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is recomputed
+    stored = read_cached_arrays(path, ("vectors", "n_tokens")) if cache else None
+    if stored is not None:
+        return Embeddings(stored["vectors"], info, stored["n_tokens"], from_cache=True)
     vectors, n_tokens = _embed(texts, info, batch_size=batch_size, progress=progress)
     if cache:
-        import io
-
-        from calibgate.paths import atomic_write_bytes
-
-        buffer = io.BytesIO()
-        np.savez(buffer, vectors=vectors, n_tokens=n_tokens)
-        atomic_write_bytes(path, buffer.getvalue())  # unique temp name: concurrent embedders never collide
+        write_cached_arrays(path, {"vectors": vectors, "n_tokens": n_tokens})
     return Embeddings(vectors, info, n_tokens)
+
+
+def read_cached_arrays(path: Path, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The arrays ``names`` of a cache entry written by :func:`write_cached_arrays`, read without pickle; None when the
+    entry is missing or damaged (it is then computed again)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in names}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_cached_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A cache entry as npz, written atomically (unique temporary name: concurrent writers never collide)."""
+    import io
+
+    from calibgate.paths import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 _LOADED: dict[str, tuple] = {}

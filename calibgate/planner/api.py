@@ -107,17 +107,15 @@ def plan(
         max_folds=folds,
     )
     view, unavailable = None, None
-    with timer("signals"):
-        results = compute_signals(ctx, timer=timer)
     if not fast:
         with timer("fine_tuning"):
             view, unavailable = _measure_fine_tuning(cal, ctx, info, seed, cache)
         if unavailable:
             warnings.append(f"fine_tuning: not measured ({unavailable}); its predictions are priors")
-    if view is not None:  # the hidden-state probe is the better noise detector: label noise is read with it
-        ctx.hidden_proba = view.layer_proba
-        with timer("signals"):
-            results.update(compute_signals(ctx, names=("label_noise",), timer=timer))
+        else:  # the hidden-state probe is the better noise detector: label noise reads it
+            ctx.hidden_proba = view.layer_proba
+    with timer("signals"):
+        results = compute_signals(ctx, timer=timer)
     gain = measured_gain(view.labels, view.probe_proba, view.layer_proba, seed=seed, priors=priors) if view else prior_gain(priors)
     with timer("plan"):
         starvation = results["starvation"]

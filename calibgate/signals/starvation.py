@@ -55,7 +55,8 @@ def learning_curves(ctx: SignalContext) -> dict:
     counts = ctx.counts
     # a stratified split needs two rows per class and a validation quarter that holds every class (with 2-3 examples
     # per class it cannot: sklearn raised, and the plan with it)
-    stratify = counts.min() >= 2 and int(np.ceil(0.25 * ctx.n)) >= ctx.n_classes and ctx.n - int(np.ceil(0.25 * ctx.n)) >= ctx.n_classes
+    held_out = int(np.ceil(0.25 * ctx.n))
+    stratify = counts.min() >= 2 and min(held_out, ctx.n - held_out) >= ctx.n_classes
     splitter_cls = StratifiedShuffleSplit if stratify else ShuffleSplit
     splitter = splitter_cls(n_splits=REPEATS, test_size=0.25, random_state=ctx.seed)
     rng = np.random.default_rng(ctx.seed)

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
 import math
 import time
@@ -101,9 +100,9 @@ def measure_hidden_view(
     n_layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
     if n_layers < 1:
         raise HiddenViewUnavailable(f"{info.name}'s config names no num_hidden_layers")
-    features, embed_rate, ids = _pooled_layers(texts, info, tokenizer, model, n_layers)
     layers = layer_indices(n_layers)
-    x = np.concatenate([features[:, i] for i in layers], axis=1) / math.sqrt(len(layers))
+    features, embed_rate, ids = _pooled_layers(texts, info, tokenizer, model, n_layers, layers)
+    x = features.reshape(len(texts), -1) / math.sqrt(len(layers))
     C = probes.select_C(x, labels, n_classes, seed=seed)
     layer_proba = probes.oof_proba(x, labels, n_classes, probes.logistic(C), folds=folds, seed=seed)
     full_rate = _full_step_rate(model, ids, tokenizer, info) if _can_time_training(model, embed_rate) else None
@@ -122,8 +121,7 @@ def cached_hidden_view(texts, labels, n_classes: int, *, info: ModelInfo, probe_
     measure = lambda: measure_hidden_view(texts, labels, n_classes, info=info, probe_proba=probe_proba, folds=folds, seed=seed)  # noqa: E731
     if not cache:
         return measure()
-    from calibgate.embeddings.encoder import cache_dir
-    from calibgate.paths import atomic_write_bytes
+    from calibgate.embeddings.encoder import cache_dir, read_cached_arrays, write_cached_arrays
 
     key = hashlib.sha256(json.dumps(
         [list(texts), np.asarray(labels).tolist(), n_classes, info.fingerprint, folds, seed, MAX_LAYERS,
@@ -132,29 +130,27 @@ def cached_hidden_view(texts, labels, n_classes: int, *, info: ModelInfo, probe_
         ensure_ascii=False,
     ).encode("utf-8")).hexdigest()[:32]
     path = cache_dir() / "hidden-view" / info.fingerprint / f"{key}.npz"
-    if path.exists():
+    stored = read_cached_arrays(path, [f.name for f in fields(HiddenView)])
+    if stored is not None:
         try:
-            with np.load(path, allow_pickle=False) as stored:
-                values = {f.name: stored[f.name] for f in fields(HiddenView)}
-            view = HiddenView(**{name: v if v.ndim else v.item() for name, v in values.items()})
-            rate = view.full_step_examples_per_second
-            return replace(view, full_step_examples_per_second=None if rate is None or np.isnan(rate) else rate)
-        except (OSError, ValueError, KeyError, TypeError):
+            view = HiddenView(**{name: v if v.ndim else v.item() for name, v in stored.items()})
+            rate = view.full_step_examples_per_second  # NaN on disk: not timed
+            return replace(view, full_step_examples_per_second=None if np.isnan(rate) else rate)
+        except (ValueError, TypeError):
             pass  # a damaged cache entry is measured again
     view = measure()
-    buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(np.nan if value is None else value) for name, value in asdict(view).items()})
-    atomic_write_bytes(path, buffer.getvalue())
+    write_cached_arrays(path, {name: np.asarray(np.nan if value is None else value) for name, value in asdict(view).items()})
     return view
 
 
-def _pooled_layers(texts, info: ModelInfo, tokenizer, model, n_layers: int) -> tuple[np.ndarray, float, list[list[int]]]:
-    """(n, n_layers + 1, dim) L2-normalised pooled hidden states (0: the embedding layer), texts per second, token ids."""
+def _pooled_layers(texts, info: ModelInfo, tokenizer, model, n_layers: int, layers: list[int]) -> tuple[np.ndarray, float, list[list[int]]]:
+    """(n, len(layers), dim) L2-normalised pooled hidden states of the blocks ``layers`` (1 = the first block's output),
+    texts per second, token ids."""
     import torch
 
     ids = tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=info.max_length)["input_ids"]
     order = np.argsort([-len(r) for r in ids], kind="stable")
-    out = np.zeros((len(texts), n_layers + 1, model.config.hidden_size), dtype=np.float32)
+    out = np.zeros((len(texts), len(layers), model.config.hidden_size), dtype=np.float32)
     started = time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(texts), BATCH_SIZE):
@@ -163,7 +159,7 @@ def _pooled_layers(texts, info: ModelInfo, tokenizer, model, n_layers: int) -> t
             states = getattr(model(**batch, output_hidden_states=True), "hidden_states", None)
             if states is None or len(states) != n_layers + 1:
                 raise HiddenViewUnavailable(f"{info.name} returned {0 if states is None else len(states)} hidden states, not {n_layers + 1}")
-            pooled = torch.stack([pool(h, batch["attention_mask"], pooling=info.pooling, normalize=True) for h in states], dim=1)
+            pooled = torch.stack([pool(states[i], batch["attention_mask"], pooling=info.pooling, normalize=True) for i in layers], dim=1)
             out[index] = pooled.float().numpy()
     rate = len(texts) / max(time.perf_counter() - started, 1e-6)
     return out, rate, ids

@@ -65,12 +65,13 @@ def test_hidden_view_predicts_every_row_out_of_fold_on_the_probe_folds(model_fix
 def test_the_last_block_pooled_is_the_sentence_embedding(tiny_bert_dir, demo_rows):
     """The view's last block is exactly what the frozen probe sees (so the two views differ only by the earlier blocks)."""
     from calibgate.embeddings.encoder import embed_texts, load_encoder, resolve_model_dir
-    from calibgate.training.hidden_view import _pooled_layers
+    from calibgate.training.hidden_view import _pooled_layers, layer_indices
 
     info = resolve_model_dir(str(tiny_bert_dir))
     texts, _, _ = _sets(demo_rows, n=20)
     tokenizer, model = load_encoder(info)
-    states, rate, ids = _pooled_layers(texts, info, tokenizer, model, model.config.num_hidden_layers)
+    n_layers = model.config.num_hidden_layers
+    states, rate, ids = _pooled_layers(texts, info, tokenizer, model, n_layers, layer_indices(n_layers))
     vectors = embed_texts(texts, model=info, cache=False).vectors
     last = states[:, -1]
     if not info.normalize:
