@@ -160,15 +160,57 @@ def _accuracies(candidates: dict[str, dict[str, dict]]) -> dict[str, dict[str, f
     return {name: {k: c["accuracy"] for k, c in cands.items()} for name, cands in candidates.items()}
 
 
-def loo_priors(candidates: dict[str, dict[str, dict]]) -> dict[str, "Priors"]:
-    """Per data set, the planner's priors fitted on the other data sets' trained candidates (leave one out); the
-    shipped priors when there is no other data set."""
+def loo_priors(candidates: dict[str, dict[str, dict]], readings: dict[str, list[float]] | None = None) -> dict[str, "Priors"]:
+    """Per data set, the planner's priors fitted on the other data sets' trained candidates and plan readings (leave
+    one out); the shipped priors when there is no other data set."""
     from calibgate.planner.priors import fit_priors, load_priors
 
     accuracies = _accuracies(candidates)
+    readings = readings or {}
     if len(accuracies) < 2:
         return {name: load_priors() for name in accuracies}
-    return {name: fit_priors({o: a for o, a in accuracies.items() if o != name}) for name in accuracies}
+    return {
+        name: fit_priors({o: a for o, a in accuracies.items() if o != name}, {o: r for o, r in readings.items() if o != name})
+        for name in accuracies
+    }
+
+
+def plan_readings(name: str, directory: Path, config: BenchConfig, *, log: Callable[[str], None] = print) -> list[float]:
+    """The fine-tuning signal's reading (:func:`calibgate.planner.gain.reading`) of every benchmark plan of one data
+    set: what the priors' reading calibration is fitted on. The reading does not depend on the priors, so it is taken
+    from a plan made with the hand-set ones and cached on its own (small JSON, keyed like the plans)."""
+    from calibgate.records.thresholds import PlannerThresholds
+
+    split = splits(directory, config)
+    thresholds = PlannerThresholds(lora_ranks=list(config.lora_ranks))
+    out = []
+    for size in config.calibration_sizes:
+        for seed in config.seeds:
+            value = _reading_cached(name, split.calibration(size, seed), split.production, len(split.full), config, thresholds, seed, log=log)
+            if value is not None:
+                out.append(value)
+    return out
+
+
+def _reading_cached(name, cal, production, target, config, thresholds, seed, *, log) -> float | None:
+    from calibgate.embeddings.encoder import resolve_model_dir
+    from calibgate.planner.api import plan as make_plan
+    from calibgate.planner.gain import reading
+    from calibgate.planner.priors import Priors
+
+    info = resolve_model_dir(config.model)
+    key = _key(cal.sha256, production.texts, target, info.fingerprint, thresholds.model_dump(), seed, _planner_fingerprint(), "reading")
+    path = config.cache_dir / "readings" / f"{name}-n{len(cal)}-s{seed}-{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())["reading"]
+    plan = make_plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed, priors=Priors())
+    ft = plan.signals.fine_tuning
+    value = float(reading(ft.probe_accuracy, ft.tuned_accuracy)) if ft is not None and ft.measured else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"reading": value, "probe_accuracy": ft.probe_accuracy if ft else None,
+                                "tuned_accuracy": ft.tuned_accuracy if ft else None}))
+    log(f"  reading n={len(cal)} seed={seed}: {value if value is None else round(value, 3)}")
+    return value
 
 
 def run_dataset(
@@ -343,6 +385,28 @@ def _plan_stats(plans: list[dict]) -> dict:
     }
 
 
+def noise_ceiling_tau(results: list[DatasetResult], *, draws: int = 500, seed: int = 0) -> float | None:
+    """Mean Kendall tau between the candidates' test accuracies and re-draws of them from the test set's sampling
+    noise alone (independent binomials at each candidate's test size): roughly what a predictor that knew every
+    candidate's expected accuracy would score against one trained-and-tested draw. Training-seed noise, not counted,
+    would lower it; the test rows all candidates share, also not counted, would raise it."""
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(seed)
+    taus = []
+    for r in results:
+        cands = [c for c in r.candidates.values() if c.get("n_test")]
+        if len(cands) < 3:
+            continue
+        accuracy = np.array([c["accuracy"] for c in cands])
+        n_test = np.array([c["n_test"] for c in cands])
+        for _ in range(draws):
+            tau = kendalltau(accuracy, rng.binomial(n_test, accuracy) / n_test).statistic
+            if not np.isnan(tau):
+                taus.append(tau)
+    return float(np.mean(taus)) if taus else None
+
+
 def summarise(results: list[DatasetResult]) -> dict:
     everything = [p for r in results for p in r.plans]
     by_size = {
@@ -364,7 +428,15 @@ def summarise(results: list[DatasetResult]) -> dict:
         "by_dataset": by_dataset,
         "tolerance_trace": trace,
         "fixed_strategies": fixed_strategy_rows(results),
+        "noise_ceiling_tau": noise_ceiling_tau(results),
     }
+
+
+def _reading_fit(p: dict) -> str:
+    if "reading_slope" not in p:
+        return "n/a"
+    fitted = "" if p.get("reading_fitted_on") else " (hand-set)"
+    return f"{p['reading_intercept']:+.2f} + {p['reading_slope']:.2f} x reading{fitted}"
 
 
 def _fmt(value, pattern: str) -> str:
@@ -403,6 +475,13 @@ def render_markdown(results: list[DatasetResult], summary: dict, *, command: str
     lines += [stat_row(name, s) for name, s in summary["by_dataset"].items()]
     if summary.get("overall"):
         lines.append(stat_row("**all**", summary["overall"]))
+    if summary.get("noise_ceiling_tau") is not None:
+        lines += [
+            "", f"Kendall tau's noise ceiling: {summary['noise_ceiling_tau']:.2f}, the mean tau between the candidates' "
+            "test accuracies and re-draws of them from the test set's binomial sampling noise (what a predictor that "
+            "knew each candidate's expected accuracy would score against one test draw; training-seed noise would "
+            "lower it).",
+        ]
     lines += ["", header[0].format("calibration size"), header[1]]
     lines += [stat_row(size, s) for size, s in summary["by_calibration_size"].items()]
     if summary.get("tolerance_trace"):
@@ -412,16 +491,20 @@ def render_markdown(results: list[DatasetResult], summary: dict, *, command: str
         ranks = sorted({int(r) for p in summary["priors"].values() for r in p["lora_offset"]})
         lines += [
             "", "Fine-tuning priors each data set was planned with (fitted on the other data sets' candidates: leave one out):", "",
-            "| planned | full FT's log-odds shift over the probe | spread | " + " | ".join(f"LoRA r{r} - full (pts)" for r in ranks) + " |",
-            "|---|---|---|" + "---|" * len(ranks),
+            "| planned | full FT's log-odds shift over the probe | spread | shift read from the signal | residual sd | "
+            + " | ".join(f"LoRA r{r} - full (pts)" for r in ranks) + " |",
+            "|---|---|---|---|---|" + "---|" * len(ranks),
         ]
         for name, p in summary["priors"].items():
             offsets = " | ".join(f"{100 * p['lora_offset'].get(str(r), float('nan')):+.2f}" for r in ranks)
-            lines.append(f"| {name} | {p['shift']:+.2f} | {p['shift_sd']:.2f} | {offsets} |")
+            lines.append(f"| {name} | {p['shift']:+.2f} | {p['shift_sd']:.2f} | {_reading_fit(p)} | {p.get('reading_sd', float('nan')):.2f} | {offsets} |")
         if summary.get("shipped_priors"):
             p = summary["shipped_priors"]
             offsets = " | ".join(f"{100 * p['lora_offset'].get(str(r), float('nan')):+.2f}" for r in ranks)
-            lines.append(f"| *shipped (all {len(p['fitted_on'])})* | {p['shift']:+.2f} | {p['shift_sd']:.2f} | {offsets} |")
+            lines.append(
+                f"| *shipped (all {len(p['fitted_on'])})* | {p['shift']:+.2f} | {p['shift_sd']:.2f} | {_reading_fit(p)} | "
+                f"{p.get('reading_sd', float('nan')):.2f} | {offsets} |"
+            )
     lines += ["", "Fixed strategies (same data sets):", "", "| always | mean regret | worst regret | compute share |", "|---|---|---|---|"]
     for key, s in summary["fixed_strategies"].items():
         lines.append(f"| {key} | {s['mean_regret']:.2f} | {s['worst_regret']:.2f} | {1 - s['compute_saved']:.0%} |")
@@ -442,12 +525,14 @@ def bench_regret(
     config = config or BenchConfig()
     names = [Path(d).name for d in datasets]
     candidates = {name: train_candidates(name, Path(d), config, log=log) for name, d in zip(names, datasets)}
-    priors = loo_priors(candidates)
+    readings = {name: plan_readings(name, Path(d), config, log=log) for name, d in zip(names, datasets)}
+    priors = loo_priors(candidates, readings)
     results = [run_dataset(name, Path(d), config, candidates=candidates[name], priors=priors[name], log=log) for name, d in zip(names, datasets)]
     summary = summarise(results)
     summary["priors"] = {name: json.loads(p.to_json()) for name, p in priors.items()}
+    summary["readings"] = readings
     if write_priors is not None:
-        fitted = fit_priors(_accuracies(candidates))
+        fitted = fit_priors(_accuracies(candidates), readings)
         write_priors.write_text(fitted.to_json(), encoding="utf-8")
         summary["shipped_priors"] = json.loads(fitted.to_json())
     raw = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in config.__dict__.items()}, "datasets": [r.__dict__ for r in results], "summary": summary}

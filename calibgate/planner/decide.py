@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from calibgate.planner.candidates import Prediction
 from calibgate.planner.costs import CostModel, latency_class
-from calibgate.planner.gain import PRIOR_STANDS
 from calibgate.planner.priors import Priors, load_priors
 from calibgate.records.plan import Candidate, Interval, Recommendation, Signals
 from calibgate.records.strategies import STRATEGIES, candidate_key, tunes_encoder
@@ -74,7 +73,8 @@ def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving
 
 def recommend(signals: Signals, candidates: list[Candidate], thresholds: PlannerThresholds, priors: Priors | None = None) -> Recommendation:
     tol = thresholds.tolerance
-    prior_shift = (priors or load_priors()).shift
+    prior = priors or load_priors()
+    prior_shift = prior.shift
     chosen, best = choose(candidates, tol, thresholds.min_cost_saving)
     rationale: list[str] = []
     modifiers: list[str] = []
@@ -126,16 +126,13 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
     )
     ft = signals.fine_tuning
     if ft is not None and ft.measured:
-        at_prior = any(PRIOR_STANDS in line for line in ft.evidence)
+        reading = f"{prior.reading_intercept:+.2f} + {prior.reading_slope:.2f} x the reading"
         rationale.append(
             f"Fine-tuning, measured: a probe on {ft.n_layers}-block hidden states in {ft.folds}-fold cross-fitting moved "
             f"out-of-fold accuracy {ft.gain_at_calibration:+.1f} points over the frozen probe "
             f"({ft.probe_accuracy:.1%} -> {ft.tuned_accuracy:.1%}); full fine-tuning is predicted to add "
-            f"{ft.predicted_gain_at_target:+.1f} points at the target size"
-            + (
-                f" (the measurement is not above the prior log-odds shift {prior_shift:+.2f}, which stands: what the "
-                "hidden states show is a lower bound of what tuning adds)." if at_prior else "."
-            )
+            f"{ft.predicted_gain_at_target:+.1f} points at the target size (its log-odds shift is {reading}; "
+            f"calibration {prior.reading_source})."
         )
     elif ft is not None:
         rationale.append(

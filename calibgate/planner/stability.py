@@ -112,7 +112,7 @@ def replan_stability(
 
 
 def _deviations(gain: GainEstimate, probe_hits: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per resample: (posterior fine-tuning log-odds shift, probe accuracy shift)."""
+    """Per resample: (fine-tuning log-odds shift read from the resample, probe accuracy shift)."""
     if gain.boot_shifts is not None and gain.boot_probe_shift is not None:
         return gain.boot_shifts, gain.boot_probe_shift
     if probe_hits is None:

@@ -18,8 +18,9 @@ cross-fitted, 20-100 CPU s a plan); its out-of-fold gain averaged about zero
 on sst2 and cr, where full fine-tuning adds 5-7 points. The hidden-state
 probe reads +3 to +4 points there, +0-1 on sms_spam (true +0.8) and below
 zero on banking77 (true -0.3), for one forward pass and a few logistic fits
-(1-5 CPU s). It is still a lower bound: it sees no re-organisation of the
-encoder, which is why it can raise the planner's prior but never lower it
+(1-5 CPU s). It is not full fine-tuning's gain: it sees no re-organisation
+of the encoder and is noisy at a few hundred rows, so the planner reads the
+shift through a line fitted against trained candidates
 (:mod:`calibgate.planner.gain`).
 
 The same pass is timed (the embedding throughput), and a few full-model

@@ -50,6 +50,10 @@ def test_quick_mode_end_to_end(shared_datasets, tmp_path):
     assert plan["regret_points"] == pytest.approx((best - dataset["candidates"][plan["chosen"]]["accuracy"]) * 100)
     assert plan["compute_saved"] <= 1
     assert "## Regret benchmark" in out.read_text() and "calibration 100: mean regret" in result.stdout
+    # the plan's fine-tuning reading is taken once, cached on its own, and is what the summary lists
+    (reading_file,) = (tmp_path / "cache" / "readings").glob("sms_spam-n100-s0-*.json")
+    assert raw["summary"]["readings"] == {"sms_spam": [json.loads(reading_file.read_text())["reading"]]}
+    assert raw["summary"]["noise_ceiling_tau"] is not None and "noise ceiling" in out.read_text()
     # a second run reads the cached candidates instead of training again
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and again.stderr.count("cached") == 4

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibgate.planner.gain import measured_gain, prior_gain
+from calibgate.planner.gain import measured_gain, prior_gain, reading
 from calibgate.planner.priors import Priors
 from tests.conftest import demo_data_dir, pick, read_jsonl
 
@@ -59,7 +59,9 @@ def test_hidden_view_predicts_every_row_out_of_fold_on_the_probe_folds(model_fix
     assert view.full_step_examples_per_second > 0 and view.embed_examples_per_second > 0
     assert view.cpu_seconds > 0
     gain = measured_gain(view.labels, view.probe_proba, view.layer_proba)
-    assert gain.measured and gain.shift >= PRIOR_SHIFT  # one-sided: never below the prior
+    calibration = Priors()
+    assert gain.measured
+    assert gain.shift == pytest.approx(float(calibration.from_reading(reading(gain.probe_accuracy, gain.tuned_accuracy))))
 
 
 def test_the_last_block_pooled_is_the_sentence_embedding(tiny_bert_dir, demo_rows):

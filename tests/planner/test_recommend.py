@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from calibgate.planner.decide import recommend
+from calibgate.planner.priors import Priors
 from calibgate.records.thresholds import PlannerThresholds
 from tests.planner.records import candidate, candidates, signals, suspects
 
@@ -28,8 +29,8 @@ BEST_DEAR = (
 EARLY_STOP = "Stop early on validation loss: tuning a pretrained encoder on a small set overfits quickly."
 
 
-def _recommend(table=None, thresholds=None, **signal_changes):
-    return recommend(signals(**signal_changes), candidates(table or TABLE), thresholds or PlannerThresholds())
+def _recommend(table=None, thresholds=None, priors=None, **signal_changes):
+    return recommend(signals(**signal_changes), candidates(table or TABLE), thresholds or PlannerThresholds(), priors)
 
 
 def test_a_clean_task_trains_the_best_candidate_with_every_step_explained():
@@ -192,28 +193,20 @@ def test_every_modifier_at_once_in_order():
 
 # --- fine-tuning sentences -----------------------------------------------------------------------------------------------
 
-def test_measured_fine_tuning_sentence():
+def test_measured_fine_tuning_sentence_names_the_reading_calibration():
     rec = _recommend(fine_tuning={})
     assert rec.rationale[3] == (
         "Fine-tuning, measured: a probe on 6-block hidden states in 3-fold cross-fitting moved out-of-fold accuracy "
         "+3.0 points over the frozen probe (80.0% -> 83.0%); full fine-tuning is predicted to add +2.4 points at the "
-        "target size."
+        "target size (its log-odds shift is +0.30 + 0.50 x the reading; calibration hand-set)."
     )
     assert rec.rationale[4] == BEST_DEAR
-
-
-def test_measured_fine_tuning_at_the_prior_says_the_prior_stands():
-    from calibgate.planner.gain import PRIOR_STANDS
-
-    rec = _recommend(fine_tuning={
-        "gain_at_calibration": -0.5, "tuned_accuracy": 0.795, "recovered_share": 0.25, "predicted_gain_at_target": 2.5,
-        "evidence": [f"measured -0.03 log-odds out of fold (x2: at or below the prior +0.30, {PRIOR_STANDS})"],
-    })
-    assert rec.rationale[3] == (
-        "Fine-tuning, measured: a probe on 6-block hidden states in 3-fold cross-fitting moved out-of-fold accuracy "
-        "-0.5 points over the frozen probe (80.0% -> 79.5%); full fine-tuning is predicted to add +2.5 points at the "
-        "target size (the measurement is not above the prior log-odds shift +0.30, which stands: what the hidden "
-        "states show is a lower bound of what tuning adds)."
+    fitted = Priors(reading_intercept=0.25, reading_slope=0.4, reading_fitted_on=("a", "b", "c"))
+    rec = _recommend(fine_tuning={"gain_at_calibration": -0.5, "tuned_accuracy": 0.795}, priors=fitted)
+    assert rec.rationale[3].endswith(
+        "-0.5 points over the frozen probe (80.0% -> 79.5%); full fine-tuning is predicted to add +2.4 points at the "
+        "target size (its log-odds shift is +0.25 + 0.40 x the reading; calibration fitted on 3 data sets' plans "
+        "against their trained candidates)."
     )
 
 
