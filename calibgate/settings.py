@@ -15,6 +15,14 @@ from calibgate.errors import ConfigError
 
 CONFIG_NAME = "calibgate.yaml"
 CONFIG_SCHEMA_VERSION = 1
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` when numpy and torch accept it, else a ConfigError naming it (exit 2, not a crash inside numpy)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed {seed!r} is not an integer from 0 to {MAX_SEED}", fix="pass --seed 0 (or any non-negative integer)")
+    return seed
 
 
 class DataConfig(BaseModel):
@@ -43,7 +51,7 @@ class ProjectConfig(BaseModel):
     runs_dir: str = Field("runs", description="where 'calibgate train' writes run directories")
     target_size: int | None = Field(None, ge=1, description="labeled examples training will use; default: size of data.train")
     hardware: str = Field("cpu", description="hardware class the cost model estimates for: cpu or gpu")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="random seed of planning and training (unsigned 32-bit)")
 
     # set after loading: the directory the config lives in, and the file itself (None: no config file, defaults)
     root: Path = Field(default=Path("."), exclude=True)

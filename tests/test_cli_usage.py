@@ -105,3 +105,24 @@ def test_run_directory_is_named_run_and_model_is_a_deprecated_alias(command, tmp
     missing = runner.invoke(cli, [command])
     assert missing.exit_code == 2 and "Missing option '--run'" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_every_seed_option_is_bounded_to_what_numpy_and_torch_accept():
+    """A negative seed crashed the planner inside numpy (exit 3); every --seed is the shared SEED range, and the API and
+    calibgate.yaml refuse the same values."""
+    from calibgate.cli.options import SEED
+    from calibgate.errors import ConfigError
+    from calibgate.settings import MAX_SEED, ProjectConfig, check_seed
+
+    seeds = [(path, p) for path, command in LEAVES for p in command.params if isinstance(p, click.Option) and "--seed" in p.opts]
+    assert {" ".join(path) for path, _ in seeds} >= {"plan", "train", "evaluate", "drift", "suggest-labels"}
+    for path, p in seeds:
+        assert p.type is SEED, path
+        too_big = CliRunner().invoke(cli, [*path, "--seed", str(MAX_SEED + 1)])
+        assert too_big.exit_code == 2 and "is not in the range 0<=x<=4294967295" in too_big.stderr, path
+    assert check_seed(0) == 0 and check_seed(MAX_SEED) == MAX_SEED
+    for bad in (-1, MAX_SEED + 1, 1.5, True, "3"):
+        with pytest.raises(ConfigError, match="is not an integer from 0"):
+            check_seed(bad)
+    with pytest.raises(ValueError):
+        ProjectConfig(seed=-1)

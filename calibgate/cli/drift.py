@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from calibgate.cli.options import SEED
+
 from calibgate.cli._common import collect_links, default_repo
 
 EPILOG = """\b
@@ -56,7 +58,7 @@ Exit codes: 0 measured (drift or not), 2 bad input or configuration, 3 GitHub or
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write drift.json, drift.md, to-label.jsonl here.")
 @click.option("--repo", help="owner/name for the issue [default: $GITHUB_REPOSITORY].")
 @click.option("--dry-run", is_flag=True, help="Print the issue instead of opening it.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subsample and the domain classifier.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the subsample and the domain classifier.")
 @click.option("--link", "link_values", multiple=True, metavar="LABEL=URL", help="Link added to the issue (repeatable).")
 def drift(config, production, reference, threshold, policy, model, out, repo, dry_run, seed, link_values) -> None:
     """Compare production texts with the production model's training data; on drift, open an issue."""

@@ -12,6 +12,10 @@ import functools
 
 import click
 
+from calibgate.settings import MAX_SEED
+
+SEED = click.IntRange(0, MAX_SEED)  # every --seed: a negative seed is a usage error (exit 2), not a numpy crash
+
 
 def run_option(help_text: str):
     """``--run DIR`` plus the hidden, deprecated ``--model DIR`` alias; the command receives ``run_dir``."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from calibgate.cli.options import SEED
+
 
 @click.command("plan")
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path), help="Labeled JSONL ({\"text\", \"label\"}); default: data.calibration in calibgate.yaml.")
@@ -16,7 +18,7 @@ import click
 @click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file whose 'planner' section sets thresholds and tolerance.")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="Project config (default: calibgate.yaml found upwards from here).")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Cross-validation folds for the probes.")
-@click.option("--seed", type=int, help="Random seed (default: the config's seed, 0).")
+@click.option("--seed", type=SEED, help="Random seed (default: the config's seed, 0).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON object (schema: calibgate/schemas/plan.schema.json).")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the plan as markdown for a PR comment.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Also write the plan JSON to this file.")

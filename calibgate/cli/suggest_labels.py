@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from calibgate.cli.options import SEED
+
 from calibgate.cli._common import default_repo
 
 EPILOG = """\b
@@ -46,7 +48,7 @@ Exit codes: 0 written, 2 bad input or configuration, 3 GitHub or environment fai
     help="Training data JSONL for the shift score [default: the production version's, from its lineage].",
 )
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSONL here [default: stdout].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subsample and tie-breaks.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the subsample and tie-breaks.")
 @click.option("--comment", is_flag=True, help="Also post the list on the open retraining PR (needs GITHUB_TOKEN).")
 @click.option("--repo", help="owner/name for --comment [default: $GITHUB_REPOSITORY].")
 def suggest_labels(pool, budget, config, policy, model, reference, out, seed, comment, repo) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from calibgate.cli.options import SEED
+
 
 @click.command(epilog="""\b
 Examples:
@@ -22,7 +24,7 @@ Examples:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="calibgate.yaml (default: found upwards from here).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs go (default: the config's runs_dir).")
 @click.option("--run-id", help="Name of the run directory (default: time, strategy and a random suffix).")
-@click.option("--seed", type=int, help="Random seed (default: the config's seed).")
+@click.option("--seed", type=SEED, help="Random seed (default: the config's seed).")
 @click.option("--batch-size", type=int, help="Training batch size (default: 16 on CPU, memory-aware on GPU).")
 @click.option("--modifier", "modifiers", multiple=True, help="class-weighted-loss, resample or early-stopping (repeatable; default: the plan's).")
 @click.option("--reason", default=None, help="Why --strategy overrides the plan (recorded in the run with the plan).")

@@ -23,7 +23,7 @@ from calibgate.planner.priors import Priors
 from calibgate.planner.stability import PredictionInputs, fine_tuning_record, replan_stability, with_stability
 from calibgate.records.plan import DatasetInfo, Plan, Signals
 from calibgate.records.thresholds import PlannerThresholds
-from calibgate.settings import ProjectConfig, load_config
+from calibgate.settings import ProjectConfig, check_seed, load_config
 
 
 def plan(
@@ -60,7 +60,7 @@ def plan(
         raise ConfigError(f"--folds {folds} is too small", fix="use at least 2 folds")
     if target_size is not None and target_size < 1:
         raise ConfigError(f"--target-size {target_size} must be a positive number of examples", fix="e.g. --target-size 2000")
-    seed = cfg.seed if seed is None else seed
+    seed = cfg.seed if seed is None else check_seed(seed)
 
     with timer("load"):
         cal_path, prod_path = _resolve_paths(cfg, calibration, production, warnings)

@@ -103,7 +103,7 @@ def train(
     gate's plan-based checks judge the data the run was trained on.
     ``planner`` makes that plan when none is given (None: not available).
     """
-    from calibgate.settings import load_config
+    from calibgate.settings import check_seed, load_config
 
     if strategy is not None:
         # validate every option before anything is read, loaded or written
@@ -114,7 +114,7 @@ def train(
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}", fix="pass --epochs 1 or more")
     if config is None or isinstance(config, (str, Path)):
         config = load_config(config)
-    seed = config.seed if seed is None else seed
+    seed = config.seed if seed is None else check_seed(seed)
     model = model or config.model_path()
     plan_record, source = _resolve_plan(plan, strategy, config, model, planner)
     plan_error = None

@@ -157,6 +157,17 @@ def test_folds_larger_than_data(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "fewer than the 40" in result.stderr
 
 
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_numpy_would_reject_is_a_config_error_in_the_api_too(tmp_path, monkeypatch, seed):
+    from calibgate import api
+    from calibgate.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    cal = _write(tmp_path / "cal.jsonl", GOOD)
+    with pytest.raises(ConfigError, match=f"seed {seed} is not an integer from 0"):
+        api.plan(calibration=cal, seed=seed, fast=True, cache=False)
+
+
 def test_three_examples_per_class_still_ranks_what_to_train(tmp_path, monkeypatch):
     """Item 4 of the planner issue: with 2-4 examples per class the plan says to collect labels and still ranks the
     training candidates, on curves whose shape it says is a prior. Before, the learning curve's stratified split
