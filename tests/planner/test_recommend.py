@@ -72,6 +72,46 @@ def test_trusted_noise_above_max_label_noise_says_fix_labels():
     assert rec.rationale[1:] == [SEPARABILITY, STARVATION, BEST_DEAR, EARLY_STOP]
 
 
+def _conflicts(groups: list[list[int]], count: int | None = None) -> dict:
+    return {"conflicting_label_groups": count if count is not None else len(groups), "conflicting_examples": groups,
+            "exact_duplicate_groups": len(groups)}
+
+
+def test_a_few_conflicting_duplicates_are_named_but_do_not_gate():
+    rec = _recommend(duplicates=_conflicts([[3, 17], [40, 41, 42]]))  # 5 of 100 rows: under max_label_noise
+    assert rec.strategy == "full-finetune"
+    assert rec.rationale[:2] == [
+        LABELS_PASS,
+        "Resolve conflicting duplicates: 5 rows (5.0%) in 2 group(s) of identical or near-identical texts carry "
+        "different labels (rows in signals.duplicates.conflicting_examples).",
+    ]
+
+
+def test_conflicting_duplicates_over_max_label_noise_say_fix_labels_whatever_the_noise_estimate_says():
+    # the noise estimate passes and is even untrusted: the same text with two labels needs no model to be believed
+    rec = _recommend(
+        duplicates=_conflicts([list(range(0, 6)), list(range(10, 14))], count=60),
+        label_noise={"trust_warnings": ["the logistic probe is weak (50%)"]},
+    )
+    assert rec.strategy == "fix-labels" and rec.chosen_candidate == "full-finetune"
+    assert rec.rationale[:2] == [
+        "The noise estimate passes: estimated noise 2.0% ≤ max_label_noise=8%.",
+        "Fix labels first: at least 10 rows (10.0%) in 60 group(s) of identical or near-identical texts carry different "
+        "labels, over max_label_noise=8%; a text has one label: resolve each group (rows in "
+        "signals.duplicates.conflicting_examples), then retrain.",
+    ]
+
+
+def test_collecting_labels_or_fixing_noisy_ones_comes_before_conflicts_which_are_still_named():
+    many = _conflicts([list(range(0, 20))])
+    collect = _recommend(duplicates=many, imbalance={"classes_under_min": ["a"], "min_count": 2})
+    assert collect.strategy == "collect-more-labels"
+    assert collect.rationale[2].startswith("Resolve conflicting duplicates: 20 rows (20.0%)")
+    noisy = _recommend(duplicates=many, label_noise={"estimated_rate": 0.12, "raw_issue_rate": 0.15, "suspects": suspects(3)})
+    assert noisy.strategy == "fix-labels" and noisy.rationale[0].startswith("Fix labels first: estimated label noise")
+    assert noisy.rationale[1].startswith("Resolve conflicting duplicates: 20 rows")
+
+
 def test_noise_exactly_at_max_label_noise_passes():
     rec = _recommend(label_noise={"estimated_rate": 0.08, "raw_issue_rate": 0.08})
     assert rec.strategy == "full-finetune"
