@@ -71,27 +71,21 @@ def choose(candidates: list[Candidate], tolerance_points: float, min_cost_saving
     return chosen, best
 
 
-def _conflict_sentence(signals: Signals, thresholds: PlannerThresholds, *, gate: bool) -> tuple[str, bool] | None:
-    """(sentence, whether it gates training) for duplicates that carry different labels, or None without any. The same
-    text with two labels is a labelling error whatever any model says (no probe is needed to trust it, unlike the noise
-    estimate), so when such rows exceed ``max_label_noise`` of the set the plan says to fix labels first."""
+def _conflict_sentence(signals: Signals) -> str | None:
+    """The sentence naming duplicates that carry different labels, or None without any. It names them and does not
+    gate: the signal mixes exact copies with near duplicates (cosine >= 0.97), and a weak encoder puts distinct texts
+    of different classes that close."""
     dup = signals.duplicates
     if not dup.conflicting_label_groups:
         return None
     rows = len({i for group in dup.conflicting_examples for i in group})
     n = sum(signals.imbalance.counts.values()) or 1
-    share = rows / n
     at_least = "at least " if dup.conflicting_label_groups > len(dup.conflicting_examples) else ""
-    what = (
-        f"{at_least}{rows} rows ({share:.1%}) in {dup.conflicting_label_groups} group(s) of identical or near-identical "
-        "texts carry different labels"
+    return (
+        f"Resolve conflicting duplicates: {at_least}{rows} rows ({rows / n:.1%}) in {dup.conflicting_label_groups} "
+        "group(s) of identical or near-identical texts carry different labels (rows in "
+        "signals.duplicates.conflicting_examples)."
     )
-    if gate and share > thresholds.max_label_noise:
-        return (
-            f"Fix labels first: {what}, over max_label_noise={thresholds.max_label_noise:.0%}; a text has one label: "
-            "resolve each group (rows in signals.duplicates.conflicting_examples), then retrain.", True,
-        )
-    return f"Resolve conflicting duplicates: {what} (rows in signals.duplicates.conflicting_examples).", False
 
 
 def recommend(signals: Signals, candidates: list[Candidate], thresholds: PlannerThresholds, priors: Priors | None = None) -> Recommendation:
@@ -115,7 +109,7 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
         )
     noisy = noise.estimated_rate > thresholds.max_label_noise
     trusted_noise = not noise.trust_warnings
-    conflicts = _conflict_sentence(signals, thresholds, gate=strategy != "collect-more-labels" and not (noisy and trusted_noise))
+    conflicts = _conflict_sentence(signals)
     if noisy and trusted_noise and strategy != "collect-more-labels":
         strategy = "fix-labels"
         rationale.append(
@@ -133,14 +127,12 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
             f"but it is not trustworthy here ({noise.trust_warnings[0]}); review the suspects before relabelling."
         )
     else:
-        passes = "The noise estimate passes" if conflicts is not None and conflicts[1] else "Labels pass"
         rationale.append(
-            f"{passes}: estimated noise {noise.estimated_rate:.1%} ≤ max_label_noise={thresholds.max_label_noise:.0%}"
+            f"Labels pass: estimated noise {noise.estimated_rate:.1%} ≤ max_label_noise={thresholds.max_label_noise:.0%}"
             + (f" (confident learning alone flags {noise.raw_issue_rate:.1%}; the difference is class overlap)." if noise.raw_issue_rate > noise.estimated_rate + 0.02 else ".")
         )
     if conflicts is not None:
-        rationale.append(conflicts[0])
-        strategy = "fix-labels" if conflicts[1] else strategy
+        rationale.append(conflicts)
 
     # 2. the trainable choice
     rationale.append(
