@@ -24,8 +24,16 @@ class ServingTokenizer:
     def __init__(self, tokenizer_json: str, spec: TokenizerSpec):
         from tokenizers import Tokenizer
 
+        from calibgate.errors import IntegrityError
+
         self.spec = spec
-        self._tok = Tokenizer.from_str(tokenizer_json)
+        try:
+            self._tok = Tokenizer.from_str(tokenizer_json)
+        except Exception as exc:  # the tokenizers library raises a bare Exception for any malformed file
+            raise IntegrityError(
+                f"{spec.path}: not a tokenizers-library tokenizer ({str(exc).splitlines()[0][:80]})",
+                fix="re-run 'calibgate export' on the run, or restore it from the registry",
+            ) from None
         self._tok.no_padding()
         self._tok.no_truncation()
         self._tok.enable_truncation(max_length=spec.max_length, direction=spec.truncation_side)

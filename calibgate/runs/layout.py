@@ -10,12 +10,13 @@ Changing a name breaks every run already written, so they never change.
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 
 __all__ = [
     "MANIFEST", "ENCODER_DIR", "HEAD", "BASELINE_DIR", "BASELINE_HEAD", "ADAPTER_DIR", "ADAPTER_WEIGHTS", "MODEL_CARD",
     "TRAIN_CONFIG", "CURVES", "PLAN", "EVALUATION", "METRICS", "EXPORT_DIR", "EXPORT_RECORD", "EXPORT_TOKENIZER",
-    "ONNX_FILES", "FILES", "FOLDERS", "file_name",
+    "ONNX_FILES", "FILES", "FOLDERS", "file_name", "RUN_ID_PATTERN", "is_run_id",
 ]
 
 MANIFEST = "calibgate-run.json"  # RunManifest, written last (calibgate.runs.manifest)
@@ -51,3 +52,12 @@ def file_name(rel: str) -> str:
     """The last part of a run path: ``export/model.onnx`` -> ``model.onnx`` (a file inside its folder, or a copy
     of a run record kept elsewhere under its own name, as the registry's evidence commit and ``ci --out`` do)."""
     return PurePosixPath(rel).name
+
+
+# a run id names one directory under runs/: letters, digits, '.', '_', '-'; no separator, no '..', no leading '-' or
+# '.', at most 128 characters (what train generates: 20261202-071500-lora-r16-3fa9)
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def is_run_id(value: object) -> bool:
+    return isinstance(value, str) and RUN_ID_PATTERN.fullmatch(value) is not None and ".." not in value

@@ -13,12 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calibgate.errors import IntegrityError, ModelError
 from calibgate.paths import PICKLE_SUFFIXES, atomic_write_text, check_relative
 from calibgate.records.strategies import TrainableName
-from calibgate.runs.layout import MANIFEST
+from calibgate.runs.content import check_run_content
+from calibgate.runs.layout import MANIFEST, is_run_id
 from calibgate.runs.parsing import parse_record
 
 RUN_SCHEMA_VERSION = 1
@@ -32,7 +33,7 @@ class HeadSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["linear", "knn"]
-    k: int | None = Field(default=None, description="neighbours voted, for kind=knn")
+    k: int | None = Field(default=None, ge=1, description="neighbours voted, for kind=knn")
     weighting: Literal["uniform", "similarity"] | None = None
 
 
@@ -43,13 +44,13 @@ class RunManifest(BaseModel):
     run_id: str
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     strategy: Strategy
-    lora_rank: int | None = None
-    label_names: list[str]
+    lora_rank: int | None = Field(None, ge=1)
+    label_names: list[str] = Field(min_length=2)
     base_model: str = Field(description="name or path of the base encoder")
     model_type: str
     pooling: Literal["mean", "last"]
     normalize: bool
-    max_length: int
+    max_length: int = Field(ge=1, le=1_000_000)
     head: HeadSpec
     modifiers: list[str] = Field(default_factory=list)
     train_config: dict[str, Any] = Field(default_factory=dict)
@@ -61,6 +62,21 @@ class RunManifest(BaseModel):
     manifest_sha256: str | None = Field(
         None, description="sha256 of this manifest's canonical JSON without this field (manifest_digest): a hand edit"
         " of label_names, pooling or the file list is refused; the registry tag records the same digest")
+
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str) -> str:
+        if not is_run_id(value):
+            raise ValueError("a run id is letters, digits, '.', '_' and '-', without '..' or a separator")
+        return value
+
+    @field_validator("label_names")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        if any(not name for name in value) or len(set(value)) != len(value):
+            raise ValueError("label names must be distinct and non-empty")
+        return value
 
 
 def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
@@ -158,7 +174,8 @@ def _is_sha256(value: str) -> bool:
 
 def verify_run(root: str | Path, manifest: RunManifest | None = None) -> RunManifest:
     """Re-hash the run's files; raise :class:`IntegrityError` on any missing, changed or extra file, any symlink,
-    and any pickle-format file (a calibgate run is safetensors and JSON only)."""
+    any pickle-format file (a calibgate run is safetensors and JSON only), and any file whose bytes are not what a
+    run holds (:mod:`calibgate.runs.content`)."""
     root = Path(root)
     manifest = manifest or read_manifest(root)
     actual = hash_tree(root)  # refuses symlinks before any byte is read
@@ -180,6 +197,7 @@ def verify_run(root: str | Path, manifest: RunManifest | None = None) -> RunMani
         raise IntegrityError(
             f"{root}: file {extra[0]} is not in the manifest", fix="remove it, or retrain to produce a fresh run"
         )
+    check_run_content(root, manifest)  # the listed bytes are the right kind of bytes (a re-sealed run is not trusted)
     return manifest
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from calibgate.errors import ConfigError
+from calibgate.runs.layout import is_run_id
 from calibgate.records.strategies import tunes_encoder
 from calibgate.runs import RunManifest, sha256_file
 from calibgate.records.strategies import TRAINABLE as STRATEGIES
@@ -112,6 +113,11 @@ def train(
         raise ConfigError(f"LoRA rank must be a positive integer, got {lora_rank!r}", fix="pass --lora-rank 4, 8, 16 or 32")
     if epochs is not None and (not isinstance(epochs, int) or epochs <= 0):
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}", fix="pass --epochs 1 or more")
+    if run_id is not None and not is_run_id(run_id):
+        raise ConfigError(
+            f"run id {run_id!r} is not a plain directory name (letters, digits, '.', '_', '-'; no '/' or '..')",
+            fix="pass --run-id like 2026-12-ticket-router-lora, or omit it for a generated one",
+        )
     if config is None or isinstance(config, (str, Path)):
         config = load_config(config)
     seed = config.seed if seed is None else check_seed(seed)

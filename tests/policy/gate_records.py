@@ -91,13 +91,27 @@ def make_run(root, evaluation_record, *, export_record=None, plan_record=None, w
 
     from calibgate.runs import HeadSpec, RunManifest, write_manifest
 
+    import hashlib
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
     root = Path(root)
     (root / "encoder").mkdir(parents=True, exist_ok=True)
-    (root / "encoder" / "model.safetensors").write_bytes(weights)
-    (root / "head.safetensors").write_bytes(b"head" + weights)
+    # real safetensors (a run's readers check the headers), distinct per ``weights`` through their metadata
+    tag = {"tag": weights.hex()}
+    save_file({"embeddings": np.zeros((2, 4), dtype=np.float32)}, str(root / "encoder" / "model.safetensors"), metadata=tag)
+    head = {"weight": np.zeros((len(LABELS), 4), dtype=np.float32), "bias": np.zeros(len(LABELS), dtype=np.float32)}
+    save_file(head, str(root / "head.safetensors"), metadata=tag)
     (root / "evaluation.json").write_text(evaluation_record.model_dump_json(), encoding="utf-8")
     if export_record is not None:
         (root / "export").mkdir(exist_ok=True)
+        artifacts = []
+        for artifact in export_record.artifacts:  # the graphs the record names, with their real digests
+            graph = b"onnx-" + artifact.precision.encode() + weights
+            (root / artifact.path).write_bytes(graph)
+            artifacts.append(artifact.model_copy(update={"sha256": hashlib.sha256(graph).hexdigest()}))
+        export_record = export_record.model_copy(update={"artifacts": artifacts})
         (root / "export" / "export.json").write_text(export_record.model_dump_json(), encoding="utf-8")
     if plan_record is not None:
         (root / "plan.json").write_text(plan_record.model_dump_json(), encoding="utf-8")

@@ -38,7 +38,7 @@ def test_register_promote_list_show_verify(project):
     assert shown.exit_code == 0 and "0fa66f6ecc5059f38edaafb1c423c0d7.dir" in shown.output and "alice, bob" in shown.output
     assert json.loads(run("registry", "show", "v1.0.0", "--json").stdout)["record"]["message"] == "first"
     verified = run("registry", "verify", "router@v1.0.0")
-    assert verified.exit_code == 0 and verified.output.startswith("ok: router@v1.0.0: 6 files match")
+    assert verified.exit_code == 0 and verified.output.startswith("ok: router@v1.0.0: 7 files match")
     back = run("registry", "promote", "router@v1.1.0", "--approved-by", "carol", "--approved-by", "bob")
     assert back.exit_code == 0
     rolled = run("registry", "rollback", "--reason", "too slow")

@@ -37,7 +37,7 @@ def test_a_tampered_production_artifact_blocks_the_gate(project):
     """Before: the baseline was read from git evidence only, so a tampered stored artifact was still trusted."""
     _promote_a(project)
     assert gate_run("runs/b").decision == "promote"
-    obj = _stored_object(project, b"weights")
+    obj = _stored_object(project, (project / "runs" / "a" / "encoder" / "model.safetensors").read_bytes())
     obj.chmod(0o644)
     obj.write_bytes(b"evil")
     result = run("gate", "--candidate", "runs/b", "--json")

@@ -132,7 +132,7 @@ def test_verify_rehashes_the_stored_artifacts(project):
     result = api.verify_version("router@v1.0.0")
     assert result.ok and result.files == len(info.record.artifacts.files) and result.backend == "dvc"
     # tamper with the weights' object in the DVC remote
-    weights_md5 = __import__("hashlib").md5(b"weights").hexdigest()
+    weights_md5 = __import__("hashlib").md5((project / "runs" / "a" / "encoder" / "model.safetensors").read_bytes()).hexdigest()
     obj = project.parent / "dvc-remote" / "files" / "md5" / weights_md5[:2] / weights_md5[2:]
     obj.chmod(0o644)
     obj.write_bytes(b"evil")
