@@ -133,11 +133,12 @@ def predict(
     return _predict(model, texts, batch_size=batch_size, precision=precision, top_k=top_k, threads=threads)
 
 
-def check_policy(paths: list[str | Path] | str | Path) -> list[PolicyProblem]:
-    """Validate policy files for editors and pre-commit; returns every problem found (empty: all valid)."""
+def check_policy(paths: list[str | Path] | str | Path, *, warnings: bool = False) -> list[PolicyProblem]:
+    """Validate policy files for editors and pre-commit; returns every problem found (empty: all valid). ``warnings``
+    adds problems of severity "warning" (e.g. a metric name no built-in evaluation writes)."""
     from calibgate.policy.api import check_policy as _check_policy
 
-    return _check_policy(paths)
+    return _check_policy(paths, warnings=warnings)
 
 
 def load_policy(path: str | Path) -> Policy:

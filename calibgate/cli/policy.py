@@ -20,12 +20,13 @@ def check(files: tuple[str, ...]) -> None:
     """Validate policy FILES: exit 0 when all are valid, 2 with one 'file:line: problem' line each."""
     from calibgate import api
 
-    problems = api.check_policy(list(files))
+    problems = api.check_policy(list(files), warnings=True)
     for problem in problems:
         click.echo(str(problem), err=True)
-    if problems:
+    if any(p.severity == "error" for p in problems):
         sys.exit(EXIT_BAD_INPUT)
-    click.echo(f"{len(files)} policy file(s) valid")
+    warned = sum(p.severity == "warning" for p in problems)
+    click.echo(f"{len(files)} policy file(s) valid" + (f" ({warned} warning(s))" if warned else ""))
 
 
 @policy.command(epilog="Example: calibgate policy schema > policy.schema.json")

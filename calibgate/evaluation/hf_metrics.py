@@ -4,13 +4,22 @@
 local scripts or directories are accepted; the built-in metrics are computed
 by :mod:`calibgate.evaluation.metrics`. ``import evaluate`` costs seconds,
 so it happens here, only when a metric is named.
+
+A metric module is the user's code, so it is input: whatever it raises while
+loading or computing (``SystemExit``, ``KeyboardInterrupt`` and other
+``BaseException`` included), or a result that is not a mapping, is a
+:class:`ConfigError` (exit 2) naming the module. Only a real Ctrl-C still
+interrupts the command.
 """
 
 from __future__ import annotations
 
 import numbers
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Mapping, Sequence
 
 from calibgate.errors import ConfigError
 
@@ -35,14 +44,45 @@ def compute_metrics(paths: Sequence[Path], *, predictions, references, taken: se
     evaluate = require("evaluate")
     results: dict[str, float] = {}
     for path in paths:
-        try:
-            module = evaluate.load(str(path.resolve()))
-            raw = module.compute(predictions=list(predictions), references=list(references))
-        except Exception as exc:  # a user's script can fail in any way; name it and the script
-            raise ConfigError(f"metric {path}: {type(exc).__name__}: {exc}", fix="fix the metric script or drop --metric") from None
+        with _sigint_watch() as ctrl_c:
+            try:
+                module = evaluate.load(str(path.resolve()))
+                raw = module.compute(predictions=list(predictions), references=list(references))
+            except BaseException as exc:  # noqa: BLE001 - a user's script can fail (or exit) in any way; name it
+                if isinstance(exc, KeyboardInterrupt) and ctrl_c["pressed"]:
+                    raise
+                detail = " ".join(f"{type(exc).__name__}: {exc}".split()) if str(exc) else type(exc).__name__
+                raise ConfigError(f"metric {path}: {detail}", fix="fix the metric script or drop --metric") from None
+        if raw is not None and not isinstance(raw, Mapping):
+            raise ConfigError(f"metric {path}: compute() returned {type(raw).__name__}, not a mapping of result names to numbers",
+                              fix="make the metric's _compute return a dict, e.g. {'recall': 0.9}")
         prefix = getattr(module, "name", None) or path.stem
         for key, value in (raw or {}).items():
             if isinstance(value, numbers.Number) and not isinstance(value, bool):
                 name = key if key not in taken and key not in results else f"{prefix}.{key}"
                 results[name] = float(value)
     return results
+
+
+@contextmanager
+def _sigint_watch() -> Iterator[dict[str, bool]]:
+    """Record whether a real SIGINT (Ctrl-C) arrives, so it can be told from a module raising KeyboardInterrupt."""
+    state = {"pressed": False}
+    if threading.current_thread() is not threading.main_thread():
+        state["pressed"] = True  # no handler can be installed here: treat every KeyboardInterrupt as the user's
+        yield state
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def _handler(signum, frame):
+        state["pressed"] = True
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, _handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -71,6 +71,8 @@ AUC_RANGE = Range(ge=0.5, le=1)  # a domain-classifier AUC: 0.5 is indistinguish
 
 # metrics the evaluation writes, by key, with their range (for the 'metrics' check; other keys are unbounded)
 METRIC_RANGES: dict[str, Range] = {"accuracy": UNIT, "macro_f1": UNIT, "ece": UNIT, "label_validity_rate": UNIT}
+# the metric keys 'calibgate evaluate' always writes; a --metric module may add any other
+BUILTIN_METRICS: tuple[str, ...] = tuple(METRIC_RANGES)
 
 
 @dataclass(frozen=True)

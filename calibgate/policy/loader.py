@@ -12,22 +12,34 @@ exit 2. What the loader refuses beyond the schema:
   and silently drop the first block);
 * an empty file, or a policy file that enables no check (it would promote
   anything; a :class:`Policy` built in memory may, e.g. to hold defaults);
-* a threshold outside its check's range (:class:`~calibgate.policy.checks.Range`).
+* a threshold outside its check's range (:class:`~calibgate.policy.checks.Range`);
+* a value of the wrong type that pydantic would coerce: every section is
+  validated in strict mode, so ``min: true`` (YAML's ``true``/``false``/``yes``/``no``
+  are booleans) or ``min: "0.7"`` is refused instead of read as 1.0 / 0.7, in
+  every check, ``planner``, ``drift``, ``rollout``, ``monitor`` and ``approvals``
+  alike. An integer is still a valid float (``min: 1`` is 1.0), as in the JSON Schema.
+
+:func:`check_policy` with ``warnings=True`` also reports what is valid but
+likely a mistake, as ``severity="warning"`` problems: a ``checks.metrics`` key
+that is no built-in metric (a ``calibgate evaluate --metric`` module may add
+it, so it cannot be refused here; the gate records ERROR, never a pass, when
+the evaluation lacks it).
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from calibgate.errors import PolicyError
-from calibgate.policy.checks import CHECKS
+from calibgate.policy.checks import BUILTIN_METRICS, CHECKS
 from calibgate.policy.schema import Policy
 
 if TYPE_CHECKING:
@@ -71,10 +83,11 @@ class PolicyProblem:
     path: str
     line: int | None
     message: str
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.message}"
+        return f"{where}: {'warning: ' if self.severity == 'warning' else ''}{self.message}"
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -127,14 +140,44 @@ def advisory_policy_path(policy: str | Path | None, config: ProjectConfig) -> Pa
     return candidate
 
 
-def check_policy(paths: list[str | Path] | str | Path) -> list[PolicyProblem]:
-    """Validate policy files for editors and pre-commit; returns every problem found (empty: all valid)."""
+def check_policy(paths: list[str | Path] | str | Path, *, warnings: bool = False) -> list[PolicyProblem]:
+    """Validate policy files for editors and pre-commit; returns every problem found (empty: all valid).
+
+    ``warnings=True`` adds ``severity="warning"`` problems of valid files (see the module docstring);
+    only ``severity="error"`` problems make a file invalid.
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     problems: list[PolicyProblem] = []
     for path in paths:
-        problems += _parse(Path(path))[1]
+        policy, found = _parse(Path(path))
+        problems += found
+        if warnings and policy is not None:
+            problems += _warnings(policy, Path(path))
     return problems
+
+
+def _warnings(policy: Policy, path: Path) -> list[PolicyProblem]:
+    """What is valid but likely a mistake: metric keys the built-in evaluation does not write."""
+    unknown = [key for key in (policy.checks.metrics or {}) if key not in BUILTIN_METRICS]
+    if not unknown:
+        return []
+    node = yaml.compose(path.read_text(encoding="utf-8"))
+    return [
+        PolicyProblem(
+            str(path), _line(node, ("checks", "metrics", key)),
+            f"'checks.metrics.{key}' is not a built-in metric ({_suggest(key, list(BUILTIN_METRICS), 'built-in')}); unless "
+            "'calibgate evaluate --metric MODULE' adds it, the gate records ERROR and does not promote",
+            severity="warning",
+        )
+        for key in unknown
+    ]
+
+
+def _suggest(word: str, valid: list[str], what: str = "valid keys") -> str:
+    """``did you mean 'x'?`` for the closest of ``valid``, else ``what: `` and the list of them."""
+    close = difflib.get_close_matches(word, valid, n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'?" if close else f"{what}: {', '.join(valid)}"
 
 
 def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
@@ -163,7 +206,7 @@ def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
     if not isinstance(raw, dict):
         return None, [PolicyProblem(name, 1, "expected a mapping at the top level (schema_version, checks, planner, approvals)")]
     try:
-        policy = Policy.model_validate(raw)
+        policy = Policy.model_validate(raw, strict=True)  # no bool/str -> number coercion (see the docstring)
     except ValidationError as exc:
         found = [PolicyProblem(name, _line(node, err["loc"]), _describe(err)) for err in exc.errors()]
         return None, sorted(found, key=lambda p: p.line or 0)
@@ -179,14 +222,41 @@ def _describe(err: dict) -> str:
     loc = list(err["loc"])
     dotted = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
-        valid = _valid_keys(loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-        hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
-        return f"unknown key '{dotted}' ({hint})"
+        return f"unknown key '{dotted}' ({_suggest(str(loc[-1]), _valid_keys(loc[:-1]))})"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing":
         return f"'{dotted}': required key is missing"
+    if err["type"] in _EXPECTED:
+        return f"'{dotted}': {_wrong_type(err['type'], err.get('input'))}"
     return f"'{dotted}': {msg} (got {err.get('input')!r})" if loc else msg
+
+
+_EXPECTED = {"float_type": "a number", "int_type": "a whole number", "bool_type": "true or false", "string_type": "text"}
+
+
+def _wrong_type(kind: str, value: Any) -> str:
+    """A strict-mode type error as problem, bad value and fix (``min: true`` is a YAML boolean, not 1.0)."""
+    expected = _EXPECTED[kind]
+    got = f"the boolean {str(value).lower()}" if isinstance(value, bool) else (
+        f"the string {value!r}" if isinstance(value, str) else repr(value))
+    if kind == "bool_type":
+        return f"expected {expected}, got {got}; write true or false, unquoted"
+    if kind == "string_type":
+        return f"expected {expected}, got {got}; quote the value"
+    number = None
+    if isinstance(value, (str, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if number is not None and math.isfinite(number) and (kind == "float_type" or number.is_integer()):
+        shown = value.strip() if isinstance(value, str) and kind == "float_type" else f"{number:.0f}" if kind == "int_type" else value
+        fix = f"write {shown}" + (" (a number, unquoted)" if isinstance(value, str) else "")
+    else:
+        example = "0.5" if kind == "float_type" else "5"
+        fix = f"write {expected} such as {example}" + (
+            ", unquoted (YAML reads true/false/yes/no/on/off as booleans)" if isinstance(value, (bool, str)) else "")
+    return f"expected {expected}, got {got}; {fix}"
 
 
 def _valid_keys(parents: list) -> list[str]:

@@ -88,3 +88,22 @@ def test_evaluate_refuses_bad_input(project, setup, args, needle):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0]
     assert _snapshot(run) == before  # nothing written
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("raise SystemExit(0)\n", "SystemExit"),  # before: exit 0, no output, nothing evaluated
+    ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+    ("raise RuntimeError('bad import')\n", "RuntimeError: bad import"),
+    (open(FIXTURE_METRIC).read().replace('return {"macro_recall"', 'return [{"macro_recall"').replace("references))}", "references))}]"),
+     "returned list, not a mapping"),
+])
+def test_a_metric_module_that_exits_or_raises_is_bad_input(project, body, needle):
+    """A user's --metric module is input: whatever it raises (SystemExit included) is one line, exit 2, nothing written."""
+    (project / "m.py").write_text(body)
+    run = project / "runs" / "run1"
+    before = _snapshot(run)
+    result = _run(project, "evaluate", "--run", "runs/run1", "--metric", "m.py", "--bootstrap", "0")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "m.py" in lines[0] and needle in lines[0] and "; fix: " in lines[0], result.stderr
+    assert _snapshot(run) == before
