@@ -192,15 +192,22 @@ def plan_readings(name: str, directory: Path, config: BenchConfig, *, log: Calla
     return out
 
 
-def _reading_cached(name, cal, production, target, config, thresholds, seed, *, log) -> float | None:
+def _planner_cache_path(kind: str, name, cal, production, target, config, thresholds, seed, variant) -> Path:
+    """Where a result of this planner on this calibration sample is cached: ``kind`` is the folder (plans,
+    readings), ``variant`` what else the result depends on (the priors, or none)."""
     from calibgate.embeddings.encoder import resolve_model_dir
+
+    info = resolve_model_dir(config.model)
+    key = _key(cal.sha256, production.texts, target, info.fingerprint, thresholds.model_dump(), seed, _planner_fingerprint(), variant)
+    return config.cache_dir / kind / f"{name}-n{len(cal)}-s{seed}-{key}.json"
+
+
+def _reading_cached(name, cal, production, target, config, thresholds, seed, *, log) -> float | None:
     from calibgate.planner.api import plan as make_plan
     from calibgate.planner.gain import reading
     from calibgate.planner.priors import Priors
 
-    info = resolve_model_dir(config.model)
-    key = _key(cal.sha256, production.texts, target, info.fingerprint, thresholds.model_dump(), seed, _planner_fingerprint(), "reading")
-    path = config.cache_dir / "readings" / f"{name}-n{len(cal)}-s{seed}-{key}.json"
+    path = _planner_cache_path("readings", name, cal, production, target, config, thresholds, seed, "reading")
     if path.exists():
         return json.loads(path.read_text())["reading"]
     plan = make_plan(calibration=cal, production=production, target_size=target, model=config.model, thresholds=thresholds, seed=seed, priors=Priors())
@@ -300,13 +307,10 @@ def _planner_fingerprint() -> str:
 
 def _plan_cached(name, cal, production, target, config, thresholds, seed, *, priors=None, log) -> dict:
     """The plan (JSON) and its measured cost, from the cache when this planner already made it."""
-    from calibgate.embeddings.encoder import resolve_model_dir
     from calibgate.planner.api import plan as make_plan
 
-    info = resolve_model_dir(config.model)
-    key = _key(cal.sha256, production.texts, target, info.fingerprint, thresholds.model_dump(), seed, _planner_fingerprint(),
-               priors.to_json() if priors is not None else None)
-    path = config.cache_dir / "plans" / f"{name}-n{len(cal)}-s{seed}-{key}.json"
+    path = _planner_cache_path("plans", name, cal, production, target, config, thresholds, seed,
+                               priors.to_json() if priors is not None else None)
     if path.exists():
         return json.loads(path.read_text())
     start, cpu_start = time.perf_counter(), time.process_time()

@@ -63,7 +63,6 @@ class RunManifest(BaseModel):
         None, description="sha256 of this manifest's canonical JSON without this field (manifest_digest): a hand edit"
         " of label_names, pooling or the file list is refused; the registry tag records the same digest")
 
-
     @field_validator("run_id")
     @classmethod
     def _run_id(cls, value: str) -> str:
