@@ -4,6 +4,8 @@
   run manifest's file list, a version record, a store object name) into a
   path on disk: absolute paths, ``..`` and symlinks anywhere on the way are
   refused, so nothing outside ``root`` is read or written.
+* :func:`read_user_text` reads a file a user named as UTF-8, with one
+  clear error (exit 2) for every way that can fail.
 * :func:`atomic_write_bytes` / :func:`atomic_write_text` / :func:`atomic_copy`
   write through a uniquely named temporary file in the target's directory
   (``tempfile``) renamed into place (``os.replace``): concurrent writers never
@@ -12,17 +14,33 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from calibgate.errors import IntegrityError
+from calibgate.errors import CalibgateError, ConfigError, DataError, EnvironmentFailure, IntegrityError
 
 # formats that are (or wrap) pickle: torch.load / numpy allow_pickle / joblib can execute code;
 # never loaded from a model dir (embeddings.modeldir), never kept in a run (runs.manifest)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".h5", ".msgpack")
+
+
+def read_user_text(path: str | Path, *, what: str, fix: str, error: type[CalibgateError] = DataError) -> str:
+    """The UTF-8 text of a file the user named, or ``error`` (exit 2) saying why not: missing, a directory, unreadable, not UTF-8."""
+    path = Path(path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: no such file (the {what})", fix=fix) from None
+    except IsADirectoryError:
+        raise error(f"{path} is a directory, not the {what}", fix=fix) from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})", fix=fix) from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: the {what} is not UTF-8 text (byte {exc.start}: {exc.reason})", fix=fix) from None
 
 
 def check_relative(rel: str, *, what: str = "path") -> PurePosixPath:
@@ -62,9 +80,40 @@ def safe_join(root: str | Path, rel: str, *, what: str = "path") -> Path:
     return current
 
 
+# errno values that say the machine failed (exit 3); every other OSError on a path means the path itself is wrong (exit 2)
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT, errno.ENOMEM}
+
+
+def path_error(exc: OSError, path: str | Path, doing: str) -> CalibgateError:
+    """The one-line error for an OSError on ``path``: ConfigError for a wrong path, EnvironmentFailure for the machine."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in _MACHINE_ERRNOS:
+        return EnvironmentFailure(f"cannot {doing} {path}: {reason}", fix="free disk space or fix the file system, then retry")
+    if exc.errno == errno.ENOTDIR:
+        reason += " (a part of the path is a file)"
+    elif exc.errno == errno.EEXIST:
+        reason = "it exists and is not a directory"
+    return ConfigError(f"cannot {doing} {path}: {reason}", fix="name a path in a directory you can write, not an existing file's")
+
+
+def make_dirs(path: str | Path) -> Path:
+    """``mkdir -p path``; a path through a file, or one without permission, is a ConfigError naming it (exit 2)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise path_error(exc, path, "create the directory") from None
+    return path
+
+
 def _temp_beside(path: Path) -> tuple[int, Path]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_dirs(path.parent)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory", fix="name a file to write, not a directory")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise path_error(exc, path, "write") from None
     os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide store objects and run files from other readers
     return fd, Path(name)
 

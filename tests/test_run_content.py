@@ -26,8 +26,8 @@ def _reseal(run_dir, **changes):
     runs.write_manifest(run_dir, manifest.model_copy(update={"files": {}, "manifest_sha256": None, **changes}))
 
 
-def _head(run, tensors):
-    save_file({k: np.zeros(shape, dtype=np.float32) for k, shape in tensors.items()}, str(run / runs.HEAD))
+def _head(run, tensors, fill=0.0, dtype=np.float32):
+    save_file({k: np.full(shape, fill, dtype=dtype) for k, shape in tensors.items()}, str(run / runs.HEAD))
 
 
 PICKLE = b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94."
@@ -43,6 +43,10 @@ CASES = {
     "a head without its weight": (lambda run: _head(run, {"foo": (3, 4)}), "lacks tensor 'weight', which a linear head needs"),
     "a head for other classes": (
         lambda run: _head(run, {"weight": (7, 4), "bias": (7,)}), "not weight [3, d] and bias [3] for the manifest's 3 classes"),
+    "a head of NaN weights": (
+        lambda run: _head(run, {"weight": (3, 4), "bias": (3,)}, fill=np.nan), "holds NaN or infinite values"),
+    "a half-precision head with an infinity": (
+        lambda run: _head(run, {"weight": (3, 4), "bias": (3,)}, fill=np.inf, dtype=np.float16), "holds NaN or infinite values"),
     "a garbage encoder tokenizer": (
         lambda run: (run / runs.ENCODER_DIR / "tokenizer.json").write_text("{nope"), "encoder/tokenizer.json is not valid JSON"),
     "a replaced ONNX graph": (
@@ -77,6 +81,9 @@ def test_a_resealed_run_with_the_wrong_bytes_is_refused(run, case):
     ({"label_names": []}, "'label_names': List should have at least 2 items"),
     ({"max_length": 0}, "'max_length': Input should be greater than or equal to 1"),
     ({"max_length": -5}, "'max_length': Input should be greater than or equal to 1"),
+    ({"schema_version": 99}, "'schema_version': Value error, this calibgate reads run manifests of schema_version 1"),
+    ({"data": {"dvc_md5": ["x"]}}, "'data': Value error, data.dvc_md5 must be a string, not list"),
+    ({"data": {"n": True}}, "data.n must be an integer, not bool"),
 ])
 def test_a_resealed_manifest_with_impossible_fields_is_refused(run, changes, message):
     manifest = runs.read_manifest(run)

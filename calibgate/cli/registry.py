@@ -143,7 +143,7 @@ def _rollout_evidence(history) -> None:
 
 @registry.command(epilog="Example: calibgate registry promote ticket-router@v1.2.0 --stage production --approved-by alice")
 @click.argument("ref")
-@click.option("--stage", default="production", show_default=True, help="Stage to assign.")
+@click.option("--stage", default="production", show_default=True, help="Stage to assign; one the policy declares (approvals: or rollout.order).")
 @click.option("--approved-by", "approved_by", multiple=True, help="An approver (repeat per approver); checked against the policy.")
 @click.option("--policy", default=None, help="Policy with the approvals section (default: calibgate.yaml's).")
 @click.option("--reason", default="", help="Why, recorded in the tag.")

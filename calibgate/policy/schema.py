@@ -81,7 +81,7 @@ class Policy(BaseModel):
     checks: Checks = Field(default_factory=Checks)  # type: ignore[valid-type]
     planner: PlannerThresholds = Field(default_factory=PlannerThresholds)
     approvals: dict[str, StageApproval] = Field(
-        default_factory=dict, description="stage name -> approvals a promotion to it needs; unlisted stages need none"
+        default_factory=dict, description="stage name -> approvals a promotion to it needs; a promotion may only target a stage declared here or in rollout.order"
     )
     rollout: Rollout | None = Field(None, description="ordered stages and the evidence each promotion needs (see calibgate/policy/rollout.py)")
     monitor: MonitorThresholds | None = Field(None, description="thresholds 'calibgate monitor' checks and what 'calibgate serve' logs")
@@ -127,6 +127,15 @@ class Policy(BaseModel):
 
     def approval_for(self, stage: str) -> StageApproval:
         return self.approvals.get(stage, StageApproval(required=0))
+
+    def declared_stages(self) -> list[str]:
+        """The stages this policy names, under ``approvals`` or in ``rollout.order``: the only ones a promotion may target.
+
+        A stage nobody declared has no approval rule, so a typo (``prodution``)
+        would otherwise become a new stage that needs no approval at all.
+        """
+        order = self.rollout.order if self.rollout else []
+        return list(dict.fromkeys([*self.approvals, *order]))
 
 
 def policy_json_schema() -> dict:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibgate.errors import IntegrityError, RegistryError
+from calibgate.paths import make_dirs
 from calibgate.records.evaluation import EvaluationResult
 from calibgate.records.export import ExportResult
 from calibgate.records.plan import Plan
@@ -106,7 +107,9 @@ def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: 
     from calibgate.runs import load_run
 
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        raise RegistryError(f"{dest} already exists", fix="pass a new directory to --to")
+    make_dirs(dest.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
     try:
         _store.fetch_stored(git.root, v.record.artifacts, tmp, verified=True)

@@ -11,7 +11,7 @@ from calibgate.errors import RegistryError
 from calibgate.registry.gitrepo import GitRepo, PushRejected
 from calibgate.registry.records import StageRecord, VersionRecord
 from calibgate.registry.state import ModelState, StageEvent, read_state
-from calibgate.registry.tags import is_valid_version, parse_tag
+from calibgate.registry.tags import is_valid_name, is_valid_version, parse_tag
 
 PRODUCTION = "production"
 
@@ -197,7 +197,13 @@ def repo_relpath(git: GitRepo, path: str | Path) -> str:
 
 
 def default_name(name: str | None, git: GitRepo) -> str:
-    return name or project_config(git).name
+    """``name`` as given (an empty or malformed one is refused, never replaced), else calibgate.yaml's."""
+    if name is None:
+        return project_config(git).name
+    if not is_valid_name(name):
+        raise RegistryError(f"model name '{name}' is not valid for gto",
+                            fix="use letters, digits, '-', '_', '/', starting and ending with a letter or digit (e.g. ticket-router)")
+    return name
 
 
 def version_info(model: ModelState, v) -> VersionInfo:

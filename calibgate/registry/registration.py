@@ -6,18 +6,21 @@ import json
 from pathlib import Path
 from typing import Literal
 
+from pydantic import ValidationError
+
 from calibgate.errors import ModelError, RegistryError
 from calibgate.registry import store as _store
+from calibgate.registry.store import StoredArtifacts
 from calibgate.registry.gitrepo import GitRepo
 from calibgate.registry.records import (
     EVIDENCE_DIR, EVIDENCE_RUN_FILES, ExportSummary, Lineage, VersionRecord, evidence_path, format_message,
 )
-from calibgate.registry.tags import Tag, bump, format_tag, is_valid_name, is_valid_version
+from calibgate.registry.tags import Tag, bump, check_creatable, format_tag, is_valid_name, is_valid_version
 from calibgate.registry.common import (
     VersionInfo, project_config, default_name, version_info, model_state, open_repo, publish_tag, repo_relpath, sync_remote,
     registry_locked,
 )
-from calibgate.runs import PLAN, load_run, manifest_digest, read_evaluation, read_export
+from calibgate.runs import PLAN, first_problem, load_run, manifest_digest, read_evaluation, read_export
 
 
 @registry_locked  # read tags, pick the version, tag: one step per working copy
@@ -74,28 +77,37 @@ def register(
     policy_path, policy_sha = _policy_identity(policy, git)
     data_md5 = manifest.data.get("dvc_md5") or _project_data_md5(git)
 
+    tag = format_tag(Tag("version", name, version=version))
+    check_creatable(tag)
+
+    def version_record(stored: StoredArtifacts) -> VersionRecord:
+        return VersionRecord(
+            name=name, version=version, run_id=manifest.run_id, registered_by=git.user(), message=message,
+            lineage=Lineage(
+                git_commit=parent, run_git_commit=manifest.git_commit, data_dvc_md5=data_md5,
+                data=manifest.data, policy=policy_path, policy_sha256=policy_sha, strategy=manifest.strategy,
+                lora_rank=manifest.lora_rank, base_model=manifest.base_model, label_names=manifest.label_names,
+                train_config=manifest.train_config, plan_summary=plan_summary,
+            ),
+            metrics=evaluation.metrics,
+            test={"source": evaluation.test.source, "sha256": evaluation.test.sha256, "n": evaluation.test.n},
+            exports=[ExportSummary(path=a.path, precision=a.precision, size_bytes=a.size_bytes, sha256=a.sha256,
+                                   p95_ms=a.latency.p95_ms if a.latency else None) for a in (export.artifacts if export else [])],
+            artifacts=stored, manifest_sha256=manifest_digest(manifest),
+        )
+
+    try:  # the whole record validates before a byte is stored: a refusal leaves no orphan objects in the remote
+        version_record(StoredArtifacts(backend="dir", url="", files=manifest.files))
+    except ValidationError as exc:
+        raise ModelError(f"{run_dir}: the run cannot be recorded ({first_problem(exc)})",
+                         fix="retrain the run with this calibgate ('calibgate train'); never edit a manifest by hand") from None
     stored = _store.push_run(git.root, run_dir, manifest.files, remote=dvc_remote, store=store)
     _store.verify_stored(git.root, stored)  # the copy in the store is what we record, or nothing is registered
-
-    record = VersionRecord(
-        name=name, version=version, run_id=manifest.run_id, registered_by=git.user(), message=message,
-        lineage=Lineage(
-            git_commit=parent, run_git_commit=manifest.git_commit, data_dvc_md5=data_md5,
-            data=manifest.data, policy=policy_path, policy_sha256=policy_sha, strategy=manifest.strategy,
-            lora_rank=manifest.lora_rank, base_model=manifest.base_model, label_names=manifest.label_names,
-            train_config=manifest.train_config, plan_summary=plan_summary,
-        ),
-        metrics=evaluation.metrics,
-        test={"source": evaluation.test.source, "sha256": evaluation.test.sha256, "n": evaluation.test.n},
-        exports=[ExportSummary(path=a.path, precision=a.precision, size_bytes=a.size_bytes, sha256=a.sha256,
-                               p95_ms=a.latency.p95_ms if a.latency else None) for a in (export.artifacts if export else [])],
-        artifacts=stored, manifest_sha256=manifest_digest(manifest),
-    )
+    record = version_record(stored)
     files = {f"{EVIDENCE_DIR}/{name}/{version}/record.json": record.model_dump_json(indent=2) + "\n"}
     files.update({evidence_path(name, version, rel): text for rel, text in evidence_texts.items()})
     headline = f"Register {name} {version} (run {manifest.run_id})"
     commit = git.evidence_commit(parent, files, headline + "\n\nEvidence for the registry tag; not on any branch.\n")
-    tag = format_tag(Tag("version", name, version=version))
     git.create_tag(tag, commit, format_message(headline, record))
     publish_tag(git, target_remote, tag)
     model = model_state(git, name)

@@ -10,7 +10,7 @@ from calibgate.registry.gitrepo import GitRepo
 from calibgate.registry.rollout import check_rollout
 from calibgate.registry.records import DeprecationRecord, StageRecord, format_message
 from calibgate.registry.state import ModelState
-from calibgate.registry.tags import Tag, format_tag, is_valid_name, next_counter
+from calibgate.registry.tags import Tag, check_creatable, format_tag, is_valid_name, next_counter
 from calibgate.registry.common import (
     PRODUCTION, StageAssignment, project_config, default_name, model_state, open_repo, publish_tag, repo_relpath, resolve_ref, sync_remote,
     find_version, registry_locked,
@@ -51,7 +51,8 @@ def promote(
 
     The policy (``policy`` or calibgate.yaml's) says per stage how many
     distinct approvers are needed and who may approve; too few or unlisted
-    approvers raise :class:`RegistryError` and nothing is tagged. Deprecated
+    approvers raise :class:`RegistryError` and nothing is tagged; so does a
+    stage the policy does not declare (:meth:`Policy.declared_stages`). Deprecated
     versions and the version already holding the stage are refused.
     ``evidence``: monitor reports (``calibgate monitor --json``) the policy's
     ``rollout.stages.<stage>`` asks for; with a ``rollout.order`` the version
@@ -67,6 +68,7 @@ def promote(
     if not is_valid_name(stage):
         raise RegistryError(f"stage '{stage}' is not a valid gto stage name", fix="letters, digits, '-', '_', '/'")
     loaded = resolve_policy(policy, project_config(git))
+    _check_declared(stage, loaded)
     rule = loaded.approval_for(stage)
     approvers = sorted(set(a.strip() for a in approved_by if a.strip()))
     if rule.approvers:
@@ -103,6 +105,24 @@ def promote(
         gate=gate_summary, rollout=rollout,
     )
     return _assign(git, model, v.commit, record, target_remote)
+
+
+def _check_declared(stage: str, policy) -> None:
+    """Refuse a stage the policy does not name (a misspelt stage would need no approvals), with a did-you-mean."""
+    import difflib
+
+    declared = policy.declared_stages()
+    if stage in declared:
+        return
+    if not declared:
+        raise RegistryError(f"the policy {policy.source} declares no stages, so nothing may be promoted to '{stage}'",
+                            fix=f"declare it under approvals: in the policy (e.g. approvals: {{{stage}: {{required: 1}}}})")
+    close = difflib.get_close_matches(stage, declared, n=1, cutoff=0.6) or [d for d in declared if d.lower() == stage.lower()]
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise RegistryError(
+        f"stage '{stage}' is not declared in {policy.source} (declared: {', '.join(declared)})",
+        fix=f"{hint}promote to a declared stage, or add '{stage}' under approvals: in the policy in a reviewed PR",
+    )
 
 
 def _override(gate, allowed: bool, reason: str, policy, stage: str, actor: str) -> dict:
@@ -219,6 +239,7 @@ def _assign(git: GitRepo, model: ModelState, commit: str, record: StageRecord, r
     counter = next_counter((t.name for t in git.tags()), model.name)
     record = record.model_copy(update={"counter": counter})
     tag = format_tag(Tag("stage", model.name, stage=record.stage, counter=counter))
+    check_creatable(tag)
     verb = "Promote" if record.action == "promote" else "Roll back"
     headline = f"{verb} {model.name} {record.version} to {record.stage}"
     _wait_past_last_stage_tag(model)

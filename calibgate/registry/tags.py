@@ -89,6 +89,18 @@ def format_tag(tag: Tag) -> str:
     return body
 
 
+MAX_REF_COMPONENT = 200  # bytes: git keeps a loose ref as a file (plus ".lock" while writing); file systems allow 255
+
+
+def check_creatable(tag: str) -> None:
+    """Raise :class:`TagError` when git could not create ``tag`` on disk: checked before anything is stored or tagged."""
+    long = [part for part in tag.split("/") if len(part.encode("utf-8")) > MAX_REF_COMPONENT]
+    if long:
+        raise TagError(f"the tag {tag[:40]}... has a part of {len(long[0].encode('utf-8'))} bytes; git stores tags as files, "
+                       f"so each '/'-separated part of name, version and stage must stay under {MAX_REF_COMPONENT}",
+                       fix="choose a shorter model name (e.g. ticket-router)")
+
+
 def parse_tag(text: str) -> Tag:
     """Parse a registry tag name; raises :class:`TagError` (a ValueError) for anything else (release tags, typos)."""
     if not isinstance(text, str):

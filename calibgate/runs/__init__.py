@@ -37,5 +37,5 @@ from calibgate.runs.manifest import (  # noqa: F401
     RUN_SCHEMA_VERSION, HeadSpec, RunManifest, Strategy, add_files, hash_tree, load_run, manifest_digest,
     parse_manifest, read_manifest, run_files, sha256_file, verify_run, write_manifest,
 )
-from calibgate.runs.parsing import parse_record  # noqa: F401
+from calibgate.runs.parsing import first_problem, parse_record  # noqa: F401
 from calibgate.runs.readers import read_evaluation, read_export, read_plan, read_record, verified_bytes  # noqa: F401

@@ -34,6 +34,7 @@ from calibgate.runs.layout import ENCODER_DIR, EXPORT_RECORD, EXPORT_TOKENIZER, 
 
 MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit on the JSON header
 _FIX = "restore the run from the registry (calibgate registry pull) or retrain; never edit a run in place"
+_FLOAT_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "BF16": "<u2"}
 _HEAD_TENSORS = {"linear": ("weight", "bias"), "knn": ("keys", "key_labels")}
 
 
@@ -43,6 +44,7 @@ def check_run_content(root: Path, manifest) -> None:
         raise IntegrityError(f"{root}: the run has no {HEAD} (the classifier head)", fix=_FIX)
     headers = {rel: safetensors_header(root / rel, rel=rel) for rel in manifest.files if rel.endswith(".safetensors")}
     _check_head(headers[HEAD], manifest)
+    _check_finite(root / HEAD, headers[HEAD])
     for rel in manifest.files:
         if rel.endswith(".json") and (rel.startswith(ENCODER_DIR + "/") or rel == EXPORT_TOKENIZER):
             _check_json(root / rel, rel)
@@ -95,6 +97,26 @@ def _check_head(header: dict, manifest) -> None:
         want = "keys [m, d] and key_labels [m]"
     if not ok:
         raise IntegrityError(f"{HEAD}: tensors shaped {first} and {second}, not {want}", fix=_FIX)
+
+
+def _check_finite(path: Path, header: dict) -> None:
+    """A head with NaN or infinite weights predicts garbage (argmax of NaN is class 0) while every check passes."""
+    import numpy as np
+
+    data = path.read_bytes()
+    raw = memoryview(data)[8 + struct.unpack("<Q", data[:8])[0]:]
+    for name, spec in header.items():
+        if name == "__metadata__" or spec.get("dtype") not in _FLOAT_DTYPES:
+            continue
+        start, end = spec["data_offsets"]
+        try:
+            values = np.frombuffer(raw[start:end], dtype=_FLOAT_DTYPES[spec["dtype"]])
+        except ValueError:
+            raise IntegrityError(f"{path.parent}: {HEAD}: tensor {name!r} is not a whole number of {spec['dtype']} values", fix=_FIX) from None
+        if spec["dtype"] == "BF16":  # bfloat16 is the top half of a float32
+            values = (values.astype(np.uint32) << 16).view(np.float32)
+        if not np.isfinite(values).all():
+            raise IntegrityError(f"{path.parent}: {HEAD}: tensor {name!r} holds NaN or infinite values", fix=_FIX)
 
 
 def _check_json(path: Path, rel: str) -> None:

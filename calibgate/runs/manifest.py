@@ -25,6 +25,10 @@ from calibgate.runs.parsing import parse_record
 RUN_SCHEMA_VERSION = 1
 
 Strategy = TrainableName
+# what training records about its data (calibgate.training.api), by key
+_DATA_TYPES: dict[str, type] = {
+    "source": str, "sha256": str, "rows_sha256": str, "dvc_target": str, "dvc_md5": str, "dvc_state": str, "n": int, "n_classes": int,
+}
 
 
 class HeadSpec(BaseModel):
@@ -62,6 +66,25 @@ class RunManifest(BaseModel):
     manifest_sha256: str | None = Field(
         None, description="sha256 of this manifest's canonical JSON without this field (manifest_digest): a hand edit"
         " of label_names, pooling or the file list is refused; the registry tag records the same digest")
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != RUN_SCHEMA_VERSION:
+            raise ValueError(f"this calibgate reads run manifests of schema_version {RUN_SCHEMA_VERSION}")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _data_types(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """The keys training writes keep their types: the registry copies them into lineage (a list md5 broke it late)."""
+        for key, wanted in _DATA_TYPES.items():
+            item = value.get(key)
+            if item is None:
+                continue
+            if isinstance(item, bool) or not isinstance(item, wanted):
+                raise ValueError(f"data.{key} must be {'a string' if wanted is str else 'an integer'}, not {type(item).__name__}")
+        return value
 
     @field_validator("run_id")
     @classmethod

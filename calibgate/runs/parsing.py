@@ -25,10 +25,10 @@ def parse_record(data: bytes | str, model: type[R], *, source: str, what: str, f
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ModelError(f"{source}: not a {model.__name__} record: {_first_problem(exc)}", fix=fix) from None
+        raise ModelError(f"{source}: not a {model.__name__} record: {first_problem(exc)}", fix=fix) from None
 
 
-def _first_problem(exc: ValidationError) -> str:
+def first_problem(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":

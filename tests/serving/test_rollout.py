@@ -125,10 +125,10 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
 
 def test_evidence_without_a_rollout_section_is_refused(project):
     plain = project / "policies" / "plain.yaml"
-    plain.write_text("checks:\n  accuracy_floor: {min: 0.0}\n")
+    plain.write_text("checks:\n  accuracy_floor: {min: 0.0}\napprovals:\n  staging: {required: 0}\n  production: {required: 1}\n")
     report = project / "report.json"
     report.write_text("{}")
     out = promote(project, "router@v1.0.0", "staging", report, policy=str(plain))
     assert out.exit_code == 2 and "declares no rollout: section" in out.output
-    # and without evidence the old behaviour holds: any stage, any order
+    # and without evidence the old behaviour holds: any declared stage, in any order
     assert promote(project, "router@v1.0.0", "production", policy=str(plain)).exit_code == 0
