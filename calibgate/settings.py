@@ -12,10 +12,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calibgate.errors import ConfigError
+from calibgate.paths import read_user_text
 
 CONFIG_NAME = "calibgate.yaml"
 CONFIG_SCHEMA_VERSION = 1
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
+MAX_BOOTSTRAP = 100_000  # resamples: past this the intervals stop changing and an evaluation takes hours
+MAX_THREADS = 256  # onnxruntime and torch thread pools: beyond this a typo, not a machine (a billion threads hang or crash)
 
 
 def check_seed(seed: int) -> int:
@@ -23,6 +26,14 @@ def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed {seed!r} is not an integer from 0 to {MAX_SEED}", fix="pass --seed 0 (or any non-negative integer)")
     return seed
+
+
+def check_threads(threads: int | None) -> int | None:
+    """``threads`` (None: the default) when a thread pool can take it, else a ConfigError naming it."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS):
+        raise ConfigError(f"{threads!r} threads is not an integer from 1 to {MAX_THREADS}",
+                          fix="pass --threads N with N at most the CPUs you have (or leave it out)")
+    return threads
 
 
 class DataConfig(BaseModel):
@@ -98,7 +109,7 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Pr
     if not path.exists():
         raise ConfigError(f"{path}: no such config file", fix=f"create {CONFIG_NAME} or fix --config")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(read_user_text(path, what="calibgate config", fix=f"fix --config or {CONFIG_NAME}", error=ConfigError)) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

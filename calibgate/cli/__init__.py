@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 
 import click
 
@@ -106,6 +107,11 @@ class LazyGroup(click.Group):
             raise CalibgateClickError(exc.format(), exc.exit_code) from None
         except KeyboardInterrupt:
             raise
+        except BrokenPipeError as exc:
+            if _stdout_closed():
+                raise  # '| head' closed our output: click exits 1 quietly (non-zero: a gate piped away never passes)
+            raise CalibgateClickError(f"internal error: BrokenPipeError: {exc} (rerun with --traceback and report it)",
+                                      EXIT_INTERNAL) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence: exit 3, one line
             if _traceback_requested(ctx):
                 raise
@@ -122,6 +128,18 @@ class LazyGroup(click.Group):
             return None
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of our standard output has gone (a broken pipe there, not on a socket): poll says POLLERR."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no fileno (captured output), or no poll on this platform
+        return False
 
 
 def _traceback_requested(ctx: click.Context) -> bool:

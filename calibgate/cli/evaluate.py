@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from calibgate.cli.options import SEED, run_option
+from calibgate.cli.options import RESAMPLES, SEED, run_option
 
 
 @click.command(epilog="""\b
@@ -18,7 +18,7 @@ Examples:
 @click.option("--slice", "slices", multiple=True, help="Extra labeled JSONL reported separately: PATH or NAME=PATH (repeatable).")
 @click.option("--metric", "metrics", multiple=True, type=click.Path(), help="Local Hugging Face evaluate module (script or directory; repeatable).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="calibgate.yaml (default: found upwards from here).")
-@click.option("--bootstrap", default=1000, show_default=True, type=int, help="Bootstrap resamples for the 95% intervals (0: none).")
+@click.option("--bootstrap", default=1000, show_default=True, type=RESAMPLES, help="Bootstrap resamples for the 95% intervals (0: none).")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Bootstrap seed.")
 @click.option("--no-base", is_flag=True, help="Skip the frozen-embedding base model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation record as JSON.")

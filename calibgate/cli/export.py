@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from calibgate.cli.options import run_option
+from calibgate.cli.options import THREADS, run_option
 
 EPILOG = """\b
 Writes <run>/export/{model.onnx, model.int8.onnx, tokenizer.json, export.json}
@@ -49,13 +49,13 @@ Examples:
 )
 @click.option(
     "--latency-runs",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 100_000),
     default=200,
     show_default=True,
     help="Timed batch-1 runs per artifact (0: skip timing).",
 )
 @click.option("--compare-torch", is_flag=True, help="Also time torch eager on the same texts.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: CPUs available).")
+@click.option("--threads", type=THREADS, default=None, help="Intra-op threads (default: CPUs available).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export record as JSON.")
 def export(run_dir, quantize, test, parity_texts, exporter, latency_runs, compare_torch, threads, as_json) -> None:
     """Export a run to one ONNX graph (token ids -> logits), check it against torch, time it."""

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import click
 
-from calibgate.cli.options import SEED
+from calibgate.cli.options import COUNT, SEED
 
 
 @click.command("plan")
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path), help="Labeled JSONL ({\"text\", \"label\"}); default: data.calibration in calibgate.yaml.")
 @click.option("--production", type=click.Path(dir_okay=False, path_type=Path), help="Unlabeled production sample (JSONL with \"text\") for the domain-shift signal; default: data.production.")
-@click.option("--target-size", type=click.IntRange(min=1), help="Labeled examples training will use; default: size of data.train.")
+@click.option("--target-size", type=COUNT, help="Labeled examples training will use; default: size of data.train.")
 @click.option("--model", help="Base encoder: a local Hugging Face model directory (default: the bundled all-MiniLM-L6-v2).")
 @click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file whose 'planner' section sets thresholds and tolerance.")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="Project config (default: calibgate.yaml found upwards from here).")
-@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Cross-validation folds for the probes.")
+@click.option("--folds", type=click.IntRange(2, 50), default=5, show_default=True, help="Cross-validation folds for the probes.")
 @click.option("--seed", type=SEED, help="Random seed (default: the config's seed, 0).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON object (schema: calibgate/schemas/plan.schema.json).")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the plan as markdown for a PR comment.")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from calibgate.cli.options import run_option
+from calibgate.cli.options import BATCH, THREADS, run_option
 
 from calibgate.errors import DataError
 
@@ -54,15 +54,15 @@ Examples:
     help="Which exported model serves.",
 )
 @click.option(
-    "--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Texts per onnxruntime call."
+    "--batch-size", type=BATCH, default=32, show_default=True, help="Texts per onnxruntime call."
 )
 @click.option(
     "--top-k",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 100_000),
     default=None,
     help="Write the k best labels instead of every label's probability.",
 )
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: CPUs available).")
+@click.option("--threads", type=THREADS, default=None, help="Intra-op threads (default: CPUs available).")
 def predict(run_dir, input_path, output_path, precision, batch_size, top_k, threads) -> None:
     """Predict a label for every text with the run's ONNX model."""
     from calibgate import api

@@ -109,8 +109,9 @@ def report(
     name = name or load_config().name
     markdown = api.render_report(**records, links=links, max_chars=max_chars, name=name)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(markdown, encoding="utf-8")
+        from calibgate.paths import atomic_write_text
+
+        atomic_write_text(output, markdown)
     else:
         click.echo(markdown, nl=False)
     emit_actions_output(records["decision"], markdown, summary=summary, annotations=annotations)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from calibgate.cli.options import BATCH, COUNT, THREADS
+
 EPILOG = """\b
 Endpoints:
   POST /predict   {"text": "..."} or {"texts": ["...", ...]} -> {"request_id", "model",
@@ -36,24 +38,29 @@ Examples:
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None, help="Append every prediction to this JSONL log.")
 @click.option("--policy", default=None, help="Policy whose monitor.log_text says whether raw texts are logged (default: calibgate.yaml's).")
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True, help="Which exported model serves.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Inference threads per model (default: CPUs available).")
-@click.option("--max-batch", type=click.IntRange(min=1), default=4, show_default=True,
+@click.option("--workers", type=THREADS, default=None, help="Inference threads per model (default: CPUs available).")
+@click.option("--max-batch", type=BATCH, default=4, show_default=True,
               help="Texts per onnxruntime call when requests queue up (MiniLM on CPU: 4 beat 1, 8 and 32).")
-@click.option("--max-texts", type=click.IntRange(min=1), default=64, show_default=True, help="Texts allowed in one request.")
-@click.option("--max-body-bytes", type=click.IntRange(min=1), default=64 * 1024, show_default=True, help="Largest request body.")
-@click.option("--shadow-backlog", type=click.IntRange(min=0), default=64, show_default=True,
+@click.option("--max-texts", type=COUNT, default=64, show_default=True, help="Texts allowed in one request.")
+@click.option("--max-body-bytes", type=click.IntRange(1, 1 << 30), default=64 * 1024, show_default=True, help="Largest request body.")
+@click.option("--shadow-backlog", type=click.IntRange(0, 1_000_000), default=64, show_default=True,
               help="Requests queued for the shadow before it skips one (logged and counted), so it never slows answers.")
 def serve(ref, shadow, canary, share, host, port, log_path, policy, precision, workers, max_batch, max_texts, max_body_bytes,
           shadow_backlog) -> None:
     """Serve version REF (name@vX.Y.Z, or a run directory) over HTTP."""
     from calibgate import api
     from calibgate.export.serving import default_threads
-    from calibgate.serving.app import ServeLimits, run_server
+    from calibgate.serving.app import ServeLimits, listen, run_server
 
+    sock = listen(host, port)  # a busy port or bad host fails now, before the restore
     limits = ServeLimits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_batch=max_batch,
                          workers=workers or default_threads(), shadow_backlog=shadow_backlog)
-    plan = api.build_server(ref, shadow=shadow, canary=canary, share=share, log=log_path, policy=policy,
-                            precision=precision, limits=limits)
+    try:
+        plan = api.build_server(ref, shadow=shadow, canary=canary, share=share, log=log_path, policy=policy,
+                                precision=precision, limits=limits)
+    except BaseException:
+        sock.close()
+        raise
     extra = (f", shadow {plan.shadow}" if plan.shadow else "") + (f", canary {plan.canary} at {plan.share:.0%}" if plan.canary else "")
     click.echo(f"serving {plan.primary}{extra} on http://{host}:{port}" + (f", logging to {plan.log}" if plan.log else ""), err=True)
-    run_server(plan, host=host, port=port)
+    run_server(plan, sock=sock)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from calibgate.cli.options import SEED
+from calibgate.cli.options import BATCH, SEED
 
 
 @click.command(epilog="""\b
@@ -16,8 +16,8 @@ Examples:
   calibgate train --strategy embedding-probe --train datasets/train.jsonl
 """)
 @click.option("--strategy", metavar="NAME", help="embedding-probe, retrieval, lora or full-finetune (default: the plan's).")
-@click.option("--lora-rank", type=int, metavar="R", help="LoRA rank (default: the plan's, else 8).")
-@click.option("--epochs", type=int, metavar="N", help="Most epochs for lora / full-finetune (default 5; early stopping restores the best).")
+@click.option("--lora-rank", type=click.IntRange(1, 4096), metavar="R", help="LoRA rank (default: the plan's, else 8).")
+@click.option("--epochs", type=click.IntRange(1, 10_000), metavar="N", help="Most epochs for lora / full-finetune (default 5; early stopping restores the best).")
 @click.option("--plan", "plan_path", type=click.Path(dir_okay=False), help="A plan JSON from 'calibgate plan --json' to follow.")
 @click.option("--train", "train_path", type=click.Path(dir_okay=False), help="Labeled JSONL to train on (default: data.train).")
 @click.option("--model", help="Base encoder: a local model directory (default: the config's model).")
@@ -25,7 +25,7 @@ Examples:
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Where runs go (default: the config's runs_dir).")
 @click.option("--run-id", help="Name of the run directory (default: time, strategy and a random suffix).")
 @click.option("--seed", type=SEED, help="Random seed (default: the config's seed).")
-@click.option("--batch-size", type=int, help="Training batch size (default: 16 on CPU, memory-aware on GPU).")
+@click.option("--batch-size", type=BATCH, help="Training batch size (default: 16 on CPU, memory-aware on GPU).")
 @click.option("--modifier", "modifiers", multiple=True, help="class-weighted-loss, resample or early-stopping (repeatable; default: the plan's).")
 @click.option("--reason", default=None, help="Why --strategy overrides the plan (recorded in the run with the plan).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run manifest as JSON.")

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from calibgate.errors import DataError
+from calibgate.paths import read_user_text
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,11 @@ def tracked_md5(root: Path, target: str) -> str | None:
     if not dvc_file.exists():
         return None
     try:
-        outs = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("outs") or []
+        raw = yaml.safe_load(read_user_text(dvc_file, what="DVC file", fix="restore it with git checkout")) or {}
     except yaml.YAMLError as exc:
-        raise DataError(f"{dvc_file}: not valid YAML ({exc})", fix="restore it with git checkout") from None
-    if not outs or "md5" not in outs[0]:
+        raise DataError(f"{dvc_file}: not valid YAML ({str(exc).splitlines()[0]})", fix="restore it with git checkout") from None
+    outs = raw.get("outs") if isinstance(raw, dict) else None
+    if not isinstance(outs, list) or not outs or not isinstance(outs[0], dict) or "md5" not in outs[0]:
         raise DataError(f"{dvc_file}: no 'outs[0].md5'", fix=f"re-run 'dvc add {target}'")
     return str(outs[0]["md5"])
 
@@ -93,7 +95,7 @@ def _dir_manifest(root: Path, md5: str) -> list[dict] | None:
         if candidate.exists():
             try:
                 return json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
+            except (OSError, ValueError):  # not JSON, or not UTF-8
                 return None
     return None
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calibgate.drift.suggest import Suggestion
 from calibgate.errors import ConfigError
+from calibgate.paths import make_dirs
 from calibgate.records.thresholds import DriftThresholds
 from calibgate.settings import ProjectConfig
 
@@ -58,7 +59,7 @@ def load_thresholds(cfg: ProjectConfig, policy: str | Path | None) -> tuple[Drif
 def write_outputs(out: Path, record: DriftRecord, suggestions: list[Suggestion]) -> None:
     from calibgate.data.jsonl import write_jsonl
 
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     (out / RECORD_FILE).write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
     (out / REPORT_FILE).write_text(record.body, encoding="utf-8")
     write_jsonl(out / SUGGESTIONS_FILE, (s.record() for s in suggestions))

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from calibgate.errors import DataError
+from calibgate.paths import read_user_text
 from calibgate.settings import ProjectConfig
 
 PRODUCTION = "production"
@@ -89,7 +90,8 @@ def load_reference(
     outputs there are not what it gives on unseen texts of the same source).
     """
     if reference is not None:
-        texts = _texts(Path(reference).read_text(encoding="utf-8") if Path(reference).exists() else None, str(reference))
+        text = read_user_text(reference, what="reference data", fix="pass --reference a JSONL file of {\"text\": ...} rows")
+        texts = _texts(text, str(reference))
         return _sampled(texts, f"reference data {reference}", str(reference), max_texts, seed, "reference data")
     train = cfg.path(getattr(cfg.data, role))
     what = ROLES[role]
@@ -98,7 +100,7 @@ def load_reference(
         from calibgate.data.versions import ensure_pulled
 
         ensure_pulled(cfg.root, cfg.data.dvc_target, [train])
-        texts = _texts(train.read_text(encoding="utf-8") if train.exists() else None, rel)
+        texts = _texts(read_user_text(train, what=what, fix="set data.train in calibgate.yaml or pass --reference") if train.exists() else None, rel)
         why = "no production version in the registry" if production is None else f"{production.ref} records no commit"
         return _sampled(texts, f"{what} at HEAD ({rel}; {why})", rel, max_texts, seed, f"{what} at HEAD")
     _check_md5(cfg, production)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from calibgate.drift.merge import MergeReport
 from calibgate.errors import ConfigError, EnvironmentFailure
+from calibgate.paths import read_user_text
 from calibgate.settings import ProjectConfig, load_config
 
 Action = Literal["none", "dry-run", "opened", "updated"]
@@ -97,7 +98,7 @@ def retrain(
     if not incoming_path.exists():
         return RetrainResult("none", f"no newly labeled data: {_rel(cfg, incoming_path)} does not exist")
     incoming = read_incoming(incoming_path)
-    train_text = train_path.read_text(encoding="utf-8")
+    train_text = read_user_text(train_path, what="training data", fix="restore it (dvc pull / git checkout) or fix data.train in calibgate.yaml")
     merge = merge_labels(_rows(train_text, train_path), incoming, allow_new_labels=allow_new_labels)
     if not merge.added:
         why = f"{merge.duplicates} already in the training data" + (f", {len(merge.conflicts)} conflicting" if merge.conflicts else "")

@@ -21,6 +21,7 @@ from calibgate.evaluation.metrics import bootstrap_intervals, score
 from calibgate.records.evaluation import ClassMetrics, EvaluationResult, MetricInterval, SliceResult, TestSetInfo
 from calibgate.records.strategies import tunes_encoder
 from calibgate.runs.layout import BASELINE_HEAD, ENCODER_DIR, EVALUATION, METRICS
+from calibgate.settings import MAX_BOOTSTRAP
 
 
 def evaluate(
@@ -51,8 +52,8 @@ def evaluate(
     manifest = load_run(run_dir)  # ModelError: not a run; IntegrityError: tampered
     if config is None or isinstance(config, (str, Path)):
         config = load_config(config)
-    if bootstrap < 0:
-        raise ConfigError(f"bootstrap resamples must be >= 0, got {bootstrap}", fix="use 1000")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise ConfigError(f"bootstrap resamples must be an integer from 0 to {MAX_BOOTSTRAP}, got {bootstrap!r}", fix="use 1000")
     test_path = Path(test) if test is not None else config.path(config.data.test)
     labels = manifest.label_names
     test_set = load_labeled(test_path, label_names=labels, min_classes=1)

@@ -39,9 +39,11 @@ def default_threads() -> int:
 
 def make_session(model: bytes | str | Path, *, threads: int | None = None):
     """An onnxruntime CPU session with all graph optimisations and ``threads`` intra-op threads."""
+    from calibgate.settings import check_threads
+
     ort = require("onnxruntime")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or default_threads()
+    options.intra_op_num_threads = check_threads(threads) or default_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from calibgate.errors import ConfigError
 from calibgate.github.comments import PostedComment
+from calibgate.paths import make_dirs
 from calibgate.pipeline.gate import UntrustedBaseline, gate_run, production_for_gate
 from calibgate.records.decision import GateDecision
 from calibgate.report.inputs import CI_FILES as RECORD_FILES
@@ -82,7 +83,7 @@ def run_ci(
     if baseline == "production":  # before minutes of training: no readable production is an error, not a first model
         production_for_gate(cfg.root, cfg.name, verify_store=False)  # the gate verifies the stored artifact
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)
 
     line("ci: plan (signals on the calibration set)", enabled=progress)
     plan = _plan(cfg, policy_path, progress)

@@ -17,7 +17,7 @@ from calibgate.records.decision import GateDecision
 from calibgate.records.evaluation import EvaluationResult
 from calibgate.records.export import ExportResult
 from calibgate.records.plan import Plan
-from calibgate.runs import EVALUATION, EXPORT_RECORD, PLAN, file_name, read_record
+from calibgate.runs import EVALUATION, EXPORT_RECORD, PLAN, file_name, load_run, read_record
 
 # where 'calibgate train/evaluate/export' leave their records inside a run directory
 RUN_FILES = {"plan": PLAN, "candidate_eval": EVALUATION, "export": EXPORT_RECORD}
@@ -59,6 +59,8 @@ def load_records(
         directory = Path(directory)
         if not directory.is_dir():
             raise InputError(f"{directory}: no such {what}", fix="pass an existing directory")
+        if files is RUN_FILES:
+            load_run(directory)  # a run, whole and untampered, or ModelError / IntegrityError: a report vouches for it
         for role, rel in files.items():
             if paths.get(role) is None and (directory / rel).is_file():
                 paths[role] = directory / rel

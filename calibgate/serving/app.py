@@ -253,6 +253,12 @@ def _parse(body: bytes, limits: ServeLimits) -> list[str]:
             raise BadRequest(422, f"{name} is a JSON {_json_type(text)}, not a string", example)
         if not text.strip():
             raise BadRequest(422, f"{name} is empty", "drop empty texts before sending")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # '\ud800' escapes: valid JSON, but no text, and the tokenizer cannot take it
+                raise BadRequest(422, f"{name} holds an unpaired surrogate escape (e.g. \\ud800), not text",
+                                 "send the character itself, or a valid surrogate pair") from None
         if len(text) > limits.max_text_chars:
             raise BadRequest(413, f"{name} has {len(text)} characters, the limit is {limits.max_text_chars}", "shorten the text")
     return texts
@@ -295,6 +301,7 @@ def build_server(
     """
     from calibgate.errors import ConfigError
     from calibgate.serving.models import load_served
+    from calibgate.settings import check_threads
 
     Router(share=share, has_canary=canary is not None)  # ConfigError on a bad share before loading anything
     if canary is not None and share == 0.0:
@@ -305,6 +312,7 @@ def build_server(
             raise ConfigError(f"{name} must be >= 1, got {value}", fix="pass a positive number")
     if limits.shadow_backlog < 0:
         raise ConfigError(f"shadow_backlog must be >= 0, got {limits.shadow_backlog}", fix="pass 0 or more")
+    check_threads(limits.workers)
     log_text = _log_text(policy, repo)
     primary = load_served(ref, repo=repo, precision=precision)
     shadow_model = load_served(shadow, repo=repo, precision=precision) if shadow else None
@@ -331,7 +339,38 @@ def _log_text(policy: str | None, repo: str | None) -> bool:
     return bool(loaded.monitor and loaded.monitor.log_text)
 
 
-def run_server(plan: ServerPlan, *, host: str, port: int) -> None:
-    """Serve until SIGINT / SIGTERM (uvicorn; shutdown lets queued shadow work log its answer)."""
+def listen(host: str, port: int):
+    """A socket bound to ``host:port`` and listening, or a ConfigError naming the address (bad host, port in use).
+
+    Bound before the models load, so a busy port fails in a second, not after the restore; uvicorn serves on it.
+    """
+    import socket
+
+    from calibgate.errors import ConfigError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        raise ConfigError(f"--host {host!r} is not an address this machine can listen on ({exc})",
+                          fix="pass an IP address or host name of this machine, e.g. --host 127.0.0.1 or --host 0.0.0.0") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          fix="pick a free --port (another server may be using it) or an address of this machine for --host") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_server(plan: ServerPlan, *, sock) -> None:
+    """Serve on the bound ``sock`` (:func:`listen`) until SIGINT / SIGTERM (uvicorn; shutdown lets queued shadow work log its answer)."""
     uvicorn = require("uvicorn")
-    uvicorn.run(plan.app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(plan.app, log_level="warning", access_log=False, lifespan="on")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from calibgate.errors import ModelError, RegistryError
+from calibgate.errors import CalibgateError, ModelError, RegistryError
 
 
 @dataclass
@@ -61,7 +61,12 @@ def load_served(ref: str, *, repo: str | Path | None = None, precision: str = "f
         if manifest.run_id != detail.record.run_id:
             raise RegistryError(f"{ref}: the stored run is '{manifest.run_id}', the record says '{detail.record.run_id}'",
                                 fix="re-register the version from its run")
-        predictor = Predictor.from_run(run_dir, precision=precision, threads=1)
+        try:
+            predictor = Predictor.from_run(run_dir, precision=precision, threads=1)
+        except CalibgateError as exc:  # its fix names the temporary restore, gone in a moment: name the version instead
+            raise type(exc)(f"{ref}: {exc.message.replace(str(run_dir), 'the restored run')}",
+                            fix=f"serve a version that was exported before registering (calibgate export --run runs/"
+                                f"{detail.record.run_id}{' --quantize int8' if precision == 'int8' else ''}, then register it)") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ServedModel(ref=f"{detail.name}@{detail.version}", predictor=predictor, run_id=manifest.run_id)

@@ -40,6 +40,7 @@ from calibgate.records.monitor import (
     ShadowStats,
     Window,
 )
+from calibgate.runs.parsing import first_problem
 from calibgate.serving.predlog import LogRecord
 
 def read_log(path: str | Path) -> tuple[list[LogRecord], bytes]:
@@ -49,16 +50,21 @@ def read_log(path: str | Path) -> tuple[list[LogRecord], bytes]:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror})", fix="pass the file 'calibgate serve --log' writes") from None
+    fix = "pass the JSONL file 'calibgate serve --log' writes"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8 (the server writes UTF-8 JSON lines)", fix=fix) from None
     records = []
-    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             records.append(LogRecord.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            first = str(exc).splitlines()[0]
-            raise DataError(f"{path}:{number}: not a prediction log record ({first[:120]})",
-                            fix="pass the JSONL file 'calibgate serve --log' writes") from None
+        except (ValueError, RecursionError) as exc:
+            problem = first_problem(exc) if isinstance(exc, ValidationError) else f"not JSON: {str(exc).splitlines()[0][:80]}"
+            raise DataError(f"{path}:{number}: not a prediction log record ({problem})", fix=fix) from None
     if not records:
         raise DataError(f"{path}: the prediction log is empty", fix="serve some traffic with 'calibgate serve --log' first")
     return records, data

@@ -17,6 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from calibgate.paths import make_dirs, path_error
+
 PREDLOG_SCHEMA_VERSION = 1
 Role = Literal["primary", "canary", "shadow"]
 
@@ -24,10 +26,10 @@ Role = Literal["primary", "canary", "shadow"]
 class LoggedItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text_sha256: str
+    text_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     text: str | None = None
-    label: str
-    confidence: float
+    label: str = Field(min_length=1)
+    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False, description="the predicted label's probability")
 
 
 class LogRecord(BaseModel):
@@ -35,13 +37,14 @@ class LogRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = PREDLOG_SCHEMA_VERSION
-    ts: float = Field(description="unix time the request arrived")
+    schema_version: Literal[1] = PREDLOG_SCHEMA_VERSION
+    ts: float = Field(ge=0.0, allow_inf_nan=False, description="unix time the request arrived")
     request_id: str
     role: Role
-    model: str = Field(description="name@vX.Y.Z, or the run id when served from a run directory")
-    status: int = Field(description="HTTP status of the answer (shadow: 200, or 500 when the shadow failed)")
-    latency_ms: float | None = Field(None, description="model time from queueing to result, for this request")
+    model: str = Field(min_length=1, description="name@vX.Y.Z, or the run id when served from a run directory")
+    status: int = Field(ge=100, le=599, description="HTTP status of the answer (shadow: 200, or 500 when the shadow failed)")
+    latency_ms: float | None = Field(None, ge=0.0, allow_inf_nan=False,
+                                     description="model time from queueing to result, for this request")
     error: str | None = None
     items: list[LoggedItem] = Field(default_factory=list)
 
@@ -66,8 +69,11 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._fh = None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("a", encoding="utf-8")
+            make_dirs(self.path.parent)
+            try:
+                self._fh = self.path.open("a", encoding="utf-8")
+            except OSError as exc:
+                raise path_error(exc, self.path, "append to the prediction log") from None
 
     def write(self, record: LogRecord) -> None:
         if self._fh is None:

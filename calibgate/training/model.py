@@ -18,6 +18,7 @@ import numpy as np
 
 from calibgate.embeddings.encoder import DEFAULT_MODEL, ModelInfo, default_model_dir, embed_texts
 from calibgate.errors import ModelError
+from calibgate.paths import make_dirs
 from calibgate.runs import (
     ADAPTER_DIR, ADAPTER_WEIGHTS, BASELINE_DIR, BASELINE_HEAD, CURVES, ENCODER_DIR, HEAD, MODEL_CARD, PLAN, TRAIN_CONFIG,
     HeadSpec, RunManifest, write_manifest,
@@ -106,7 +107,7 @@ class TrainedModel:
         run_dir = Path(run_dir)
         if run_dir.exists():
             raise ModelError(f"{run_dir} already exists", fix="choose a new run id; runs are never overwritten")
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(run_dir.parent)
         tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.tmp-", dir=run_dir.parent))
         try:
             manifest = self._write(tmp, run_id or run_dir.name, data=data, plan=plan, git_commit=git_commit, extra_config=extra_config)

@@ -99,16 +99,24 @@ def test_bad_link_and_missing_post_target_are_usage_errors(records):
 
 
 def test_run_directory_fills_records(records, tmp_path):
+    from calibgate.records.evaluation import EvaluationResult
+    from calibgate.records.export import ExportResult
+    from tests.policy.gate_records import make_run
+
     run_dir = tmp_path / "runs" / "r1"
-    (run_dir / "export").mkdir(parents=True)
-    (run_dir / "evaluation.json").write_text(records["cand"].read_text())
-    (run_dir / "export" / "export.json").write_text(records["export"].read_text())
+    make_run(run_dir, EvaluationResult.model_validate_json(records["cand"].read_text()),
+             export_record=ExportResult.model_validate_json(records["export"].read_text()))
     out = tmp_path / "out" / "report.md"
     result = run(["report", "--decision", str(records["decision"]), "--run", str(run_dir), "-o", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "### Metrics" in text and "### Latency and size" in text and "### Signals" not in text
     assert run(["report", "--decision", str(records["decision"]), "--run", str(tmp_path / "none")]).exit_code == 2
+    unsealed = tmp_path / "unsealed"  # the records without the manifest that vouches for them
+    (unsealed / "export").mkdir(parents=True)
+    (unsealed / "evaluation.json").write_text(records["cand"].read_text())
+    line = one_error_line(run(["report", "--decision", str(records["decision"]), "--run", str(unsealed)]))
+    assert "not a calibgate run" in line
 
 
 def test_records_directory_from_ci(records, tmp_path):

@@ -46,6 +46,7 @@ BAD_REQUESTS = [
     (b'["my card"]', 422, "not an object"),
     (b'{"text": "a", "texts": ["b"]}', 422, "exactly one"),
     (b'{"txt": "a"}', 422, "unknown key 'txt'"),
+    (b'{"texts": ["ok", "\\ud800"]}', 422, "texts[1] holds an unpaired surrogate"),
     (b"", 400, "not valid JSON"),
     (b"[" * 50_000, 400, "nested too deeply"),
 ]
@@ -86,7 +87,7 @@ def test_predictions_faults_and_metrics(serve, served_project):
     status, metrics, _ = server.get("/metrics")
     assert status == 200
     assert 'calibgate_requests_total{model="router@v1.0.0",role="primary",status="200"} ' + f"{3 + len(BAD_REQUESTS)}.0" in metrics
-    assert 'calibgate_requests_total{model="router@v1.0.0",role="primary",status="422"} 9.0' in metrics
+    assert 'calibgate_requests_total{model="router@v1.0.0",role="primary",status="422"} 10.0' in metrics
     assert f'calibgate_errors_total{{kind="bad_request"}} {len(BAD_REQUESTS) + 1}.0' in metrics
     assert "calibgate_request_latency_seconds_bucket" in metrics
     counts = Counter(expected + [expected[0]] + [expected[1]] * (len(BAD_REQUESTS) + 1))
