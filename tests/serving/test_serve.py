@@ -176,6 +176,9 @@ def test_serve_refuses_bad_options_and_tampered_versions(served_project, tmp_pat
                         (("router@v1.0.0", "--canary", "router@v1.1.0"), "--share"), (("nothing-here",), "neither")]:
         out = _serve_cli(copy, *args)
         assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    out = _serve_cli(copy, "router@v1.0.0", "--precision", "int8")  # exported without --quantize int8
+    assert out.returncode == 2 and "no int8 model" in out.stderr, out.stderr
+    assert "calibgate-serve-" not in out.stderr and "--quantize int8" in out.stderr, out.stderr  # not the deleted restore
     from calibgate.registry.api import show_version
 
     record = show_version("router@v1.0.0", repo=copy).record
