@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from calibgate.errors import ConfigError
 from calibgate.paths import read_user_text
+from calibgate.yamlio import load_unique
 
 CONFIG_NAME = "calibgate.yaml"
 CONFIG_SCHEMA_VERSION = 1
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
 MAX_BOOTSTRAP = 100_000  # resamples: past this the intervals stop changing and an evaluation takes hours
+MAX_TARGET_SIZE = 10_000_000  # labeled examples: the --target-size option's bound too
 MAX_THREADS = 256  # onnxruntime and torch thread pools: beyond this a typo, not a machine (a billion threads hang or crash)
 
 
@@ -54,19 +57,27 @@ class ProjectConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: int = CONFIG_SCHEMA_VERSION
+    schema_version: int = Field(CONFIG_SCHEMA_VERSION, description="config format version")
     name: str = Field("model", description="model name in the registry (git tags name@vX.Y.Z)")
     model: str = Field("all-MiniLM-L6-v2", description="base encoder: the bundled default or a local model directory")
     data: DataConfig = Field(default_factory=DataConfig)
     policy: str = Field("policies/default.yaml", description="policy file the planner and the gate apply")
     runs_dir: str = Field("runs", description="where 'calibgate train' writes run directories")
-    target_size: int | None = Field(None, ge=1, description="labeled examples training will use; default: size of data.train")
-    hardware: str = Field("cpu", description="hardware class the cost model estimates for: cpu or gpu")
+    target_size: int | None = Field(None, ge=1, le=MAX_TARGET_SIZE,
+                                    description="labeled examples training will use; default: size of data.train")
+    hardware: Literal["cpu", "gpu"] = Field("cpu", description="hardware class the cost model estimates for: cpu or gpu")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="random seed of planning and training (unsigned 32-bit)")
 
     # set after loading: the directory the config lives in, and the file itself (None: no config file, defaults)
     root: Path = Field(default=Path("."), exclude=True)
     source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != CONFIG_SCHEMA_VERSION:
+            raise ValueError(f"this calibgate reads calibgate.yaml schema_version {CONFIG_SCHEMA_VERSION}")
+        return value
 
     def path(self, relative: str | None) -> Path | None:
         if relative is None:
@@ -109,15 +120,17 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Pr
     if not path.exists():
         raise ConfigError(f"{path}: no such config file", fix=f"create {CONFIG_NAME} or fix --config")
     try:
-        raw = yaml.safe_load(read_user_text(path, what="calibgate config", fix=f"fix --config or {CONFIG_NAME}", error=ConfigError)) or {}
+        raw = load_unique(read_user_text(path, what="calibgate config", fix=f"fix --config or {CONFIG_NAME}", error=ConfigError)) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})", fix="fix the YAML syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML (nested too deeply)", fix="fix the YAML syntax") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level", fix="write 'key: value' lines")
     try:
-        config = ProjectConfig.model_validate(raw)
+        config = ProjectConfig.model_validate(raw, strict=True)  # 'seed: true' or 'target_size: "300"' are mistakes, not 1 and 300
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe_validation_error(exc, ProjectConfig)}", fix="see calibgate.yaml in the README") from None
     return config.model_copy(update={"root": path.parent.resolve(), "source": path})

@@ -142,3 +142,102 @@ def test_a_closed_pipe_ends_quietly_and_not_with_success(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+
+
+def test_deeply_nested_json_is_a_bad_input_everywhere(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 5000 + "]" * 5000)
+    refused(["report", "--decision", str(deep)], "nested too deeply")
+    refused(["plan", "--fast", "--calibration", str(deep)], "nested too deeply")
+    refused(["predict", "--run", str(tmp_path), "--input", str(deep)], "nested too deeply")
+
+
+def test_a_jsonl_row_naming_a_key_twice_is_refused(tmp_path):
+    from calibgate.data.jsonl import load_labeled
+
+    path = tmp_path / "dup.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "a", "text": "b", "label": "x"}\n')
+    with pytest.raises(DataError, match="dup.jsonl:2: key 'text' appears twice"):
+        load_labeled(path)
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("schema_version: 9\n", "schema_version"),
+    ("seed: 1\nseed: 2\n", "key 'seed' appears twice"),
+    ("seed: true\n", "'seed': Input should be a valid integer"),
+    ("target_size: '300'\n", "'target_size': Input should be a valid integer"),
+    ("target_size: 99999999999\n", "'target_size': Input should be less than or equal to 10000000"),
+    ("hardware: tpu\n", "'hardware': Input should be 'cpu' or 'gpu'"),
+])
+def test_the_project_config_is_read_as_strictly_as_policies(tmp_path, text, needle):
+    config = tmp_path / "calibgate.yaml"
+    config.write_text(text)
+    refused(["plan", "--fast", "--config", str(config)], needle)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["plan", "--fast", "--model", ""], "'--model': is empty"),
+    (["drift", "--out", "", "--dry-run"], "'--out': is empty"),
+    (["export", "--run", ""], "'--run': is empty"),
+    (["serve", "m@v1.0.0", "--log", " "], "'--log': is empty"),
+])
+def test_an_empty_value_is_refused_instead_of_falling_back_to_a_default(tmp_path, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    refused(args, needle)
+    assert list(tmp_path.iterdir()) == []  # nothing written into the working directory
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("schema_version: 1\nchecks:\n  metrics: {}\n", "enables no checks"),
+    ("checks:\n  accuracy_floor: {min: 0.5, severity: warn}\n  metrics: {ece: {max: 0.2, severity: warn}}\n", "could never block"),
+])
+def test_a_policy_that_cannot_block_is_refused(tmp_path, text, needle):
+    policy = tmp_path / "p.yaml"
+    policy.write_text(text)
+    refused(["policy", "check", str(policy)], needle)
+
+
+def _evaluation_dict():
+    from tests.report.report_records import evaluation
+
+    return evaluation(3).model_dump(mode="json")
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda d: d["metrics"].update(accuracy=float("inf")), "metric 'accuracy' is inf"),
+    (lambda d: d["metrics"].update(accuracy=5.0), "outside [0, 1]"),
+    (lambda d: d["metrics"].update(ece=-1.0), "outside [0, 1]"),
+    (lambda d: d["metrics"].update(accuracy=0.99), "but the predictions match"),
+    (lambda d: d.update(predictions=[999] * len(d["predictions"])), "but the predictions match"),
+    (lambda d: d.update(predictions=d["predictions"][:5]), "5 predictions"),
+    (lambda d: d.update(labels=[7] * len(d["labels"])), "label index outside"),
+    (lambda d: d["per_class"]["card_arrival"].update(recall=1.5), "less than or equal to 1"),
+])
+def test_an_evaluation_record_the_evaluation_cannot_have_written_is_refused(edit, needle):
+    from pydantic import ValidationError
+
+    from calibgate.records.evaluation import EvaluationResult
+
+    record = _evaluation_dict()
+    EvaluationResult.model_validate(record)
+    edit(record)
+    with pytest.raises(ValidationError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        EvaluationResult.model_validate(record)
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda a: a["latency"].update(p95_ms=-5), "greater than 0"),
+    (lambda a: a["latency"].update(p50_ms=100.0), "percentiles out of order"),
+    (lambda a: a.update(size_bytes=-1), "greater than or equal to 1"),
+    (lambda a: a.update(accuracy=2.0), "less than or equal to 1"),
+])
+def test_an_export_record_with_impossible_figures_is_refused(edit, needle):
+    from pydantic import ValidationError
+
+    from calibgate.records.export import ExportResult
+    from tests.report.report_records import export
+
+    record = export().model_dump(mode="json")
+    edit(record["artifacts"][0])
+    with pytest.raises(ValidationError, match=needle):
+        ExportResult.model_validate(record)

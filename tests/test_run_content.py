@@ -119,5 +119,6 @@ def test_train_refuses_a_run_id_that_leaves_runs_before_reading_anything(run_id,
     monkeypatch.chdir(tmp_path)  # no config, no data: the id is checked first
     result = CliRunner().invoke(cli, ["train", "--strategy", "embedding-probe", "--run-id", run_id])
     lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 2 and len(lines) == 1 and f"run id {run_id!r} is not a plain directory name" in lines[0]
+    expected = "'--run-id': is empty" if not run_id else f"run id {run_id!r} is not a plain directory name"
+    assert result.exit_code == 2 and len(lines) == 1 and expected in lines[0], lines
     assert list(tmp_path.iterdir()) == []

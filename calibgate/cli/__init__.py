@@ -127,7 +127,44 @@ class LazyGroup(click.Group):
         if target is None or not _available(target):
             return None
         module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
+        return refuse_empty_values(getattr(importlib.import_module(module), attr))
+
+
+class NonEmpty(click.ParamType):
+    """A string or path type that refuses ``""``: an empty value fell back to a default or to the current directory
+    (``--dvc-remote ""`` pushed to the default remote, ``--out ""`` wrote into the working directory)."""
+
+    def __init__(self, inner: click.ParamType):
+        self.inner = inner
+        self.name = inner.name
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty: give a value, or leave the option out for its default", param, ctx)
+        return self.inner.convert(value, param, ctx)
+
+    def get_metavar(self, *args, **kwargs):
+        return self.inner.get_metavar(*args, **kwargs)
+
+    def shell_complete(self, ctx, param, incomplete):
+        return self.inner.shell_complete(ctx, param, incomplete)
+
+    def to_info_dict(self):
+        return self.inner.to_info_dict()
+
+
+def refuse_empty_values(command: click.Command) -> click.Command:
+    """Every string and path parameter of ``command`` (and its subcommands) refuses ``""``, except where ``""`` is
+    the default (``--message``, ``--reason``: empty means none)."""
+    if getattr(command, "_calibgate_nonempty", False):
+        return command
+    for param in command.params:
+        if isinstance(param.type, (click.types.StringParamType, click.Path)) and param.default != "":
+            param.type = NonEmpty(param.type)
+    for sub in getattr(command, "commands", {}).values():
+        refuse_empty_values(sub)
+    command._calibgate_nonempty = True
+    return command
 
 
 def _stdout_closed() -> bool:

@@ -219,18 +219,37 @@ def _read_rows(path: Path) -> Iterable[_Row]:
         yield _Row(number, obj)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
+
+
 def iter_objects(lines: Iterable[str], *, source: str):
     """(line number, JSON object) for each non-blank line; :class:`DataError` at the first line that is not one."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as exc:
+            raise DataError(f"{source}:{number}: key '{exc.key}' appears twice (JSON readers keep one silently)",
+                            fix="keep one value per key on each line") from None
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"{source}:{number}: not valid JSON ({exc.msg} at column {exc.colno})",
                 fix="write one JSON object per line (JSONL)",
             ) from None
+        except RecursionError:  # '[[[[...': json gives up before the stack does
+            raise DataError(f"{source}:{number}: nested too deeply to be a row", fix='write each line as {"text": "...", "label": "..."}') from None
         if not isinstance(obj, dict):
             raise DataError(
                 f"{source}:{number}: a JSON {type(obj).__name__}, not an object",

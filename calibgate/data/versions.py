@@ -7,8 +7,11 @@ dataset is reported as such instead of under a version it no longer is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +76,7 @@ def ensure_pulled(root: Path, target: str | None, needed: list[Path]) -> bool:
     except ImportError:
         raise DataError(f"{needed[0]} is missing and dvc is not installed", fix="pip install dvc, then dvc pull") from None
     try:
-        with Repo(str(root)) as repo:
+        with _quiet_dvc(), Repo(str(root)) as repo:
             repo.pull(targets=[str(root / f"{target}.dvc")])
     except Exception as exc:  # dvc raises many types; all mean the data could not be restored
         raise DataError(
@@ -81,6 +84,19 @@ def ensure_pulled(root: Path, target: str | None, needed: list[Path]) -> bool:
             fix="check the DVC remote in .dvc/config ('dvc remote list') and your credentials",
         ) from None
     return True
+
+
+@contextlib.contextmanager
+def _quiet_dvc():
+    """DVC's own log lines and progress bars (a failed pull printed seven 'md5: ...' lines) stay out of our one-line errors."""
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _dir_manifest(root: Path, md5: str) -> list[dict] | None:
@@ -95,7 +111,7 @@ def _dir_manifest(root: Path, md5: str) -> list[dict] | None:
         if candidate.exists():
             try:
                 return json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, ValueError):  # not JSON, or not UTF-8
+            except (OSError, ValueError, RecursionError):  # not JSON, or not UTF-8
                 return None
     return None
 

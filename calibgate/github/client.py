@@ -356,7 +356,7 @@ def _decode(raw: bytes) -> Any:
         return None
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return {"message": raw[:200].decode("utf-8", "replace")}
 
 

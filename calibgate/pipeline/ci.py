@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from calibgate.errors import ConfigError
+from calibgate.errors import ConfigError, DataError
 from calibgate.github.comments import PostedComment
 from calibgate.paths import make_dirs
 from calibgate.pipeline.gate import UntrustedBaseline, gate_run, production_for_gate
@@ -82,6 +82,7 @@ def run_ci(
                           fix="use calibgate gate --baseline RUN_DIR to compare with a run directory")
     if baseline == "production":  # before minutes of training: no readable production is an error, not a first model
         production_for_gate(cfg.root, cfg.name, verify_store=False)  # the gate verifies the stored artifact
+    _check_data(cfg)  # before minutes of training: a missing or unreadable test set is found now, not after
     out_dir = Path(out)
     make_dirs(out_dir)
 
@@ -182,6 +183,21 @@ def _baseline(cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: str):
 
 def _gate(cfg: ProjectConfig, run_dir: Path, policy: Path, baseline) -> GateDecision:
     return gate_run(run_dir, baseline=baseline, policy=policy, repo=cfg.root, name=cfg.name)
+
+
+def _check_data(cfg: ProjectConfig) -> None:
+    """The calibration, training and test sets are there (restored with DVC if need be) and readable, with the test
+    set's labels among the training set's: DataError (exit 2) now, and nothing trained or written."""
+    from calibgate.data.jsonl import load_labeled
+    from calibgate.data.versions import ensure_pulled
+
+    paths = {role: cfg.path(getattr(cfg.data, role)) for role in ("calibration", "train", "test")}
+    ensure_pulled(cfg.root, cfg.data.dvc_target, list(paths.values()))
+    sets = {role: load_labeled(path) for role, path in paths.items()}
+    unknown = sorted(set(sets["test"].label_names) - set(sets["train"].label_names))
+    if unknown:
+        raise DataError(f"{paths['test']}: label '{unknown[0]}' is not a label of the training set {paths['train']}",
+                        fix="fix the test set's labels, or add examples of the label to the training data")
 
 
 def _write(out_dir: Path, role: str, record: BaseModel | None) -> None:

@@ -62,10 +62,14 @@ def gate_run(
         else:
             base_eval, base_export, _ = read_run_records(baseline)
             base_id = base_eval.run_id
-    return gate(
+    decision = gate(
         policy, evaluation, candidate_export=export, plan=run_plan, baseline=base_eval, baseline_export=base_export,
         candidate_id=evaluation.run_id, baseline_id=base_id, baseline_problem=problem,
     )
+    from calibgate.runs import manifest_digest, read_manifest
+
+    # the records above were verified against this manifest: the decision names it, so it is only ever about these files
+    return decision.model_copy(update={"candidate_manifest_sha256": manifest_digest(read_manifest(candidate))})
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from calibgate.records.evaluation import EvaluationResult
 from calibgate.records.export import ExportResult
 from calibgate.records.plan import Plan
 from calibgate.policy.checks import CHECKS, GateInputs
-from calibgate.records.decision import CheckResult, GateDecision
+from calibgate.records.decision import CheckResult, GateDecision, decide
 from calibgate.policy.loader import PolicyProblem, check_policy, load_policy
 from calibgate.policy.schema import Policy
 from calibgate.runs import load_run, read_evaluation, read_export, read_plan, read_record
@@ -57,7 +57,7 @@ def gate(
     for name, config in policy.enabled_checks().items():
         checks += CHECKS[name]().run(config, inputs)
     return GateDecision(
-        decision=_decide(checks),
+        decision=decide(checks),
         candidate=candidate_id or candidate.run_id,
         baseline=(baseline_id or baseline.run_id) if baseline is not None else baseline_id,
         policy=policy.source,
@@ -65,15 +65,6 @@ def gate(
         checks=checks,
         summary=_summary(checks, baseline is not None or baseline_problem is not None),
     )
-
-
-def _decide(checks: list[CheckResult]) -> str:
-    statuses = {c.status for c in checks}
-    if "FAIL" in statuses:
-        return "block"
-    if "ERROR" in statuses:
-        return "error"
-    return "promote"
 
 
 def _summary(checks: list[CheckResult], has_baseline: bool) -> str:
@@ -84,7 +75,7 @@ def _summary(checks: list[CheckResult], has_baseline: bool) -> str:
     if by["ERROR"]:
         parts.append(f"{len(by['ERROR'])} check(s) could not be evaluated ({', '.join(by['ERROR'])}), which blocks")
     if not parts:
-        parts.append(f"may promote: {len(by['PASS'])} check(s) passed" if checks else "may promote: the policy enables no checks")
+        parts.append(f"may promote: {len(by['PASS'])} check(s) passed" if checks else "cannot decide: no check ran, which blocks")
     if by["WARN"]:
         parts.append(f"{len(by['WARN'])} warning(s) ({', '.join(by['WARN'])})")
     if by["SKIPPED"]:

@@ -10,7 +10,8 @@ exit 2. What the loader refuses beyond the schema:
 
 * a key given twice in one mapping, at any level (YAML would keep the last
   and silently drop the first block);
-* an empty file, or a policy file that enables no check (it would promote
+* an empty file, or a policy file that enables no check (``checks: {metrics: {}}``
+  included), or whose every check only warns (it would promote
   anything; a :class:`Policy` built in memory may, e.g. to hold defaults);
 * a threshold outside its check's range (:class:`~calibgate.policy.checks.Range`);
 * a value of the wrong type that pydantic would coerce: every section is
@@ -41,39 +42,10 @@ from pydantic import BaseModel, ValidationError
 from calibgate.errors import PolicyError
 from calibgate.policy.checks import BUILTIN_METRICS, CHECKS
 from calibgate.policy.schema import Policy
+from calibgate.yamlio import DuplicateKey, load_unique
 
 if TYPE_CHECKING:
     from calibgate.settings import ProjectConfig
-
-
-class _DuplicateKey(yaml.constructor.ConstructorError):
-    """A mapping names one key twice."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a mapping naming one key twice (PyYAML keeps the last silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<' merges may be overridden on purpose
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    if key in seen:
-                        raise _DuplicateKey(
-                            None, None, f"key '{key}' appears twice (first on line {seen[key]}); YAML would keep only "
-                            "the last one and drop the first silently", key_node.start_mark,
-                        )
-                    seen[key] = key_node.start_mark.line + 1
-                except TypeError:  # an unhashable key: the base class reports it
-                    continue
-        return super().construct_mapping(node, deep=deep)
-
-
-def _safe_load(text: str) -> Any:
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass(frozen=True)
@@ -190,7 +162,7 @@ def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
     try:
         text = data.decode("utf-8")
         node = yaml.compose(text)
-        raw = _safe_load(text)
+        raw = load_unique(text)
     except UnicodeDecodeError as exc:
         return None, [PolicyProblem(name, None, f"not UTF-8 text ({exc.reason})")]
     except RecursionError:
@@ -198,7 +170,7 @@ def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        prefix = "" if isinstance(exc, _DuplicateKey) else "not valid YAML: "
+        prefix = "" if isinstance(exc, DuplicateKey) else "not valid YAML: "
         return None, [PolicyProblem(name, mark.line + 1 if mark else None, f"{prefix}{problem}")]
     if raw is None:
         return None, [PolicyProblem(name, None, "empty policy: it would enable no checks and promote anything "
@@ -210,12 +182,25 @@ def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
     except ValidationError as exc:
         found = [PolicyProblem(name, _line(node, err["loc"]), _describe(err)) for err in exc.errors()]
         return None, sorted(found, key=lambda p: p.line or 0)
-    if not policy.enabled_checks():  # a file that runs no check promotes anything: never what its author meant
+    rules = {check: _rules(config) for check, config in policy.enabled_checks().items()}
+    if not any(rules.values()):  # a file that runs no check promotes anything: never what its author meant
         return None, [PolicyProblem(name, _line(node, ("checks",)), "the policy enables no checks, so the gate would "
                                     f"promote anything; add at least one under 'checks:' ({', '.join(CHECKS)})")]
+    if all(getattr(rule, "severity", "fail") == "warn" for found in rules.values() for rule in found):
+        return None, [PolicyProblem(name, _line(node, ("checks",)), "every check has severity: warn, so the gate could "
+                                    "never block; make at least one check blocking (severity: fail, the default)")]
     policy._source = name
     policy._sha256 = hashlib.sha256(data).hexdigest()
     return policy, []
+
+
+def _rules(config) -> list:
+    """The rules one enabled check section holds: itself, or each rule of a mapping (``metrics: {key: rule}``)."""
+    if isinstance(config, dict):
+        return list(config.values())
+    if isinstance(config, (list, tuple)):
+        return list(config)
+    return [config]
 
 
 def _describe(err: dict) -> str:

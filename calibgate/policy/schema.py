@@ -46,6 +46,17 @@ def _checks_model() -> type[BaseModel]:
 Checks = _checks_model()
 
 
+def approver_key(name: str) -> str:
+    """Who a name is: NFKC-normalised, invisible format characters removed, case-folded (GitHub logins ignore case).
+
+    Without this, 'alice' and 'Alice' (or 'alice' with a zero-width space) counted as two approvers.
+    """
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", name)
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc")).strip().casefold()
+
+
 class StageApproval(BaseModel):
     """Who must approve a promotion to one stage."""
 
@@ -66,8 +77,10 @@ class StageApproval(BaseModel):
 
     @model_validator(mode="after")
     def _enough_approvers(self):
-        if self.approvers and self.required > len(set(self.approvers)):
-            raise ValueError(f"required={self.required} but only {len(set(self.approvers))} approvers are listed")
+        people = {approver_key(a) for a in self.approvers}
+        if self.approvers and self.required > len(people):
+            raise ValueError(f"required={self.required} but only {len(people)} distinct approvers are listed (names differing "
+                             "only in case or invisible characters are one person)")
         return self
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from calibgate.records.base import Record
 
@@ -28,15 +28,35 @@ class CheckResult(Record):
     config: dict[str, Any] = Field(default_factory=dict, description="the policy entry that produced the check")
 
 
+def decide(checks: list[CheckResult]) -> Literal["promote", "block", "error"]:
+    """The decision the checks make: any FAIL blocks, any ERROR errs, and no check at all cannot promote."""
+    statuses = {c.status for c in checks}
+    if "FAIL" in statuses:
+        return "block"
+    if "ERROR" in statuses or not checks:
+        return "error"
+    return "promote"
+
+
 class GateDecision(Record):
     schema_version: int = DECISION_SCHEMA_VERSION
     decision: Literal["promote", "block", "error"]
     candidate: str = Field(description="run id or registry version of the candidate")
+    candidate_manifest_sha256: str | None = Field(
+        None, description="digest of the candidate run's manifest (calibgate-run.json): the decision is about exactly "
+        "these files; the registry refuses it for any other version")
     baseline: str | None = Field(None, description="registry version in production, or None for the first model")
     policy: str
     policy_sha256: str
     checks: list[CheckResult]
     summary: str
+
+    @model_validator(mode="after")
+    def _decision_follows_checks(self):
+        """A decision is what its checks say: a 'promote' over a FAIL, or with no check, is a forged or broken record."""
+        if self.decision != decide(self.checks):
+            raise ValueError(f"decision '{self.decision}' contradicts its checks, which say '{decide(self.checks)}'")
+        return self
 
     @property
     def exit_code(self) -> int:

@@ -2,40 +2,50 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import math
+
+from pydantic import Field, model_validator
 
 from calibgate.records.base import Record
 
 EVALUATION_SCHEMA_VERSION = 1
+RATE_METRICS = ("accuracy", "macro_f1", "ece", "label_validity_rate")  # written by every evaluation, each in [0, 1]
+_TOLERANCE = 1e-6
 
 
 class MetricInterval(Record):
-    low: float
-    high: float
-    level: float = 0.95
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+    level: float = Field(0.95, gt=0, lt=1)
     method: str = "bootstrap"
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.low > self.high:
+            raise ValueError(f"interval low {self.low} is above high {self.high}")
+        return self
 
 
 class ClassMetrics(Record):
-    precision: float
-    recall: float
-    f1: float
-    support: int
+    precision: float = Field(ge=0, le=1)
+    recall: float = Field(ge=0, le=1)
+    f1: float = Field(ge=0, le=1)
+    support: int = Field(ge=0)
 
 
 class SliceResult(Record):
     name: str
     source: str
-    n: int
-    accuracy: float
-    macro_f1: float
+    n: int = Field(ge=0)
+    accuracy: float = Field(ge=0, le=1)
+    macro_f1: float = Field(ge=0, le=1)
     accuracy_ci: MetricInterval | None = None
 
 
 class TestSetInfo(Record):
     source: str
     sha256: str = Field(description="sha256 of the (text, label) rows in order; the gate pairs predictions by it")
-    n: int
+    n: int = Field(ge=0)
     dvc_md5: str | None = None
 
 
@@ -59,3 +69,36 @@ class EvaluationResult(Record):
     base_predictions: list[int] | None = Field(None, description="the base probe's prediction per test row, for paired tests")
     confidences: list[float] | None = Field(None, description="top-class probability per test row")
     warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        """The figures the gate compares are the ones the per-row predictions give: an edited metric is refused.
+
+        A metric outside its range, an infinity, a prediction list of another length than the test set, or an
+        accuracy that is not the share of predictions matching the labels cannot come from 'calibgate evaluate'.
+        """
+        for key, value in self.metrics.items():
+            if not math.isfinite(value):
+                raise ValueError(f"metric '{key}' is {value}, not a number")
+            if key in RATE_METRICS and not 0.0 <= value <= 1.0:
+                raise ValueError(f"metric '{key}' is {value}, outside [0, 1]")
+        k, n = len(self.label_names), len(self.labels)
+        if len(self.predictions) != n or (n and n != self.test.n):
+            raise ValueError(f"{len(self.predictions)} predictions and {n} labels for a test set of {self.test.n} rows")
+        for name, rows in (("base_predictions", self.base_predictions), ("confidences", self.confidences)):
+            if rows is not None and len(rows) != n:
+                raise ValueError(f"{name} has {len(rows)} rows, the test set {n}")
+        if any(not 0 <= label < k for label in self.labels):
+            raise ValueError(f"a label index outside the {k} label names")
+        if self.confidences is not None and any(not 0.0 <= c <= 1.0 for c in self.confidences):
+            raise ValueError("a confidence outside [0, 1]")
+        if n:
+            matches = sum(p == t for p, t in zip(self.predictions, self.labels)) / n
+            if "accuracy" in self.metrics and abs(self.metrics["accuracy"] - matches) > _TOLERANCE:
+                raise ValueError(f"metric 'accuracy' is {self.metrics['accuracy']}, but the predictions match {matches:.6f} of the labels")
+            valid = sum(0 <= p < k for p in self.predictions) / n
+            if "label_validity_rate" in self.metrics and abs(self.metrics["label_validity_rate"] - valid) > _TOLERANCE:
+                raise ValueError(f"metric 'label_validity_rate' is {self.metrics['label_validity_rate']}, but {valid:.6f} of the predictions are labels")
+        if self.confusion_matrix and (len(self.confusion_matrix) != k or any(len(row) != k or min(row) < 0 for row in self.confusion_matrix)):
+            raise ValueError(f"the confusion matrix is not {k} x {k} counts")
+        return self

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from calibgate.records.base import Record
 
@@ -17,27 +17,33 @@ EXPORT_SCHEMA_VERSION = 1
 
 
 class Latency(Record):
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    batch1_runs: int
-    throughput_batch32: float = Field(description="texts per second at batch 32")
-    sequence_length: float = Field(description="mean tokens of the texts timed")
-    threads: int
+    p50_ms: float = Field(gt=0, allow_inf_nan=False)
+    p95_ms: float = Field(gt=0, allow_inf_nan=False)
+    p99_ms: float = Field(gt=0, allow_inf_nan=False)
+    batch1_runs: int = Field(ge=1)
+    throughput_batch32: float = Field(gt=0, allow_inf_nan=False, description="texts per second at batch 32")
+    sequence_length: float = Field(ge=0, allow_inf_nan=False, description="mean tokens of the texts timed")
+    threads: int = Field(ge=1)
     warmup_runs: int | None = Field(None, description="untimed runs before timing")
     includes_tokenization: bool | None = Field(None, description="False: model time only, inputs pre-tokenized")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.p50_ms <= self.p95_ms <= self.p99_ms:
+            raise ValueError(f"percentiles out of order: p50 {self.p50_ms}, p95 {self.p95_ms}, p99 {self.p99_ms} ms")
+        return self
 
 
 class ExportArtifact(Record):
     path: str = Field(description="relative to the run directory")
     precision: str = Field(description="fp32 or int8")
-    size_bytes: int
+    size_bytes: int = Field(ge=1)
     sha256: str
-    max_abs_logit_diff: float | None = Field(None, description="against torch on the parity texts (fp32)")
-    argmax_agreement: float | None = Field(None, description="share of texts where argmax matches torch (int8)")
-    accuracy: float | None = Field(None, description="on the test set, when one was given")
+    max_abs_logit_diff: float | None = Field(None, ge=0, allow_inf_nan=False, description="against torch on the parity texts (fp32)")
+    argmax_agreement: float | None = Field(None, ge=0, le=1, description="share of texts where argmax matches torch (int8)")
+    accuracy: float | None = Field(None, ge=0, le=1, description="on the test set, when one was given")
     latency: Latency | None = None
-    accuracy_delta: float | None = Field(None, description="accuracy minus the fp32 artifact's accuracy (int8)")
+    accuracy_delta: float | None = Field(None, ge=-1, le=1, description="accuracy minus the fp32 artifact's accuracy (int8)")
 
 
 class TokenizerSpec(Record):

@@ -137,7 +137,7 @@ def parse_message(message: str, model: type[R]) -> R | None:
         if data.get("kind") != model.model_fields["kind"].default:
             return None
         return model.model_validate(data)
-    except (json.JSONDecodeError, ValidationError, AttributeError):
+    except (json.JSONDecodeError, ValidationError, AttributeError, RecursionError):
         return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from calibgate.errors import RegistryError
+from calibgate.policy.schema import approver_key
 from calibgate.records.decision import GateDecision
 from calibgate.registry.gitrepo import GitRepo
 from calibgate.registry.rollout import check_rollout
@@ -70,9 +71,10 @@ def promote(
     loaded = resolve_policy(policy, project_config(git))
     _check_declared(stage, loaded)
     rule = loaded.approval_for(stage)
-    approvers = sorted(set(a.strip() for a in approved_by if a.strip()))
+    approvers = _distinct_approvers(approved_by)
     if rule.approvers:
-        unknown = [a for a in approvers if a not in rule.approvers]
+        allowed = {approver_key(a) for a in rule.approvers}
+        unknown = [a for a in approvers if approver_key(a) not in allowed]
         if unknown:
             raise RegistryError(
                 f"{', '.join(unknown)} may not approve promotion to {stage} (allowed: {', '.join(rule.approvers)})",
@@ -105,6 +107,16 @@ def promote(
         gate=gate_summary, rollout=rollout,
     )
     return _assign(git, model, v.commit, record, target_remote)
+
+
+def _distinct_approvers(approved_by) -> list[str]:
+    """One entry per person (the first spelling given), by :func:`approver_key`; blank names dropped."""
+    seen: dict[str, str] = {}
+    for name in approved_by:
+        key = approver_key(name)
+        if key and key not in seen:
+            seen[key] = name.strip()
+    return sorted(seen.values())
 
 
 def _check_declared(stage: str, policy) -> None:
@@ -176,6 +188,13 @@ def _check_gate(gate, required: bool, policy, v, stage: str, model: ModelState) 
     if not isinstance(gate, GateDecision):
         gate = read_record(gate, GateDecision, what="gate decision", fix="pass the JSON written by 'calibgate gate --json'")
     run_id = v.record.run_id if v.record else None
+    pinned = v.record.manifest_sha256 if v.record else None
+    if gate.candidate_manifest_sha256 is None or pinned is None or gate.candidate_manifest_sha256 != pinned:
+        raise RegistryError(
+            f"the gate decision is not about {v.name}@{v.version}'s files (its run manifest digest "
+            f"{(gate.candidate_manifest_sha256 or 'none')[:12]} is not the version's {(pinned or 'none')[:12]})",
+            fix=f"gate the version's own run: calibgate gate --candidate runs/{run_id} --json > gate.json",
+        )
     if gate.decision != "promote":
         raise RegistryError(f"the gate decision says '{gate.decision}': {gate.summary}", fix="fix the candidate; a blocked gate cannot be promoted")
     if run_id is not None and gate.candidate != run_id:
@@ -230,7 +249,7 @@ def rollback(
         raise RegistryError(f"the previous {stage} version {name}@{target} is deprecated", fix="promote a current version explicitly")
     record = StageRecord(
         name=name, version=target, stage=stage, counter=0, action="rollback", previous=current,
-        approved_by=sorted(set(approved_by)), reason=reason, actor=git.user(),
+        approved_by=_distinct_approvers(approved_by), reason=reason, actor=git.user(),
     )
     return _assign(git, model, v.commit, record, target_remote)
 

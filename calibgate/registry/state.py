@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from calibgate.errors import RegistryError
 from calibgate.registry.gitrepo import GitRepo, TagRef
 from calibgate.registry.records import DeprecationRecord, StageRecord, VersionRecord, parse_message
 from calibgate.registry.tags import Tag, semver_key, try_parse_tag
@@ -39,6 +40,7 @@ class StageEvent:
     action: str  # promote, rollback, unassign
     created_at: str
     record: StageRecord | None
+    problem: str | None = None  # why this event cannot be read as a stage assignment (see read_state)
 
 
 @dataclass
@@ -59,11 +61,19 @@ class ModelState:
         return sorted({e.stage for e in self.events})
 
     def stack(self, stage: str) -> list[str]:
-        """Versions that held ``stage``, oldest first; the last one holds it now."""
+        """Versions that held ``stage``, oldest first; the last one holds it now.
+
+        An event that cannot be read (a tag made by hand, or whose record contradicts its commit) makes the whole
+        stage unreadable: :class:`RegistryError`, never a holder guessed from the events around it.
+        """
         held: list[str] = []
         for event in sorted((e for e in self.events if e.stage == stage), key=lambda e: e.counter):
-            if event.version is None:
-                continue
+            if event.problem is not None:
+                raise RegistryError(
+                    f"the registry's {self.name} {stage} history is unreadable: tag {event.tag} {event.problem}",
+                    fix=f"if the tag was made by hand, delete it (git tag -d '{event.tag}', and on the remote: "
+                        f"git push --delete origin '{event.tag}'); assign stages only with calibgate registry promote/rollback",
+                )
             if event.action == "promote":
                 held = [v for v in held if v != event.version] + [event.version]
             elif event.action == "rollback":
@@ -107,12 +117,34 @@ def read_state(repo: GitRepo, name: str | None = None) -> dict[str, ModelState]:
             model.deprecated = True
         elif tag.kind in ("stage", "unassign"):
             record = parse_message(ref.message, StageRecord) if tag.kind == "stage" else None
-            version = record.version if record else _version_at(model, ref.commit)
+            at_commit = _version_at(model, ref.commit)
+            version = record.version if record else at_commit
             action = "unassign" if tag.kind == "unassign" else (record.action if record else "promote")
             model.events.append(StageEvent(
                 tag.name, tag.stage, version, tag.counter or 0, ref.name, action, ref.date, record,
+                _event_problem(tag, record, at_commit, model),
             ))
     return models
+
+
+def _event_problem(tag: Tag, record: StageRecord | None, at_commit: str | None, model: ModelState) -> str | None:
+    """Why a stage tag cannot be read the way both calibgate and gto would read it, or None.
+
+    gto takes a stage tag's version from the version tag at the same commit; calibgate's record names it too. A
+    tag without a record at no version's commit, or whose record names another version than its commit's (or one
+    never registered), is where the two readings part, so neither is trusted.
+    """
+    if record is None:  # plain gto (or a hand-made tag): only the version at its commit names the holder
+        return None if at_commit is not None else "has no calibgate record and points at a commit no registered version is at"
+    if record.version not in model.versions:
+        return f"records version {record.version}, which is not registered"
+    if at_commit is not None and record.version != at_commit:
+        return f"records version {record.version} but points at {at_commit}'s commit (gto would name {at_commit})"
+    # at no version's commit with a record of a registered version: the version tag was moved since, which the
+    # evidence verification of that version reports (calibgate.registry.api.version_evidence)
+    if record.stage != tag.stage or (tag.counter is not None and record.counter != tag.counter):
+        return f"records stage {record.stage} #{record.counter}, not its own name's"
+    return None
 
 
 def _version_at(model: ModelState, commit: str) -> str | None:

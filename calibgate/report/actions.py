@@ -94,7 +94,7 @@ def event_pull_number(env: Mapping[str, str] | None = None) -> int | None:
         return None
     try:
         event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     number = (event.get("pull_request") or {}).get("number")
     return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else None

@@ -62,7 +62,7 @@ def safetensors_header(path: Path, *, rel: str) -> dict:
             if not 2 <= length <= min(MAX_HEADER_BYTES, size - 8):
                 raise ValueError("no safetensors header (pickle or other bytes under a .safetensors name?)")
             header = json.loads(fh.read(length).decode("utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise IntegrityError(f"{path.parent}: {rel} is not a safetensors file ({_reason(exc)})", fix=_FIX) from None
     if not isinstance(header, dict):
         raise IntegrityError(f"{path.parent}: {rel} is not a safetensors file (its header is not a JSON object)", fix=_FIX)
@@ -122,7 +122,7 @@ def _check_finite(path: Path, header: dict) -> None:
 def _check_json(path: Path, rel: str) -> None:
     try:
         json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise IntegrityError(f"{path.parent}: {rel} is not valid JSON ({_reason(exc)})", fix=_FIX) from None
 
 

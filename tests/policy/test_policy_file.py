@@ -45,7 +45,7 @@ def write(tmp_path, text, name="p.yaml"):
     ("checks:\n  accuracy_floor: {}\n", 2, "set 'min'"),
     ("checks:\n  regression:\n    metric: macro_f1\n", 2, "McNemar"),
     ("checks:\n  accuracy_floor:\n    min: high\n", 3, "expected a number, got the string 'high'"),
-    ("approvals:\n  production:\n    required: 2\n    approvers: [alice]\n", 2, "only 1 approvers"),
+    ("approvals:\n  production:\n    required: 2\n    approvers: [alice]\n", 2, "only 1 distinct approvers"),
     ("approvals:\n  'prod#1':\n    required: 0\n", 1, "not a valid gto stage name"),
     ("schema_version: 9\n", 1, "schema_version 1"),
     ("- a\n- b\n", 1, "mapping at the top level"),

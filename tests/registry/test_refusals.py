@@ -59,16 +59,22 @@ def test_rollout_order_declares_its_stages(project):
     assert done.record.stage == "shadow"
 
 
-@pytest.mark.parametrize("args", [
-    ["registry", "register", "runs/a", "--name", "", "--no-push"],
-    ["registry", "register", "runs/a", "--name", "-bad", "--no-push"],
-    ["registry", "rollback", "", "--no-push"],
-    ["registry", "show", "v1.0.0", "--name", ""],
+@pytest.mark.parametrize("args, needle", [
+    (["registry", "register", "runs/a", "--name", "", "--no-push"], "'--name': is empty"),
+    (["registry", "register", "runs/a", "--name", "-bad", "--no-push"], "model name '-bad' is not valid"),
+    (["registry", "rollback", "", "--no-push"], "NAME]': is empty"),
+    (["registry", "show", "v1.0.0", "--name", ""], "'--name': is empty"),
+    (["registry", "register", "runs/a", "--dvc-remote", "", "--no-push"], "'--dvc-remote': is empty"),
 ])
-def test_an_empty_or_malformed_name_is_refused_not_replaced_by_the_config_name(project, args):
+def test_an_empty_or_malformed_name_is_refused_not_replaced_by_a_default(project, args, needle):
     objects = remote_objects(project)
-    one_line_refusal(run_cli(*args), "model name")
+    one_line_refusal(run_cli(*args), needle)
     assert local_tags(project) == set() and remote_objects(project) == objects
+
+
+def test_the_api_refuses_an_empty_name_too(project):
+    with pytest.raises(RegistryError, match="model name '' is not valid"):
+        api.register("runs/a", name="", push=False)
 
 
 def test_a_name_git_cannot_store_as_a_tag_is_refused_before_anything_is_stored(project):
@@ -94,3 +100,49 @@ def test_pull_into_a_path_through_a_file_is_a_clear_refusal(project):
     (project / "afile").write_text("x")
     result = run_cli("registry", "pull", "router@v1.0.0", "--to", "afile/sub")
     one_line_refusal(result, "afile", "exists and is not a directory")
+
+
+@pytest.mark.parametrize("second", ["Alice", "alice\u200b", " ALICE ", "\uff41lice"])
+def test_one_person_spelled_twice_is_one_approval(project, second):
+    api.register("runs/a", push=False)
+    with pytest.raises(RegistryError, match="needs 2 approval"):
+        api.promote("router@v1.0.0", approved_by=["alice", second], push=False)
+    assert api.promote("router@v1.0.0", approved_by=["alice", "Bob"], push=False).record.approved_by == ["Bob", "alice"]
+
+
+def test_a_policy_cannot_require_more_people_than_it_lists(project):
+    from calibgate.errors import PolicyError
+    from calibgate.policy.loader import load_policy
+
+    policy = project / "policies" / "gate.yaml"
+    policy.write_text(policy.read_text().replace("required: 2, approvers: [alice, bob, carol]", "required: 2, approvers: [alice, Alice]"))
+    with pytest.raises(PolicyError, match="only 1 distinct approvers"):
+        load_policy(policy)
+
+
+def _hand_made_stage_tag(project, name: str, message: str, commit: str = "HEAD") -> None:
+    from tests.registry.conftest import git
+
+    git(project, "tag", "-a", name, commit, "-m", message)
+
+
+def test_a_hand_made_stage_tag_makes_the_stage_unreadable_not_quietly_skipped(project):
+    from tests.registry.conftest import git
+
+    api.register("runs/a", push=False)
+    api.promote("router@v1.0.0", approved_by=["alice", "bob"], push=False)
+    # gto reads this as production = the HEAD commit; calibgate used to skip it and keep v1.0.0
+    _hand_made_stage_tag(project, "router#production#9", "not a calibgate record")
+    result = run_cli("registry", "list")
+    one_line_refusal(result, "router#production#9", "git tag -d")
+    git(project, "tag", "-d", "router#production#9")
+    # a record naming a version never registered (gate and drift crashed with KeyError)
+    message = git(project, "tag", "-l", "--format=%(contents)", "router#production#1")
+    forged = message.replace('"version": "v1.0.0"', '"version": "v7.0.0"').replace('"counter": 1', '"counter": 9')
+    _hand_made_stage_tag(project, "router#production#9", forged, api.show_version("router@v1.0.0").commit)
+    with pytest.raises(RegistryError, match="records version v7.0.0, which is not registered"):
+        api.list_versions("router")
+    from calibgate.pipeline.gate import gate_run
+
+    with pytest.raises(RegistryError, match="unreadable"):
+        gate_run("runs/b")

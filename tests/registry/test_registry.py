@@ -186,13 +186,21 @@ def test_promotion_with_a_required_gate_decision(project, tmp_path):
     assert passed.decision == "promote"
     done = api.promote("router@v1.0.0", approved_by=APPROVED, gate=passed)
     assert done.record.gate["decision"] == "promote" and done.record.gate["baseline"] is None
-    with pytest.raises(RegistryError, match="is for run 'a'"):  # a decision about another run
+    with pytest.raises(RegistryError, match="not about router@v1.1.0's files"):  # a decision about another run
         api.promote("router@v1.1.0", approved_by=APPROVED, gate=passed)
+    unbound = passed.model_copy(update={"candidate": "worse", "candidate_manifest_sha256": None})
+    with pytest.raises(RegistryError, match="not about router@v1.1.0's files"):  # run ids are names anyone can reuse
+        api.promote("router@v1.1.0", approved_by=APPROVED, gate=unbound)
     blocked = gate_run("runs/worse")
     assert blocked.decision == "block" and blocked.baseline == "router@v1.0.0"
     decision_file = tmp_path / "gate.json"
     decision_file.write_text(blocked.model_dump_json())
     with pytest.raises(RegistryError, match="says 'block'"):
+        api.promote("router@v1.1.0", approved_by=APPROVED, gate=decision_file)
+    forged = blocked.model_dump(mode="json")  # the verdict edited to 'promote' over its failing checks
+    forged["decision"] = "promote"
+    decision_file.write_text(json.dumps(forged))
+    with pytest.raises(ModelError, match="decision 'promote' contradicts its checks, which say 'block'"):
         api.promote("router@v1.1.0", approved_by=APPROVED, gate=decision_file)
     assert api.list_versions("router")[1].stages == []
 
