@@ -241,3 +241,42 @@ def test_an_export_record_with_impossible_figures_is_refused(edit, needle):
     edit(record["artifacts"][0])
     with pytest.raises(ValidationError, match=needle):
         ExportResult.model_validate(record)
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"GITHUB_API_URL": "http://[::1"}, "GITHUB_API_URL"),
+    ({"GITHUB_API_URL": "http://127.0.0.1:9/x y"}, "GITHUB_API_URL"),
+    ({"GITHUB_API_URL": "file:///etc"}, "GITHUB_API_URL"),
+    ({"GITHUB_TOKEN": "x\ny"}, "GITHUB_TOKEN holds a line break"),
+])
+def test_bad_github_settings_are_bad_input_not_internal_errors(env, needle):
+    from calibgate.errors import ConfigError
+    from calibgate.github import GitHubClient
+
+    with pytest.raises(ConfigError, match=needle):
+        GitHubClient.from_env({"GITHUB_TOKEN": "t", **env})
+
+
+def test_a_model_directory_without_its_vocabulary_is_refused(tiny_bert_dir, tmp_path):
+    import shutil
+
+    from calibgate.embeddings.modeldir import load_pretrained_tokenizer
+    from calibgate.errors import ModelError
+
+    assert len(load_pretrained_tokenizer(tiny_bert_dir)) > 1000
+    broken = tmp_path / "model"
+    shutil.copytree(tiny_bert_dir, broken)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (broken / name).unlink(missing_ok=True)
+    with pytest.raises(ModelError, match="tokenizer knows .* tokens but the model has"):
+        load_pretrained_tokenizer(broken)
+
+
+def test_monitor_refuses_a_timestamp_from_the_far_future(tmp_path):
+    log = write_log(tmp_path / "log.jsonl", n=5)
+    lines = log.read_text().splitlines()
+    record = json.loads(lines[1])
+    record["ts"] = 1e300
+    lines[1] = json.dumps(record)
+    log.write_text("\n".join(lines) + "\n")
+    refused(["monitor", "--log", str(log)], f"{log}:2", "ts")

@@ -96,9 +96,15 @@ def load_pretrained_tokenizer(path: str | Path):
     """``AutoTokenizer.from_pretrained`` of a checked directory (pad token set to EOS when missing)."""
     from calibgate._lazy import require
 
-    check_model_dir(path)
+    config = check_model_dir(path)
     transformers = require("transformers")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    vocab = config.get("vocab_size")
+    if isinstance(vocab, int) and not isinstance(vocab, bool) and len(tokenizer) < max(2, vocab // 2):
+        # transformers builds a tokenizer of a handful of special tokens when tokenizer.json and vocab.txt are gone:
+        # every word becomes [UNK], and plans, training and exports run on constant inputs without an error
+        raise ModelError(f"{path}: the tokenizer knows {len(tokenizer)} tokens but the model has {vocab} (tokenizer.json / "
+                         "vocab files missing?)", fix="restore the model directory's tokenizer files from its source")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -14,6 +14,7 @@ interrupts the command.
 
 from __future__ import annotations
 
+import math
 import numbers
 import signal
 import threading
@@ -59,8 +60,18 @@ def compute_metrics(paths: Sequence[Path], *, predictions, references, taken: se
         prefix = getattr(module, "name", None) or path.stem
         for key, value in (raw or {}).items():
             if isinstance(value, numbers.Number) and not isinstance(value, bool):
+                if not isinstance(key, str) or not key:
+                    raise ConfigError(f"metric {path}: compute() returned the key {key!r}, not a result name",
+                                      fix="name each result with a string, e.g. {'recall': 0.9}")
+                try:
+                    number = float(value)
+                except (OverflowError, TypeError, ValueError):
+                    number = math.nan
+                if not math.isfinite(number):
+                    raise ConfigError(f"metric {path}: '{key}' is {value!r:.40}, not a finite number",
+                                      fix="make the metric return finite numbers (the gate cannot compare NaN)")
                 name = key if key not in taken and key not in results else f"{prefix}.{key}"
-                results[name] = float(value)
+                results[name] = number
     return results
 
 

@@ -100,6 +100,21 @@ class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def _check_api_url(url: str) -> None:
+    """An http(s) URL with a host and no spaces (file:// would read local files, a bad IPv6 literal crashed urllib)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"GITHUB_API_URL {url[:80]!r} is not an http(s) URL of a host",
+                          fix="unset it (https://api.github.com) or set it to your GitHub Enterprise API, e.g. https://ghe.example.com/api/v3")
+
+
 class GitHubClient:
     """Calls the GitHub REST API with a token.
 
@@ -120,6 +135,9 @@ class GitHubClient:
     ):
         if not token:
             raise ConfigError("no GitHub token given", fix="set GITHUB_TOKEN (in a workflow: secrets.GITHUB_TOKEN)")
+        if any(ch in token for ch in "\r\n") or not token.isprintable():
+            raise ConfigError("GITHUB_TOKEN holds a line break or control character", fix="set GITHUB_TOKEN to the token alone")
+        _check_api_url(api_url)
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibgate.errors import IntegrityError, RegistryError
-from calibgate.paths import make_dirs
+from calibgate.paths import make_dirs, path_error
 from calibgate.records.evaluation import EvaluationResult
 from calibgate.records.export import ExportResult
 from calibgate.records.plan import Plan
@@ -110,7 +110,10 @@ def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: 
     if dest.exists():
         raise RegistryError(f"{dest} already exists", fix="pass a new directory to --to")
     make_dirs(dest.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
+    except OSError as exc:
+        raise path_error(exc, dest, "restore into") from None
     try:
         _store.fetch_stored(git.root, v.record.artifacts, tmp, verified=True)
         check_manifest(ref, v.record, load_run(tmp))  # what landed on disk is the run the tag pins

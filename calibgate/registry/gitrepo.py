@@ -16,8 +16,6 @@ from pathlib import Path
 
 from calibgate.errors import EnvironmentFailure, RegistryError
 
-_SEP = "\x1f"  # unit separator between fields
-_END = "\x1e\n"  # record separator between tags
 
 
 class GitCommandError(RegistryError):
@@ -90,18 +88,42 @@ class GitRepo:
             return ""
 
     def tags(self) -> list[TagRef]:
-        """Every tag with its target commit, tagger, date and message (one ``for-each-ref`` call)."""
-        fmt = _SEP.join(["%(refname:strip=2)", "%(objecttype)", "%(*objectname)", "%(objectname)",
-                         "%(taggername)", "%(taggerdate:iso-strict)", "%(contents)"]) + "\x1e"
-        out = self.git("for-each-ref", "refs/tags", f"--format={fmt}")
-        refs = []
-        for record in out.split(_END):
-            if not record.strip():
-                continue
-            name, objtype, peeled, obj, tagger, date, message = record.lstrip("\n").split(_SEP, 6)
+        """Every tag pointing at a commit, with its target, tagger, date and message (one ``for-each-ref`` call).
+
+        Fields are NUL-separated and the message is read by its byte count (``contents:size``): a message is free
+        text, so no separator inside it can end one record and forge the next (a tag message carrying a fake
+        stage tag's fields used to appear as a promotion), and bytes that are not UTF-8 are replaced, not fatal.
+        Tags of trees or blobs are no registry tags and are left out.
+        """
+        fields = ["%(refname:strip=2)", "%(objecttype)", "%(*objecttype)", "%(*objectname)", "%(objectname)",
+                  "%(taggername)", "%(taggerdate:iso-strict)", "%(contents:size)"]
+        out = self.git_bytes("for-each-ref", "refs/tags", "--format=" + "%00".join(fields) + "%00%(contents)")
+        refs, pos = [], 0
+        while pos < len(out):
+            parts = []
+            for _ in fields:
+                end = out.index(b"\0", pos)
+                parts.append(out[pos:end].decode("utf-8", "replace"))
+                pos = end + 1
+            name, objtype, peeled_type, peeled, obj, tagger, date, size = parts
+            message = out[pos:pos + int(size)].decode("utf-8", "replace")
+            pos += int(size) + 1  # the record's closing newline
             annotated = objtype == "tag"
-            refs.append(TagRef(name, peeled if annotated else obj, annotated, tagger, date, message.rstrip("\x1e")))
+            if (peeled_type if annotated else objtype) != "commit":
+                continue
+            refs.append(TagRef(name, peeled if annotated else obj, annotated, tagger, date, message))
         return refs
+
+    def git_bytes(self, *args: str) -> bytes:
+        """Standard output of a git command as bytes (for output that may hold any bytes)."""
+        try:
+            proc = subprocess.run(["git", *args], cwd=self.root, capture_output=True, check=False)
+        except FileNotFoundError:
+            raise EnvironmentFailure("git is not installed or not on PATH", fix="install git") from None
+        if proc.returncode != 0:
+            err = proc.stderr.decode("utf-8", "replace").strip()
+            raise GitCommandError(f"git {args[0]} failed: {err.splitlines()[-1] if err else proc.returncode}", stderr=err)
+        return proc.stdout
 
     def tag_exists(self, name: str) -> bool:
         try:

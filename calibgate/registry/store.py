@@ -50,14 +50,21 @@ def _dvc_remote(repo_root: Path, remote: str | None) -> tuple[str, str] | None:
     require("dvc")
     from dvc.repo import Repo
 
-    with Repo(str(repo_root)) as repo:
-        config = repo.config
-        name = remote or config["core"].get("remote")
-        if not name:
-            return None
-        if name not in config["remote"]:
-            raise RegistryError(f"DVC remote '{name}' is not configured", fix="dvc remote list; pass an existing --remote")
-        return name, str(config["remote"][name]["url"])
+    try:
+        with Repo(str(repo_root)) as repo:
+            config = repo.config
+            name = remote or config["core"].get("remote")
+            if not name:
+                return None
+            if name not in config["remote"]:
+                raise RegistryError(f"DVC remote '{name}' is not configured", fix="dvc remote list; pass an existing --remote")
+            return name, str(config["remote"][name]["url"])
+    except RegistryError:
+        raise
+    except Exception as exc:  # dvc raises many types for a config it cannot read; all mean the same to the user
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RegistryError(f"cannot read the project's DVC configuration ({first[:160]})",
+                            fix="fix .dvc/config (dvc config --list shows what DVC reads), or pass --store DIR") from None
 
 
 def push_run(repo_root: Path, run_dir: Path, files: dict[str, str], *, remote: str | None = None, store: str | None = None) -> StoredArtifacts:

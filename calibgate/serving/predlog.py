@@ -38,7 +38,7 @@ class LogRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: Literal[1] = PREDLOG_SCHEMA_VERSION
-    ts: float = Field(ge=0.0, allow_inf_nan=False, description="unix time the request arrived")
+    ts: float = Field(ge=0.0, le=32503680000.0, allow_inf_nan=False, description="unix time the request arrived (before year 3000)")
     request_id: str
     role: Role
     model: str = Field(min_length=1, description="name@vX.Y.Z, or the run id when served from a run directory")

@@ -96,6 +96,12 @@ def test_evaluate_refuses_bad_input(project, setup, args, needle):
     ("raise RuntimeError('bad import')\n", "RuntimeError: bad import"),
     (open(FIXTURE_METRIC).read().replace('return {"macro_recall"', 'return [{"macro_recall"').replace("references))}", "references))}]"),
      "returned list, not a mapping"),
+    (open(FIXTURE_METRIC).read().replace('return {"macro_recall": sum(recalls) / len(recalls),', 'return {"macro_recall": float("nan"),'),
+     "'macro_recall' is nan, not a finite number"),
+    (open(FIXTURE_METRIC).read().replace('return {"macro_recall": sum(recalls) / len(recalls),', 'return {"macro_recall": 10 ** 400,'),
+     "not a finite number"),
+    (open(FIXTURE_METRIC).read().replace('return {"macro_recall": sum(recalls) / len(recalls),', 'return {1: 0.5,'),
+     "returned the key 1, not a result name"),
 ])
 def test_a_metric_module_that_exits_or_raises_is_bad_input(project, body, needle):
     """A user's --metric module is input: whatever it raises (SystemExit included) is one line, exit 2, nothing written."""

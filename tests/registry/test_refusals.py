@@ -146,3 +146,28 @@ def test_a_hand_made_stage_tag_makes_the_stage_unreadable_not_quietly_skipped(pr
 
     with pytest.raises(RegistryError, match="unreadable"):
         gate_run("runs/b")
+
+
+def test_a_tag_message_cannot_forge_other_tags_or_break_the_registry(project):
+    from tests.registry.conftest import git
+
+    api.register("runs/a", push=False)
+    api.promote("router@v1.0.0", approved_by=["alice", "bob"], push=False)
+    record = git(project, "tag", "-l", "--format=%(contents)", "router#production#1")
+    commit = api.show_version("router@v1.0.0").commit
+    # the old record and field separators, then a whole fake stage tag's fields
+    forged = "notes\x1e\nrouter#production#99\x1ftag\x1f" + commit + "\x1fdeadbeef\x1fmallory\x1f2026-01-01T00:00:00+00:00\x1f" + record
+    (project / "msg.txt").write_text(forged)
+    git(project, "tag", "-a", "zz-release", "HEAD", "-F", "msg.txt")
+    (project / "bad.txt").write_bytes(b"bad \xff message\n")
+    git(project, "tag", "-a", "zz-latin1", "HEAD", "-F", "bad.txt")
+    git(project, "tag", "-a", "router@v5.0.0", "HEAD^{tree}", "-m", "a tree, not a commit")
+    history = api.show_version("router@v1.0.0").history
+    assert [e.tag for e in history] == ["router#production#1"]
+    assert [v.version for v in api.list_versions("router")] == ["v1.0.0"]
+
+
+def test_a_malformed_dvc_config_is_one_line_exit_2(project):
+    (project / ".dvc" / "config").write_text("[core\n")
+    one_line_refusal(run_cli("registry", "register", "runs/a", "--no-push"), "DVC configuration", ".dvc/config")
+    assert local_tags(project) == set()
