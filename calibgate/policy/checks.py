@@ -20,7 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, create_model, model_validator
 
-from calibgate.records.evaluation import EvaluationResult
+from calibgate.records.evaluation import RATE_METRICS, EvaluationResult
 from calibgate.records.export import ExportArtifact, ExportResult
 from calibgate.records.plan import Plan
 from calibgate.policy import stats
@@ -70,7 +70,7 @@ POSITIVE = Range(gt=0)    # latencies and sizes
 AUC_RANGE = Range(ge=0.5, le=1)  # a domain-classifier AUC: 0.5 is indistinguishable
 
 # metrics the evaluation writes, by key, with their range (for the 'metrics' check; other keys are unbounded)
-METRIC_RANGES: dict[str, Range] = {"accuracy": UNIT, "macro_f1": UNIT, "ece": UNIT, "label_validity_rate": UNIT}
+METRIC_RANGES: dict[str, Range] = {key: UNIT for key in RATE_METRICS}
 # the metric keys 'calibgate evaluate' always writes; a --metric module may add any other
 BUILTIN_METRICS: tuple[str, ...] = tuple(METRIC_RANGES)
 

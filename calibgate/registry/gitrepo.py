@@ -17,7 +17,6 @@ from pathlib import Path
 from calibgate.errors import EnvironmentFailure, RegistryError
 
 
-
 class GitCommandError(RegistryError):
     """A git command exited non-zero; ``stderr`` keeps its full message for classification."""
 
@@ -57,10 +56,11 @@ class GitRepo:
         self.root = Path(top)
 
     @staticmethod
-    def _git(cwd: Path, *args: str, input: str | None = None, env: dict | None = None) -> str:
+    def _git(cwd: Path, *args: str, input: str | None = None, env: dict | None = None, raw: bool = False):
+        """Standard output of ``git args`` as text, or as bytes with ``raw`` (output that may hold any bytes)."""
         try:
             proc = subprocess.run(
-                ["git", *args], cwd=cwd, input=input, capture_output=True, text=True,
+                ["git", *args], cwd=cwd, input=input, capture_output=True, text=not raw,
                 env={**os.environ, **(env or {})}, check=False,
             )
         except FileNotFoundError:
@@ -68,8 +68,9 @@ class GitRepo:
         except NotADirectoryError:
             raise RegistryError(f"{cwd} is not a directory") from None
         if proc.returncode != 0:
-            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit code {proc.returncode}"
-            raise GitCommandError(f"git {args[0]} failed: {last}", stderr=proc.stderr)
+            stderr = proc.stderr.decode("utf-8", "replace") if raw else proc.stderr
+            last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {proc.returncode}"
+            raise GitCommandError(f"git {args[0]} failed: {last}", stderr=stderr)
         return proc.stdout
 
     def git(self, *args: str, input: str | None = None, env: dict | None = None) -> str:
@@ -97,7 +98,7 @@ class GitRepo:
         """
         fields = ["%(refname:strip=2)", "%(objecttype)", "%(*objecttype)", "%(*objectname)", "%(objectname)",
                   "%(taggername)", "%(taggerdate:iso-strict)", "%(contents:size)"]
-        out = self.git_bytes("for-each-ref", "refs/tags", "--format=" + "%00".join(fields) + "%00%(contents)")
+        out = self._git(self.root, "for-each-ref", "refs/tags", "--format=" + "%00".join(fields) + "%00%(contents)", raw=True)
         refs, pos = [], 0
         while pos < len(out):
             parts = []
@@ -113,17 +114,6 @@ class GitRepo:
                 continue
             refs.append(TagRef(name, peeled if annotated else obj, annotated, tagger, date, message))
         return refs
-
-    def git_bytes(self, *args: str) -> bytes:
-        """Standard output of a git command as bytes (for output that may hold any bytes)."""
-        try:
-            proc = subprocess.run(["git", *args], cwd=self.root, capture_output=True, check=False)
-        except FileNotFoundError:
-            raise EnvironmentFailure("git is not installed or not on PATH", fix="install git") from None
-        if proc.returncode != 0:
-            err = proc.stderr.decode("utf-8", "replace").strip()
-            raise GitCommandError(f"git {args[0]} failed: {err.splitlines()[-1] if err else proc.returncode}", stderr=err)
-        return proc.stdout
 
     def tag_exists(self, name: str) -> bool:
         try:
