@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, Field, create_model, model_validator
 
 from calibgate.records.evaluation import RATE_METRICS, EvaluationResult
@@ -378,6 +379,44 @@ class SignalRule(Rule):
     on_missing: Literal["error", "skip"] = Field(
         "error", description="when the plan lacks the signal: 'error' blocks, 'skip' records SKIPPED"
     )
+
+
+class TestSetRule(Rule):
+    min_examples: int = Field(ge=1, description="fewest test rows the evaluation may rest on")
+    min_per_class: int | None = Field(None, ge=1, description="fewest test rows of every label (a label with none counts 0)")
+
+
+@register_check
+class TestSetSize(Check):
+    """Absolute floors on a handful of test rows say nothing: 5 of 5 correct passes a 0.70 floor as readily as a
+    model that is right 40% of the time. This check makes the evidence itself a condition of promotion."""
+
+    name = "test_set_size"
+    config_model = TestSetRule
+    description = "the evaluation rests on at least 'min_examples' test rows, and 'min_per_class' of every label"
+
+    def run(self, config: TestSetRule, inputs: GateInputs) -> list[CheckResult]:
+        evaluation = inputs.candidate
+        n = evaluation.test.n
+        support = np.bincount(np.asarray(evaluation.labels, dtype=int), minlength=len(evaluation.label_names))
+        short = [f"{label} {int(count)}" for label, count in zip(evaluation.label_names, support)
+                 if config.min_per_class is not None and count < config.min_per_class]
+        problems = []
+        if n < config.min_examples:
+            problems.append(f"{n} test rows < {config.min_examples}")
+        if short:
+            shown = ", ".join(short[:5]) + (f" and {len(short) - 5} more" if len(short) > 5 else "")
+            problems.append(f"under {config.min_per_class} test rows for {shown}")
+        where = evaluation.test.source
+        if problems:
+            return [self.result(
+                _fail(config), f"test set {where}: {'; '.join(problems)}: too few to support the decision; evaluate "
+                "on a larger labeled test set (calibgate evaluate --test FILE; default data.test)",
+                config, value=float(n), threshold=float(config.min_examples),
+            )]
+        smallest = f", smallest class {int(support.min())}" if len(support) else ""
+        return [self.result("PASS", f"test set {where}: {n} rows >= {config.min_examples}{smallest}", config,
+                            value=float(n), threshold=float(config.min_examples))]
 
 
 class SignalCeilingRule(SignalRule):

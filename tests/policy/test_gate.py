@@ -190,3 +190,24 @@ def test_recall_floor_errors_on_unmeasurable_classes(pair):
     other = evaluation(labels, base_preds, test_sha="e" * 64)
     d = gate(policy(class_recall_floor={"max_drop": 0.05}), other, baseline=base)
     assert {c.status for c in d.checks} == {"ERROR"}
+
+
+def test_test_set_size_blocks_a_first_model_judged_on_a_handful_of_rows():
+    """5 of 5 correct clears a 0.70 accuracy floor; the evidence itself must be a condition of promotion."""
+    rules = policy(accuracy_floor={"min": 0.7}, test_set_size={"min_examples": 100, "min_per_class": 5})
+    tiny_labels = truth(600)[:5]
+    tiny = gate(rules, evaluation(tiny_labels, tiny_labels))
+    size = check(tiny, "test_set_size")
+    assert check(tiny, "accuracy_floor").status == "PASS"
+    assert tiny.decision == "block" and size.status == "FAIL" and "5 test rows < 100" in size.message
+    assert "calibgate evaluate --test" in size.message
+
+
+def test_test_set_size_counts_every_label_including_absent_ones(pair):
+    labels, base_preds, _ = pair
+    rules = policy(test_set_size={"min_examples": 100, "min_per_class": 5})
+    assert gate(rules, evaluation(labels, base_preds)).decision == "promote"
+    missing = labels != 0  # one label has no test row at all
+    d = gate(rules, evaluation(labels[missing], base_preds[missing]))
+    size = check(d, "test_set_size")
+    assert d.decision == "block" and f"{LABELS[0]} 0" in size.message and "under 5 test rows" in size.message
