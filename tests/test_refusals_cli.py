@@ -280,3 +280,9 @@ def test_monitor_refuses_a_timestamp_from_the_far_future(tmp_path):
     lines[1] = json.dumps(record)
     log.write_text("\n".join(lines) + "\n")
     refused(["monitor", "--log", str(log)], f"{log}:2", "ts")
+
+
+@pytest.mark.parametrize("word, meant", [("Production", "production"), ("prod", "production"), ("None", "none")])
+def test_gate_baseline_keyword_typos_get_a_did_you_mean(tmp_path, monkeypatch, word, meant):
+    monkeypatch.chdir(tmp_path)
+    refused(["gate", "--candidate", "runs/x", "--baseline", word], f"did you mean '{meant}'")

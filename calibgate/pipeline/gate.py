@@ -46,6 +46,7 @@ def gate_run(
     from calibgate.settings import load_config
 
     config = load_config()
+    _check_baseline_word(baseline)
     policy = resolve_policy(policy, config)
     evaluation, export, run_plan = read_run_records(candidate)
     if plan is not None:
@@ -70,6 +71,20 @@ def gate_run(
 
     # the records above were verified against this manifest: the decision names it, so it is only ever about these files
     return decision.model_copy(update={"candidate_manifest_sha256": manifest_digest(read_manifest(candidate))})
+
+
+def _check_baseline_word(baseline: str | Path | None) -> None:
+    """``--baseline Production`` or ``prod`` names no run directory: say which keyword was meant, before any reading."""
+    import difflib
+
+    from calibgate.errors import ConfigError
+
+    if baseline is None or str(baseline) in ("production", "none") or Path(baseline).exists():
+        return
+    close = difflib.get_close_matches(str(baseline).strip().casefold(), ["production", "none"], n=1, cutoff=0.5)
+    if close:
+        raise ConfigError(f"--baseline {str(baseline)!r} is neither a keyword nor a run directory",
+                          fix=f"did you mean '{close[0]}'? (the keywords are lower-case: production, none)")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from calibgate.errors import EnvironmentFailure
+from calibgate.errors import ConfigError
+from calibgate.paths import path_error
 from calibgate.records.decision import GateDecision
 
 _LEVEL = {"FAIL": "error", "ERROR": "error", "WARN": "warning"}
@@ -56,10 +57,11 @@ def write_step_summary(markdown: str, *, env: Mapping[str, str] | None = None) -
     try:
         with path.open("a", encoding="utf-8") as fh:
             fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
-    except OSError as exc:
-        raise EnvironmentFailure(
-            f"cannot write the step summary {path}: {exc.strerror}", fix="check GITHUB_STEP_SUMMARY"
-        ) from None
+    except OSError as exc:  # a directory or a path through a file is the variable's fault (exit 2); a full disk is not
+        error = path_error(exc, path, "append the step summary to")
+        if isinstance(error, ConfigError):
+            error = ConfigError(error.message, fix="point GITHUB_STEP_SUMMARY at a file you can write")
+        raise error from None
     return path
 
 

@@ -175,3 +175,11 @@ def test_help_has_examples_and_every_option_has_help():
 def test_ci_without_config_is_exit_2(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run(["ci"]).exit_code == 2
+
+
+def test_a_step_summary_that_names_a_directory_is_bad_configuration(records, tmp_path):
+    out = tmp_path / "r.md"
+    result = run(["report", "--decision", str(records["decision"]), "-o", str(out), "--summary"],
+                 env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path)})
+    assert result.exit_code == 2, result.output
+    assert "GITHUB_STEP_SUMMARY" in result.stderr and len(result.stderr.strip().splitlines()) == 1
