@@ -30,6 +30,14 @@ def collect_links(values: tuple[str, ...]) -> dict[str, str]:
     return {**run_links(), **parse_links(values)}
 
 
+def check_summary_target(summary: bool) -> None:
+    """Refuse a ``$GITHUB_STEP_SUMMARY`` that cannot be written before the command writes anything else."""
+    if summary:
+        from calibgate.report.actions import step_summary_path
+
+        step_summary_path()
+
+
 def emit_actions_output(decision: GateDecision, markdown: str, *, summary: bool, annotations: bool | None) -> None:
     """Append to the step summary and print ``::error``/``::warning`` lines (default: inside Actions)."""
     from calibgate.report.actions import annotations as build_annotations

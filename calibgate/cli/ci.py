@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from calibgate.cli._common import collect_links, default_pr, default_repo, emit_actions_output
+from calibgate.cli._common import check_summary_target, collect_links, default_pr, default_repo, emit_actions_output
 
 EPILOG = """\b
 Runs: plan -> train (the plan's choice) -> evaluate -> export -> gate -> report.
@@ -70,6 +70,7 @@ def ci(ctx, config, policy, out, baseline, name, link_values, summary, annotatio
     from calibgate import api
     from calibgate.pipeline.ci import records_json
 
+    check_summary_target(summary)
     result = api.run_ci(
         config=config,
         policy=policy,

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from calibgate.cli._common import collect_links, default_pr, default_repo, emit_actions_output, post_comment
+from calibgate.cli._common import (
+    check_summary_target,
+    collect_links,
+    default_pr,
+    default_repo,
+    emit_actions_output,
+    post_comment,
+)
 
 EPILOG = """\b
 Examples:
@@ -95,6 +102,7 @@ def report(
     repo, pr = default_repo(repo), default_pr(pr)
     if post and (repo is None or pr is None):
         raise click.UsageError("--post needs --repo owner/name and --pr N (or a pull_request event)")
+    check_summary_target(summary)
     records = load_records(
         {
             "decision": decision_path,

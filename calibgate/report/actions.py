@@ -47,17 +47,36 @@ def annotations(decision: GateDecision) -> list[str]:
     return lines
 
 
-def write_step_summary(markdown: str, *, env: Mapping[str, str] | None = None) -> Path | None:
-    """Append ``markdown`` to ``$GITHUB_STEP_SUMMARY``; None when it is not set (not in Actions)."""
+def step_summary_path(env: Mapping[str, str] | None = None) -> Path | None:
+    """``$GITHUB_STEP_SUMMARY`` checked before anything is written: None when unset, ConfigError when it cannot be a file.
+
+    Commands check it first, so a variable that names a directory or a missing
+    folder stops them before they write a report or records, not after.
+    """
     env = os.environ if env is None else env
     target = env.get("GITHUB_STEP_SUMMARY")
     if not target:
         return None
     path = Path(target)
+    fix = "point GITHUB_STEP_SUMMARY at a file you can write"
+    if path.is_dir():
+        raise ConfigError(f"GITHUB_STEP_SUMMARY names a directory: {path}", fix=fix)
+    if not path.parent.is_dir():
+        raise ConfigError(f"GITHUB_STEP_SUMMARY is in a folder that does not exist: {path}", fix=fix)
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise ConfigError(f"GITHUB_STEP_SUMMARY is not writable: {path}", fix=fix)
+    return path
+
+
+def write_step_summary(markdown: str, *, env: Mapping[str, str] | None = None) -> Path | None:
+    """Append ``markdown`` to ``$GITHUB_STEP_SUMMARY``; None when it is not set (not in Actions)."""
+    path = step_summary_path(env)
+    if path is None:
+        return None
     try:
         with path.open("a", encoding="utf-8") as fh:
             fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
-    except OSError as exc:  # a directory or a path through a file is the variable's fault (exit 2); a full disk is not
+    except OSError as exc:  # checked above; what is left here is the machine's (a full disk) or a race
         error = path_error(exc, path, "append the step summary to")
         if isinstance(error, ConfigError):
             error = ConfigError(error.message, fix="point GITHUB_STEP_SUMMARY at a file you can write")

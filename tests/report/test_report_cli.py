@@ -177,9 +177,12 @@ def test_ci_without_config_is_exit_2(tmp_path, monkeypatch):
     assert run(["ci"]).exit_code == 2
 
 
-def test_a_step_summary_that_names_a_directory_is_bad_configuration(records, tmp_path):
+@pytest.mark.parametrize("target", ["a-directory", "no-such-folder/summary.md"])
+def test_a_step_summary_that_cannot_be_a_file_is_refused_before_the_report_is_written(records, tmp_path, target):
+    (tmp_path / "a-directory").mkdir()
     out = tmp_path / "r.md"
     result = run(["report", "--decision", str(records["decision"]), "-o", str(out), "--summary"],
-                 env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path)})
+                 env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path / target)})
     assert result.exit_code == 2, result.output
     assert "GITHUB_STEP_SUMMARY" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
