@@ -40,7 +40,7 @@ def gate_run(
     ``policy`` and ``name`` default to ``calibgate.yaml``'s. ``plan``
     overrides ``<candidate>/plan.json``.
     """
-    from calibgate.policy.api import gate, read_record, read_run_records
+    from calibgate.policy.api import gate, read_record, read_run_evidence, read_run_records
     from calibgate.policy.loader import resolve_policy
     from calibgate.records.plan import Plan
     from calibgate.settings import load_config
@@ -48,7 +48,7 @@ def gate_run(
     config = load_config()
     _check_baseline_word(baseline)
     policy = resolve_policy(policy, config)
-    evaluation, export, run_plan = read_run_records(candidate)
+    manifest, evaluation, export, run_plan = read_run_evidence(candidate)
     if plan is not None:
         run_plan = read_record(plan, Plan, what="plan", fix="pass a file written by 'calibgate plan --json'")
     base_eval = base_export = None
@@ -67,10 +67,9 @@ def gate_run(
         policy, evaluation, candidate_export=export, plan=run_plan, baseline=base_eval, baseline_export=base_export,
         candidate_id=evaluation.run_id, baseline_id=base_id, baseline_problem=problem,
     )
-    from calibgate.runs import manifest_digest, read_manifest
-
-    # the records above were verified against this manifest: the decision names it, so it is only ever about these files
-    return decision.model_copy(update={"candidate_manifest_sha256": manifest_digest(read_manifest(candidate))})
+    # the records above were verified against this manifest, read once: the decision names it, so it is only ever
+    # about these files
+    return decision.model_copy(update={"candidate_manifest_sha256": manifest.manifest_sha256})
 
 
 def _check_baseline_word(baseline: str | Path | None) -> None:

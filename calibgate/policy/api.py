@@ -14,6 +14,7 @@ Decision: any FAIL -> ``block`` (exit 1); otherwise any ERROR -> ``error``
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from calibgate.records.evaluation import EvaluationResult
 from calibgate.records.export import ExportResult
@@ -22,9 +23,9 @@ from calibgate.policy.checks import CHECKS, GateInputs
 from calibgate.records.decision import CheckResult, GateDecision, decide
 from calibgate.policy.loader import PolicyProblem, check_policy, load_policy
 from calibgate.policy.schema import Policy
-from calibgate.runs import load_run, read_evaluation, read_export, read_plan, read_record
+from calibgate.runs import RunManifest, load_run, read_evaluation, read_export, read_plan, read_record
 
-__all__ = ["gate", "read_run_records", "check_policy", "load_policy", "read_record", "PolicyProblem", "NO_BASELINE_NOTE"]
+__all__ = ["gate", "read_run_evidence", "read_run_records", "RunEvidence", "check_policy", "load_policy", "read_record", "PolicyProblem", "NO_BASELINE_NOTE"]
 
 NO_BASELINE_NOTE = "No baseline: the first model is judged on absolute thresholds only."
 BASELINE_CHECK = "baseline_integrity"
@@ -84,9 +85,24 @@ def _summary(checks: list[CheckResult], has_baseline: bool) -> str:
     return text if has_baseline else f"{text} {NO_BASELINE_NOTE}"
 
 
-def read_run_records(run_dir: str | Path) -> tuple[EvaluationResult, ExportResult | None, Plan | None]:
-    """A run's evaluation (required), export and plan (when present); the run is verified against its manifest."""
+class RunEvidence(NamedTuple):
+    """A verified run's records, with the manifest they were checked against (read once, so they cannot disagree)."""
+
+    manifest: RunManifest
+    evaluation: EvaluationResult
+    export: ExportResult | None
+    plan: Plan | None
+
+
+def read_run_evidence(run_dir: str | Path) -> RunEvidence:
+    """A run's manifest and its evaluation (required), export and plan (when present), verified against it."""
     run_dir = Path(run_dir)
     manifest = load_run(run_dir)  # IntegrityError on a tampered run: never gate what is not what was trained
-    return (read_evaluation(run_dir, manifest=manifest), read_export(run_dir, manifest=manifest),
-            read_plan(run_dir, manifest=manifest))
+    return RunEvidence(manifest, read_evaluation(run_dir, manifest=manifest), read_export(run_dir, manifest=manifest),
+                       read_plan(run_dir, manifest=manifest))
+
+
+def read_run_records(run_dir: str | Path) -> tuple[EvaluationResult, ExportResult | None, Plan | None]:
+    """A run's evaluation (required), export and plan (when present); the run is verified against its manifest."""
+    _, evaluation, export, plan = read_run_evidence(run_dir)
+    return evaluation, export, plan
