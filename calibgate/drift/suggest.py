@@ -89,7 +89,7 @@ def suggest_labels(
         raise DataError(f"pred_probs has shape {pred_probs.shape}, expected ({n}, n_labels)", fix="predict every pool text")
     if pred_probs is not None and label_names is not None and pred_probs.shape[1] != len(label_names):
         raise DataError(f"{pred_probs.shape[1]} probabilities per text but {len(label_names)} label names", fix="pass the model's labels")
-    return _select(texts, _unit(embeddings), min(budget, n), pred_probs, label_names, reference_embeddings, seed)
+    return _select(texts, _unit(embeddings), budget, pred_probs, label_names, reference_embeddings, seed)
 
 
 def margin_uncertainty(pred_probs: np.ndarray) -> np.ndarray:
@@ -139,13 +139,14 @@ def _select(texts, x, budget, pred_probs, label_names, reference, seed) -> list[
     distance = np.full(n, 1.0)  # cosine distance to the nearest pick; 1 before any pick
     chosen: list[int] = []
     picked_distance: list[float] = []
+    copies = _copies(texts)  # a text is asked for once, however often production repeats it
     available = np.ones(n, dtype=bool)
-    for _ in range(budget):
+    for _ in range(min(budget, len(set(copies)))):
         gain = np.where(available, priority * distance + jitter, -np.inf)
         i = int(np.argmax(gain))
         chosen.append(i)
         picked_distance.append(float(distance[i]))
-        available[i] = False
+        available[copies == copies[i]] = False
         distance = np.minimum(distance, np.clip(1.0 - x @ x[i], 0.0, 2.0))
     out = []
     for rank, (i, dist) in enumerate(zip(chosen, picked_distance), start=1):
@@ -180,6 +181,15 @@ def _reason(i, pred_probs, label_names, uncertainty, shift, distance) -> str:
         why.append(f"{level} (domain score {shift[i]:.2f})")
     why.append("far from the other picks" if distance >= 0.5 else f"cosine distance {distance:.2f} to the nearest pick")
     return "; ".join(why)
+
+
+def _copies(texts: list[str]) -> np.ndarray:
+    """A group id per text: texts equal after Unicode normalisation, case folding and whitespace collapsing share one."""
+    import unicodedata
+
+    groups: dict[str, int] = {}
+    keys = [" ".join(unicodedata.normalize("NFKC", text).casefold().split()) for text in texts]
+    return np.array([groups.setdefault(key, len(groups)) for key in keys], dtype=int)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

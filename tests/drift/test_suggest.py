@@ -51,3 +51,11 @@ def test_budget_larger_than_pool_and_bad_input():
         suggest_labels(["a"], x[:1], budget=0)
     with pytest.raises(DataError, match="embeddings"):
         suggest_labels(["a", "b"], x, budget=1)
+
+
+def test_a_repeated_text_is_suggested_once():
+    texts = ["Card lost", "card  LOST", "card lost", "refund please", "where is my money"]
+    x = np.eye(5)  # distinct embeddings, so only the text itself says they are copies
+    picks = suggest_labels(texts, x, budget=5)
+    assert len(picks) == 3
+    assert sorted(p.text.casefold().split()[0] for p in picks) == ["card", "refund", "where"]
