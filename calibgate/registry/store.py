@@ -103,7 +103,7 @@ def verify_stored(repo_root: Path, stored: StoredArtifacts) -> int:
     for rel in stored.files:
         check_relative(rel, what="file in the version record")
     if stored.backend == "dir":
-        root = _store_dir(repo_root, stored.url)
+        root = _stored_root(repo_root, stored)
         for rel, digest in stored.files.items():
             obj = _dir_object(root, digest)
             if not obj.exists():
@@ -137,7 +137,7 @@ def stored_manifest(repo_root: Path, stored: StoredArtifacts):
         raise IntegrityError(f"the version record lists no {MANIFEST}", fix="re-register the version from its run")
     try:
         if stored.backend == "dir":
-            with _dir_object(_store_dir(repo_root, stored.url), expected).open("rb") as fh:
+            with _dir_object(_stored_root(repo_root, stored), expected).open("rb") as fh:
                 data = fh.read()
         else:
             odb, tree = _dvc_tree(repo_root, stored)
@@ -157,7 +157,7 @@ def fetch_stored(repo_root: Path, stored: StoredArtifacts, dest: Path, *, verifi
     if not verified:
         verify_stored(repo_root, stored)
     if stored.backend == "dir":
-        root = _store_dir(repo_root, stored.url)
+        root = _stored_root(repo_root, stored)
         opener = {rel: (lambda d=digest: _dir_object(root, d).open("rb")) for rel, digest in stored.files.items()}
     else:
         odb, tree = _dvc_tree(repo_root, stored)
@@ -226,6 +226,13 @@ def _store_dir(repo_root: Path, store: str) -> Path:
     return path if path.is_absolute() else repo_root / path
 
 
+def _stored_root(repo_root: Path, stored: StoredArtifacts) -> Path:
+    """The directory store a version was registered into, checked to be a readable directory."""
+    root = _store_dir(repo_root, stored.url)
+    _check_store_root(root, "the artifact store", f"restore the store the version was registered into at {stored.url}")
+    return root
+
+
 def _dir_object(root: Path, digest: str) -> Path:
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise IntegrityError(f"store object name {digest[:70]!r} is not a sha256", fix="restore the version record from the remote; never edit it")
@@ -255,6 +262,25 @@ def _dvc_push(repo_root: Path, run_dir: Path, remote: str) -> str:
     return obj.hash_info.value
 
 
+def _check_remote_root(odb, remote: str) -> None:
+    """A local DVC remote that is gone, a file or unreadable is the configuration's fault, not a sign of tampering."""
+    from dvc_objects.fs.local import LocalFileSystem
+
+    if isinstance(odb.fs, LocalFileSystem):  # object storage says what is wrong in its own errors
+        fix = f"point DVC remote '{remote}' at the directory the version was pushed to (dvc remote modify {remote} url DIR)"
+        _check_store_root(Path(odb.path), f"DVC remote '{remote}'", fix)
+
+
+def _check_store_root(root: Path, what: str, fix: str) -> None:
+    existing = next((p for p in (root, *root.parents) if p.exists()), root)
+    if not existing.is_dir():
+        raise RegistryError(f"{what}: {existing} is not a directory", fix=fix)
+    if existing != root:
+        raise RegistryError(f"{what} ({root}) does not exist", fix=fix)
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise RegistryError(f"{what} ({root}) cannot be read", fix="give this user read access to it")
+
+
 def _dvc_tree(repo_root: Path, stored: StoredArtifacts):
     from dvc.repo import Repo
     from dvc_data.hashfile.hash_info import HashInfo
@@ -268,6 +294,7 @@ def _dvc_tree(repo_root: Path, stored: StoredArtifacts):
             f"cannot open DVC remote '{stored.remote}' the version was stored in ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
             fix=f"configure it (dvc remote add {stored.remote} {stored.url}) and retry",
         ) from None
+    _check_remote_root(odb, stored.remote)
     try:
         tree = Tree.load(odb, HashInfo("md5", stored.dir_md5))
     except FileNotFoundError:

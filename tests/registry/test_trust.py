@@ -245,3 +245,21 @@ def test_a_manifest_without_its_digest_is_refused(project):
     _edit_manifest(project / "runs" / "a", lambda m: m.pop("manifest_sha256"))
     with pytest.raises(IntegrityError, match="no manifest_sha256"):
         load_run(project / "runs" / "a")
+
+
+@pytest.mark.parametrize("backend", ["dvc", "dir"])
+@pytest.mark.parametrize("fault", ["missing", "a-file"])
+def test_a_store_that_is_gone_or_a_file_is_configuration_not_tampering(project, backend, fault):
+    """Verification must tell a moved or mistyped remote (exit 2, fix the config) from changed bytes (tampering)."""
+    import shutil
+
+    info = api.register("runs/a", store="../store") if backend == "dir" else api.register("runs/a")
+    root = project.parent / ("store" if backend == "dir" else "dvc-remote")
+    shutil.rmtree(root)
+    if fault == "a-file":
+        root.write_text("not a directory\n")
+    with pytest.raises(RegistryError, match="does not exist" if fault == "missing" else "is not a directory"):
+        api.verify_version(info.tag)
+    with pytest.raises(RegistryError):
+        api.fetch_version(info.tag, project / "pulled")
+    assert not (project / "pulled").exists()
