@@ -43,6 +43,15 @@ def read_user_text(path: str | Path, *, what: str, fix: str, error: type[Calibga
         raise error(f"{path}: the {what} is not UTF-8 text (byte {exc.start}: {exc.reason})", fix=fix) from None
 
 
+def decode_utf8(data: bytes, *, source: str, fix: str) -> str:
+    """``data`` as UTF-8 text (a leading BOM dropped); :class:`DataError` naming the line of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{source}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x})", fix=fix) from None
+
+
 def check_relative(rel: str, *, what: str = "path") -> PurePosixPath:
     """``rel`` as a normalised POSIX relative path; :class:`IntegrityError` if it could leave its root."""
     if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:

@@ -67,14 +67,11 @@ def predict(run_dir, input_path, output_path, precision, batch_size, top_k, thre
     """Predict a label for every text with the run's ONNX model."""
     from calibgate import api
     from calibgate.export.serving import read_texts
+    from calibgate.paths import decode_utf8
 
     source = "<stdin>" if input_path == "-" else input_path
     raw = _read_bytes(input_path)
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{source}:{line}: not valid UTF-8", fix="re-encode the input as UTF-8") from None
+    content = decode_utf8(raw, source=source, fix="re-encode the input as UTF-8")
     texts = read_texts(content.splitlines(), source=source)
     rows = api.predict(run_dir, texts, batch_size=batch_size, precision=precision, top_k=top_k, threads=threads)
     out = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from calibgate.errors import DataError
+from calibgate.paths import decode_utf8
 
 
 @dataclass(frozen=True)
@@ -207,14 +208,7 @@ def _read_rows(path: Path) -> Iterable[_Row]:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror})", fix="check the file's permissions") from exc
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-            fix=f"re-encode the file, e.g. iconv -f latin1 -t utf-8 {path.name}",
-        ) from None
+    content = decode_utf8(raw, source=str(path), fix=f"re-encode the file, e.g. iconv -f latin1 -t utf-8 {path.name}")
     for number, obj in iter_objects(content.splitlines(), source=str(path)):
         yield _Row(number, obj)
 

@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from calibgate.errors import DataError
+from calibgate.paths import decode_utf8
 from calibgate.policy.rollout import MonitorThresholds
 from calibgate.records.monitor import (
     MAX_DISAGREEMENTS,
@@ -51,11 +52,7 @@ def read_log(path: str | Path) -> tuple[list[LogRecord], bytes]:
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror})", fix="pass the file 'calibgate serve --log' writes") from None
     fix = "pass the JSONL file 'calibgate serve --log' writes"
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (the server writes UTF-8 JSON lines)", fix=fix) from None
+    text = decode_utf8(data, source=str(path), fix=fix)
     records = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
