@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from calibgate.planner.priors import Priors
     from calibgate.policy.loader import PolicyProblem
     from calibgate.policy.schema import Policy
-    from calibgate.records.decision import GateDecision
+    from calibgate.records.decision import CheckResult, GateDecision
     from calibgate.records.evaluation import EvaluationResult
     from calibgate.records.export import ExportResult
     from calibgate.records.monitor import MonitorReport
@@ -152,6 +152,7 @@ def gate(
     policy: Policy, candidate: EvaluationResult, *, candidate_export: ExportResult | None = None,
     plan: Plan | None = None, baseline: EvaluationResult | None = None, baseline_export: ExportResult | None = None,
     candidate_id: str | None = None, baseline_id: str | None = None, baseline_problem: str | None = None,
+    extra_checks: Sequence[CheckResult] = (),
 ) -> GateDecision:
     """Run every check the policy enables and decide promote / block / error."""
     from calibgate.policy.api import gate as _gate
@@ -159,18 +160,19 @@ def gate(
     return _gate(
         policy, candidate, candidate_export=candidate_export, plan=plan, baseline=baseline,
         baseline_export=baseline_export, candidate_id=candidate_id, baseline_id=baseline_id,
-        baseline_problem=baseline_problem,
+        baseline_problem=baseline_problem, extra_checks=extra_checks,
     )
 
 
 def gate_run(
     candidate: str | Path, *, baseline: str | Path | None = "production", policy: str | Path | Policy | None = None,
     plan: str | Path | None = None, repo: str | Path | None = None, name: str | None = None,
+    policy_base: str | None = None,
 ) -> GateDecision:
     """Gate a run directory: the loader around :func:`calibgate.policy.api.gate`."""
     from calibgate.pipeline.gate import gate_run as _gate_run
 
-    return _gate_run(candidate, baseline=baseline, policy=policy, plan=plan, repo=repo, name=name)
+    return _gate_run(candidate, baseline=baseline, policy=policy, plan=plan, repo=repo, name=name, policy_base=policy_base)
 
 
 def register(
@@ -285,13 +287,14 @@ def run_ci(
     *, config: str | Path | None = None, policy: str | Path | None = None, out: str | Path = "calibgate-report",
     name: str | None = None, links: Mapping[str, str] | None = None, post: bool = False, repo: str | None = None,
     pr: int | None = None, client: Any = None, progress: bool = False, baseline: str = "production",
+    policy_base: str | None = None,
 ) -> CiResult:
     """Run plan, train, evaluate, export, gate and report for the project at ``config``."""
     from calibgate.pipeline.ci import run_ci as _run_ci
 
     return _run_ci(
         config=config, policy=policy, out=out, name=name, links=links, post=post, repo=repo, pr=pr, client=client,
-        progress=progress, baseline=baseline,
+        progress=progress, baseline=baseline, policy_base=policy_base,
     )
 
 

@@ -34,15 +34,18 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_env(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
-    old = {k: os.environ.get(k) for k in ("HOME", "CALIBGATE_CACHE_DIR", "GIT_CONFIG_NOSYSTEM", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DVC_NO_ANALYTICS", "GITHUB_STEP_SUMMARY", "GITHUB_TOKEN")}
+    # the suite runs inside GitHub Actions too: none of the job's GITHUB_* variables (a pull request's
+    # GITHUB_BASE_REF, the step summary, the token) may reach the code under test unless a test sets it
+    github = [k for k in os.environ if k.startswith("GITHUB_")]
+    old = {k: os.environ.get(k) for k in ("HOME", "CALIBGATE_CACHE_DIR", "GIT_CONFIG_NOSYSTEM", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DVC_NO_ANALYTICS", *github)}
     os.environ["HOME"] = str(home)
     os.environ["CALIBGATE_CACHE_DIR"] = str(home / "cache")
     os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ["DVC_NO_ANALYTICS"] = "1"
-    os.environ.pop("GITHUB_STEP_SUMMARY", None)
-    os.environ.pop("GITHUB_TOKEN", None)
+    for key in github:
+        os.environ.pop(key, None)
     (home / ".gitconfig").write_text("[user]\n\tname = calibgate tests\n\temail = tests@calibgate.invalid\n[init]\n\tdefaultBranch = main\n")
     yield
     for key, value in old.items():

@@ -62,10 +62,13 @@ Exit codes (the gate's): 0 may promote, 1 blocked, 2 bad input or configuration,
 @click.option("--post", is_flag=True, help="Create or update the PR comment (needs GITHUB_TOKEN).")
 @click.option("--repo", help="owner/name [default: $GITHUB_REPOSITORY].")
 @click.option("--pr", type=click.IntRange(min=1), help="PR number [default: the pull_request event's].")
+@click.option("--policy-base", default=None, metavar="REF",
+              help="Git revision whose policy this one must not be weaker than [default: origin/$GITHUB_BASE_REF in a pull request].")
 @click.option("--json", "as_json", is_flag=True, help="Print a one-line JSON summary instead of the decision line.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-stage and progress lines on stderr.")
 @click.pass_context
-def ci(ctx, config, policy, out, baseline, name, link_values, summary, annotations, post, repo, pr, as_json, quiet) -> None:
+def ci(ctx, config, policy, out, baseline, name, link_values, summary, annotations, post, repo, pr, policy_base, as_json,
+       quiet) -> None:
     """Run the whole gate locally, as the GitHub Action does, and exit with the gate's code."""
     from calibgate import api
     from calibgate.pipeline.ci import records_json
@@ -82,6 +85,7 @@ def ci(ctx, config, policy, out, baseline, name, link_values, summary, annotatio
         repo=default_repo(repo),
         pr=default_pr(pr),
         progress=not quiet,
+        policy_base=policy_base,
     )
     emit_actions_output(result.decision, result.report, summary=summary, annotations=annotations)
     if as_json:

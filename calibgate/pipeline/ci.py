@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from calibgate.errors import ConfigError, DataError
 from calibgate.github.comments import PostedComment
 from calibgate.paths import make_dirs
-from calibgate.pipeline.gate import UntrustedBaseline, gate_run, production_for_gate
+from calibgate.pipeline.gate import UntrustedBaseline, compare_with_base, default_policy_base, gate_run, production_for_gate
 from calibgate.records.decision import GateDecision
 from calibgate.report.inputs import CI_FILES as RECORD_FILES
 from calibgate.settings import ProjectConfig, load_config
@@ -57,6 +57,7 @@ def run_ci(
     client: Any = None,
     progress: bool = False,
     baseline: str = "production",
+    policy_base: str | None = None,
 ) -> CiResult:
     """Run plan, train, evaluate, export, gate and report for the project at ``config``.
 
@@ -66,14 +67,20 @@ def run_ci(
     like against a production baseline exported the same way. ``progress``:
     one stderr line per stage, and periodic lines in long ones.
     ``baseline``: ``"production"`` (the registry's, verified; none there is an
-    error) or ``"none"`` (the first model, declared).
+    error) or ``"none"`` (the first model, declared). ``policy_base``: the git
+    revision whose policy the applied one must not be weaker than (default
+    ``origin/$GITHUB_BASE_REF`` in a pull request; see :func:`~calibgate.pipeline.gate.gate_run`).
     """
     from calibgate.policy.loader import resolve_policy
     from calibgate.progress import line
     from calibgate.report.api import render_report
 
     cfg = load_config(config, required=True)
-    policy_path = Path(resolve_policy(policy, cfg).source)  # a bad policy fails here, before minutes of training
+    applied = resolve_policy(policy, cfg)  # a bad policy fails here, before minutes of training
+    policy_path = Path(applied.source)
+    policy_base = policy_base if policy_base is not None else default_policy_base()
+    if policy_base:
+        compare_with_base(applied, policy_base, cfg, cfg.root)  # an unknown revision fails here too
     name = name or cfg.name
     if post and (not repo or pr is None):
         raise ConfigError("posting the report needs the repository and PR number", fix="pass --repo owner/name --pr N")
@@ -100,7 +107,7 @@ def run_ci(
     line("ci: baseline (the version in production)" if baseline != "none" else "ci: baseline none (first model)", enabled=progress)
     baseline_ref, baseline_dir, baseline_eval = _baseline(cfg, candidate_eval, out_dir, baseline)
     line("ci: gate", enabled=progress)
-    decision = _gate(cfg, run_dir, policy_path, baseline_dir)
+    decision = _gate(cfg, run_dir, policy_path, baseline_dir, policy_base)
     if baseline_ref is not None:
         decision = decision.model_copy(update={"baseline": baseline_ref})
     _write(out_dir, "decision", decision)
@@ -181,8 +188,8 @@ def _baseline(cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: str):
     return ref, baseline_dir, evaluation
 
 
-def _gate(cfg: ProjectConfig, run_dir: Path, policy: Path, baseline) -> GateDecision:
-    return gate_run(run_dir, baseline=baseline, policy=policy, repo=cfg.root, name=cfg.name)
+def _gate(cfg: ProjectConfig, run_dir: Path, policy: Path, baseline, policy_base: str | None) -> GateDecision:
+    return gate_run(run_dir, baseline=baseline, policy=policy, repo=cfg.root, name=cfg.name, policy_base=policy_base or "")
 
 
 def _check_data(cfg: ProjectConfig) -> None:

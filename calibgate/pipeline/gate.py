@@ -28,6 +28,7 @@ def gate_run(
     plan: str | Path | None = None,
     repo: str | Path | None = None,
     name: str | None = None,
+    policy_base: str | None = None,
 ) -> GateDecision:
     """Gate a run directory: the loader around :func:`calibgate.policy.api.gate`.
 
@@ -38,7 +39,10 @@ def gate_run(
     implicit first model). A production baseline whose evidence or stored
     artifact fails verification gives an ERROR check (the gate never passes).
     ``policy`` and ``name`` default to ``calibgate.yaml``'s. ``plan``
-    overrides ``<candidate>/plan.json``.
+    overrides ``<candidate>/plan.json``. ``policy_base``: a git revision (the
+    branch the change merges into) whose policy the one applied must not be
+    weaker than (the ``policy_change`` check); default ``origin/$GITHUB_BASE_REF``
+    in a pull request's workflow, else no comparison.
     """
     from calibgate.policy.api import gate, read_record, read_run_evidence, read_run_records
     from calibgate.policy.loader import resolve_policy
@@ -63,13 +67,75 @@ def gate_run(
         else:
             base_eval, base_export, _ = read_run_records(baseline)
             base_id = base_eval.run_id
+    extra = []
+    base_ref = policy_base if policy_base is not None else default_policy_base()
+    if base_ref:
+        extra.append(compare_with_base(policy, base_ref, config, repo or config.root))
     decision = gate(
         policy, evaluation, candidate_export=export, plan=run_plan, baseline=base_eval, baseline_export=base_export,
-        candidate_id=evaluation.run_id, baseline_id=base_id, baseline_problem=problem,
+        candidate_id=evaluation.run_id, baseline_id=base_id, baseline_problem=problem, extra_checks=extra,
     )
     # the records above were verified against this manifest, read once: the decision names it, so it is only ever
     # about these files
     return decision.model_copy(update={"candidate_manifest_sha256": manifest.manifest_sha256})
+
+
+def default_policy_base(env=None) -> str | None:
+    """``origin/<base branch>`` in a pull request's workflow (``GITHUB_BASE_REF``), else None."""
+    import os
+
+    env = os.environ if env is None else env
+    base = env.get("GITHUB_BASE_REF", "").strip()
+    return f"origin/{base}" if base else None
+
+
+def compare_with_base(policy: Policy, ref: str, config, repo: str | Path):
+    """The ``policy_change`` check: ``policy`` against the policy ``calibgate.yaml`` names at git revision ``ref``.
+
+    The base's own config says which policy file it gates with, so pointing
+    calibgate.yaml (or ``--policy``) at a new, laxer file is compared too. A
+    revision that does not resolve is :class:`ConfigError` (exit 2: in CI,
+    fetch the base branch); a base policy this calibgate cannot read is a WARN.
+    """
+    from posixpath import normpath
+
+    import yaml
+
+    from calibgate.errors import ConfigError, PolicyError, RegistryError
+    from calibgate.policy.compare import policy_change_check
+    from calibgate.policy.loader import parse_policy
+    from calibgate.registry.gitrepo import GitRepo
+
+    git = GitRepo(repo)
+    try:
+        commit = git.git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").strip()
+    except RegistryError:
+        raise ConfigError(f"--policy-base {ref!r} is not a commit in {git.root}",
+                          fix="fetch the base branch (actions/checkout with fetch-depth: 0), or pass --policy-base REF") from None
+    source = Path(config.source).resolve() if config.source else Path(config.root).resolve() / "calibgate.yaml"
+    try:
+        config_rel = source.relative_to(git.root.resolve()).as_posix()
+    except ValueError:
+        raise ConfigError(f"{source} is outside the git repository {git.root}", fix="run in the project's repository") from None
+    policy_key = "policies/default.yaml"
+    text = git.show_file(commit, config_rel)
+    if text is not None:
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raw = None
+        if not isinstance(raw, dict) or not isinstance(raw.get("policy", policy_key), str):
+            return policy_change_check(None, policy, ref=ref, problem=f"its {config_rel} cannot be read")
+        policy_key = raw.get("policy", policy_key)
+    policy_rel = normpath(f"{Path(config_rel).parent.as_posix()}/{policy_key}")
+    data = git.show_bytes(commit, policy_rel)
+    if data is None:
+        return policy_change_check(None, policy, ref=ref)
+    try:
+        base = parse_policy(data, f"{ref}:{policy_rel}")
+    except PolicyError as exc:
+        return policy_change_check(None, policy, ref=ref, problem=exc.message)
+    return policy_change_check(base, policy, ref=ref)
 
 
 def _check_baseline_word(baseline: str | Path | None) -> None:

@@ -13,6 +13,7 @@ Decision: any FAIL -> ``block`` (exit 1); otherwise any ERROR -> ``error``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,6 +43,7 @@ def gate(
     candidate_id: str | None = None,
     baseline_id: str | None = None,
     baseline_problem: str | None = None,
+    extra_checks: Sequence[CheckResult] = (),
 ) -> GateDecision:
     """Run every check the policy enables and decide promote / block / error.
 
@@ -50,11 +52,14 @@ def gate(
     Checks that need what is missing return ERROR (never a pass).
     ``baseline_problem``: why the baseline could not be trusted (tampered
     evidence or artifact); recorded as an ERROR check, so the gate never passes.
+    ``extra_checks``: checks the policy does not configure, decided by the caller
+    (``policy_change``: the policy against the base branch's, see :mod:`calibgate.policy.compare`).
     """
     inputs = GateInputs(candidate, candidate_export, plan, baseline, baseline_export)
     checks: list[CheckResult] = []
     if baseline_problem is not None:
         checks.append(CheckResult(id=BASELINE_CHECK, status="ERROR", message=f"the baseline cannot be trusted: {baseline_problem}"))
+    checks += extra_checks
     for name, config in policy.enabled_checks().items():
         checks += CHECKS[name]().run(config, inputs)
     return GateDecision(

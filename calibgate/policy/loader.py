@@ -72,6 +72,15 @@ def load_policy(path: str | Path) -> Policy:
     return policy
 
 
+def parse_policy(data: bytes, source: str) -> Policy:
+    """A policy from its bytes (e.g. a file at another git revision), validated as :func:`load_policy` validates files."""
+    policy, problems = _parse_bytes(data, source)
+    if problems:
+        raise PolicyError(str(problems[0]), fix="fix the policy file; 'calibgate policy schema' prints the schema")
+    assert policy is not None
+    return policy
+
+
 def resolve_policy(policy: str | Path | Policy | None = None, config: ProjectConfig | None = None) -> Policy:
     """The policy a command applies: ``policy`` (an option) or the config's ``policy`` key, through :func:`load_policy`.
 
@@ -158,7 +167,10 @@ def _parse(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
         return None, [PolicyProblem(name, None, "no such policy file")]
     if not path.is_file():
         return None, [PolicyProblem(name, None, "not a file (name the policy YAML file, e.g. policies/default.yaml)")]
-    data = path.read_bytes()
+    return _parse_bytes(path.read_bytes(), name)
+
+
+def _parse_bytes(data: bytes, name: str) -> tuple[Policy | None, list[PolicyProblem]]:
     try:
         text = data.decode("utf-8")
         node = yaml.compose(text)

@@ -136,6 +136,13 @@ class GitRepo:
         except RegistryError:
             return None
 
+    def show_bytes(self, rev: str, path: str) -> bytes | None:
+        """The blob at ``rev:path`` as bytes (hashes and parsers need them unchanged), or None when there is none."""
+        try:
+            return self._git(self.root, "cat-file", "blob", f"{rev}:{path}", raw=True)
+        except RegistryError:
+            return None
+
     def default_remote(self) -> str | None:
         remotes = self.git("remote").split()
         if not remotes:

@@ -1,0 +1,124 @@
+"""The gate's policy_change check: a pull request cannot weaken the policy it is gated with and pass.
+
+Unit cases for the directions (calibgate/policy/compare.py), then the check end to end on a real git project
+(tests/registry/conftest.py): the base branch's policy, found through the base's own calibgate.yaml.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from tests.registry.conftest import POLICY, git
+
+from calibgate.cli import cli
+from calibgate.errors import ConfigError
+from calibgate.pipeline.gate import gate_run
+from calibgate.policy.compare import policy_changes
+from calibgate.policy.schema import Policy
+
+BASE = yaml.safe_load(POLICY)
+
+
+def _policy(edit) -> Policy:
+    data = yaml.safe_load(POLICY)
+    edit(data)
+    return Policy.model_validate(data)
+
+
+def _directions(edit) -> dict[str, str]:
+    return {c.key: c.direction for c in policy_changes(Policy.model_validate(BASE), _policy(edit))}
+
+
+@pytest.mark.parametrize("edit, key, direction", [
+    (lambda p: p["checks"]["accuracy_floor"].update(min=0.4), "checks.accuracy_floor.min", "weaker"),
+    (lambda p: p["checks"]["accuracy_floor"].update(min=0.6), "checks.accuracy_floor.min", "stricter"),
+    (lambda p: p["checks"]["accuracy_floor"].update(severity="warn"), "checks.accuracy_floor.severity", "weaker"),
+    (lambda p: p["checks"].pop("regression"), "checks.regression", "weaker"),
+    (lambda p: p["checks"].update(latency_ceiling={"max": 50}), "checks.latency_ceiling", "stricter"),
+    (lambda p: p["checks"]["regression"].update(max_drop=0.02), "checks.regression.max_drop", "weaker"),
+    (lambda p: p["checks"]["regression"].update(alpha=0.01), "checks.regression.alpha", "weaker"),
+    (lambda p: p["checks"]["regression"].update(test="bootstrap"), "checks.regression.test", "changed"),
+    (lambda p: p["approvals"]["production"].update(required=1), "approvals.production.required", "weaker"),
+    (lambda p: p["approvals"]["production"].update(approvers=["alice", "bob", "carol", "mallory"]),
+     "approvals.production.approvers", "weaker"),
+    (lambda p: p["approvals"]["production"].update(required=0, approvers=[]), "approvals.production.approvers", "weaker"),
+    (lambda p: p["approvals"]["production"].update(approvers=["alice", "bob"]), "approvals.production.approvers", "stricter"),
+    (lambda p: p["approvals"]["production"].update(allow_gate_override=True),
+     "approvals.production.allow_gate_override", "weaker"),
+    (lambda p: p["approvals"].pop("staging"), "approvals.staging", "stricter"),  # no longer declared: nothing may go there
+], ids=["floor-lowered", "floor-raised", "fail-to-warn", "check-removed", "check-added", "drop-allowed", "alpha-lowered",
+        "test-changed", "fewer-approvals", "approver-added", "anyone-approves", "approver-removed", "override-allowed",
+        "stage-undeclared"])
+def test_each_difference_has_a_direction(edit, key, direction):
+    assert _directions(edit).get(key) == direction
+
+
+def test_an_identical_or_reformatted_policy_has_no_changes():
+    assert policy_changes(Policy.model_validate(BASE), Policy.model_validate(yaml.safe_load(POLICY))) == []
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+
+def _branch_with(project, files: dict[str, str]) -> None:
+    git(project, "branch", "-M", "main")
+    git(project, "checkout", "-qb", "change")
+    for rel, text in files.items():
+        (project / rel).write_text(text)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "change the policy")
+
+
+def _check(decision):
+    return next(c for c in decision.checks if c.id == "policy_change")
+
+
+def test_lowering_a_floor_in_the_change_blocks_the_gate(project):
+    _branch_with(project, {"policies/gate.yaml": POLICY.replace("min: 0.5", "min: 0.1")})
+    decision = gate_run("runs/b", baseline="runs/a", policy_base="main")
+    check = _check(decision)
+    assert check.status == "FAIL" and decision.decision == "block"
+    assert "checks.accuracy_floor.min 0.5 -> 0.1" in check.message and check.config == {"base": "main"}
+    assert _check(gate_run("runs/b", baseline="runs/a", policy_base="change")).status == "PASS"
+
+
+def test_pointing_the_config_at_a_new_laxer_file_is_compared_with_the_base_config_s_policy(project):
+    lax = "checks:\n  accuracy_floor: {min: 0.1}\napprovals:\n  production: {required: 0}\n"
+    _branch_with(project, {"policies/lax.yaml": lax, "calibgate.yaml": "name: router\npolicy: policies/lax.yaml\n"})
+    check = _check(gate_run("runs/b", baseline="runs/a", policy_base="main"))
+    assert check.status == "FAIL"
+    assert "checks.regression" in check.message and "approvals.production.required 2 -> 0" in check.message
+
+
+def test_a_stricter_policy_passes_and_no_base_means_no_check(project):
+    _branch_with(project, {"policies/gate.yaml": POLICY.replace("min: 0.5", "min: 0.55")})
+    check = _check(gate_run("runs/b", baseline="runs/a", policy_base="main"))
+    assert check.status == "PASS" and "stricter" in check.message
+    assert all(c.id != "policy_change" for c in gate_run("runs/b", baseline="runs/a").checks)
+
+
+def test_in_a_pull_request_the_base_branch_is_the_default(project, monkeypatch):
+    _branch_with(project, {"policies/gate.yaml": POLICY.replace("min: 0.5", "min: 0.1")})
+    git(project, "push", "-q", "origin", "main")
+    git(project, "fetch", "-q", "origin")
+    monkeypatch.setenv("GITHUB_BASE_REF", "main")
+    assert _check(gate_run("runs/b", baseline="runs/a")).status == "FAIL"
+
+
+def test_a_base_that_does_not_resolve_is_bad_configuration_and_nothing_passes(project):
+    with pytest.raises(ConfigError, match="is not a commit"):
+        gate_run("runs/b", baseline="runs/a", policy_base="origin/no-such-branch")
+    result = CliRunner().invoke(cli, ["gate", "--candidate", "runs/b", "--baseline", "runs/a", "--policy-base", "--help"])
+    assert result.exit_code == 2 and "is not a commit" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_base_policy_this_calibgate_cannot_read_warns_instead_of_comparing(project):
+    (project / "policies" / "gate.yaml").write_text("checks: {accuracy_floor: {min: 0.5, typo: 1}}\n")
+    git(project, "commit", "-qam", "a broken policy on the base")
+    git(project, "branch", "-M", "main")
+    git(project, "checkout", "-qb", "fix")
+    (project / "policies" / "gate.yaml").write_text(POLICY)
+    git(project, "commit", "-qam", "repair it")
+    check = _check(gate_run("runs/b", baseline="runs/a", policy_base="main"))
+    assert check.status == "WARN" and "typo" in check.message
