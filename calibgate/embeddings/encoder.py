@@ -94,6 +94,9 @@ def resolve_model_dir(model: str | os.PathLike | None) -> ModelInfo:
     except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise ModelError(f"{path}: unreadable sentence-transformers config ({type(exc).__name__})", fix="restore the model directory") from None
     max_length = min(max_length, 512)
+    if max_length < 2:
+        raise ModelError(f"{path}: the model takes at most {max_length} token(s) per text (max_position_embeddings / "
+                         "max_seq_length)", fix="restore the model's config.json and sentence_bert_config.json from its source")
     return ModelInfo(
         path=path,
         name=name,
@@ -105,13 +108,13 @@ def resolve_model_dir(model: str | os.PathLike | None) -> ModelInfo:
     )
 
 
-_SAMPLE = 1 << 20  # bytes hashed from each end of a large file
-
-
 def _fingerprint(path: Path) -> str:
-    """Cheap content identity of a model directory: config and tokenizer bytes; for weight files, their size and the
-    first and last MiB. Not modification times: a reinstall of the same weights (a fresh venv, a CI runner, another
-    clone) keeps every cache keyed on the model valid."""
+    """Content identity of a model directory: the bytes of its configs and tokenizer and the sha256 of every other file.
+
+    Every byte counts: a weight file changed in its middle is another model, and no cache keyed on the old one may
+    answer for it. Not modification times, so a reinstall of the same weights (a fresh venv, a CI runner, another
+    clone) keeps every cache keyed on the model valid; a large file's sha256 is remembered by :func:`_file_sha256`.
+    """
     digest = hashlib.sha256()
     for file in sorted(path.iterdir()):
         if not file.is_file():
@@ -120,13 +123,37 @@ def _fingerprint(path: Path) -> str:
         if file.suffix in (".json", ".txt", ".model") and size < 20_000_000:
             digest.update(file.name.encode() + file.read_bytes())
             continue
-        digest.update(f"{file.name}:{size}:".encode())
-        with file.open("rb") as fh:
-            digest.update(fh.read(_SAMPLE))
-            if size > 2 * _SAMPLE:
-                fh.seek(size - _SAMPLE)
-                digest.update(fh.read(_SAMPLE))
+        digest.update(f"{file.name}:{size}:{_file_sha256(file)}".encode())
     return digest.hexdigest()[:16]
+
+
+def _file_sha256(file: Path) -> str:
+    """sha256 of ``file``, remembered in the cache under its inode, size, mtime and ctime.
+
+    A write to the file changes its ctime, which no user call can set back, so a remembered hash is never the hash of
+    other bytes; hashing a multi-GB decoder once instead of on every command is what the memo is for.
+    """
+    stat = file.stat()
+    identity = f"{file.resolve()}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+    memo = cache_dir() / "file-sha256" / (hashlib.sha256(identity.encode()).hexdigest()[:32] + ".txt")
+    try:
+        known = memo.read_text(encoding="ascii").strip()
+        if len(known) == 64:
+            return known
+    except (OSError, UnicodeDecodeError):
+        pass
+    sha = hashlib.sha256()
+    with file.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            sha.update(block)
+    value = sha.hexdigest()
+    try:
+        from calibgate.paths import atomic_write_bytes
+
+        atomic_write_bytes(memo, value.encode("ascii"))
+    except Exception:  # noqa: BLE001 - a cache that cannot be written only costs the next command a re-hash
+        pass
+    return value
 
 
 def cache_dir() -> Path:
@@ -151,7 +178,7 @@ def embed_texts(
     info = model if isinstance(model, ModelInfo) else resolve_model_dir(model)
     key = hashlib.sha256(json.dumps(list(texts), ensure_ascii=False).encode("utf-8")).hexdigest()[:32]
     path = cache_dir() / "embeddings" / info.fingerprint / f"{key}.npz"
-    stored = read_cached_arrays(path, ("vectors", "n_tokens")) if cache else None
+    stored = read_cached_arrays(path, ("vectors", "n_tokens"), rows=len(texts)) if cache else None
     if stored is not None:
         return Embeddings(stored["vectors"], info, stored["n_tokens"], from_cache=True)
     vectors, n_tokens = _embed(texts, info, batch_size=batch_size, progress=progress)
@@ -160,16 +187,29 @@ def embed_texts(
     return Embeddings(vectors, info, n_tokens)
 
 
-def read_cached_arrays(path: Path, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+def read_cached_arrays(path: Path, names: Sequence[str], *, rows: int | None = None) -> dict[str, np.ndarray] | None:
     """The arrays ``names`` of a cache entry written by :func:`write_cached_arrays`, read without pickle; None when the
-    entry is missing or damaged (it is then computed again)."""
-    if not path.exists():
+    entry is missing or damaged (it is then computed again).
+
+    Damaged includes a file that is no npz (truncated), and, with ``rows``, an array whose first dimension is not
+    ``rows`` or that holds NaN or inf: an entry is only used when it could be what was written for these texts.
+    """
+    import zipfile
+
+    if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as stored:
-            return {name: stored[name] for name in names}
-    except (OSError, ValueError, KeyError):
+            arrays = {name: stored[name] for name in names}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
+    if rows is not None:
+        for array in arrays.values():
+            if array.ndim == 0 or len(array) != rows:
+                return None
+            if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+                return None
+    return arrays
 
 
 def write_cached_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -250,6 +290,10 @@ def _embed(texts: Sequence[str], info: ModelInfo, *, batch_size: int, progress: 
                 bar.update(len(index))
     if bar is not None:
         bar.close()
+    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    if len(bad):
+        raise ModelError(f"{info.path}: the model gives NaN or infinite embeddings for {len(bad)} of {len(texts)} texts "
+                         "(damaged weights?)", fix="restore the model directory from its source")
     return out, n_tokens
 
 

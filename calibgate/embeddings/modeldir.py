@@ -78,7 +78,36 @@ def check_model_dir(path: str | Path, *, option: str = "--model") -> dict:
     linked = [p.name for p in weights if p.is_symlink()]
     if linked:
         raise ModelError(f"{path}: {linked[0]} is a symlink", fix="copy the real weight file into the model directory")
+    empty = [p.name for p in weights if p.stat().st_size < 8]  # safetensors starts with an 8-byte header length
+    if empty:
+        raise ModelError(f"{path}: {empty[0]} is empty or truncated", fix="restore the weights from the model's source")
     return config
+
+
+class _Loading:
+    """Context: any failure of ``from_pretrained`` on a checked directory is the directory's fault (exit 2), one line.
+
+    transformers raises OSError, ValueError, RuntimeError, KeyError or safetensors' own error for a damaged or
+    inconsistent directory (a truncated header, a tokenizer that is not JSON, a config whose sizes the weights do not
+    have); a full disk or memory stays an environment failure.
+    """
+
+    def __init__(self, path: str | Path, what: str):
+        self.path, self.what = Path(path), what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        import errno
+
+        if exc is None or isinstance(exc, (ModelError, MemoryError, KeyboardInterrupt)) or not isinstance(exc, Exception):
+            return False
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EIO, errno.ENOMEM, errno.EDQUOT):
+            return False
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ModelError(f"{self.path}: cannot load the {self.what} ({type(exc).__name__}: {detail})",
+                         fix="restore the model directory from its source (config, tokenizer and weights saved together)") from None
 
 
 def load_pretrained_model(path: str | Path):
@@ -87,9 +116,18 @@ def load_pretrained_model(path: str | Path):
 
     check_model_dir(path)
     transformers = require("transformers")
-    return transformers.AutoModel.from_pretrained(
-        str(path), local_files_only=True, use_safetensors=True, trust_remote_code=False
-    )
+    with _Loading(path, "model"):
+        model, info = transformers.AutoModel.from_pretrained(
+            str(path), local_files_only=True, use_safetensors=True, trust_remote_code=False, output_loading_info=True
+        )
+    # weights the architecture needs but the file lacks are initialised at random: a config that does not match its
+    # weights (another architecture, more layers) would embed, train and score with noise and exit 0
+    missing = sorted(info.get("missing_keys") or []) + sorted(k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys") or [])
+    if missing:
+        raise ModelError(f"{path}: the weights do not fit config.json: {len(missing)} tensor(s) missing or of another "
+                         f"shape (first: {missing[0]}), which would be random", fix="restore config.json and the weights "
+                         "from the same model (model_type, num_hidden_layers and sizes as saved)")
+    return model
 
 
 def load_pretrained_tokenizer(path: str | Path):
@@ -98,7 +136,8 @@ def load_pretrained_tokenizer(path: str | Path):
 
     config = check_model_dir(path)
     transformers = require("transformers")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    with _Loading(path, "tokenizer"):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     vocab = config.get("vocab_size")
     if isinstance(vocab, int) and not isinstance(vocab, bool) and len(tokenizer) < max(2, vocab // 2):
         # transformers builds a tokenizer of a handful of special tokens when tokenizer.json and vocab.txt are gone:

@@ -170,3 +170,92 @@ def test_the_model_fingerprint_is_content_not_modification_time(tiny_bert_dir, t
     data[-1] ^= 0xFF  # the last weight byte changes: another model
     weights.write_bytes(bytes(data))
     assert _fingerprint(copy) != _fingerprint(tiny_bert_dir)
+
+
+@pytest.fixture
+def inconsistent_dirs(tmp_path, tiny_bert_dir) -> dict[str, Path]:
+    """Directories that pass the safety check but cannot be the model they claim: each must be exit 2, not random
+    weights with exit 0, nor an internal error."""
+    root = tmp_path / "inconsistent"
+    out = {}
+    d = _base(root / "more-layers", tiny_bert_dir)
+    config = json.loads((d / "config.json").read_text())
+    config["num_hidden_layers"] = 4  # the weights hold 2: blocks 3 and 4 would be random
+    (d / "config.json").write_text(json.dumps(config))
+    out["more-layers"] = d
+    d = _base(root / "other-architecture", tiny_bert_dir)
+    config = json.loads((d / "config.json").read_text())
+    config.update(model_type="llama", architectures=["LlamaForCausalLM"], intermediate_size=64, num_key_value_heads=2)
+    (d / "config.json").write_text(json.dumps(config))
+    out["other-architecture"] = d
+    d = _base(root / "empty-weights", tiny_bert_dir)
+    next(d.glob("*.safetensors")).write_bytes(b"")
+    out["empty-weights"] = d
+    d = _base(root / "tokenizer-not-json", tiny_bert_dir)
+    (d / "tokenizer.json").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    out["tokenizer-not-json"] = d
+    return out
+
+
+def test_a_directory_whose_parts_do_not_fit_is_refused_when_loaded(inconsistent_dirs, tiny_project):
+    from calibgate.embeddings.modeldir import load_pretrained_model, load_pretrained_tokenizer
+
+    for name, path in inconsistent_dirs.items():
+        with pytest.raises(ModelError) as info:
+            load_pretrained_tokenizer(path)
+            load_pretrained_model(path)
+        assert info.value.exit_code == 2 and str(path) in info.value.message and "\n" not in info.value.format(), name
+        result = invoke_in(tiny_project, "plan", "--fast", "--model", str(path))
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and str(path) in lines[0], (name, result.output)
+
+
+def test_a_model_that_embeds_to_nan_is_refused(tiny_bert_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from calibgate.embeddings.encoder import embed_texts
+
+    d = _base(tmp_path / "nan", tiny_bert_dir)
+    weights = next(d.glob("*.safetensors"))
+    tensors = load_file(str(weights))
+    key = next(k for k in tensors if k.endswith("LayerNorm.weight"))
+    tensors[key][:] = float("nan")
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    with pytest.raises(ModelError, match="NaN or infinite embeddings"):
+        embed_texts(["card arrived", "refund please"], model=d, cache=False)
+
+
+def test_a_weight_byte_changed_anywhere_is_another_model(tiny_bert_dir, tmp_path):
+    from calibgate.embeddings.encoder import _fingerprint
+
+    copy = tmp_path / "middle"
+    shutil.copytree(tiny_bert_dir, copy)
+    weights = next(copy.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # far from both ends: a sampled hash would miss it
+    weights.write_bytes(bytes(data))
+    assert _fingerprint(copy) != _fingerprint(tiny_bert_dir)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong-rows", "nan"])
+def test_a_damaged_embedding_cache_entry_is_computed_again(tiny_bert_dir, damage):
+    import hashlib
+
+    import numpy as np
+
+    from calibgate.embeddings.encoder import cache_dir, embed_texts, resolve_model_dir, write_cached_arrays
+
+    texts = [f"damaged cache text {damage} {i}" for i in range(4)]
+    first = embed_texts(texts, model=tiny_bert_dir)
+    info = resolve_model_dir(tiny_bert_dir)
+    key = hashlib.sha256(json.dumps(texts, ensure_ascii=False).encode("utf-8")).hexdigest()[:32]  # embed_texts' key
+    entry = cache_dir() / "embeddings" / info.fingerprint / f"{key}.npz"
+    assert entry.is_file()
+    if damage == "truncated":
+        entry.write_bytes(entry.read_bytes()[:100])
+    elif damage == "wrong-rows":
+        write_cached_arrays(entry, {"vectors": first.vectors[:2], "n_tokens": first.n_tokens[:2]})
+    else:
+        write_cached_arrays(entry, {"vectors": np.full_like(first.vectors, np.nan), "n_tokens": first.n_tokens})
+    again = embed_texts(texts, model=tiny_bert_dir)
+    assert not again.from_cache and np.allclose(again.vectors, first.vectors)
