@@ -28,9 +28,30 @@ from calibgate.errors import CalibgateError, ConfigError, DataError, Environment
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".h5", ".msgpack")
 
 
+def special_file(path: str | Path) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a directory (a FIFO, a device, a socket), else None.
+
+    Reading a FIFO blocks until someone writes to it, and ``/dev/zero`` never ends: every reader of a file the user
+    names asks this first, so such a path is one line and exit 2 instead of a hang or a filled memory.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # missing or unreadable: the reader's own error says so
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" \
+        if stat.S_ISSOCK(mode) else "not a regular file"
+
+
 def read_user_text(path: str | Path, *, what: str, fix: str, error: type[CalibgateError] = DataError) -> str:
-    """The UTF-8 text of a file the user named, or ``error`` (exit 2) saying why not: missing, a directory, unreadable, not UTF-8."""
+    """The UTF-8 text of a file the user named, or ``error`` (exit 2) saying why not: missing, a directory, a FIFO or
+    device, unreadable, not UTF-8."""
     path = Path(path)
+    if kind := special_file(path):
+        raise error(f"{path} is {kind}, not the {what}", fix=fix)
     try:
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError:

@@ -286,3 +286,31 @@ def test_monitor_refuses_a_timestamp_from_the_far_future(tmp_path):
 def test_gate_baseline_keyword_typos_get_a_did_you_mean(tmp_path, monkeypatch, word, meant):
     monkeypatch.chdir(tmp_path)
     refused(["gate", "--candidate", "runs/x", "--baseline", word], f"did you mean '{meant}'")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_device_named_as_input_is_refused_not_read_forever(tmp_path, monkeypatch, kind):
+    """Reading a FIFO blocks until a writer comes; /dev/zero never ends. Each reader refuses them up front."""
+    monkeypatch.chdir(tmp_path)
+    if kind == "fifo":
+        special = tmp_path / "pipe.jsonl"
+        os.mkfifo(special)
+    else:
+        special = Path("/dev/zero")
+    needle = "FIFO" if kind == "fifo" else "device"
+    refused(["plan", "--fast", "--calibration", str(special)], needle)
+    refused(["predict", "--run", str(tmp_path), "--input", str(special)], needle)
+    refused(["monitor", "--log", str(special)], needle)
+    with pytest.raises(ConfigError, match=needle):
+        read_user_text(special, what="config", fix="x", error=ConfigError)
+
+
+def test_a_fifo_inside_a_run_is_refused_by_every_hash_of_it(tmp_path):
+    from calibgate.errors import IntegrityError
+    from calibgate.runs import hash_tree
+
+    (tmp_path / "export").mkdir()
+    (tmp_path / "head.safetensors").write_bytes(b"x" * 16)
+    os.mkfifo(tmp_path / "export" / "pipe")
+    with pytest.raises(IntegrityError, match="export/pipe is a FIFO"):
+        hash_tree(tmp_path)

@@ -86,6 +86,10 @@ def predict(run_dir, input_path, output_path, precision, batch_size, top_k, thre
 def _read_bytes(input_path: str) -> bytes:
     if input_path == "-":
         return click.get_binary_stream("stdin").read()
+    from calibgate.paths import special_file
+
+    if kind := special_file(input_path):
+        raise DataError(f"{input_path} is {kind}, not a file of texts", fix="pipe it in with --input - or name a regular file")
     try:
         with open(input_path, "rb") as fh:
             return fh.read()

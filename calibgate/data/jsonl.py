@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from calibgate.errors import DataError
-from calibgate.paths import decode_utf8
+from calibgate.paths import decode_utf8, special_file
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,8 @@ def _read_rows(path: Path) -> Iterable[_Row]:
         raise DataError(f"{path}: no such file", fix="check the path, or run 'dvc pull' to restore tracked data")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a JSONL file", fix="name the .jsonl file inside it")
+    if kind := special_file(path):
+        raise DataError(f"{path}: is {kind}, not a JSONL file", fix="write the rows to a regular file and name it")
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -229,7 +229,7 @@ def _inside(path: Path, directory: Path) -> bool:
 
 
 def _count_rows(path: Path | None) -> int | None:
-    if path is None or not path.exists():
+    if path is None or not path.is_file():  # missing, or a FIFO that would block the count
         return None
     with path.open("rb") as fh:
         return sum(1 for line in fh if line.strip())

@@ -59,6 +59,10 @@ def _read_report(path: str | Path):
 
     path = Path(path)
     fix = "pass the file 'calibgate monitor --json' wrote"
+    from calibgate.paths import special_file
+
+    if kind := special_file(path):
+        raise RegistryError(f"{path} is {kind}, not a monitor report", fix=fix)
     try:
         data = path.read_bytes()
     except OSError as exc:

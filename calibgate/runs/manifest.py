@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calibgate.errors import IntegrityError, ModelError
-from calibgate.paths import PICKLE_SUFFIXES, atomic_write_text, check_relative
+from calibgate.paths import PICKLE_SUFFIXES, atomic_write_text, check_relative, special_file
 from calibgate.records.strategies import TrainableName
 from calibgate.runs.content import check_run_content
 from calibgate.runs.layout import MANIFEST, is_run_id
@@ -134,6 +134,9 @@ def run_files(root: Path) -> list[str]:
                 )
         for name in files:
             rel = (Path(current) / name).relative_to(root).as_posix()
+            if kind := special_file(Path(current) / name):  # a FIFO would hang every hash of the run
+                raise IntegrityError(f"{root}: {rel} is {kind}; runs hold regular files only",
+                                     fix="remove it, or restore the run from the registry")
             if rel != MANIFEST:
                 out.append(rel)
     return sorted(out)

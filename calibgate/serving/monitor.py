@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from calibgate.errors import DataError
-from calibgate.paths import decode_utf8
+from calibgate.paths import decode_utf8, special_file
 from calibgate.policy.rollout import MonitorThresholds
 from calibgate.records.monitor import (
     MAX_DISAGREEMENTS,
@@ -47,6 +47,8 @@ from calibgate.serving.predlog import LogRecord
 def read_log(path: str | Path) -> tuple[list[LogRecord], bytes]:
     """Every record of a prediction log and its bytes; :class:`DataError` names the first bad line."""
     path = Path(path)
+    if kind := special_file(path):
+        raise DataError(f"{path} is {kind}, not a prediction log", fix="pass the file 'calibgate serve --log' writes")
     try:
         data = path.read_bytes()
     except OSError as exc:
