@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from calibgate.errors import ConfigError, DataError
 from calibgate.github.comments import PostedComment
 from calibgate.paths import make_dirs
-from calibgate.pipeline.gate import UntrustedBaseline, compare_with_base, default_policy_base, gate_run, production_for_gate
+from calibgate.pipeline.gate import UntrustedBaseline, default_policy_base, gate_run, production_for_gate
+from calibgate.registry.policybase import compare_with_base
 from calibgate.records.decision import GateDecision
 from calibgate.report.inputs import CI_FILES as RECORD_FILES
 from calibgate.settings import ProjectConfig, load_config

@@ -70,6 +70,8 @@ def gate_run(
     extra = []
     base_ref = policy_base if policy_base is not None else default_policy_base()
     if base_ref:
+        from calibgate.registry.policybase import compare_with_base
+
         extra.append(compare_with_base(policy, base_ref, config, repo or config.root))
     decision = gate(
         policy, evaluation, candidate_export=export, plan=run_plan, baseline=base_eval, baseline_export=base_export,
@@ -87,55 +89,6 @@ def default_policy_base(env=None) -> str | None:
     env = os.environ if env is None else env
     base = env.get("GITHUB_BASE_REF", "").strip()
     return f"origin/{base}" if base else None
-
-
-def compare_with_base(policy: Policy, ref: str, config, repo: str | Path):
-    """The ``policy_change`` check: ``policy`` against the policy ``calibgate.yaml`` names at git revision ``ref``.
-
-    The base's own config says which policy file it gates with, so pointing
-    calibgate.yaml (or ``--policy``) at a new, laxer file is compared too. A
-    revision that does not resolve is :class:`ConfigError` (exit 2: in CI,
-    fetch the base branch); a base policy this calibgate cannot read is a WARN.
-    """
-    from posixpath import normpath
-
-    import yaml
-
-    from calibgate.errors import ConfigError, PolicyError, RegistryError
-    from calibgate.policy.compare import policy_change_check
-    from calibgate.policy.loader import parse_policy
-    from calibgate.registry.gitrepo import GitRepo
-
-    git = GitRepo(repo)
-    try:
-        commit = git.git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").strip()
-    except RegistryError:
-        raise ConfigError(f"--policy-base {ref!r} is not a commit in {git.root}",
-                          fix="fetch the base branch (actions/checkout with fetch-depth: 0), or pass --policy-base REF") from None
-    source = Path(config.source).resolve() if config.source else Path(config.root).resolve() / "calibgate.yaml"
-    try:
-        config_rel = source.relative_to(git.root.resolve()).as_posix()
-    except ValueError:
-        raise ConfigError(f"{source} is outside the git repository {git.root}", fix="run in the project's repository") from None
-    policy_key = "policies/default.yaml"
-    text = git.show_file(commit, config_rel)
-    if text is not None:
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raw = None
-        if not isinstance(raw, dict) or not isinstance(raw.get("policy", policy_key), str):
-            return policy_change_check(None, policy, ref=ref, problem=f"its {config_rel} cannot be read")
-        policy_key = raw.get("policy", policy_key)
-    policy_rel = normpath(f"{Path(config_rel).parent.as_posix()}/{policy_key}")
-    data = git.show_bytes(commit, policy_rel)
-    if data is None:
-        return policy_change_check(None, policy, ref=ref)
-    try:
-        base = parse_policy(data, f"{ref}:{policy_rel}")
-    except PolicyError as exc:
-        return policy_change_check(None, policy, ref=ref, problem=exc.message)
-    return policy_change_check(base, policy, ref=ref)
 
 
 def _check_baseline_word(baseline: str | Path | None) -> None:

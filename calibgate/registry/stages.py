@@ -69,6 +69,7 @@ def promote(
     if not is_valid_name(stage):
         raise RegistryError(f"stage '{stage}' is not a valid gto stage name", fix="letters, digits, '-', '_', '/'")
     loaded = resolve_policy(policy, project_config(git))
+    _not_weaker_than_committed(git, loaded)
     _check_declared(stage, loaded)
     rule = loaded.approval_for(stage)
     approvers = _distinct_approvers(approved_by)
@@ -100,7 +101,7 @@ def promote(
     elif gate is None and not rule.require_gate:
         gate_summary = _gate_evidence(git, loaded, v, stage, model)
     else:
-        gate_summary = _check_gate(gate, rule.require_gate, loaded, v, stage, model)
+        gate_summary = _check_gate(git, gate, rule.require_gate, loaded, v, stage, model)
     record = StageRecord(
         name=name, version=version, stage=stage, counter=0, action="promote", previous=current, approved_by=approvers,
         required_approvals=rule.required, policy=repo_relpath(git, loaded.source), policy_sha256=loaded.sha256, reason=reason, actor=git.user(),
@@ -117,6 +118,23 @@ def _distinct_approvers(approved_by) -> list[str]:
         if key and key not in seen:
             seen[key] = name.strip()
     return sorted(seen.values())
+
+
+def _not_weaker_than_committed(git: GitRepo, policy) -> None:
+    """A promotion applies the reviewed policy: not a weaker one named with ``--policy`` or edited and not committed.
+
+    The reference is the policy calibgate.yaml names at HEAD (what was reviewed and merged); a weaker policy is
+    adopted by committing it, never by naming another file at promotion time.
+    """
+    from calibgate.policy.compare import weakenings
+    from calibgate.registry.policybase import policy_at
+
+    committed, _ = policy_at("HEAD", project_config(git), git.root)
+    weaker = weakenings(committed, policy) if committed is not None else []
+    if weaker:
+        listed = "; ".join(c.describe() for c in weaker[:4]) + (f"; and {len(weaker) - 4} more" if len(weaker) > 4 else "")
+        raise RegistryError(f"{policy.source} is weaker than the policy committed at HEAD: {listed}",
+                            fix="promote under the committed policy (drop --policy, or commit the policy change through review)")
 
 
 def _check_declared(stage: str, policy) -> None:
@@ -173,7 +191,7 @@ def _gate_evidence(git: GitRepo, policy, v, stage: str, model: ModelState) -> di
             "summary": decision.summary, "source": "registry evidence"}
 
 
-def _check_gate(gate, required: bool, policy, v, stage: str, model: ModelState) -> dict | None:
+def _check_gate(git: GitRepo, gate, required: bool, policy, v, stage: str, model: ModelState) -> dict | None:
     """The presented gate decision, checked: it passed, for this version's run, under this policy,
     against the version that holds the stage now (a decision against an older production is stale)."""
     from calibgate.runs import read_record
@@ -212,7 +230,40 @@ def _check_gate(gate, required: bool, policy, v, stage: str, model: ModelState) 
                 f"the gate decision compared against {gate.baseline or 'no baseline'}, but {model.name}@{holder} is in {stage} now",
                 fix="re-run the gate against the current production (calibgate gate --baseline production --json)",
             )
+    _agrees_with_evidence(git, policy, v, gate)
     return {"decision": gate.decision, "baseline": gate.baseline, "policy_sha256": gate.policy_sha256, "summary": gate.summary}
+
+
+def _agrees_with_evidence(git: GitRepo, policy, v, gate: GateDecision) -> None:
+    """The presented decision must say what the version's own recorded evidence says wherever that evidence decides.
+
+    A decision is a JSON file anyone can write, and ``calibgate gate --plan`` can be handed another plan: so the
+    registry re-runs the policy on the version's verified evaluation, export and plan alone (the checks that need
+    no baseline) and refuses when one of them fails, or when a value the decision shows is not the evidence's.
+    Checks against the baseline cannot be re-run here (the gate may have re-evaluated production on today's test
+    set); those stay the decision's, bound to this version by its manifest digest and to this policy by its sha256.
+    """
+    import math
+
+    from calibgate.policy.api import gate as run_gate
+    from calibgate.registry.api import version_evidence
+
+    evidence = version_evidence(git, v, verify_store=False)
+    alone = run_gate(policy, evidence.evaluation, candidate_export=evidence.export, plan=evidence.plan, candidate_id=evidence.ref)
+    shown = {c.id: c for c in gate.checks}
+    fix = f"gate the version's own run, unmodified: calibgate gate --candidate runs/{v.record.run_id} --json > gate.json"
+    for check in alone.checks:
+        if check.status in ("FAIL", "ERROR"):
+            raise RegistryError(f"{evidence.ref}'s recorded evidence gives {check.status} on {check.id} under "
+                                f"{policy.source} ({check.message}), which the presented gate decision does not", fix=fix)
+        presented = shown.get(check.id)
+        if presented is None or check.status == "SKIPPED" or presented.status == "SKIPPED":
+            continue
+        if (check.value is None) != (presented.value is None) or (
+            check.value is not None and not math.isclose(check.value, presented.value, rel_tol=1e-9, abs_tol=1e-12)
+        ):
+            raise RegistryError(f"the gate decision shows {check.id} = {presented.value}, but {evidence.ref}'s recorded "
+                                f"evidence gives {check.value}", fix=fix)
 
 
 @registry_locked

@@ -63,6 +63,20 @@ def project(tmp_path, monkeypatch) -> Path:
     return root
 
 
+def adopt_policy(root: Path, rel: str | None = None, message: str = "policy change, reviewed") -> None:
+    """Commit the policy edits in the work tree (and point calibgate.yaml at ``rel``): how a team changes its policy.
+
+    A promotion compares its policy with the one committed at HEAD and refuses a weaker one that is not committed.
+    """
+    if rel is not None:
+        import re
+
+        config = root / "calibgate.yaml"
+        config.write_text(re.sub(r"(?m)^policy:.*$", f"policy: {rel}", config.read_text()))
+    git(root, "add", "-A", "calibgate.yaml", "policies")
+    git(root, "commit", "-qm", message)
+
+
 def remote_tags(remote: Path) -> set[str]:
     out = git(remote, "for-each-ref", "refs/tags", "--format=%(refname:strip=2)")
     return set(out.split())

@@ -9,7 +9,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from tests.registry.conftest import git, local_tags
+from tests.registry.conftest import adopt_policy, git, local_tags
 
 from calibgate.cli import cli
 from calibgate.errors import IntegrityError, RegistryError
@@ -99,6 +99,10 @@ def test_promotion_refuses_a_blocked_version_without_needing_gate(project):
     assert no_leave.exit_code == 2 and "does not allow overriding the gate" in no_leave.stderr
     policy = project / "policies" / "gate.yaml"
     policy.write_text(policy.read_text().replace("approvers: [alice, bob, carol]}", "approvers: [alice, bob, carol], allow_gate_override: true}"))
+    uncommitted = run("registry", "promote", "router@v1.1.0", "--approved-by", "alice", "--approved-by", "bob",
+                      "--override-gate", "--reason", "hotfix")
+    assert uncommitted.exit_code == 2 and "allow_gate_override False -> True" in uncommitted.stderr  # not reviewed yet
+    adopt_policy(project)
     no_reason = run("registry", "promote", "router@v1.1.0", "--approved-by", "alice", "--approved-by", "bob", "--override-gate")
     assert no_reason.exit_code == 2 and "needs a reason" in no_reason.stderr
     done = api.promote("router@v1.1.0", approved_by=APPROVED, override_gate=True, reason="known regression, hotfix")

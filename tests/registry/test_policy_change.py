@@ -122,3 +122,20 @@ def test_a_base_policy_this_calibgate_cannot_read_warns_instead_of_comparing(pro
     git(project, "commit", "-qam", "repair it")
     check = _check(gate_run("runs/b", baseline="runs/a", policy_base="main"))
     assert check.status == "WARN" and "typo" in check.message
+
+
+def test_promote_refuses_a_weaker_policy_named_on_the_command_line_or_left_uncommitted(project, tmp_path):
+    from calibgate.errors import RegistryError
+    from calibgate.registry import api
+
+    api.register("runs/a")
+    weak = tmp_path / "weak.yaml"
+    weak.write_text(POLICY.replace("required: 2, approvers: [alice, bob, carol]", "required: 0"))
+    with pytest.raises(RegistryError, match="weaker than the policy committed at HEAD: approvals.production"):
+        api.promote("router@v1.0.0", policy=weak)
+    (project / "policies" / "gate.yaml").write_text(POLICY.replace("min: 0.5", "min: 0.1"))  # edited, not committed
+    with pytest.raises(RegistryError, match="checks.accuracy_floor.min 0.5 -> 0.1"):
+        api.promote("router@v1.0.0", approved_by=["alice", "bob"])
+    assert api.list_versions("router")[0].stages == []
+    git(project, "commit", "-qam", "lower the floor, reviewed")  # adopted through git: the promotion goes ahead
+    assert api.promote("router@v1.0.0", approved_by=["alice", "bob"]).record.stage == "production"

@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 from tests.github.fake_github import REPO, TOKEN, FakeGitHub
 from tests.github.test_approvals import review
-from tests.registry.conftest import git
+from tests.registry.conftest import adopt_policy, git
 
 from calibgate.cli import cli
 from calibgate.registry import api
@@ -17,6 +17,7 @@ def test_the_environment_reviewer_is_the_recorded_approver(project):
     api.register("runs/a")
     policy = project / "policies" / "gate.yaml"
     policy.write_text(policy.read_text().replace("required: 2, approvers: [alice, bob, carol]", "required: 1, approvers: [carol]"))
+    adopt_policy(project)
     with FakeGitHub() as gh:
         env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.url, "GITHUB_REPOSITORY": REPO}
         args = ["registry", "promote", "router@v1.0.0", "--approvals-from-run", "31", "--json"]

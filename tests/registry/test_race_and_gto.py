@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from tests.registry.conftest import git, local_tags, remote_tags
+from tests.registry.conftest import adopt_policy, git, local_tags, remote_tags
 
 from calibgate.errors import RegistryError
 from calibgate.registry import api
@@ -136,6 +136,7 @@ def test_processes_racing_in_one_working_copy_are_serialized(project):
     """Before: each process chose the tag from state read before the others tagged; now read-decide-write is locked."""
     (project / "policies" / "race.yaml").write_text(
         "checks:\n  accuracy_floor: {min: 0.5}\napprovals:\n  production: {required: 2, approvers: [alice, bob]}\n")
+    adopt_policy(project, "policies/race.yaml")
     registered = _race(project, [("register", f"runs/{r}") for r in ("a", "b", "c")])
     assert all("ok" in r for r in registered), registered
     assert sorted(r["ok"] for r in registered) == ["v1.0.0", "v1.1.0", "v1.2.0"]  # three distinct versions

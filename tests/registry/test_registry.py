@@ -225,3 +225,29 @@ def test_verify_without_the_dvc_remote_is_a_clear_error(project):
     with pytest.raises(RegistryError, match="cannot open DVC remote 'store'") as err:
         api.verify_version("router@v1.0.0")
     assert "dvc remote add store ../dvc-remote" in err.value.fix
+
+
+def test_a_decision_edited_to_pass_is_refused_by_the_version_s_own_evidence(project):
+    """A gate JSON is a file anyone can write: the registry re-runs what the version's recorded evidence decides alone."""
+    from calibgate.pipeline.gate import gate_run
+    from calibgate.records.decision import GateDecision
+
+    policy = project / "policies" / "gate.yaml"
+    policy.write_text(policy.read_text().replace("min: 0.5", "min: 0.85")
+                      .replace("approvers: [alice, bob, carol]}", "approvers: [alice, bob, carol], require_gate: true}"))
+    api.register("runs/worse")
+    blocked = gate_run("runs/worse", baseline="none")
+    assert blocked.decision == "block"
+    forged = blocked.model_dump(mode="json")
+    for check in forged["checks"]:
+        check["status"] = "PASS" if check["status"] == "FAIL" else check["status"]
+    forged["decision"] = "promote"
+    with pytest.raises(RegistryError, match="recorded evidence gives FAIL on accuracy_floor"):
+        api.promote("router@v1.0.0", approved_by=APPROVED, gate=GateDecision.model_validate(forged))
+    policy.write_text(policy.read_text().replace("min: 0.85", "min: 0.5"))
+    passed = gate_run("runs/worse", baseline="none").model_dump(mode="json")
+    assert passed["decision"] == "promote"
+    next(c for c in passed["checks"] if c["id"] == "accuracy_floor")["value"] = 0.999
+    with pytest.raises(RegistryError, match="shows accuracy_floor = 0.999"):
+        api.promote("router@v1.0.0", approved_by=APPROVED, gate=GateDecision.model_validate(passed))
+    assert api.list_versions("router")[0].stages == []

@@ -13,6 +13,7 @@ import pytest
 from calibgate import schemas
 from calibgate.export.serving import predict
 from tests.conftest import invoke_in
+from tests.registry.conftest import adopt_policy
 
 from .conftest import LABELED, TEXTS, Server
 
@@ -126,6 +127,7 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
 def test_evidence_without_a_rollout_section_is_refused(project):
     plain = project / "policies" / "plain.yaml"
     plain.write_text("checks:\n  accuracy_floor: {min: 0.0}\napprovals:\n  staging: {required: 0}\n  production: {required: 1}\n")
+    adopt_policy(project, "policies/plain.yaml")
     report = project / "report.json"
     report.write_text("{}")
     out = promote(project, "router@v1.0.0", "staging", report, policy=str(plain))
