@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from calibgate.records.base import Record
 
@@ -108,6 +108,42 @@ class MonitorReport(Record):
     shadow: ShadowStats | None = None
     checks: list[MonitorCheck] = Field(default_factory=list)
     status: Literal["pass", "fail"]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        """Figures ``calibgate monitor`` cannot have written together are a hand-edited report (rollout evidence)."""
+        from datetime import datetime, timezone
+
+        w = self.window
+        if not w.first_ts <= w.last_ts:
+            raise ValueError("window.first_ts is after window.last_ts")
+        for name, iso, ts in (("first", w.first, w.first_ts), ("last", w.last, w.last_ts), ("created_at", self.created_at, None)):
+            try:
+                moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{name} {iso!r} is not an ISO 8601 time") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            if ts is not None and abs(moment.timestamp() - ts) > 1:
+                raise ValueError(f"window.{name} {iso} is not window.{name}_ts {ts}")
+            if name == "created_at":
+                created = moment.timestamp()
+        if created > datetime.now(timezone.utc).timestamp() + 300:
+            raise ValueError(f"created_at {self.created_at} is in the future")
+        if w.last_ts > created + 1:
+            raise ValueError("the window ends after the report was created")
+        for m in self.models:
+            if m.requests > w.lines or m.answered + m.server_errors + m.client_errors != m.requests:
+                raise ValueError(f"{m.model} ({m.role}): requests {m.requests} do not add up (answered {m.answered}, "
+                                 f"server errors {m.server_errors}, client errors {m.client_errors}; {w.lines} log lines)")
+        if sum(m.requests for m in self.models) > w.lines:
+            raise ValueError(f"the models answered more requests than the log has lines ({w.lines})")
+        if self.shadow is not None and (self.shadow.requests > w.requests or self.shadow.requests > w.lines):
+            raise ValueError(f"shadow requests {self.shadow.requests} exceed the window's {w.requests} requests")
+        failing = any(c.status != "PASS" for c in self.checks)
+        if failing != (self.status == "fail"):
+            raise ValueError(f"status '{self.status}' contradicts the report's checks")
+        return self
 
     def stats(self, model: str, role: str | None = None) -> ModelStats | None:
         for s in self.models:

@@ -68,6 +68,10 @@ def _read_report(path: str | Path):
     except OSError as exc:
         raise RegistryError(f"{path}: cannot read the evidence ({exc.strerror})", fix=fix) from None
     report = parse_record(data, MonitorReport, source=str(path), what="monitor report", fix=fix)
+    if report.status != "pass":
+        failed = ", ".join(f"{c.id} ({c.subject})" for c in report.checks if c.status != "PASS")
+        raise RegistryError(f"the evidence {path} says the served traffic failed its checks: {failed}",
+                            fix="fix the candidate or the serving problem and monitor new traffic; failing evidence never promotes")
     return path, report, hashlib.sha256(data).hexdigest()
 
 

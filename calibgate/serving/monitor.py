@@ -56,14 +56,23 @@ def read_log(path: str | Path) -> tuple[list[LogRecord], bytes]:
     fix = "pass the JSONL file 'calibgate serve --log' writes"
     text = decode_utf8(data, source=str(path), fix=fix)
     records = []
+    seen: dict[tuple, int] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            records.append(LogRecord.model_validate(json.loads(line)))
+            record = LogRecord.model_validate(json.loads(line))
         except (ValueError, RecursionError) as exc:
             problem = first_problem(exc) if isinstance(exc, ValidationError) else f"not JSON: {str(exc).splitlines()[0][:80]}"
             raise DataError(f"{path}:{number}: not a prediction log record ({problem})", fix=fix) from None
+        # the server writes one line per answer: the same answer twice is a log copied into itself, which would
+        # count its requests twice (and meet a rollout's min_requests); a client's retry has its own arrival time
+        key = (record.request_id, record.role, record.model, record.ts)
+        if key in seen:
+            raise DataError(f"{path}:{number}: repeats the answer on line {seen[key]} (request {record.request_id[:40]}, "
+                            f"{record.role}): a log concatenated with itself?", fix="monitor each served log once, unmerged")
+        seen[key] = number
+        records.append(record)
     if not records:
         raise DataError(f"{path}: the prediction log is empty", fix="serve some traffic with 'calibgate serve --log' first")
     return records, data

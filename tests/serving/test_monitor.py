@@ -104,3 +104,34 @@ def test_policies_without_the_sections_are_unchanged(tmp_path):
     path.write_text("checks:\n  accuracy_floor: {min: 0.5}\n")
     policy = load_policy(path)
     assert policy.rollout is None and policy.monitor is None
+
+
+def test_a_report_monitor_cannot_have_written_is_refused(tmp_path):
+    """Forgeries of rollout evidence: more requests than the log had, a window after the report, a pass over a FAIL."""
+    from calibgate.records.monitor import MonitorReport
+
+    report = json.loads(monitor(write_log(tmp_path / "p.jsonl", n=20), thresholds=MonitorThresholds(max_error_rate=0.5))
+                        .model_dump_json())
+    MonitorReport.model_validate(report)  # the genuine one reads
+    model = report["models"][0]
+    cases = {
+        "more requests than lines": {**report, "models": [{**model, "requests": 5000, "answered": 5000}]},
+        "requests that do not add up": {**report, "models": [{**model, "answered": model["answered"] + 7}]},
+        "a window after the report": {**report, "window": {**report["window"], "last_ts": 4_000_000_000.0,
+                                                           "last": "2096-10-02T07:06:40+00:00"}},
+        "a window time that is not its ts": {**report, "window": {**report["window"], "first": "2030-01-01T00:00:00+00:00"}},
+        "a pass over a failing check": {**report, "checks": [{**report["checks"][0], "status": "FAIL"}]},
+        "made in the future": {**report, "created_at": "2999-01-01T00:00:00+00:00"},
+    }
+    for name, forged in cases.items():
+        with pytest.raises(ValueError):
+            MonitorReport.model_validate(forged)
+            pytest.fail(name)
+
+
+def test_a_log_concatenated_with_itself_is_refused(tmp_path):
+    log = write_log(tmp_path / "p.jsonl", n=5)
+    twice = tmp_path / "twice.jsonl"
+    twice.write_bytes(log.read_bytes() * 2)
+    with pytest.raises(DataError, match="repeats the answer on line 1"):
+        monitor(twice)

@@ -95,7 +95,9 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
     out = promote(project, "router@v1.1.0", "canary", s1, policy=str(strict))
     assert out.exit_code == 2 and "falls short: agreement" in out.output and "< 1.0" in out.output
     stale = project / "stale.json"  # traffic from before the version entered shadow proves nothing about the stage
-    stale.write_text(json.dumps({**report, "window": {**report["window"], "first_ts": 1_700_000_000.0}}))
+    from calibgate.serving.monitor import _iso
+
+    stale.write_text(json.dumps({**report, "window": {**report["window"], "first_ts": 1_700_000_000.0, "first": _iso(1_700_000_000.0)}}))
     out = promote(project, "router@v1.1.0", "canary", stale)
     assert out.exit_code == 2 and "before router@v1.1.0 entered shadow" in out.output
     out = promote(project, "router@v1.1.0", "canary", s0)  # a report about another version is no evidence
