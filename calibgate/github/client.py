@@ -261,7 +261,7 @@ class GitHubClient:
             if exc.status == 404:
                 return None
             raise
-        return str(data["object"]["sha"])
+        return _dig(data, "object", "sha", what=f"the branch {branch}")
 
     def create_branch(self, repo: str, branch: str, sha: str) -> dict:
         """POST /repos/{repo}/git/refs: a new branch at commit ``sha``."""
@@ -291,16 +291,16 @@ class GitHubClient:
         so a failure here leaves nothing on any branch. Returns the commit sha.
         """
         repo, parent = validate_repo(repo), validate_sha(parent)
-        base_tree = self.get_commit(repo, parent)["tree"]["sha"]
+        base_tree = _dig(self.get_commit(repo, parent), "tree", "sha", what=f"commit {parent[:12]}")
         entries = []
         for path, text in files.items():
             blob = self.request("POST", f"/repos/{repo}/git/blobs", json_body={"content": text, "encoding": "utf-8"}).data
-            entries.append({"path": path, "mode": "100644", "type": "blob", "sha": blob["sha"]})
+            entries.append({"path": path, "mode": "100644", "type": "blob", "sha": _dig(blob, "sha", what="a new blob")})
         tree = self.request("POST", f"/repos/{repo}/git/trees", json_body={"base_tree": base_tree, "tree": entries}).data
         commit = self.request(
-            "POST", f"/repos/{repo}/git/commits", json_body={"message": message, "tree": tree["sha"], "parents": [parent]}
+            "POST", f"/repos/{repo}/git/commits", json_body={"message": message, "tree": _dig(tree, "sha", what="a new tree"), "parents": [parent]}
         ).data
-        return str(commit["sha"])
+        return _dig(commit, "sha", what="a new commit")
 
     def list_pulls(self, repo: str, *, head: str | None = None, base: str | None = None, state: str = "open") -> list[dict]:
         """GET /repos/{repo}/pulls; ``head`` is ``owner:branch`` (GitHub's filter), ``base`` a branch name."""
@@ -345,11 +345,22 @@ class GitHubClient:
         each item has ``state`` ("approved"/"rejected"), ``user.login``, ``environments[].name`` and ``comment``.
         """
         repo, run_id = validate_repo(repo), validate_number(run_id, "workflow run")
-        data = self.request("GET", f"/repos/{repo}/actions/runs/{run_id}/approvals").data
-        if not isinstance(data, list):
-            raise GitHubUnavailableError(f"GitHub answered the approvals of run {run_id} with {type(data).__name__}, not a list",
+        # every page: a rejection on page 2 must refuse the promotion as surely as one on page 1
+        return list(self.paginate(f"/repos/{repo}/actions/runs/{run_id}/approvals"))
+
+
+def _dig(data: Any, *keys: str, what: str) -> str:
+    """``data[k1][k2]...`` as a string; GitHubUnavailableError (exit 3, one line) when the answer has another shape."""
+    value = data
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            raise GitHubUnavailableError(f"GitHub's answer about {what} has no '{'.'.join(keys)}' (not the REST API's shape)",
                                          fix="retry; check GITHUB_API_URL points at the GitHub REST API")
-        return data
+        value = value[key]
+    if not isinstance(value, str) or not value:
+        raise GitHubUnavailableError(f"GitHub's answer about {what} has a '{'.'.join(keys)}' that is not text",
+                                     fix="retry; check GITHUB_API_URL points at the GitHub REST API")
+    return value
 
 
 def _body(body: str) -> str:

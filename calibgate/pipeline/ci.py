@@ -85,6 +85,10 @@ def run_ci(
     name = name or cfg.name
     if post and (not repo or pr is None):
         raise ConfigError("posting the report needs the repository and PR number", fix="pass --repo owner/name --pr N")
+    if post and client is None:
+        from calibgate.github import GitHubClient
+
+        client = GitHubClient.from_env()  # a missing token is exit 2 now, not after minutes of training
     if baseline not in ("production", "none"):
         raise ConfigError(f"--baseline {baseline!r}: calibgate ci compares with 'production' or 'none'",
                           fix="use calibgate gate --baseline RUN_DIR to compare with a run directory")
@@ -126,9 +130,9 @@ def run_ci(
     (out_dir / REPORT_FILE).write_text(report, encoding="utf-8")
     posted = None
     if post:
-        from calibgate.github import GitHubClient, upsert_comment
+        from calibgate.github import upsert_comment
 
-        posted = upsert_comment(client or GitHubClient.from_env(), repo, pr, report)
+        posted = upsert_comment(client, repo, pr, report)
     return CiResult(decision=decision, report=report, out_dir=out_dir, run_dir=run_dir, posted=posted)
 
 

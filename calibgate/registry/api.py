@@ -107,8 +107,9 @@ def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: 
     from calibgate.runs import load_run
 
     dest = Path(dest)
-    if dest.exists():
-        raise RegistryError(f"{dest} already exists", fix="pass a new directory to --to")
+    if dest.exists() or dest.is_symlink():  # a dangling link is there too: rename would not replace it
+        raise RegistryError(f"{dest} already exists" + (" (a symlink)" if dest.is_symlink() else ""),
+                            fix="pass a new directory to --to")
     make_dirs(dest.parent)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
@@ -117,7 +118,10 @@ def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: 
     try:
         _store.fetch_stored(git.root, v.record.artifacts, tmp, verified=True)
         check_manifest(ref, v.record, load_run(tmp))  # what landed on disk is the run the tag pins
-        tmp.rename(dest)
+        try:
+            tmp.rename(dest)
+        except OSError as exc:  # made meanwhile by another process, or a path through a file
+            raise path_error(exc, dest, "restore into") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -91,7 +91,9 @@ def registry_locked(func):
 
     @functools.wraps(func)
     def locked(*args, **kwargs):
-        with registry_lock(open_repo(kwargs.get("repo"))):
+        git = open_repo(kwargs.get("repo"))
+        git.check_identity()  # every operation ends in a tag: refuse before anything is pushed to a store
+        with registry_lock(git):
             return func(*args, **kwargs)
 
     return locked

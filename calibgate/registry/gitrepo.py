@@ -82,6 +82,16 @@ class GitRepo:
         except RegistryError:
             raise RegistryError(f"{self.root} has no commits yet", fix="commit the project first (git commit)") from None
 
+    def check_identity(self) -> None:
+        """Refuse before any work when git cannot sign a commit or tag with a name and email (a bare CI runner)."""
+        try:
+            self.git("var", "GIT_COMMITTER_IDENT")
+        except RegistryError:
+            raise RegistryError(
+                "git has no identity to tag with (user.name / user.email are not set)",
+                fix="git config user.name 'Your Name' && git config user.email you@example.com (in CI, set them in the job)",
+            ) from None
+
     def user(self) -> str:
         try:
             return self.git("config", "user.name").strip()

@@ -149,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.issues.append(issue)
             return self._send(201, issue)
         if (m := re.fullmatch(r"actions/runs/(\d+)/approvals", rest)) and method == "GET":
-            return self._send(200, state.approvals.get(int(m.group(1)), []))
+            return self._page(state.approvals.get(int(m.group(1)), []), query, path)
         if rest == "pulls" and method == "POST":
             if state.refuse_pulls:
                 return self._send(state.refuse_pulls, {"message": "GitHub Actions is not permitted to create pull requests."})

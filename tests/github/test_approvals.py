@@ -35,3 +35,18 @@ def test_no_approval_or_a_rejection_refuses(gh, client):
     gh.state.approvals[9] = [review("carol"), review("mallory", state="rejected")]
     with pytest.raises(RegistryError, match="mallory rejected"):
         environment_reviewers(client, REPO, 9, "production")
+
+
+def test_a_rejection_on_a_later_page_still_refuses(gh, client):
+    """The fake serves two reviews a page: the rejection is on page 2, after two approvals."""
+    gh.state.approvals[10] = [review("bob"), review("carol"), review("mallory", state="rejected")]
+    with pytest.raises(RegistryError, match="mallory rejected"):
+        environment_reviewers(client, REPO, 10, "production")
+
+
+def test_an_answer_of_another_shape_is_github_unavailable(gh, client):
+    from calibgate.github.client import _dig
+    from calibgate.github.errors import GitHubUnavailableError
+
+    with pytest.raises(GitHubUnavailableError, match="has no 'object.sha'"):
+        _dig("<html>", "object", "sha", what="the branch main")

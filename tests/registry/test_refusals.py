@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -171,3 +172,21 @@ def test_a_malformed_dvc_config_is_one_line_exit_2(project):
     (project / ".dvc" / "config").write_text("[core\n")
     one_line_refusal(run_cli("registry", "register", "runs/a", "--no-push"), "DVC configuration", ".dvc/config")
     assert local_tags(project) == set()
+
+
+def test_no_git_identity_is_refused_before_anything_is_stored(project, tmp_path, monkeypatch):
+    """A bare CI runner has no user.name/user.email: register used to push to the DVC remote, then fail at the tag."""
+    from calibgate.errors import RegistryError
+    from calibgate.registry import api
+
+    remote = project.parent / "dvc-remote"
+    before = sorted(p for p in remote.rglob("*")) if remote.exists() else []
+    monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-config"))
+    for key in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(key, raising=False)
+    subprocess.run(["git", "config", "--unset", "user.name"], cwd=project, check=False)
+    subprocess.run(["git", "config", "user.useConfigOnly", "true"], cwd=project, check=True)
+    with pytest.raises(RegistryError, match="no identity"):
+        api.register("runs/a")
+    assert (sorted(p for p in remote.rglob("*")) if remote.exists() else []) == before

@@ -263,3 +263,12 @@ def test_a_store_that_is_gone_or_a_file_is_configuration_not_tampering(project, 
     with pytest.raises(RegistryError):
         api.fetch_version(info.tag, project / "pulled")
     assert not (project / "pulled").exists()
+
+
+def test_pull_into_a_dangling_symlink_is_refused_and_writes_nothing(project, tmp_path):
+    info = api.register("runs/a")
+    link = tmp_path / "linkto"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(RegistryError, match="already exists"):
+        api.fetch_version(info.tag, link)
+    assert not (tmp_path / "nowhere").exists() and not list(tmp_path.glob(".linkto.pull-*"))
