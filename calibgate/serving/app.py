@@ -66,7 +66,7 @@ class _Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=self.registry)
         self.labels = prom.Counter("calibgate_predictions", "Predicted labels, by model and role",
                                    ["model", "role", "label"], registry=self.registry)
-        self.errors = prom.Counter("calibgate_errors", "Errors by kind (bad_request, model_error, shadow_error, shadow_skipped)",
+        self.errors = prom.Counter("calibgate_errors", "Errors by kind (bad_request, model_error, shadow_error, shadow_skipped, log_error)",
                                    ["kind"], registry=self.registry)
 
     def observe(self, model: str, role: str, status: int, latency_ms: float | None, records: list[dict]) -> None:
@@ -100,6 +100,7 @@ def create_app(
     router = Router(share=share, has_canary=canary is not None)
     log = log or PredictionLog(None)
     metrics = _Metrics()
+    log.on_failure = lambda exc: metrics.errors.labels("log_error").inc()
     served = {"primary": BatchingModel(primary, workers=limits.workers, max_batch=limits.max_batch)}
     if canary is not None:
         served["canary"] = BatchingModel(canary, workers=limits.workers, max_batch=limits.max_batch)
@@ -313,12 +314,15 @@ def build_server(
     if limits.shadow_backlog < 0:
         raise ConfigError(f"shadow_backlog must be >= 0, got {limits.shadow_backlog}", fix="pass 0 or more")
     check_threads(limits.workers)
+    for option, other in (("--canary", canary), ("--shadow", shadow)):
+        if other is not None and str(other) == str(ref):
+            raise ConfigError(f"{option} {other} is the version already served", fix=f"pass {option} the version to try")
     log_text = _log_text(policy, repo)
+    predictions = PredictionLog(log, log_text=log_text)  # a log that cannot be a file fails before minutes of loading
     primary = load_served(ref, repo=repo, precision=precision)
     shadow_model = load_served(shadow, repo=repo, precision=precision) if shadow else None
     canary_model = load_served(canary, repo=repo, precision=precision) if canary else None
-    app = create_app(primary, shadow=shadow_model, canary=canary_model, share=share, limits=limits,
-                     log=PredictionLog(log, log_text=log_text))
+    app = create_app(primary, shadow=shadow_model, canary=canary_model, share=share, limits=limits, log=predictions)
     return ServerPlan(app=app, primary=primary.ref, shadow=shadow_model.ref if shadow_model else None,
                       canary=canary_model.ref if canary_model else None, share=share, log=log)
 

@@ -17,7 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calibgate.paths import make_dirs, path_error
+from calibgate.errors import ConfigError
+from calibgate.paths import make_dirs, path_error, special_file
 
 PREDLOG_SCHEMA_VERSION = 1
 Role = Literal["primary", "canary", "shadow"]
@@ -68,7 +69,11 @@ class PredictionLog:
         self.log_text = log_text
         self._lock = threading.Lock()
         self._fh = None
+        self.failures = 0
+        self.on_failure = None  # called with the OSError of each line that could not be written (the server counts it)
         if self.path is not None:
+            if kind := special_file(self.path):  # /dev/full takes the open and fails every write
+                raise ConfigError(f"--log {self.path} is {kind}, not a log file", fix="name a regular file, e.g. --log predictions.jsonl")
             make_dirs(self.path.parent)
             try:
                 self._fh = self.path.open("a", encoding="utf-8")
@@ -76,17 +81,31 @@ class PredictionLog:
                 raise path_error(exc, self.path, "append to the prediction log") from None
 
     def write(self, record: LogRecord) -> None:
+        """Append one line; a failed write (a full disk) is counted and said once on stderr, and never fails the answer."""
         if self._fh is None:
             return
         line = record.model_dump_json(exclude_none=True) + "\n"
         with self._lock:
-            self._fh.write(line)
-            self._fh.flush()
+            try:
+                self._fh.write(line)
+                self._fh.flush()
+            except OSError as exc:
+                self.failures += 1
+                if self.failures == 1:
+                    import sys
+
+                    print(f"calibgate serve: cannot write the prediction log {self.path} ({exc.strerror or exc}); answers go "
+                          "on unlogged and calibgate_errors_total{kind=\"log_error\"} counts them", file=sys.stderr)
+                if self.on_failure is not None:
+                    self.on_failure(exc)
 
     def close(self) -> None:
         with self._lock:
             if self._fh is not None:
-                self._fh.close()
+                try:
+                    self._fh.close()
+                except OSError:  # the lines a full disk refused were counted when written
+                    self.failures += 1
                 self._fh = None
 
 

@@ -135,3 +135,16 @@ def test_a_log_concatenated_with_itself_is_refused(tmp_path):
     twice.write_bytes(log.read_bytes() * 2)
     with pytest.raises(DataError, match="repeats the answer on line 1"):
         monitor(twice)
+
+
+def test_a_log_write_that_fails_is_counted_not_raised(tmp_path):
+    """A full disk mid-serving: the answer still goes out, the failure is counted once per line."""
+    log = PredictionLog(tmp_path / "p.jsonl")
+    seen = []
+    log.on_failure = seen.append
+    log._fh.close()
+    log._fh = open("/dev/full", "w", encoding="utf-8")  # a real full disk: every flush fails with ENOSPC
+    log.write(LogRecord(ts=1.0, request_id="r", role="primary", model="m@v1.0.0", status=200))
+    log.write(LogRecord(ts=2.0, request_id="s", role="primary", model="m@v1.0.0", status=200))
+    assert log.failures == 2 and len(seen) == 2 and all(isinstance(e, OSError) for e in seen)
+    log.close()  # the refused bytes still in the buffer do not raise at shutdown

@@ -173,7 +173,9 @@ def test_serve_refuses_bad_options_and_tampered_versions(served_project, tmp_pat
     copy = tmp_path / "project"
     shutil.copytree(served_project, copy)
     for args, words in [(("router@v9.0.0",), "not registered"), (("router@v1.0.0", "--share", "0.2"), "without a canary"),
-                        (("router@v1.0.0", "--canary", "router@v1.1.0"), "--share"), (("nothing-here",), "neither")]:
+                        (("router@v1.0.0", "--canary", "router@v1.1.0"), "--share"), (("nothing-here",), "neither"),
+                        (("router@v1.0.0", "--canary", "router@v1.0.0", "--share", "0.1"), "already served"),
+                        (("router@v1.0.0", "--log", "/dev/full"), "is a device")]:
         out = _serve_cli(copy, *args)
         assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
     out = _serve_cli(copy, "router@v1.0.0", "--precision", "int8")  # exported without --quantize int8
