@@ -64,6 +64,12 @@ def weakenings(base: Policy, new: Policy) -> list[PolicyChange]:
     return [c for c in policy_changes(base, new) if c.direction == "weaker"]
 
 
+def describe_changes(changes: list[PolicyChange], *, limit: int = 6) -> str:
+    """The first ``limit`` changes, ``key before -> after`` joined by '; ', and how many more there are."""
+    listed = "; ".join(c.describe() for c in changes[:limit])
+    return listed + (f"; and {len(changes) - limit} more" if len(changes) > limit else "")
+
+
 # -- private ------------------------------------------------------------------------------------
 
 
@@ -159,7 +165,7 @@ def policy_change_check(base: Policy | None, new: Policy, *, ref: str, problem: 
     weaker = [c for c in changes if c.direction == "weaker"]
     unclear = [c for c in changes if c.direction == "changed"]
     if weaker:
-        listed = "; ".join(c.describe() for c in weaker[:6]) + (f"; and {len(weaker) - 6} more" if len(weaker) > 6 else "")
+        listed = describe_changes(weaker)
         return CheckResult(
             id=POLICY_CHECK, status="FAIL", value=float(len(weaker)), threshold=0.0, config=config,
             message=f"the policy is weaker than {ref}'s in {len(weaker)} place(s): {listed}. A weaker policy is never adopted "
@@ -167,7 +173,7 @@ def policy_change_check(base: Policy | None, new: Policy, *, ref: str, problem: 
                     "that pull request too, so a maintainer merges it deliberately)",
         )
     if unclear:
-        listed = "; ".join(c.describe() for c in unclear[:6])
+        listed = describe_changes(unclear)
         return CheckResult(id=POLICY_CHECK, status="WARN", config=config,
                            message=f"the policy differs from {ref}'s where calibgate cannot tell stricter from weaker: {listed}; review it")
     stricter = len(changes)

@@ -117,23 +117,16 @@ class MonitorReport(Record):
         w = self.window
         if not w.first_ts <= w.last_ts:
             raise ValueError("window.first_ts is after window.last_ts")
-        for name, iso, ts in (("first", w.first, w.first_ts), ("last", w.last, w.last_ts), ("created_at", self.created_at, None)):
-            try:
-                moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-            except ValueError:
-                raise ValueError(f"{name} {iso!r} is not an ISO 8601 time") from None
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-            if ts is not None and abs(moment.timestamp() - ts) > 1:
+        for name, iso, ts in (("first", w.first, w.first_ts), ("last", w.last, w.last_ts)):
+            if abs(_timestamp(iso, f"window.{name}") - ts) > 1:
                 raise ValueError(f"window.{name} {iso} is not window.{name}_ts {ts}")
-            if name == "created_at":
-                created = moment.timestamp()
+        created = _timestamp(self.created_at, "created_at")
         if created > datetime.now(timezone.utc).timestamp() + 300:
             raise ValueError(f"created_at {self.created_at} is in the future")
         if w.last_ts > created + 1:
             raise ValueError("the window ends after the report was created")
         for m in self.models:
-            if m.requests > w.lines or m.answered + m.server_errors + m.client_errors != m.requests:
+            if m.answered + m.server_errors + m.client_errors != m.requests:  # more than the log: the sum below
                 raise ValueError(f"{m.model} ({m.role}): requests {m.requests} do not add up (answered {m.answered}, "
                                  f"server errors {m.server_errors}, client errors {m.client_errors}; {w.lines} log lines)")
         if sum(m.requests for m in self.models) > w.lines:
@@ -150,3 +143,14 @@ class MonitorReport(Record):
             if s.model == model and (role is None or s.role == role):
                 return s
         return None
+
+
+def _timestamp(iso: str, name: str) -> float:
+    """Unix time of an ISO 8601 string (UTC when it names no zone); ValueError naming the field otherwise."""
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name} {iso!r} is not an ISO 8601 time") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()

@@ -68,8 +68,9 @@ def promote(
     name, version = resolve_ref(ref, name, git)
     if not is_valid_name(stage):
         raise RegistryError(f"stage '{stage}' is not a valid gto stage name", fix="letters, digits, '-', '_', '/'")
-    loaded = resolve_policy(policy, project_config(git))
-    _not_weaker_than_committed(git, loaded)
+    config = project_config(git)
+    loaded = resolve_policy(policy, config)
+    _not_weaker_than_committed(git, loaded, config)
     _check_declared(stage, loaded)
     rule = loaded.approval_for(stage)
     approvers = _distinct_approvers(approved_by)
@@ -120,20 +121,19 @@ def _distinct_approvers(approved_by) -> list[str]:
     return sorted(seen.values())
 
 
-def _not_weaker_than_committed(git: GitRepo, policy) -> None:
+def _not_weaker_than_committed(git: GitRepo, policy, config) -> None:
     """A promotion applies the reviewed policy: not a weaker one named with ``--policy`` or edited and not committed.
 
     The reference is the policy calibgate.yaml names at HEAD (what was reviewed and merged); a weaker policy is
     adopted by committing it, never by naming another file at promotion time.
     """
-    from calibgate.policy.compare import weakenings
+    from calibgate.policy.compare import describe_changes, weakenings
     from calibgate.registry.policybase import policy_at
 
-    committed, _ = policy_at("HEAD", project_config(git), git.root)
+    committed, _ = policy_at("HEAD", config, git.root)
     weaker = weakenings(committed, policy) if committed is not None else []
     if weaker:
-        listed = "; ".join(c.describe() for c in weaker[:4]) + (f"; and {len(weaker) - 4} more" if len(weaker) > 4 else "")
-        raise RegistryError(f"{policy.source} is weaker than the policy committed at HEAD: {listed}",
+        raise RegistryError(f"{policy.source} is weaker than the policy committed at HEAD: {describe_changes(weaker, limit=4)}",
                             fix="promote under the committed policy (drop --policy, or commit the policy change through review)")
 
 
