@@ -42,8 +42,11 @@ def special_file(path: str | Path) -> str | None:
         return None  # missing or unreadable: the reader's own error says so
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
-    return "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" \
-        if stat.S_ISSOCK(mode) else "not a regular file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
 
 
 def read_user_text(path: str | Path, *, what: str, fix: str, error: type[CalibgateError] = DataError) -> str:
@@ -111,13 +114,13 @@ def safe_join(root: str | Path, rel: str, *, what: str = "path") -> Path:
 
 
 # errno values that say the machine failed (exit 3); every other OSError on a path means the path itself is wrong (exit 2)
-_MACHINE_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT, errno.ENOMEM}
+MACHINE_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT, errno.ENOMEM}
 
 
 def path_error(exc: OSError, path: str | Path, doing: str) -> CalibgateError:
     """The one-line error for an OSError on ``path``: ConfigError for a wrong path, EnvironmentFailure for the machine."""
     reason = exc.strerror or type(exc).__name__
-    if exc.errno in _MACHINE_ERRNOS:
+    if exc.errno in MACHINE_ERRNOS:
         return EnvironmentFailure(f"cannot {doing} {path}: {reason}", fix="free disk space or fix the file system, then retry")
     if exc.errno == errno.ENOTDIR:
         reason += " (a part of the path is a file)"

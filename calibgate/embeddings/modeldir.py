@@ -12,11 +12,12 @@ are the only callers of ``from_pretrained`` and always pass
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 from calibgate.errors import ModelError
-from calibgate.paths import PICKLE_SUFFIXES  # formats that are (or wrap) pickle
+from calibgate.paths import MACHINE_ERRNOS, PICKLE_SUFFIXES  # PICKLE_SUFFIXES: formats that are (or wrap) pickle
 
 _CONFIGS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
             "generation_config.json", "adapter_config.json")
@@ -84,29 +85,23 @@ def check_model_dir(path: str | Path, *, option: str = "--model") -> dict:
     return config
 
 
-class _Loading:
-    """Context: any failure of ``from_pretrained`` on a checked directory is the directory's fault (exit 2), one line.
+@contextlib.contextmanager
+def _loading(path: str | Path, what: str):
+    """Any failure of ``from_pretrained`` on a checked directory is the directory's fault (exit 2), in one line.
 
     transformers raises OSError, ValueError, RuntimeError, KeyError or safetensors' own error for a damaged or
     inconsistent directory (a truncated header, a tokenizer that is not JSON, a config whose sizes the weights do not
-    have); a full disk or memory stays an environment failure.
+    have); a full disk or memory stays an environment failure (:data:`calibgate.paths.MACHINE_ERRNOS`).
     """
-
-    def __init__(self, path: str | Path, what: str):
-        self.path, self.what = Path(path), what
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        import errno
-
-        if exc is None or isinstance(exc, (ModelError, MemoryError, KeyboardInterrupt)) or not isinstance(exc, Exception):
-            return False
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EIO, errno.ENOMEM, errno.EDQUOT):
-            return False
+    try:
+        yield
+    except (ModelError, MemoryError):
+        raise
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS:
+            raise
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise ModelError(f"{self.path}: cannot load the {self.what} ({type(exc).__name__}: {detail})",
+        raise ModelError(f"{path}: cannot load the {what} ({type(exc).__name__}: {detail})",
                          fix="restore the model directory from its source (config, tokenizer and weights saved together)") from None
 
 
@@ -116,7 +111,7 @@ def load_pretrained_model(path: str | Path):
 
     check_model_dir(path)
     transformers = require("transformers")
-    with _Loading(path, "model"):
+    with _loading(path, "model"):
         model, info = transformers.AutoModel.from_pretrained(
             str(path), local_files_only=True, use_safetensors=True, trust_remote_code=False, output_loading_info=True
         )
@@ -136,7 +131,7 @@ def load_pretrained_tokenizer(path: str | Path):
 
     config = check_model_dir(path)
     transformers = require("transformers")
-    with _Loading(path, "tokenizer"):
+    with _loading(path, "tokenizer"):
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     vocab = config.get("vocab_size")
     if isinstance(vocab, int) and not isinstance(vocab, bool) and len(tokenizer) < max(2, vocab // 2):
