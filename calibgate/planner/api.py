@@ -73,6 +73,7 @@ def plan(
         prod = production if isinstance(production, UnlabeledSet) else (load_unlabeled(prod_path) if prod_path else None)
         thresholds = thresholds or _load_thresholds(cfg, policy)
         target = target_size or cfg.target_size or _count_rows(cfg.path(cfg.data.train)) or len(cal)
+        _check_target(target, target_size, cfg, len(cal.label_names))
         model_name = model or cfg.model_path()
         from calibgate.embeddings.encoder import resolve_model_dir
 
@@ -177,6 +178,17 @@ def plan(
         warnings=warnings,
         timings={k: round(v, 3) for k, v in timings.items()},
         policy=_policy_label(cfg, policy),
+    )
+
+
+def _check_target(target: int, given: int | None, cfg: ProjectConfig, n_labels: int) -> None:
+    """Refuse a training size below one example per label: no candidate can be predicted there, not even the majority."""
+    if target >= n_labels:
+        return
+    source = "--target-size" if given else ("calibgate.yaml target_size" if cfg.target_size else "data.train")
+    raise ConfigError(
+        f"{source} gives {target} training examples, fewer than the calibration set's {n_labels} labels",
+        fix=f"plan for the size training will really use, at least one example per label (--target-size {n_labels} or more)",
     )
 
 

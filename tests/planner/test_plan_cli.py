@@ -157,6 +157,22 @@ def test_folds_larger_than_data(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "fewer than the 40" in result.stderr
 
 
+def test_a_target_size_below_one_example_per_label_is_refused_before_embedding(tmp_path, monkeypatch):
+    """Three labels and --target-size 2: no candidate can be trained there, so the plan predicted accuracies under the
+    majority baseline instead of refusing."""
+    monkeypatch.chdir(tmp_path)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CALIBGATE_CACHE_DIR", str(cache))
+    rows = "".join(json.dumps({"text": f"example {i}", "label": "abc"[i % 3]}) + "\n" for i in range(30))
+    cal = _write(tmp_path / "cal.jsonl", rows)
+    result = CliRunner().invoke(cli, ["plan", "--calibration", str(cal), "--target-size", "2", "--fast"])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert "--target-size gives 2 training examples, fewer than the calibration set's 3 labels" in line
+    assert "--target-size 3 or more" in line and "\n" not in line
+    assert not cache.exists(), "refused before anything is embedded or cached"
+
+
 @pytest.mark.parametrize("seed", [-1, 2**32])
 def test_a_seed_numpy_would_reject_is_a_config_error_in_the_api_too(tmp_path, monkeypatch, seed):
     from calibgate import api
