@@ -314,3 +314,73 @@ def test_a_fifo_inside_a_run_is_refused_by_every_hash_of_it(tmp_path):
     os.mkfifo(tmp_path / "export" / "pipe")
     with pytest.raises(IntegrityError, match="export/pipe is a FIFO"):
         hash_tree(tmp_path)
+
+
+def _sealed_run(tmp_path: Path) -> Path:
+    """A directory holding a run manifest: the guard refuses by the manifest alone, before any input is read."""
+    from calibgate.runs import MANIFEST
+
+    run = tmp_path / "runs" / "sealed"
+    make_dirs(run)
+    (run / MANIFEST).write_text("{}")
+    return run
+
+
+@pytest.mark.parametrize("build_args, option", [
+    (lambda run, tmp: ["plan", "--calibration", str(tmp / "cal.jsonl"), "-o", str(run / "plan.json")], "-o"),
+    (lambda run, tmp: ["predict", "--run", str(run), "--input", str(tmp / "t.jsonl"), "-o", str(run / "p.jsonl")], "-o"),
+    (lambda run, tmp: ["monitor", "--log", str(tmp / "log.jsonl"), "-o", str(run / "export" / "m.md")], "-o"),
+    (lambda run, tmp: ["report", "--decision", str(tmp / "d.json"), "-o", str(run / "report.md")], "-o"),
+    (lambda run, tmp: ["suggest-labels", "--pool", str(tmp / "t.jsonl"), "-o", str(run / "s.jsonl")], "--out"),
+    (lambda run, tmp: ["drift", "--dry-run", "--production", str(tmp / "t.jsonl"), "--out", str(run)], "--out"),
+    (lambda run, tmp: ["train", "--train", str(tmp / "cal.jsonl"), "--runs-dir", str(run)], "--runs-dir"),
+    (lambda run, tmp: ["ci", "--out", str(run / "ci")], "--out"),
+    (lambda run, tmp: ["bench", "regret", str(tmp), "-o", str(run / "r.md")], "-o"),
+])
+def test_an_output_inside_a_sealed_run_is_refused_and_the_run_keeps_its_files(tmp_path, monkeypatch, build_args, option):
+    """A file written under a run is one its manifest does not cover: every later load refused the run as tampered.
+    Each command that writes where a user says refuses such a path before it reads or writes anything."""
+    monkeypatch.chdir(tmp_path)
+    run = _sealed_run(tmp_path)
+    for name in ("train.jsonl", "test.jsonl"):
+        (tmp_path / name).write_text('{"text": "a", "label": "x"}\n')
+    before = sorted(p.name for p in run.rglob("*"))
+    refused(build_args(run, tmp_path), f"{option} ", "inside the sealed run")
+    assert sorted(p.name for p in run.rglob("*")) == before
+
+
+def test_serve_logs_and_registry_restores_refuse_a_sealed_run_too(tmp_path):
+    from calibgate.serving.predlog import PredictionLog
+
+    run = _sealed_run(tmp_path)
+    with pytest.raises(ConfigError, match="--log .* inside the sealed run"):
+        PredictionLog(run / "export" / "log.jsonl")
+    from calibgate.runs.guard import check_outside_runs, sealed_run_holding
+
+    link = tmp_path / "link"
+    link.symlink_to(run, target_is_directory=True)
+    assert sealed_run_holding(link / "deep" / "x") == run.resolve(), "a symlinked path is judged where it lands"
+    assert sealed_run_holding(tmp_path / "runs" / "other") is None
+    check_outside_runs(tmp_path / "runs" / "other" / "x.json", what="-o")  # beside a run is fine
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--quick", "--sizes", "50"], "--quick fixes the sizes and seeds, so --sizes would be ignored"),
+    (["--quick", "--seeds", "3", "--full-size", "500"], "so --full-size, --seeds would be ignored"),
+    (["--sizes", "0,100"], "--sizes 0 is outside 10..2000"),
+    (["--sizes", "100,5000"], "--sizes 5000 is outside 10..2000"),
+    (["--seeds", "-1"], "--seeds -1 is outside 0..4294967295"),
+    (["--seeds", "1,1"], "names a value twice"),
+    (["--sizes", "1e3"], "is not a comma-separated list of integers"),
+])
+def test_bench_regret_options_are_checked_before_anything_trains(tmp_path, extra, needle):
+    for name in ("train.jsonl", "test.jsonl"):
+        (tmp_path / name).write_text('{"text": "a", "label": "x"}\n')
+    refused(["bench", "regret", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), *extra], needle)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_bench_regret_refuses_a_data_set_named_twice(tmp_path):
+    for name in ("train.jsonl", "test.jsonl"):
+        (tmp_path / name).write_text('{"text": "a", "label": "x"}\n')
+    refused(["bench", "regret", str(tmp_path), f"{tmp_path}/.", "--quick"], "a data set is named twice")

@@ -44,15 +44,32 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
     from calibgate import api
     from calibgate.bench.regret import BenchConfig
     from calibgate.errors import ConfigError
+    from calibgate.settings import MAX_SEED
 
-    def ints(text: str, what: str) -> tuple[int, ...]:
+    def ints(text: str, what: str, low: int, high: int) -> tuple[int, ...]:
+        example = "100,300" if what == "sizes" else "0,1,2"
         try:
             values = tuple(int(v) for v in text.split(",") if v.strip())
         except ValueError:
-            raise ConfigError(f"--{what} {text!r} is not a comma-separated list of integers", fix=f"e.g. --{what} 100,300") from None
+            raise ConfigError(f"--{what} {text!r} is not a comma-separated list of integers", fix=f"e.g. --{what} {example}") from None
         if not values:
-            raise ConfigError(f"--{what} is empty", fix=f"e.g. --{what} 100,300")
+            raise ConfigError(f"--{what} is empty", fix=f"e.g. --{what} {example}")
+        if bad := [v for v in values if not low <= v <= high]:
+            raise ConfigError(f"--{what} {bad[0]} is outside {low}..{high}", fix=f"e.g. --{what} {example}")
+        if len(set(values)) < len(values):
+            raise ConfigError(f"--{what} {text!r} names a value twice: it would be counted twice in every mean", fix="give each value once")
         return values
+
+    ctx = click.get_current_context()
+    if quick and (given := [f"--{n.replace('_', '-')}" for n in ("full_size", "test_size", "sizes", "seeds")
+                            if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]):
+        raise ConfigError(f"--quick fixes the sizes and seeds, so {', '.join(given)} would be ignored", fix="drop --quick, or drop " + ", ".join(given))
+    if len({d.resolve() for d in datasets}) < len(datasets):
+        raise ConfigError("a data set is named twice: it would be counted twice in every mean", fix="name each data set once")
+    if output is not None:
+        from calibgate.runs.guard import check_outside_runs
+
+        check_outside_runs(output, what="-o")
 
     for d in datasets:
         for split in ("train.jsonl", "test.jsonl"):
@@ -61,7 +78,7 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
     if quick:
         config = BenchConfig.quick(cache_dir=cache_dir)
     else:
-        config = BenchConfig(full_size=full_size, test_size=test_size, calibration_sizes=ints(sizes, "sizes"), seeds=ints(seeds, "seeds"), cache_dir=cache_dir, model=model)
+        config = BenchConfig(full_size=full_size, test_size=test_size, calibration_sizes=ints(sizes, "sizes", 10, full_size), seeds=ints(seeds, "seeds", 0, MAX_SEED), cache_dir=cache_dir, model=model)
     if model:
         config = BenchConfig(**{**config.__dict__, "model": model})
     command = "calibgate " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and sys.argv[0].endswith("calibgate") else "calibgate bench regret"

@@ -41,6 +41,10 @@ def monitor(log_path, policy, evaluation, as_json, as_markdown, output) -> None:
 
     if as_json and as_markdown:
         raise ConfigError("--json and --markdown are exclusive", fix="pick one")
+    if output:
+        from calibgate.runs.guard import check_outside_runs
+
+        check_outside_runs(output, what="-o")
     report = api.monitor(log_path, policy=policy or _config_policy(), evaluation=evaluation)
     if as_json:
         text = report.model_dump_json(indent=2) + "\n"
@@ -49,12 +53,9 @@ def monitor(log_path, policy, evaluation, as_json, as_markdown, output) -> None:
     else:
         text = None
     if output:
-        from pathlib import Path
+        from calibgate.paths import atomic_write_text
 
-        path = Path(output)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text if text is not None else markdown(report), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(output, text if text is not None else markdown(report))
     elif text is not None:
         click.echo(text, nl=False)
     else:

@@ -45,6 +45,10 @@ def plan(calibration, production, target_size, model, policy, config, folds, see
     """
     if as_json and as_markdown:
         raise click.UsageError("choose one of --json and --markdown")
+    if output is not None:
+        from calibgate.runs.guard import check_outside_runs
+
+        check_outside_runs(output, what="-o")
     from calibgate import api
 
     result = api.plan(

@@ -65,6 +65,10 @@ Examples:
 @click.option("--threads", type=THREADS, default=None, help="Intra-op threads (default: CPUs available).")
 def predict(run_dir, input_path, output_path, precision, batch_size, top_k, threads) -> None:
     """Predict a label for every text with the run's ONNX model."""
+    if output_path != "-":
+        from calibgate.runs.guard import check_outside_runs
+
+        check_outside_runs(output_path, what="-o")
     from calibgate import api
     from calibgate.export.serving import read_texts
     from calibgate.paths import decode_utf8

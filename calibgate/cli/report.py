@@ -103,6 +103,10 @@ def report(
     if post and (repo is None or pr is None):
         raise click.UsageError("--post needs --repo owner/name and --pr N (or a pull_request event)")
     check_summary_target(summary)
+    if output is not None:
+        from calibgate.runs.guard import check_outside_runs
+
+        check_outside_runs(output, what="-o")
     records = load_records(
         {
             "decision": decision_path,

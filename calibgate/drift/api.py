@@ -8,6 +8,7 @@ from typing import Any
 
 from calibgate.drift.suggest import Suggestion
 from calibgate.errors import ConfigError
+from calibgate.runs.guard import check_outside_runs
 from calibgate.settings import load_config
 
 
@@ -57,6 +58,8 @@ def suggest_labels(
         raise ConfigError(f"--budget {budget} must be at least 1", fix="e.g. --budget 50")
     if comment and not repo:
         raise ConfigError("commenting the suggestions needs the repository", fix="pass --repo owner/name")
+    if out is not None:
+        check_outside_runs(out, what="--out")
     cfg = load_config(config)
     thresholds, _ = load_thresholds(cfg, policy)
     pool = pool if pool is not None else cfg.path(cfg.data.production)

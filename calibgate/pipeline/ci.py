@@ -25,6 +25,7 @@ from calibgate.pipeline.gate import UntrustedBaseline, default_policy_base, gate
 from calibgate.registry.policybase import compare_with_base
 from calibgate.records.decision import GateDecision
 from calibgate.report.inputs import CI_FILES as RECORD_FILES
+from calibgate.runs.guard import check_outside_runs
 from calibgate.settings import ProjectConfig, load_config
 
 REPORT_FILE = "report.md"
@@ -76,6 +77,7 @@ def run_ci(
     from calibgate.progress import line
     from calibgate.report.api import render_report
 
+    check_outside_runs(out, what="--out")
     cfg = load_config(config, required=True)
     applied = resolve_policy(policy, cfg)  # a bad policy fails here, before minutes of training
     policy_path = Path(applied.source)

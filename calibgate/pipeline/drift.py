@@ -31,6 +31,7 @@ from calibgate.drift.suggest import Suggestion
 from calibgate.errors import ConfigError
 from calibgate.github.issues import PostedIssue
 from calibgate.records.thresholds import DriftThresholds
+from calibgate.runs.guard import check_outside_runs
 from calibgate.settings import ProjectConfig, load_config
 
 
@@ -89,6 +90,8 @@ def drift(
         raise ConfigError("no production sample configured", fix="pass --production prod.jsonl or set data.production")
     if not dry_run and not repo:
         raise ConfigError("opening a drift issue needs the repository", fix="pass --repo owner/name, or --dry-run")
+    if out is not None:
+        check_outside_runs(out, what="--out")
 
     prod_texts = list(load_unlabeled(production_path, min_rows=thresholds.min_production).texts)
     version = None if reference is not None else production_version(cfg)

@@ -42,6 +42,7 @@ from calibgate.registry.common import (  # noqa: F401 - re-exported
 from calibgate.registry.registration import register  # noqa: F401 - re-exported
 from calibgate.registry.stages import deprecate, promote, rollback  # noqa: F401 - re-exported
 from calibgate.runs import EVALUATION, EXPORT_RECORD, PLAN, file_name, parse_record
+from calibgate.runs.guard import check_outside_runs
 
 __all__ = [
     "register", "promote", "rollback", "deprecate", "list_versions", "show_version", "verify_version",
@@ -110,6 +111,7 @@ def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: 
     if dest.exists() or dest.is_symlink():  # a dangling link is there too: rename would not replace it
         raise RegistryError(f"{dest} already exists" + (" (a symlink)" if dest.is_symlink() else ""),
                             fix="pass a new directory to --to")
+    check_outside_runs(dest, what="--to")
     make_dirs(dest.parent)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calibgate.errors import ConfigError
 from calibgate.paths import make_dirs, path_error, special_file
+from calibgate.runs.guard import check_outside_runs
 
 PREDLOG_SCHEMA_VERSION = 1
 Role = Literal["primary", "canary", "shadow"]
@@ -74,6 +75,7 @@ class PredictionLog:
         if self.path is not None:
             if kind := special_file(self.path):  # /dev/full takes the open and fails every write
                 raise ConfigError(f"--log {self.path} is {kind}, not a log file", fix="name a regular file, e.g. --log predictions.jsonl")
+            check_outside_runs(self.path, what="--log")
             make_dirs(self.path.parent)
             try:
                 self._fh = self.path.open("a", encoding="utf-8")

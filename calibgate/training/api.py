@@ -22,6 +22,7 @@ from calibgate.errors import ConfigError
 from calibgate.runs.layout import is_run_id
 from calibgate.records.strategies import tunes_encoder
 from calibgate.runs import RunManifest, sha256_file
+from calibgate.runs.guard import check_outside_runs
 from calibgate.records.strategies import TRAINABLE as STRATEGIES
 from calibgate.training.options import MODIFIERS, make_options
 
@@ -121,6 +122,8 @@ def train(
     if config is None or isinstance(config, (str, Path)):
         config = load_config(config)
     seed = config.seed if seed is None else check_seed(seed)
+    runs_root = Path(runs_dir) if runs_dir is not None else config.path(config.runs_dir)
+    check_outside_runs(runs_root, what="--runs-dir" if runs_dir is not None else "runs_dir")  # before planning
     model = model or config.model_path()
     plan_record, source = _resolve_plan(plan, strategy, config, model, planner)
     plan_error = None
@@ -153,7 +156,6 @@ def train(
         ensure_pulled(config.root, config.data.dvc_target, [train_file])
     data = load_labeled(train_file)
     version = data_version(config.root, config.data.dvc_target) if train_path is None else None
-    runs_root = Path(runs_dir) if runs_dir is not None else config.path(config.runs_dir)
     run_id = run_id or _new_run_id(options.strategy, options.lora_rank)
     run_dir = runs_root / run_id
     if run_dir.exists():

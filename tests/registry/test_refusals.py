@@ -103,6 +103,17 @@ def test_pull_into_a_path_through_a_file_is_a_clear_refusal(project):
     one_line_refusal(result, "afile", "exists and is not a directory")
 
 
+def test_pull_into_a_sealed_run_is_refused_and_that_run_stays_loadable(project):
+    from calibgate.runs import load_run
+
+    api.register("runs/a", push=False)
+    before = sorted(p.relative_to(project) for p in (project / "runs" / "a").rglob("*"))
+    result = run_cli("registry", "pull", "router@v1.0.0", "--to", "runs/a/restored")
+    one_line_refusal(result, "--to runs/a/restored", "inside the sealed run")
+    assert sorted(p.relative_to(project) for p in (project / "runs" / "a").rglob("*")) == before
+    load_run(project / "runs" / "a")
+
+
 @pytest.mark.parametrize("second", ["Alice", "alice\u200b", " ALICE ", "\uff41lice"])
 def test_one_person_spelled_twice_is_one_approval(project, second):
     api.register("runs/a", push=False)
