@@ -6,6 +6,7 @@ Every path is relative to the directory holding the config file.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,9 @@ CONFIG_SCHEMA_VERSION = 1
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
 MAX_BOOTSTRAP = 100_000  # resamples: past this the intervals stop changing and an evaluation takes hours
 MAX_TARGET_SIZE = 10_000_000  # labeled examples: the --target-size option's bound too
+# a registry model name (the gto rule): git tags are name@vX.Y.Z, so calibgate.yaml's name is checked when it is read
+MODEL_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
+MAX_MODEL_NAME = 128  # characters: each '/'-part of a tag must stay a file name git can write
 MAX_THREADS = 256  # onnxruntime and torch thread pools: beyond this a typo, not a machine (a billion threads hang or crash)
 
 
@@ -71,6 +75,14 @@ class ProjectConfig(BaseModel):
     # set after loading: the directory the config lives in, and the file itself (None: no config file, defaults)
     root: Path = Field(default=Path("."), exclude=True)
     source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _registry_name(cls, value: str) -> str:
+        if len(value) > MAX_MODEL_NAME or not re.fullmatch(MODEL_NAME, value) or "//" in value:
+            raise ValueError(f"{value[:40]!r} is not a registry model name: letters, digits, '-', '_', '/', starting and "
+                             f"ending alphanumeric, at most {MAX_MODEL_NAME} characters, such as ticket-router")
+        return value
 
     @field_validator("schema_version")
     @classmethod
@@ -145,6 +157,8 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> s
         close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
         return f"unknown key '{loc}'{hint}"
+    if err["type"] == "value_error":  # our own validators: the message already says what was given
+        return f"'{loc}': {err['msg'].removeprefix('Value error, ')}"
     return f"'{loc}': {err['msg']} (got {err.get('input')!r})"
 
 

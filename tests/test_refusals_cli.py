@@ -168,6 +168,11 @@ def test_a_jsonl_row_naming_a_key_twice_is_refused(tmp_path):
     ("target_size: '300'\n", "'target_size': Input should be a valid integer"),
     ("target_size: 99999999999\n", "'target_size': Input should be less than or equal to 10000000"),
     ("hardware: tpu\n", "'hardware': Input should be 'cpu' or 'gpu'"),
+    # the registry name: found at register before, after minutes of training in ci
+    ("name: ../evil\n", "'name': '../evil' is not a registry model name"),
+    ("name: 'a//b'\n", "'name': 'a//b' is not a registry model name"),
+    ("name: router-\n", "is not a registry model name"),
+    (f"name: {'x' * 129}\n", "at most 128 characters"),
 ])
 def test_the_project_config_is_read_as_strictly_as_policies(tmp_path, text, needle):
     config = tmp_path / "calibgate.yaml"

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Iterable, Literal
 
 from calibgate.errors import TagError
+from calibgate.settings import MODEL_NAME as NAME
 
 TagKind = Literal["version", "stage", "deregister", "unassign", "deprecate"]
 
-NAME = r"[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
 SEMVER = (
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
