@@ -389,3 +389,38 @@ def test_bench_regret_refuses_a_data_set_named_twice(tmp_path):
     for name in ("train.jsonl", "test.jsonl"):
         (tmp_path / name).write_text('{"text": "a", "label": "x"}\n')
     refused(["bench", "regret", str(tmp_path), f"{tmp_path}/.", "--quick"], "a data set is named twice")
+
+
+HUGE = "9" * 5000  # valid JSON; Python's int() refuses it (more than 4,300 digits) with a ValueError that was exit 3
+
+
+def test_an_integer_too_long_to_read_is_bad_input_in_every_json_reader(tmp_path, minilm_dir):
+    import shutil
+
+    from calibgate.data.jsonl import iter_objects
+    from calibgate.embeddings.modeldir import check_model_dir
+    from calibgate.errors import ModelError
+    from calibgate.github.client import _decode
+    from calibgate.records.evaluation import EvaluationResult
+    from calibgate.runs import parse_record
+    from calibgate.serving.app import BadRequest, ServeLimits, _parse
+
+    with pytest.raises(DataError, match=r"x.jsonl:2: holds an integer too long to read"):
+        list(iter_objects(['{"text": "a", "label": "b"}', '{"text": "a", "label": "b", "n": %s}' % HUGE], source="x.jsonl"))
+    with pytest.raises(ModelError, match=r"holds an integer too long to read \(over 4,300 digits\), not the evaluation"):
+        parse_record('{"accuracy": %s}' % HUGE, EvaluationResult, source="evaluation.json", what="evaluation", fix="re-run")
+    model = tmp_path / "model"
+    shutil.copytree(minilm_dir, model)
+    (model / "config.json").write_text('{"hidden_size": %s}' % HUGE)
+    with pytest.raises(ModelError, match="unreadable model config"):
+        check_model_dir(model)
+    with pytest.raises(BadRequest, match="a number too long to read"):
+        _parse(('{"text": "a", "n": %s}' % HUGE).encode(), ServeLimits())
+    assert "message" in _decode(('{"n": %s}' % HUGE).encode()), "a GitHub answer Python cannot read is an error answer"
+
+
+def test_plan_refuses_a_calibration_row_with_an_integer_too_long_to_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(json.dumps({"text": f"t{i}", "label": "ab"[i % 2]}) + "\n" for i in range(20))
+    (tmp_path / "cal.jsonl").write_text(rows + '{"text": "x", "label": "a", "extra": %s}\n' % HUGE)
+    refused(["plan", "--calibration", "cal.jsonl", "--fast"], "cal.jsonl:21: holds an integer too long to read")

@@ -246,6 +246,9 @@ def iter_objects(lines: Iterable[str], *, source: str):
                 f"{source}:{number}: not valid JSON ({exc.msg} at column {exc.colno})",
                 fix="write one JSON object per line (JSONL)",
             ) from None
+        except ValueError:  # valid JSON that Python will not read: an integer of more than 4,300 digits
+            raise DataError(f"{source}:{number}: holds an integer too long to read (over 4,300 digits)",
+                            fix="write numbers of ordinary size, or quote them as strings") from None
         except RecursionError:  # '[[[[...': json gives up before the stack does
             raise DataError(f"{source}:{number}: nested too deeply to be a row", fix='write each line as {"text": "...", "label": "..."}') from None
         if not isinstance(obj, dict):

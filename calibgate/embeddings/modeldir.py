@@ -28,7 +28,7 @@ _FIX_WEIGHTS = ("convert the weights to safetensors (e.g. model.save_pretrained(
 def _read_config(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON, an absurd integer
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise ModelError(f"{path}: unreadable model config ({reason})", fix="restore the model directory from its source") from None
     if not isinstance(data, dict):

@@ -385,7 +385,7 @@ def _decode(raw: bytes) -> Any:
         return None
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or an integer Python will not read
         return {"message": raw[:200].decode("utf-8", "replace")}
 
 

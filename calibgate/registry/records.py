@@ -14,7 +14,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from calibgate.registry.store import StoredArtifacts
 from calibgate.runs import EVALUATION, EXPORT_RECORD, PLAN, file_name
@@ -137,7 +137,7 @@ def parse_message(message: str, model: type[R]) -> R | None:
         if data.get("kind") != model.model_fields["kind"].default:
             return None
         return model.model_validate(data)
-    except (json.JSONDecodeError, ValidationError, AttributeError, RecursionError):
+    except (ValueError, AttributeError, RecursionError):  # ValidationError is a ValueError
         return None
 
 

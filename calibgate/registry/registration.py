@@ -146,6 +146,6 @@ def _plan_summary(plan_text: str | None) -> dict | None:
             "min_count": sig.get("imbalance", {}).get("min_count"),
             "dataset_sha256": plan.get("dataset", {}).get("sha256"),
         }
-    except (json.JSONDecodeError, AttributeError, RecursionError):
+    except (ValueError, AttributeError, RecursionError):
         raise ModelError(f"{PLAN} in the run is not valid JSON", fix="re-run 'calibgate plan --json'") from None
 

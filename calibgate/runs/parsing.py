@@ -22,6 +22,8 @@ def parse_record(data: bytes | str, model: type[R], *, source: str, what: str, f
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelError(f"{source}:{exc.lineno}: not valid JSON ({exc.msg}), expected the {what}", fix=fix) from None
+    except ValueError:  # an integer of more than 4,300 digits: no record calibgate writes holds one
+        raise ModelError(f"{source}: holds an integer too long to read (over 4,300 digits), not the {what}", fix=fix) from None
     except RecursionError:  # '[[[[...': json gives up before the stack does
         raise ModelError(f"{source}: nested too deeply to be the {what}", fix=fix) from None
     try:

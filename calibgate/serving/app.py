@@ -226,8 +226,10 @@ def _parse(body: bytes, limits: ServeLimits) -> list[str]:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadRequest(400, "request body is not UTF-8", "encode the JSON body as UTF-8") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadRequest(400, f"request body is not valid JSON ({exc.msg} at position {exc.pos})", example) from None
+    except ValueError:  # valid JSON Python will not read: an integer of more than 4,300 digits
+        raise BadRequest(400, "request body holds a number too long to read", example) from None
     except RecursionError:  # '[[[[...' within the size limit: json gives up before the stack does
         raise BadRequest(400, "request body is nested too deeply to be a request", example) from None
     if not isinstance(data, dict):
