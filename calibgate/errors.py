@@ -6,6 +6,7 @@ Exit codes are a contract (documented in ``calibgate --help``):
 * 1: the gate blocked the change (a result, not an exception)
 * 2: bad input or configuration (:class:`InputError` and subclasses)
 * 3: an internal or environment failure (:class:`EnvironmentFailure`)
+* 130 / 143: interrupted by SIGINT / SIGTERM (temporary files removed)
 
 Messages name the problem, the bad value and the fix, on one line.
 """
@@ -16,6 +17,7 @@ EXIT_OK = 0
 EXIT_BLOCKED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it; SIGTERM is 128 + 15
 
 
 class CalibgateError(Exception):

@@ -424,3 +424,34 @@ def test_plan_refuses_a_calibration_row_with_an_integer_too_long_to_read(tmp_pat
     rows = "".join(json.dumps({"text": f"t{i}", "label": "ab"[i % 2]}) + "\n" for i in range(20))
     (tmp_path / "cal.jsonl").write_text(rows + '{"text": "x", "label": "a", "extra": %s}\n' % HUGE)
     refused(["plan", "--calibration", "cal.jsonl", "--fast"], "cal.jsonl:21: holds an integer too long to read")
+
+
+def _reading_stdin(pid: int) -> bool:
+    """The process is blocked in read(0, ...) (syscall 0 on x86-64, 63 on arm64), per /proc/PID/syscall."""
+    try:
+        fields = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return False
+    return len(fields) > 1 and fields[0] in ("0", "63") and int(fields[1], 16) == 0
+
+
+@pytest.mark.parametrize("signal_name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupted_command_exits_128_plus_the_signal_in_one_line(tmp_path, signal_name, code):
+    """Ctrl-C used to print click's 'Aborted!' and exit 1, the code of a blocked gate; SIGTERM (a cancelled CI job)
+    killed the process without its cleanups. Both now end as an exception: one line, 128 + the signal."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "calibgate", "predict", "--run", str(tmp_path / "r"), "--input", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _reading_stdin(proc.pid) and time.monotonic() < deadline:  # imports done, handlers installed
+            time.sleep(0.2)
+        proc.send_signal(getattr(signal, signal_name))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == code, err
+    assert len(lines) == 1 and lines[0].startswith("calibgate: error: ") and "run the command again" in lines[0], err

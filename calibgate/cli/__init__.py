@@ -13,7 +13,7 @@ import sys
 import click
 
 from calibgate import __version__
-from calibgate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CalibgateError
+from calibgate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, CalibgateError
 
 # calibgate never downloads models or metrics, and its own progress bars are enough
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,7 +43,8 @@ COMMANDS = {
 
 EPILOG = """\b
 Exit codes: 0 success (gate: may promote), 1 gate blocked,
-2 bad input or configuration, 3 internal or environment failure.
+2 bad input or configuration, 3 internal or environment failure,
+130 / 143 interrupted (Ctrl-C / SIGTERM).
 
 \b
 Examples:
@@ -105,8 +106,12 @@ class LazyGroup(click.Group):
             if _traceback_requested(ctx):
                 raise
             raise CalibgateClickError(exc.format(), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise
+        except KeyboardInterrupt:  # click's own handling says 'Aborted!' and exits 1, which reads as a blocking gate
+            raise CalibgateClickError("interrupted; nothing half-written was kept; fix: run the command again",
+                                      EXIT_INTERRUPTED) from None
+        except Terminated as exc:
+            raise CalibgateClickError(f"stopped by {exc.signal_name}; nothing half-written was kept; fix: run the "
+                                      "command again", 128 + exc.signal_number) from None
         except BrokenPipeError as exc:
             if _stdout_closed():
                 raise  # '| head' closed our output: click exits 1 quietly (non-zero: a gate piped away never passes)
@@ -204,6 +209,25 @@ def cli(ctx: click.Context, traceback: bool) -> None:
     ctx.obj["traceback"] = traceback
 
 
+class Terminated(BaseException):
+    """SIGTERM (a CI job cancelled, a container stopped) raised where the process is, so every cleanup runs: the
+    temporary run, export and pull directories are removed as on Ctrl-C, instead of being left behind."""
+
+    def __init__(self, signal_number: int):
+        import signal
+
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+        self.signal_name = signal.Signals(signal_number).name
+
+
+def _terminate(signal_number, frame) -> None:
+    raise Terminated(signal_number)
+
+
 def main() -> None:
     """Console entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     cli.main(prog_name="calibgate")
