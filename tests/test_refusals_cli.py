@@ -455,3 +455,11 @@ def test_an_interrupted_command_exits_128_plus_the_signal_in_one_line(tmp_path, 
     lines = [line for line in err.splitlines() if line.strip()]
     assert proc.returncode == code, err
     assert len(lines) == 1 and lines[0].startswith("calibgate: error: ") and "run the command again" in lines[0], err
+
+
+@pytest.mark.parametrize("command", [["suggest-labels", "--pool", "pool.jsonl", "--budget", "1"],
+                                     ["drift", "--dry-run", "--production", "pool.jsonl", "--reference", "pool.jsonl"]])
+def test_a_model_option_that_is_not_a_run_names_the_option_it_was_given_as(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps({"text": f"t{i}"}) + "\n" for i in range(60)))
+    refused([*command, "--model", "nothere"], "nothere: not a calibgate run", "fix: pass --model a directory")

@@ -20,6 +20,9 @@ from calibgate.settings import ProjectConfig
 def model_run_dir(cfg: ProjectConfig, *, model: str | Path | None, version: str | None) -> Iterator[Path | None]:
     """``model`` as given, else the registry version ``version`` restored into a temp dir (verified), else None."""
     if model is not None:
+        from calibgate.runs import read_manifest
+
+        read_manifest(model, option="--model")  # before any text is embedded; the fix names the option given
         yield Path(model)
         return
     if version is None:

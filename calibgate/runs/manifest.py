@@ -155,7 +155,8 @@ def write_manifest(root: Path, manifest: RunManifest) -> RunManifest:
     return manifest
 
 
-def read_manifest(root: str | Path) -> RunManifest:
+def read_manifest(root: str | Path, *, option: str = "--run") -> RunManifest:
+    """The run's manifest, parsed (not verified: :func:`load_run` re-hashes); ``option`` names the run in the fix."""
     root = Path(root)
     path = root / MANIFEST
     if path.is_symlink():
@@ -163,7 +164,7 @@ def read_manifest(root: str | Path) -> RunManifest:
     if not path.exists():
         raise ModelError(
             f"{root}: not a calibgate run (no {MANIFEST})",
-            fix="pass --run a directory written by 'calibgate train' (e.g. runs/<id>)",
+            fix=f"pass {option} a directory written by 'calibgate train' (e.g. runs/<id>)",
         )
     try:
         return parse_manifest(path.read_bytes(), source=str(path))
