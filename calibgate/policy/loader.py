@@ -32,6 +32,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -246,7 +247,13 @@ def _wrong_type(kind: str, value: Any) -> str:
             number = float(value)
         except ValueError:
             pass
-    if number is not None and math.isfinite(number) and (kind == "float_type" or number.is_integer()):
+    exponent = re.fullmatch(r"\s*([-+]?\d+)[eE]([-+]?\d+)\s*", value) if isinstance(value, str) else None
+    if number is not None and not math.isfinite(number):
+        fix = f"{str(value).strip()} is past the largest number (about 1.8e+308): write a finite number"
+    elif exponent and kind == "float_type":  # YAML 1.1 reads 1e-3 as text: its exponent form needs a dot
+        power = exponent[2] if exponent[2][0] in "+-" else f"+{exponent[2]}"  # and a signed exponent
+        fix = f"YAML reads {value.strip()} unquoted as text, not a number: write {exponent[1]}.0e{power}"
+    elif number is not None and (kind == "float_type" or number.is_integer()):
         shown = value.strip() if isinstance(value, str) and kind == "float_type" else f"{number:.0f}" if kind == "int_type" else value
         fix = f"write {shown}" + (" (a number, unquoted)" if isinstance(value, str) else "")
     else:

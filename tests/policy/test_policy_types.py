@@ -68,7 +68,13 @@ def test_an_integer_is_still_a_valid_float(tmp_path):
     assert policy.checks.metrics["ece"].max == 0.0 and policy.planner.tolerance == 2.0
 
 
-@pytest.mark.parametrize("value, fix", [("true", "write a number such as 0.5"), ("'0.7'", "write 0.7 (a number, unquoted)")])
+@pytest.mark.parametrize("value, fix", [
+    ("true", "write a number such as 0.5"), ("'0.7'", "write 0.7 (a number, unquoted)"),
+    # YAML 1.1 reads an exponent without a dot as text: the fix said to write the same text, unquoted, again
+    ("7e-1", "YAML reads 7e-1 unquoted as text, not a number: write 7.0e-1"),
+    ("1e308", "write 1.0e+308"),
+    ("1e999", "1e999 is past the largest number (about 1.8e+308): write a finite number"),
+])
 def test_policy_check_refuses_a_coerced_floor_in_one_line(tmp_path, value, fix):
     text = (ROOT / "policies" / "default.yaml").read_text().replace("min: 0.70 ", f"min: {value} ")
     path = write(tmp_path, text)
