@@ -10,13 +10,19 @@
   write through a uniquely named temporary file in the target's directory
   (``tempfile``) renamed into place (``os.replace``): concurrent writers never
   share a temporary name, and a reader sees the old file or the new one.
+* :func:`staging_dir` makes the directory a run, an export or a pull is
+  built in before it is renamed into place; it is named by host and process,
+  so the leftovers of a process that was killed (SIGKILL, the OOM killer, a
+  lost machine) are removed by the next one instead of piling up.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -127,6 +133,45 @@ def path_error(exc: OSError, path: str | Path, doing: str) -> CalibgateError:
     elif exc.errno == errno.EEXIST:
         reason = "it exists and is not a directory"
     return ConfigError(f"cannot {doing} {path}: {reason}", fix="name a path in a directory you can write, not an existing file's")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def staging_dir(target: str | Path, kind: str) -> Path:
+    """A new empty directory beside ``target`` (``.NAME.KIND-HOST-PID-XXXX``) to build it in and rename into place.
+
+    First, directories of this shape left in the same folder by a process of this host that no longer runs are
+    removed: a killed ``train``, ``export`` or ``pull`` could not clean up after itself. Other hosts' (a shared file
+    system) and live processes' are left alone.
+    """
+    target = Path(target)
+    parent = make_dirs(target.parent)
+    host = _host()
+    stale = re.compile(rf"^\..+\.[a-z]+-{re.escape(host)}-(\d+)-[A-Za-z0-9_]+$")
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        entries = []
+    for entry in entries:
+        match = stale.match(entry.name)
+        if match and int(match[1]) != os.getpid() and entry.is_dir(follow_symlinks=False) and not _alive(int(match[1])):
+            shutil.rmtree(entry.path, ignore_errors=True)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-{host}-{os.getpid()}-", dir=parent))
+    except OSError as exc:
+        raise path_error(exc, target, "write") from None
 
 
 def make_dirs(path: str | Path) -> Path:

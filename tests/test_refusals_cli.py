@@ -463,3 +463,27 @@ def test_a_model_option_that_is_not_a_run_names_the_option_it_was_given_as(tmp_p
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps({"text": f"t{i}"}) + "\n" for i in range(60)))
     refused([*command, "--model", "nothere"], "nothere: not a calibgate run", "fix: pass --model a directory")
+
+
+def test_a_killed_process_leaves_no_staging_directory_behind_for_long(tmp_path):
+    """SIGKILL (the OOM killer) gives a train, export or pull no chance to clean up: its half-built directory stayed
+    in runs/ forever. The next staging directory in that folder removes those of dead processes on this host, and
+    leaves a live process's and another host's alone."""
+    from calibgate.paths import _host, staging_dir
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # exited: no process has that id now (ids are not reused this soon)
+    host = _host()
+    leftovers = {
+        "dead": tmp_path / f".run-a.tmp-{host}-{dead_pid}-abc123",
+        "live": tmp_path / f".run-b.export-{host}-{os.getppid()}-def456",
+        "other host": tmp_path / f".run-c.pull-elsewhere-{dead_pid}-ghi789",
+        "user's": tmp_path / ".run-a.notes",
+    }
+    for path in leftovers.values():
+        make_dirs(path)
+        (path / "weights").write_text("x")
+    fresh = staging_dir(tmp_path / "run-d", "tmp")
+    assert fresh.is_dir() and fresh.name.startswith(f".run-d.tmp-{host}-{os.getpid()}-") and not list(fresh.iterdir())
+    assert not leftovers["dead"].exists()
+    assert all(leftovers[k].exists() for k in ("live", "other host", "user's"))

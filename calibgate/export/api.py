@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -27,6 +26,7 @@ import numpy as np
 from calibgate._lazy import require
 from calibgate.errors import ConfigError, DataError, ModelError
 from calibgate.export.errors import ExportError
+from calibgate.paths import staging_dir
 from calibgate.records.export import ExportArtifact, ExportResult
 from calibgate.export.serving import Predictor, default_threads, make_session, validate_texts
 from calibgate.runs import (
@@ -141,7 +141,7 @@ def _export(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     classifier, hf_tokenizer, _ = load_classifier(run_dir, manifest)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.export-", dir=run_dir.parent))
+    tmp = staging_dir(run_dir, "export")
     try:
         fp32_path, int8_path = (tmp / file_name(ONNX_FILES[p]) for p in ("fp32", "int8"))  # tmp becomes export/
         serving_tokenizer, batches = _serving_tokenizer(hf_tokenizer, texts, manifest.max_length, tmp)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibgate.errors import IntegrityError, RegistryError
-from calibgate.paths import make_dirs, path_error
+from calibgate.paths import path_error, staging_dir
 from calibgate.records.evaluation import EvaluationResult
 from calibgate.records.export import ExportResult
 from calibgate.records.plan import Plan
@@ -103,7 +103,6 @@ def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: 
     _store.verify_stored(git.root, v.record.artifacts)  # every path and object name checked, every object re-hashed
     check_manifest(ref, v.record, _store.stored_manifest(git.root, v.record.artifacts))  # before anything is written
     import shutil
-    import tempfile
 
     from calibgate.runs import load_run
 
@@ -112,11 +111,7 @@ def fetch_version(ref: str, dest: str | Path, *, name: str | None = None, repo: 
         raise RegistryError(f"{dest} already exists" + (" (a symlink)" if dest.is_symlink() else ""),
                             fix="pass a new directory to --to")
     check_outside_runs(dest, what="--to")
-    make_dirs(dest.parent)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
-    except OSError as exc:
-        raise path_error(exc, dest, "restore into") from None
+    tmp = staging_dir(dest, "pull")
     try:
         _store.fetch_stored(git.root, v.record.artifacts, tmp, verified=True)
         check_manifest(ref, v.record, load_run(tmp))  # what landed on disk is the run the tag pins

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,7 +17,7 @@ import numpy as np
 
 from calibgate.embeddings.encoder import DEFAULT_MODEL, ModelInfo, default_model_dir, embed_texts
 from calibgate.errors import ModelError
-from calibgate.paths import make_dirs
+from calibgate.paths import staging_dir
 from calibgate.runs import (
     ADAPTER_DIR, ADAPTER_WEIGHTS, BASELINE_DIR, BASELINE_HEAD, CURVES, ENCODER_DIR, HEAD, MODEL_CARD, PLAN, TRAIN_CONFIG,
     HeadSpec, RunManifest, write_manifest,
@@ -107,8 +106,7 @@ class TrainedModel:
         run_dir = Path(run_dir)
         if run_dir.exists():
             raise ModelError(f"{run_dir} already exists", fix="choose a new run id; runs are never overwritten")
-        make_dirs(run_dir.parent)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.tmp-", dir=run_dir.parent))
+        tmp = staging_dir(run_dir, "tmp")
         try:
             manifest = self._write(tmp, run_id or run_dir.name, data=data, plan=plan, git_commit=git_commit, extra_config=extra_config)
             tmp.rename(run_dir)
