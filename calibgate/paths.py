@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -172,6 +173,25 @@ def staging_dir(target: str | Path, kind: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-{host}-{os.getpid()}-", dir=parent))
     except OSError as exc:
         raise path_error(exc, target, "write") from None
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold SIGINT, SIGTERM and SIGHUP until the block is done: for the few steps that change a sealed run's files and
+    then its manifest, so an interruption lands before or after them, never between (a run whose records and
+    manifest disagree is refused as tampered from then on). Where signals cannot be blocked, the block just runs."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def make_dirs(path: str | Path) -> Path:

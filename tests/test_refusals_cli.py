@@ -487,3 +487,23 @@ def test_a_killed_process_leaves_no_staging_directory_behind_for_long(tmp_path):
     assert fresh.is_dir() and fresh.name.startswith(f".run-d.tmp-{host}-{os.getpid()}-") and not list(fresh.iterdir())
     assert not leftovers["dead"].exists()
     assert all(leftovers[k].exists() for k in ("live", "other host", "user's"))
+
+
+def test_a_signal_during_a_runs_commit_lands_after_it(tmp_path):
+    """evaluate writes its records and then re-seals the manifest; export swaps its folder in and re-seals. A Ctrl-C
+    between the two left a run whose files and manifest disagree, refused as tampered for good. The signal is now
+    held until both are done, and then delivered."""
+    import signal
+
+    from calibgate.paths import signals_deferred
+
+    seen: list[str] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("delivered"))
+    try:
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            seen.append("commit done")
+        seen.append("after")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == ["commit done", "delivered", "after"]

@@ -201,16 +201,18 @@ def flat_metrics(evaluation: EvaluationResult) -> dict:
 
 
 def _write(run_dir: Path, manifest, evaluation: EvaluationResult) -> None:
-    from calibgate.paths import atomic_write_text
+    from calibgate.paths import atomic_write_text, signals_deferred
     from calibgate.runs import add_files, verify_run
 
     verify_run(run_dir, manifest)  # nothing changed while we evaluated
-    for name, text in (
+    records = (
         (EVALUATION, evaluation.model_dump_json(indent=2) + "\n"),
         (METRICS, json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n"),
-    ):
-        atomic_write_text(run_dir / name, text)
-    add_files(run_dir, manifest)
+    )
+    with signals_deferred():  # records and manifest change together: Ctrl-C lands before or after, never between
+        for name, text in records:
+            atomic_write_text(run_dir / name, text)
+        add_files(run_dir, manifest)
 
 
 __all__ = ["evaluate", "flat_metrics", "DataError"]

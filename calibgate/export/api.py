@@ -26,7 +26,7 @@ import numpy as np
 from calibgate._lazy import require
 from calibgate.errors import ConfigError, DataError, ModelError
 from calibgate.export.errors import ExportError
-from calibgate.paths import staging_dir
+from calibgate.paths import signals_deferred, staging_dir
 from calibgate.records.export import ExportArtifact, ExportResult
 from calibgate.export.serving import Predictor, default_threads, make_session, validate_texts
 from calibgate.runs import (
@@ -309,16 +309,17 @@ def _commit(run_dir: Path, manifest: RunManifest, tmp: Path) -> None:
     verify_run(run_dir, manifest)
     target = run_dir / EXPORT_DIR
     old = None
-    if target.exists():
-        old = tmp.with_name(tmp.name + ".old")
-        target.rename(old)
-    tmp.rename(target)
-    try:
-        add_files(run_dir, manifest)
-    except Exception:
-        shutil.rmtree(target, ignore_errors=True)
-        if old is not None:
-            old.rename(target)
-        raise
+    with signals_deferred():  # the export folder and the manifest change together: never one without the other
+        if target.exists():
+            old = tmp.with_name(tmp.name + ".old")
+            target.rename(old)
+        tmp.rename(target)
+        try:
+            add_files(run_dir, manifest)
+        except Exception:
+            shutil.rmtree(target, ignore_errors=True)
+            if old is not None:
+                old.rename(target)
+            raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
