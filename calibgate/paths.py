@@ -170,7 +170,7 @@ def staging_dir(target: str | Path, kind: str) -> Path:
         if match and int(match[1]) != os.getpid() and entry.is_dir(follow_symlinks=False) and not _alive(int(match[1])):
             shutil.rmtree(entry.path, ignore_errors=True)
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-{host}-{os.getpid()}-", dir=parent))
+        return Path(tempfile.mkdtemp(prefix=f".{_stem(target.name, 160)}.{kind}-{host}-{os.getpid()}-", dir=parent))
     except OSError as exc:
         raise path_error(exc, target, "write") from None
 
@@ -204,13 +204,39 @@ def make_dirs(path: str | Path) -> Path:
     return path
 
 
-def _temp_beside(path: Path) -> tuple[int, Path]:
-    make_dirs(path.parent)
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory", fix="name a file to write, not a directory")
+def _stem(name: str, limit: int = 200) -> str:
+    """``name`` cut to ``limit`` UTF-8 bytes, for temporary names that add their own characters under the 255-byte limit."""
+    return name.encode("utf-8", "surrogateescape")[:limit].decode("utf-8", "ignore")
+
+
+def check_file_target(path: str | Path) -> None:
+    """Refuse ``path`` as a file to write by rename (ConfigError, exit 2) unless it is missing or a regular file.
+
+    ``os.replace`` swaps whatever is there for a regular file: a symlink (``-o /dev/stdout``), a device
+    (``/dev/full``) or a FIFO would be replaced, not written to, so each is refused instead.
+    """
+    path = Path(path)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
+        if path.is_symlink():
+            raise ConfigError(f"{path} is a symlink: writing would replace the link, not write to what it names",
+                              fix="name the file itself, or leave the option out to write to standard output")
+        if kind := special_file(path):
+            raise ConfigError(f"{path} is {kind}, not a file to write",
+                              fix="name a regular file, or leave the option out to write to standard output")
+        if path.is_dir():
+            raise ConfigError(f"{path} is a directory", fix="name a file to write, not a directory")
+    except OSError as exc:  # a name too long
+        raise path_error(exc, path, "write") from None
+
+
+def _temp_beside(path: Path) -> tuple[int, Path]:
+    """A new temporary file beside ``path`` (checked by :func:`check_file_target`), to rename into place."""
+    make_dirs(path.parent)
+    check_file_target(path)
+    try:
+        # the temporary name is the file's plus 15 characters: a name near the 255-byte limit gets a shorter stem
+        fd, name = tempfile.mkstemp(prefix=f".{_stem(path.name)}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # a name too long, a parent without permission: one line naming the path
         raise path_error(exc, path, "write") from None
     os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide store objects and run files from other readers
     return fd, Path(name)
@@ -224,8 +250,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk mid-write: exit 3 naming the file, not an 'internal error'
+            raise path_error(exc, path, "write") from None
         raise
 
 
@@ -242,6 +270,8 @@ def atomic_copy(source: BinaryIO, path: str | Path) -> None:
         with os.fdopen(fd, "wb") as fh:
             shutil.copyfileobj(source, fh)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp), str(path)):  # ours, not the source's
+            raise path_error(exc, path, "write") from None
         raise

@@ -25,6 +25,12 @@ MAX_TARGET_SIZE = 10_000_000  # labeled examples: the --target-size option's bou
 # a registry model name (the gto rule): git tags are name@vX.Y.Z, so calibgate.yaml's name is checked when it is read
 MODEL_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
 MAX_MODEL_NAME = 128  # characters: each '/'-part of a tag must stay a file name git can write
+
+
+def is_model_name(value: str) -> bool:
+    """The gto name rule, and no '//' (git refuses an empty path part, after the artifacts were stored)."""
+    return re.fullmatch(MODEL_NAME, value) is not None and "//" not in value
+
 MAX_THREADS = 256  # onnxruntime and torch thread pools: beyond this a typo, not a machine (a billion threads hang or crash)
 
 
@@ -79,7 +85,7 @@ class ProjectConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _registry_name(cls, value: str) -> str:
-        if len(value) > MAX_MODEL_NAME or not re.fullmatch(MODEL_NAME, value) or "//" in value:
+        if len(value) > MAX_MODEL_NAME or not is_model_name(value):
             raise ValueError(f"{value[:40]!r} is not a registry model name: letters, digits, '-', '_', '/', starting and "
                              f"ending alphanumeric, at most {MAX_MODEL_NAME} characters, such as ticket-router")
         return value

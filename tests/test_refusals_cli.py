@@ -507,3 +507,35 @@ def test_a_signal_during_a_runs_commit_lands_after_it(tmp_path):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == ["commit done", "delivered", "after"]
+
+
+def test_an_output_path_that_is_a_link_a_fifo_or_too_long_is_one_line_and_is_left_as_it_was(tmp_path):
+    """os.replace swapped a regular file in for whatever was there: '-o /dev/full' turned the device into a file (as
+    root), a FIFO or a link to /proc/self/fd/1 became a plain file, with exit 0. A name past 255 bytes was exit 3."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    target = tmp_path / "real.json"
+    target.write_text("kept")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    with pytest.raises(ConfigError, match="is a FIFO, not a file to write"):
+        atomic_write_text(fifo, "x")
+    with pytest.raises(ConfigError, match="is a symlink: writing would replace the link"):
+        atomic_write_text(link, "x")
+    assert fifo.is_fifo() and link.is_symlink() and target.read_text() == "kept"
+    with pytest.raises(ConfigError, match="File name too long"):
+        atomic_write_text(tmp_path / ("e" * 260), "x")
+    near_limit = tmp_path / ("d" * 250)  # a legal name: the temporary name beside it must stay legal too
+    atomic_write_text(near_limit, "x")
+    assert near_limit.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    (tmp_path / "d.json").write_text("{}")
+    refused(["report", "--decision", str(tmp_path / "d.json"), "-o", str(fifo)], "is a FIFO, not a file to write")
+
+
+@pytest.mark.parametrize("run_id", ["LATEST", "latest", "Latest"])
+def test_the_runs_pointer_names_are_not_run_ids(tmp_path, monkeypatch, run_id):
+    """--run-id LATEST trained, wrote the run, then failed (LATEST is the pointer file) and so did every later train;
+    --run-id latest froze the runs/latest link on that run while LATEST moved on."""
+    monkeypatch.chdir(tmp_path)
+    refused(["train", "--strategy", "embedding-probe", "--run-id", run_id], f"run id '{run_id}' is the name of the runs directory's pointer")
+    assert not (tmp_path / "runs").exists()

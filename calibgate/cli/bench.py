@@ -69,7 +69,7 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
     if output is not None:
         from calibgate.runs.guard import check_outside_runs
 
-        check_outside_runs(output, what="-o")
+        check_outside_runs(output, what="-o", file=True)
 
     for d in datasets:
         for split in ("train.jsonl", "test.jsonl"):

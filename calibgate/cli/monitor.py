@@ -44,7 +44,7 @@ def monitor(log_path, policy, evaluation, as_json, as_markdown, output) -> None:
     if output:
         from calibgate.runs.guard import check_outside_runs
 
-        check_outside_runs(output, what="-o")
+        check_outside_runs(output, what="-o", file=True)
     report = api.monitor(log_path, policy=policy or _config_policy(), evaluation=evaluation)
     if as_json:
         text = report.model_dump_json(indent=2) + "\n"

@@ -48,7 +48,7 @@ def plan(calibration, production, target_size, model, policy, config, folds, see
     if output is not None:
         from calibgate.runs.guard import check_outside_runs
 
-        check_outside_runs(output, what="-o")
+        check_outside_runs(output, what="-o", file=True)
     from calibgate import api
 
     result = api.plan(

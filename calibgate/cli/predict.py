@@ -68,7 +68,7 @@ def predict(run_dir, input_path, output_path, precision, batch_size, top_k, thre
     if output_path != "-":
         from calibgate.runs.guard import check_outside_runs
 
-        check_outside_runs(output_path, what="-o")
+        check_outside_runs(output_path, what="-o", file=True)
     from calibgate import api
     from calibgate.export.serving import read_texts
     from calibgate.paths import decode_utf8

@@ -106,7 +106,7 @@ def report(
     if output is not None:
         from calibgate.runs.guard import check_outside_runs
 
-        check_outside_runs(output, what="-o")
+        check_outside_runs(output, what="-o", file=True)
     records = load_records(
         {
             "decision": decision_path,

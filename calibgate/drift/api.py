@@ -59,7 +59,7 @@ def suggest_labels(
     if comment and not repo:
         raise ConfigError("commenting the suggestions needs the repository", fix="pass --repo owner/name")
     if out is not None:
-        check_outside_runs(out, what="--out")
+        check_outside_runs(out, what="--out", file=True)
     cfg = load_config(config)
     thresholds, _ = load_thresholds(cfg, policy)
     pool = pool if pool is not None else cfg.path(cfg.data.production)

@@ -27,6 +27,7 @@ from typing import Iterable, Literal
 
 from calibgate.errors import TagError
 from calibgate.settings import MODEL_NAME as NAME
+from calibgate.settings import is_model_name
 
 TagKind = Literal["version", "stage", "deregister", "unassign", "deprecate"]
 
@@ -35,7 +36,6 @@ SEMVER = (
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
-NAME_RE = re.compile(f"^{NAME}$")
 VERSION_RE = re.compile(f"^v{SEMVER}$")
 TAG_RE = re.compile(
     rf"^(?P<name>{NAME})"
@@ -59,7 +59,7 @@ class Tag:
 
 
 def is_valid_name(value: str) -> bool:
-    return bool(NAME_RE.match(value))
+    return is_model_name(value)
 
 
 def is_valid_version(value: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from calibgate.errors import ConfigError
+from calibgate.paths import check_file_target
 from calibgate.runs.layout import MANIFEST
 
 
@@ -28,8 +29,12 @@ def sealed_run_holding(path: str | Path) -> Path | None:
     return None
 
 
-def check_outside_runs(path: str | Path, *, what: str) -> None:
-    """Refuse ``path`` (``what`` names the option, e.g. ``-o``) when it lies inside a sealed run directory."""
+def check_outside_runs(path: str | Path, *, what: str, file: bool = False) -> None:
+    """Refuse ``path`` (``what`` names the option, e.g. ``-o``) when it lies inside a sealed run directory; with
+    ``file``, also when it is not a place a file can be written (a link, a device, a FIFO, a directory), so the
+    command fails before its work, not after."""
+    if file:
+        check_file_target(path)
     run = sealed_run_holding(path)
     if run is not None:
         raise ConfigError(

@@ -119,6 +119,11 @@ def train(
             f"run id {run_id!r} is not a plain directory name (letters, digits, '.', '_', '-'; no '/' or '..')",
             fix="pass --run-id like 2026-12-ticket-router-lora, or omit it for a generated one",
         )
+    if run_id is not None and run_id.casefold() in {p.casefold() for p in LATEST_POINTERS}:
+        raise ConfigError(
+            f"run id {run_id!r} is the name of the runs directory's pointer to the newest run",
+            fix="pass another --run-id, or omit it for a generated one",
+        )
     if config is None or isinstance(config, (str, Path)):
         config = load_config(config)
     seed = config.seed if seed is None else check_seed(seed)
@@ -251,11 +256,15 @@ def _git_commit(root: Path) -> str | None:
         return None
 
 
+LATEST_POINTERS = ("LATEST", "latest")  # runs_dir/LATEST names the newest run; runs_dir/latest links to it
+
+
 def _point_latest(runs_root: Path, run_id: str) -> None:
     from calibgate.paths import atomic_write_text
 
-    atomic_write_text(runs_root / "LATEST", run_id + "\n")
-    link = runs_root / "latest"
+    pointer, symlink = LATEST_POINTERS
+    atomic_write_text(runs_root / pointer, run_id + "\n")
+    link = runs_root / symlink
     try:
         if link.is_symlink() or not link.exists():
             tmp_link = runs_root / f".latest-{os.getpid()}"

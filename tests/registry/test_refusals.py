@@ -63,6 +63,8 @@ def test_rollout_order_declares_its_stages(project):
 @pytest.mark.parametrize("args, needle", [
     (["registry", "register", "runs/a", "--name", "", "--no-push"], "'--name': is empty"),
     (["registry", "register", "runs/a", "--name", "-bad", "--no-push"], "model name '-bad' is not valid"),
+    # git refuses an empty path part: the artifacts were stored before 'git update-index' failed
+    (["registry", "register", "runs/a", "--name", "a//b", "--no-push"], "model name 'a//b' is not valid"),
     (["registry", "rollback", "", "--no-push"], "NAME]': is empty"),
     (["registry", "show", "v1.0.0", "--name", ""], "'--name': is empty"),
     (["registry", "register", "runs/a", "--dvc-remote", "", "--no-push"], "'--dvc-remote': is empty"),
