@@ -257,6 +257,28 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def replace_together(files: dict[Path, bytes]) -> None:
+    """Write several files so that a full disk changes none of them: every new version is written to a temporary
+    file beside its target first (where a full disk fails), and only then are they renamed into place, in order,
+    with SIGINT/SIGTERM held (a rename needs no space). The last one named is the last to land (a manifest)."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files.items():
+            fd, tmp = _temp_beside(Path(path))
+            staged.append((tmp, Path(path)))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        with signals_deferred():
+            for tmp, path in staged:
+                os.replace(tmp, path)
+    except BaseException as exc:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise path_error(exc, staged[-1][1] if staged else next(iter(files)), "write") from None
+        raise
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """:func:`atomic_write_bytes` of UTF-8 ``text``."""
     atomic_write_bytes(path, text.encode("utf-8"))

@@ -201,18 +201,13 @@ def flat_metrics(evaluation: EvaluationResult) -> dict:
 
 
 def _write(run_dir: Path, manifest, evaluation: EvaluationResult) -> None:
-    from calibgate.paths import atomic_write_text, signals_deferred
-    from calibgate.runs import add_files, verify_run
+    from calibgate.runs import add_records, verify_run
 
     verify_run(run_dir, manifest)  # nothing changed while we evaluated
-    records = (
-        (EVALUATION, evaluation.model_dump_json(indent=2) + "\n"),
-        (METRICS, json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n"),
-    )
-    with signals_deferred():  # records and manifest change together: Ctrl-C lands before or after, never between
-        for name, text in records:
-            atomic_write_text(run_dir / name, text)
-        add_files(run_dir, manifest)
+    add_records(run_dir, manifest, {  # with the manifest, all or nothing: a full disk or Ctrl-C changes no file
+        EVALUATION: (evaluation.model_dump_json(indent=2) + "\n").encode("utf-8"),
+        METRICS: (json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n").encode("utf-8"),
+    })
 
 
 __all__ = ["evaluate", "flat_metrics", "DataError"]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calibgate.errors import IntegrityError, ModelError
-from calibgate.paths import PICKLE_SUFFIXES, atomic_write_text, check_relative, special_file
+from calibgate.paths import PICKLE_SUFFIXES, atomic_write_text, check_relative, replace_together, special_file
 from calibgate.records.strategies import TrainableName
 from calibgate.runs.content import check_run_content
 from calibgate.runs.layout import MANIFEST, is_run_id
@@ -233,6 +233,23 @@ def load_run(root: str | Path, *, verify: bool = True) -> RunManifest:
     if verify:
         verify_run(root, manifest)
     return manifest
+
+
+def add_records(root: str | Path, manifest: RunManifest, records: dict[str, bytes]) -> RunManifest:
+    """Add or replace ``records`` (run-relative name -> bytes) in a verified run and re-seal it, all or nothing.
+
+    ``manifest`` is the run's verified manifest, so its hashes are the files on disk: the new manifest is the old
+    one with the records' hashes, and the records and the manifest land together (:func:`~calibgate.paths.
+    replace_together`). A full disk while writing them used to leave a record the manifest did not list, and the
+    run was refused by every command from then on.
+    """
+    root = Path(root)
+    files = {**manifest.files, **{name: hashlib.sha256(data).hexdigest() for name, data in records.items()}}
+    sealed = manifest.model_copy(update={"files": files})
+    sealed = sealed.model_copy(update={"manifest_sha256": manifest_digest(sealed)})
+    replace_together({**{root / name: data for name, data in records.items()},
+                      root / MANIFEST: (sealed.model_dump_json(indent=2) + "\n").encode("utf-8")})
+    return sealed
 
 
 def add_files(root: str | Path, manifest: RunManifest) -> RunManifest:

@@ -113,3 +113,34 @@ def test_a_metric_module_that_exits_or_raises_is_bad_input(project, body, needle
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "m.py" in lines[0] and needle in lines[0] and "; fix: " in lines[0], result.stderr
     assert _snapshot(run) == before
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3])  # the first record, the second, the manifest
+def test_a_full_disk_while_evaluate_writes_changes_no_file_of_the_run(project, monkeypatch, fail_at):
+    """evaluation.json landed, metrics.json hit ENOSPC: the run then held a record its manifest did not list, and
+    every later command refused it. Now every new file is written beside its target first, and renamed only when all
+    of them were written: a full disk is exit 3 and the run is as it was."""
+    import errno
+
+    from calibgate import paths
+    from calibgate.runs import load_run
+
+    run = project / "runs" / "run1"
+    before = _snapshot(run)
+    real, calls = paths._temp_beside, []
+
+    def filling_up(path):
+        calls.append(path)
+        if len(calls) == fail_at:
+            raise paths.path_error(OSError(errno.ENOSPC, "No space left on device"), path, "write")
+        return real(path)
+
+    monkeypatch.setattr(paths, "_temp_beside", filling_up)
+    result = _run(project, "evaluate", "--run", "runs/run1", "--bootstrap", "0")
+    assert result.exit_code == 3 and "No space left on device" in result.stderr, result.output
+    assert len(calls) == fail_at and _snapshot(run) == before
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.setattr(paths, "_temp_beside", real)
+    load_run(run)
+    assert _run(project, "evaluate", "--run", "runs/run1", "--bootstrap", "0").exit_code == 0
+    load_run(run)
