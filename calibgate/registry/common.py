@@ -138,12 +138,18 @@ def sync_remote(git: GitRepo, remote: str | None, push: bool | None, fetch: bool
     return remote
 
 
-def publish_tag(git: GitRepo, remote: str | None, tag: str) -> None:
-    """Push ``tag``; on any failure delete it locally, so a clone never holds a tag its remote lacks."""
+def publish_tag(git: GitRepo, remote: str | None, tag: str, *, version_tag: str | None = None) -> None:
+    """Push ``tag``; on any failure delete it locally, so a clone never holds a tag its remote lacks.
+
+    ``version_tag``: the version a stage or deprecation tag is about, pushed in the same atomic push (a no-op where
+    the remote has it). A version registered with ``--no-push`` (or whose push a killed process never made) and then
+    promoted used to give the remote a stage tag for a version it did not have, and every other clone's registry
+    became unreadable.
+    """
     if remote is None:
         return
     try:
-        git.push_atomic(remote, [tag])
+        git.push_atomic(remote, [version_tag, tag] if version_tag else [tag])
     except PushRejected as exc:
         git.delete_tag(tag)
         raise RegistryError(

@@ -10,7 +10,7 @@ from calibgate.records.decision import GateDecision
 from calibgate.registry.gitrepo import GitRepo
 from calibgate.registry.rollout import check_rollout
 from calibgate.registry.records import DeprecationRecord, StageRecord, format_message
-from calibgate.registry.state import ModelState
+from calibgate.registry.state import ModelState, VersionState
 from calibgate.registry.tags import Tag, check_creatable, format_tag, is_valid_name, next_counter
 from calibgate.registry.common import (
     PRODUCTION, StageAssignment, project_config, default_name, model_state, open_repo, publish_tag, repo_relpath, resolve_ref, sync_remote,
@@ -108,7 +108,7 @@ def promote(
         required_approvals=rule.required, policy=repo_relpath(git, loaded.source), policy_sha256=loaded.sha256, reason=reason, actor=git.user(),
         gate=gate_summary, rollout=rollout,
     )
-    return _assign(git, model, v.commit, record, target_remote)
+    return _assign(git, model, v, record, target_remote)
 
 
 def _distinct_approvers(approved_by) -> list[str]:
@@ -302,10 +302,10 @@ def rollback(
         name=name, version=target, stage=stage, counter=0, action="rollback", previous=current,
         approved_by=_distinct_approvers(approved_by), reason=reason, actor=git.user(),
     )
-    return _assign(git, model, v.commit, record, target_remote)
+    return _assign(git, model, v, record, target_remote)
 
 
-def _assign(git: GitRepo, model: ModelState, commit: str, record: StageRecord, remote: str | None) -> StageAssignment:
+def _assign(git: GitRepo, model: ModelState, version: VersionState, record: StageRecord, remote: str | None) -> StageAssignment:
     counter = next_counter((t.name for t in git.tags()), model.name)
     record = record.model_copy(update={"counter": counter})
     tag = format_tag(Tag("stage", model.name, stage=record.stage, counter=counter))
@@ -313,8 +313,8 @@ def _assign(git: GitRepo, model: ModelState, commit: str, record: StageRecord, r
     verb = "Promote" if record.action == "promote" else "Roll back"
     headline = f"{verb} {model.name} {record.version} to {record.stage}"
     _wait_past_last_stage_tag(model)
-    git.create_tag(tag, commit, format_message(headline, record))
-    publish_tag(git, remote, tag)
+    git.create_tag(tag, version.commit, format_message(headline, record))
+    publish_tag(git, remote, tag, version_tag=version.tag)
     return StageAssignment(tag=tag, pushed_to=remote, record=record)
 
 
@@ -372,6 +372,6 @@ def deprecate(
     record = DeprecationRecord(name=name, version=version, reason=reason, actor=git.user())
     tag = format_tag(Tag("deregister", name, version=version))
     git.create_tag(tag, v.commit, format_message(f"Deprecate {name} {version}", record))
-    publish_tag(git, target_remote, tag)
+    publish_tag(git, target_remote, tag, version_tag=v.tag)
     return record
 

@@ -155,3 +155,19 @@ def test_processes_racing_in_one_working_copy_are_serialized(project):
     assert "already in production" in next(r["error"] for r in twice if "error" in r)
     assert (project / ".git" / "calibgate-registry.lock").exists()  # in the git directory: never committed
     assert "lock" not in git(project, "status", "--porcelain", "--ignored")
+
+
+def test_a_version_registered_without_a_push_goes_to_the_remote_with_its_first_stage_tag(project):
+    """register --no-push, then promote: the remote got router#production#1 for a version it did not have, and every
+    other clone's registry was unreadable ('records version v1.0.0, which is not registered'). The version tag now
+    travels in the same atomic push as the stage (or deprecation) tag."""
+    api.register("runs/a", push=False)
+    origin = project.parent / "origin.git"
+    assert remote_tags(origin) == set()
+    api.promote("router@v1.0.0", approved_by=APPROVED)
+    assert remote_tags(origin) == {"router@v1.0.0", "router#production#1"}
+    api.register("runs/b", push=False)
+    api.deprecate("router@v1.1.0", reason="trained on leaked data")
+    assert {"router@v1.1.0", "router@v1.1.0!"} <= remote_tags(origin)
+    other = clone(project, "clone-c")
+    assert [v.stages for v in api.list_versions("router", repo=other)][0] == ["production"]
