@@ -24,7 +24,7 @@ import numpy as np
 from calibgate._lazy import require
 from calibgate.errors import DataError, IntegrityError, ModelError
 from calibgate.export.tokenize import ServingTokenizer
-from calibgate.runs import EXPORT_RECORD, ONNX_FILES, read_export, read_manifest, verified_bytes
+from calibgate.runs import EXPORT_RECORD, ONNX_FILES, load_run, read_export, verified_bytes
 
 Precision = Literal["fp32", "int8"]
 
@@ -63,11 +63,13 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, *, precision: Precision = "fp32", threads: int | None = None) -> "Predictor":
-        """Load a run's exported artifact after checking each file's sha256 against the manifest."""
+        """Load a run's exported artifact from a verified run: every file re-hashed against the manifest (as the gate
+        and the registry do: a run with an edited record, an extra file or a changed head is refused here too, though
+        only the export is loaded), then the bytes loaded checked once more as they are read."""
         run_dir = Path(run_dir)
         if precision not in ONNX_FILES:
             raise ModelError(f"unknown precision {precision!r}", fix="use fp32 or int8")
-        manifest = read_manifest(run_dir)
+        manifest = load_run(run_dir)
         record = read_export(run_dir, manifest=manifest)  # bytes checked against the manifest's sha256
         if record is None:
             raise ModelError(

@@ -2,8 +2,9 @@
 
 A version is restored from the registry's store (each file re-hashed against
 the version record) into a temporary directory, and
-:meth:`~calibgate.export.serving.Predictor.from_run` hashes every file it
-loads against the run manifest; the bytes hashed are the bytes served. The
+:meth:`~calibgate.export.serving.Predictor.from_run` verifies the whole run and
+hashes every file it loads against the run manifest; the bytes hashed are the
+bytes served. The
 directory is removed once the session holds the graph in memory.
 
 :class:`BatchingModel` shares one onnxruntime session (one intra-op thread)

@@ -90,7 +90,9 @@ def exported_copy(bert_linear_export, tmp_path):
     return run
 
 
-@pytest.mark.parametrize("rel", ["export/model.onnx", "export/tokenizer.json", "export/export.json"])
+@pytest.mark.parametrize("rel", ["export/model.onnx", "export/tokenizer.json", "export/export.json",
+                                 # not loaded by predict, but part of the run: the gate and the registry refuse it, and so does serving now
+                                 "head.safetensors", "encoder/config.json"])
 def test_tampered_artifact_is_refused(exported_copy, rel):
     path = exported_copy / rel
     data = bytearray(path.read_bytes())
@@ -102,6 +104,13 @@ def test_tampered_artifact_is_refused(exported_copy, rel):
     result = CliRunner().invoke(cli, ["predict", "--run", str(exported_copy)], input='{"text": "hi"}\n')
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "tampered" in result.stderr
+
+
+def test_a_run_with_a_file_its_manifest_does_not_list_is_not_served(exported_copy):
+    (exported_copy / "extra.txt").write_text("x")
+    with pytest.raises(IntegrityError, match="extra.txt") as info:
+        predict(exported_copy, TEXTS[:2])
+    assert info.value.exit_code == 2
 
 
 def test_a_symlinked_artifact_is_never_followed(exported_copy, tmp_path):
