@@ -53,6 +53,7 @@ def load_records(
     then from a ``calibgate ci --out`` directory (``records``). A decision is required.
     """
     paths = dict(paths)
+    manifest = None
     for directory, files, what in ((run, RUN_FILES, "run directory"), (records, CI_FILES, "records directory")):
         if directory is None:
             continue
@@ -60,7 +61,7 @@ def load_records(
         if not directory.is_dir():
             raise InputError(f"{directory}: no such {what}", fix="pass an existing directory")
         if files is RUN_FILES:
-            load_run(directory)  # a run, whole and untampered, or ModelError / IntegrityError: a report vouches for it
+            manifest = load_run(directory)  # whole and untampered, or ModelError / IntegrityError: a report vouches for it
         for role, rel in files.items():
             if paths.get(role) is None and (directory / rel).is_file():
                 paths[role] = directory / rel
@@ -68,4 +69,24 @@ def load_records(
         raise InputError(
             "no gate decision to report", fix="pass --decision decision.json or --records DIR holding decision.json"
         )
-    return {role: (None if p is None else load_record(p, RECORD_TYPES[role])) for role, p in paths.items()}
+    loaded = {role: (None if p is None else load_record(p, RECORD_TYPES[role])) for role, p in paths.items()}
+    _check_one_candidate(loaded, manifest, paths)
+    return loaded
+
+
+def _check_one_candidate(loaded: dict[str, BaseModel | None], manifest, paths: dict) -> None:
+    """The records describe one candidate: a report that put one run's decision over another run's metrics told a
+    reviewer the checks had passed on figures they were never run on."""
+    decision = loaded["decision"]
+    fix = "pass the records of one candidate: the decision, evaluation and export 'calibgate gate' / 'ci' judged"
+    if manifest is not None and decision.candidate_manifest_sha256 not in (None, manifest.manifest_sha256):
+        raise InputError(f"the decision in {paths['decision']} is about another run than {manifest.run_id} "
+                         "(its candidate_manifest_sha256 is not that run's manifest)", fix=fix)
+    named = {decision.candidate} if "@" not in decision.candidate else set()  # a registry version names no run id
+    for role in ("candidate_eval", "export"):
+        record = loaded.get(role)
+        if record is not None:
+            named.add(record.run_id)
+            if len(named) > 1:
+                raise InputError(f"{paths[role]} is about run {record.run_id}, the other records about "
+                                 f"{', '.join(sorted(named - {record.run_id}))}", fix=fix)

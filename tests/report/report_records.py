@@ -74,7 +74,7 @@ def decision(kind: str = "block", n_class_checks: int = 3) -> GateDecision:
         )
     return GateDecision(
         decision=kind,
-        candidate="run-20261122-abc",
+        candidate="run-cand",  # the run the evaluation and export records are about
         baseline="intent-model@v1.2.0",
         policy="policies/default.yaml",
         policy_sha256="f" * 64,

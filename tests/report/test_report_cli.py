@@ -52,6 +52,18 @@ def one_error_line(result) -> str:
     return lines[0]
 
 
+def test_records_of_two_candidates_are_not_reported_together(records, tmp_path):
+    """A decision about one run over another run's metrics rendered 'accuracy_floor PASS 0.949' above a table showing
+    the other run's 0.917, with exit 0."""
+    from tests.report.report_records import evaluation
+
+    other = tmp_path / "other.json"
+    other.write_text(evaluation(run_id="run-other").model_dump_json())
+    line = one_error_line(run(["report", "--decision", str(records["decision"]), "--candidate-eval", str(other),
+                               "--export", str(records["export"])]))
+    assert "other.json is about run run-other, the other records about run-cand" in line and "fix: " in line
+
+
 def test_renders_to_stdout(records):
     result = run(
         [
