@@ -76,7 +76,7 @@ def ensure_pulled(root: Path, target: str | None, needed: list[Path]) -> bool:
     except ImportError:
         raise DataError(f"{needed[0]} is missing and dvc is not installed", fix="pip install dvc, then dvc pull") from None
     try:
-        with _quiet_dvc(), Repo(str(root)) as repo:
+        with quiet_dvc(), Repo(str(root)) as repo:
             repo.pull(targets=[str(root / f"{target}.dvc")])
     except Exception as exc:  # dvc raises many types; all mean the data could not be restored
         raise DataError(
@@ -86,17 +86,37 @@ def ensure_pulled(root: Path, target: str | None, needed: list[Path]) -> bool:
     return True
 
 
+class _Kept(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]):
+        super().__init__(logging.WARNING)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @contextlib.contextmanager
-def _quiet_dvc():
-    """DVC's own log lines and progress bars (a failed pull printed seven 'md5: ...' lines) stay out of our one-line errors."""
-    logger = logging.getLogger("dvc")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+def quiet_dvc():
+    """DVC's own log lines, hints and progress bars (a failed pull printed seven 'md5: ...' lines, a failed push ten
+    'failed to transfer' lines, 'dvc add' its 'git add' advice on stdout) stay out of our one-line errors and JSON.
+
+    Yields the warnings and errors DVC logged meanwhile: their exceptions say why a transfer failed.
+    """
+    records: list[logging.LogRecord] = []
+    kept = _Kept(records)
+    loggers = [logging.getLogger(name) for name in ("dvc", "dvc_data", "dvc_objects")]
+    saved = [(logger, logger.level, logger.propagate, list(logger.handlers)) for logger in loggers]
+    for logger in loggers:
+        logger.handlers = [kept]  # DVC's console handler holds the real stderr: redirecting sys.stderr misses it
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)
     try:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            yield
+            yield records
     finally:
-        logger.setLevel(level)
+        for logger, level, propagate, handlers in saved:
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
 
 
 def _dir_manifest(root: Path, md5: str) -> list[dict] | None:

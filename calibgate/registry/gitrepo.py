@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibgate.errors import EnvironmentFailure, RegistryError
+from calibgate.paths import MACHINE_ERRNOS
 
 
 class GitCommandError(RegistryError):
@@ -30,6 +31,8 @@ class PushRejected(RegistryError):
 
 
 _REJECTED = ("rejected", "already exists", "would clobber")
+# the errnos path_error calls the machine's fault, as git prints them (its strerror)
+_MACHINE_FAULTS = tuple(os.strerror(code) for code in MACHINE_ERRNOS)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class GitRepo:
         if proc.returncode != 0:
             stderr = proc.stderr.decode("utf-8", "replace") if raw else proc.stderr
             last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {proc.returncode}"
+            if any(fault in stderr for fault in _MACHINE_FAULTS):  # the machine, not the registry or its input: exit 3
+                raise EnvironmentFailure(f"git {args[0]} failed: {last}",
+                                         fix="free disk space or make the repository writable, then retry")
             raise GitCommandError(f"git {args[0]} failed: {last}", stderr=stderr)
         return proc.stdout
 

@@ -23,8 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calibgate.errors import IntegrityError, RegistryError
-from calibgate.paths import atomic_copy, check_relative, safe_join
+from calibgate.errors import EnvironmentFailure, IntegrityError, RegistryError
+from calibgate.paths import MACHINE_ERRNOS, atomic_copy, check_relative, path_error, safe_join
 from calibgate.runs import MANIFEST, run_files, sha256_file
 
 
@@ -247,18 +247,28 @@ def _dvc_push(repo_root: Path, run_dir: Path, remote: str) -> str:
     from dvc_data.hashfile.build import build
     from dvc_data.hashfile.transfer import transfer
 
+    from calibgate.data.versions import quiet_dvc
+
     try:
-        with Repo(str(repo_root)) as repo:
+        with quiet_dvc() as logged, Repo(str(repo_root)) as repo:
             staging, _meta, obj = build(repo.cache.local, str(run_dir.resolve()), repo.fs, "md5")
             odb = repo.cloud.get_remote_odb(remote, hash_name="md5")
             result = transfer(staging, odb, {obj.hash_info}, hardlink=False, shallow=False)
     except Exception as exc:  # dvc raises many types; all mean the push did not happen
+        if isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS:
+            raise path_error(exc, remote, "push the run to DVC remote") from None
         raise RegistryError(
             f"could not push the run to DVC remote '{remote}' ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
             fix="check 'dvc remote list' and access to the remote",
         ) from None
     if result.failed:
-        raise RegistryError(f"DVC could not copy {len(result.failed)} object(s) to remote '{remote}'", fix="retry; check the remote's space and access")
+        causes = [r.exc_info[1] for r in logged if r.exc_info and r.exc_info[1] is not None]
+        cause = next((c for c in causes if isinstance(c, OSError)), causes[0] if causes else None)
+        reason = f" ({getattr(cause, 'strerror', None) or cause})" if cause is not None else ""
+        what = f"DVC could not copy {len(result.failed)} object(s) to remote '{remote}'{reason}"
+        if isinstance(cause, OSError) and cause.errno in MACHINE_ERRNOS:  # the remote's disk, not the input: exit 3
+            raise EnvironmentFailure(what, fix="free space on the remote (or fix its file system), then register again")
+        raise RegistryError(what, fix="retry; check the remote's space and access")
     return obj.hash_info.value
 
 

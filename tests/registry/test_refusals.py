@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -203,3 +205,65 @@ def test_no_git_identity_is_refused_before_anything_is_stored(project, tmp_path,
     with pytest.raises(RegistryError, match="no identity"):
         api.register("runs/a")
     assert (sorted(p for p in remote.rglob("*")) if remote.exists() else []) == before
+
+
+def test_git_failing_on_the_machine_is_exit_3_and_names_the_fault(project, tmp_path, monkeypatch):
+    """A read-only or full disk under .git made 'git tag' fail; it was exit 2, the code of a wrong input. The real
+    git runs here, behind a wrapper that makes 'git tag' fail as it does on a read-only file system."""
+    import shutil
+
+    from calibgate.errors import EnvironmentFailure
+    from calibgate.registry import api
+
+    real = shutil.which("git")
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f"""#!/bin/sh
+if [ "$1" = tag ] && [ "$2" = -a ]; then
+  echo "fatal: cannot lock ref 'refs/tags/x': Unable to create '.git/refs/tags/x.lock': Read-only file system" >&2
+  exit 128
+fi
+exec {real} "$@"
+""")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    with pytest.raises(EnvironmentFailure, match="git tag failed: .*Read-only file system") as info:
+        api.register("runs/a", push=False)
+    assert info.value.exit_code == 3 and "writable" in info.value.fix
+    assert local_tags(project) == set()
+
+
+def test_a_dvc_remote_that_cannot_take_the_objects_is_one_line(project):
+    """DVC printed its own 'failed to transfer' line per object (ten lines) above calibgate's; the line now says why
+    (the first cause DVC logged), alone, in a real process."""
+    import hashlib
+
+    remote = project.parent / "dvc-remote"
+    for path in (project / "runs" / "a").rglob("*"):
+        if path.is_file():  # where DVC 3 keeps each object: a directory in the way of every one
+            digest = hashlib.md5(path.read_bytes()).hexdigest()
+            (remote / "files" / "md5" / digest[:2] / digest[2:]).mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([sys.executable, "-m", "calibgate", "registry", "register", "runs/a", "--no-push"],
+                            cwd=project, capture_output=True, text=True)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "DVC" in lines[0] and "remote" in lines[0], lines[0]
+    assert local_tags(project) == set()
+
+
+def test_dvc_log_lines_are_kept_out_of_the_output_and_kept_for_the_error(capfd):
+    """A full DVC remote printed DVC's own 'failed to transfer' line per object on the real stderr (its handler holds
+    it, so redirecting sys.stderr missed them) above calibgate's line; the push's error now names the logged cause."""
+    import errno
+    import logging
+
+    from calibgate.data.versions import quiet_dvc
+
+    with quiet_dvc() as logged:
+        logging.getLogger("dvc_data.hashfile.transfer").error(
+            "failed to transfer '%s'", "ab12", exc_info=OSError(errno.ENOSPC, "No space left on device"))
+        logging.getLogger("dvc").warning("To track the changes with git, run: git add datasets.dvc")
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    assert [r.getMessage() for r in logged] == ["failed to transfer 'ab12'", "To track the changes with git, run: git add datasets.dvc"]
+    assert logged[0].exc_info[1].errno == errno.ENOSPC
