@@ -67,6 +67,18 @@ def data_version(root: Path, target: str | None) -> DataVersion:
     return DataVersion(md5, "clean")
 
 
+def tracked_file_matches(root: Path, target: str, path: Path) -> bool | None:
+    """Whether ``path`` (inside the DVC target) holds the bytes ``<target>.dvc`` records for it; None when that cannot
+    be told (untracked, a manifest not in the cache, a file the version does not list)."""
+    md5 = tracked_md5(root, target)
+    manifest = _dir_manifest(root, md5) if md5 else None
+    if manifest is None or not path.exists():
+        return None
+    rel = Path(path).resolve().relative_to((root / target).resolve()).as_posix()
+    entry = next((e for e in manifest if e["relpath"] == rel), None)
+    return None if entry is None else _md5(path) == entry["md5"]
+
+
 def ensure_pulled(root: Path, target: str | None, needed: list[Path]) -> bool:
     """``dvc pull`` the target when files it should hold are missing. Returns True if it pulled."""
     if not target or all(p.exists() for p in needed) or tracked_md5(root, target) is None:

@@ -83,7 +83,7 @@ def retrain(
     suggested texts go into the PR body. ``dry_run``: merge, ``dvc add`` and
     re-plan but push and open nothing (the workspace is restored either way).
     """
-    from calibgate.data.versions import ensure_pulled
+    from calibgate.data.versions import ensure_pulled, tracked_file_matches
     from calibgate.drift.merge import merge_labels, read_incoming
     from calibgate.drift.record import load_thresholds, read_record
 
@@ -97,6 +97,12 @@ def retrain(
     ensure_pulled(cfg.root, target, [train_path])
     if not incoming_path.exists():
         return RetrainResult("none", f"no newly labeled data: {_rel(cfg, incoming_path)} does not exist")
+    if tracked_file_matches(cfg.root, target, train_path) is False:  # a retrain killed midway left its merge behind
+        raise ConfigError(
+            f"{_rel(cfg, train_path)} differs from the version {target}.dvc records (a retrain stopped midway, or an "
+            "edit not recorded): merging into it would record rows no one reviewed",
+            fix=f"restore it with 'dvc checkout {target}', or record the edit with 'dvc add {target}' and commit, then rerun",
+        )
     incoming = read_incoming(incoming_path)
     train_text = read_user_text(train_path, what="training data", fix="restore it (dvc pull / git checkout) or fix data.train in calibgate.yaml")
     merge = merge_labels(_rows(train_text, train_path), incoming, allow_new_labels=allow_new_labels)
@@ -141,6 +147,13 @@ def _paths(cfg: ProjectConfig) -> tuple[str, Path, Path]:
         )
     if not cfg.data.dvc_target:
         raise ConfigError("retrain records the new data version with DVC, but data.dvc_target is not set", fix="set data.dvc_target (e.g. datasets)")
+    target = cfg.path(cfg.data.dvc_target).resolve()
+    for key, value in (("data.train", cfg.data.train), ("data.incoming", cfg.data.incoming)):
+        path = cfg.path(value)
+        if path is None or not path.resolve().is_relative_to(target):  # outside: read from anywhere, recorded nowhere
+            raise ConfigError(f"{key} {value!r} is not inside data.dvc_target {cfg.data.dvc_target!r}: retrain records "
+                              "the merged data as that DVC version, so both must live in it",
+                              fix=f"move it under {cfg.data.dvc_target}/ and point {key} there")
     return cfg.data.dvc_target, cfg.path(cfg.data.train), cfg.path(cfg.data.incoming)
 
 
@@ -194,8 +207,10 @@ def _dvc(root: Path, step: str, *, target: str, remote: str | None = None) -> No
         from calibgate.errors import MissingDependencyError
 
         raise MissingDependencyError("retrain needs dvc", fix="pip install dvc") from None
-    try:
-        with Repo(str(root)) as repo:
+    from calibgate.data.versions import quiet_dvc
+
+    try:  # DVC's hints ('To track the changes with git, run: ...') went to stdout, before the --json line
+        with quiet_dvc(), Repo(str(root)) as repo:
             if step == "add":
                 repo.add(str(root / target))
             else:

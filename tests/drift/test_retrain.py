@@ -195,3 +195,38 @@ def test_dry_run_plans_and_publishes_nothing(project, gh):
     assert "<!-- calibgate-retrain:router -->" in result.stdout and "Plan on the merged data" in result.stdout
     assert gh.state.requests == []
     assert_nothing_left(project, gh, train_before)
+
+
+def test_retrain_json_is_the_only_thing_on_stdout_in_a_real_process(project):
+    """'dvc add' logged its 'To track the changes with git, run: ...' advice to stdout before the JSON (8 lines), so
+    'retrain --json | jq' broke; a CliRunner does not see it (DVC's handler holds the real stdout)."""
+    import sys
+
+    label(project, "2026-11.jsonl", rows(100, 6))
+    proc = subprocess.run([sys.executable, "-m", "calibgate", "retrain", "--dry-run", "--json"], cwd=project,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["added"] == 6, proc.stdout
+
+
+def test_a_training_set_left_merged_by_a_killed_retrain_is_refused(project, gh):
+    """SIGKILL mid-retrain (the OOM killer) leaves the merged train.jsonl; the rerun found its rows 'already in the
+    training data', reported nothing to do and left the workspace dirty."""
+    label(project, "2026-11.jsonl", rows(100, 6))
+    train = project / "datasets" / "train.jsonl"
+    train.write_text(train.read_text() + "".join(json.dumps(r) + "\n" for r in rows(100, 6)))  # what the killed run left
+    result = retrain(project, gh, "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert "differs from the version datasets.dvc records" in result.stderr and "dvc checkout datasets" in result.stderr
+
+
+@pytest.mark.parametrize("key, value", [("incoming", "../elsewhere/new.jsonl"), ("train", "/etc/hostname")])
+def test_retrain_data_outside_the_dvc_target_is_refused(project, gh, key, value):
+    """data.incoming '../../../etc/passwd' was read; a data.train outside the target was merged into and 'recorded' as a
+    DVC version that does not hold it."""
+    config = project / "calibgate.yaml"
+    text = config.read_text().replace("  incoming: datasets/incoming\n", "")
+    config.write_text(text + f"  {key}: {value}\n" + ("  incoming: datasets/incoming\n" if key == "train" else ""))
+    result = retrain(project, gh, "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert f"data.{key} '{value}' is not inside data.dvc_target" in result.stderr
