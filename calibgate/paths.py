@@ -194,6 +194,20 @@ def signals_deferred():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def check_writable_dir(path: str | Path) -> None:
+    """Refuse (exit 2) a directory that could not be created or written, leaving nothing behind: a probe directory is
+    made and removed in ``path``, or in its nearest existing parent when it does not exist yet."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    try:
+        if existing is not None and not existing.is_dir():
+            raise ConfigError(f"cannot create the directory {path}: {existing} is a file",
+                              fix="name a path in a directory you can write, not an existing file's")
+        Path(tempfile.mkdtemp(prefix=".calibgate-probe-", dir=existing or ".")).rmdir()
+    except OSError as exc:
+        raise path_error(exc, path, "write into") from None
+
+
 def make_dirs(path: str | Path) -> Path:
     """``mkdir -p path``; a path through a file, or one without permission, is a ConfigError naming it (exit 2)."""
     path = Path(path)

@@ -539,3 +539,11 @@ def test_the_runs_pointer_names_are_not_run_ids(tmp_path, monkeypatch, run_id):
     monkeypatch.chdir(tmp_path)
     refused(["train", "--strategy", "embedding-probe", "--run-id", run_id], f"run id '{run_id}' is the name of the runs directory's pointer")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_runs_dir_that_cannot_be_written_is_refused_before_training(tmp_path, monkeypatch):
+    """A runs dir under a file (or without write permission) failed after training, with exit 3 and minutes lost."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    refused(["train", "--strategy", "embedding-probe", "--runs-dir", "afile/runs"], "afile is a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

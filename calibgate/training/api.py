@@ -22,6 +22,7 @@ from calibgate.errors import ConfigError
 from calibgate.runs.layout import is_run_id
 from calibgate.records.strategies import tunes_encoder
 from calibgate.runs import RunManifest, sha256_file
+from calibgate.paths import check_writable_dir
 from calibgate.runs.guard import check_outside_runs
 from calibgate.records.strategies import TRAINABLE as STRATEGIES
 from calibgate.training.options import MODIFIERS, make_options
@@ -129,6 +130,7 @@ def train(
     seed = config.seed if seed is None else check_seed(seed)
     runs_root = Path(runs_dir) if runs_dir is not None else config.path(config.runs_dir)
     check_outside_runs(runs_root, what="--runs-dir" if runs_dir is not None else "runs_dir")  # before planning
+    check_writable_dir(runs_root)  # a runs dir that cannot be written fails now, not after minutes of training
     model = model or config.model_path()
     plan_record, source = _resolve_plan(plan, strategy, config, model, planner)
     plan_error = None

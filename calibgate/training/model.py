@@ -7,6 +7,7 @@ Everything is safetensors or JSON: no pickle anywhere.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 
 from calibgate.embeddings.encoder import DEFAULT_MODEL, ModelInfo, default_model_dir, embed_texts
 from calibgate.errors import ModelError
-from calibgate.paths import staging_dir
+from calibgate.paths import path_error, staging_dir
 from calibgate.runs import (
     ADAPTER_DIR, ADAPTER_WEIGHTS, BASELINE_DIR, BASELINE_HEAD, CURVES, ENCODER_DIR, HEAD, MODEL_CARD, PLAN, TRAIN_CONFIG,
     HeadSpec, RunManifest, write_manifest,
@@ -109,7 +110,13 @@ class TrainedModel:
         tmp = staging_dir(run_dir, "tmp")
         try:
             manifest = self._write(tmp, run_id or run_dir.name, data=data, plan=plan, git_commit=git_commit, extra_config=extra_config)
-            tmp.rename(run_dir)
+            try:
+                tmp.rename(run_dir)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another train with this run id finished first
+                    raise ModelError(f"{run_dir} already exists (written meanwhile)",
+                                     fix="choose a new run id; runs are never overwritten") from None
+                raise path_error(exc, run_dir, "write the run") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

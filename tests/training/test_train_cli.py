@@ -108,6 +108,30 @@ def test_a_failed_save_leaves_no_half_written_run(tiny_sets, tiny_bert_dir, tmp_
         trained.save(tmp_path / "runs" / "x")  # runs are never overwritten
 
 
+def test_two_trains_of_one_run_id_leave_the_winner_and_refuse_the_other(tiny_sets, tiny_bert_dir, tmp_path, monkeypatch):
+    """The loser of two 'train --run-id same' got exit 3 ('Directory not empty', an internal error) at the rename."""
+    from calibgate.errors import ModelError
+    from calibgate.training import fit
+    from calibgate.training.model import TrainedModel
+
+    train, _ = tiny_sets
+    trained = fit(train, strategy="embedding-probe", model=tiny_bert_dir)
+    target = tmp_path / "runs" / "x"
+    write = TrainedModel._write
+
+    def the_other_finishes_first(self, root, *args, **kwargs):
+        manifest = write(self, root, *args, **kwargs)
+        target.mkdir()
+        (target / "calibgate-run.json").write_text("{}")  # the winner's run, renamed into place meanwhile
+        return manifest
+
+    monkeypatch.setattr(TrainedModel, "_write", the_other_finishes_first)
+    with pytest.raises(ModelError, match="already exists \\(written meanwhile\\)") as info:
+        trained.save(target)
+    assert info.value.exit_code == 2
+    assert sorted(p.name for p in target.parent.iterdir()) == ["x"] and (target / "calibgate-run.json").read_text() == "{}"
+
+
 def test_evaluate_through_the_latest_link(tiny_project):
     result = _run(tiny_project, "train", "--strategy", "embedding-probe", "-q")
     assert result.exit_code == 0, result.output
