@@ -547,3 +547,25 @@ def test_a_runs_dir_that_cannot_be_written_is_refused_before_training(tmp_path, 
     (tmp_path / "afile").write_text("x")
     refused(["train", "--strategy", "embedding-probe", "--runs-dir", "afile/runs"], "afile is a file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_deleted_working_directory_is_one_line(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "import os, sys; os.rmdir(sys.argv[1]); from calibgate.cli import main; "
+                             "sys.argv = ['calibgate', 'plan', '--fast']; main()", str(gone)],
+                            cwd=gone, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == 3 and len(lines) == 1 and "the current directory no longer exists" in lines[0], err
+
+
+def test_output_a_c_locale_cannot_encode_is_escaped_not_a_crash(tmp_path):
+    """LC_ALL=C with Python's UTF-8 mode off: the plan's table printed half-way, then UnicodeEncodeError (exit 3)."""
+    rows = "".join(json.dumps({"text": f"caf\u00e9 \u2013 {i}", "label": "ab"[i % 2]}) + "\n" for i in range(20))
+    (tmp_path / "cal.jsonl").write_text(rows, encoding="utf-8")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    proc = subprocess.run([sys.executable, "-X", "utf8=0", "-m", "calibgate", "plan", "--fast", "--calibration", "cal.jsonl"],
+                          cwd=tmp_path, env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode("ascii", "replace")
+    assert b"\\u2013" in proc.stdout + proc.stderr

@@ -230,4 +230,26 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
+    _check_working_directory()
+    _tolerant_output()
     cli.main(prog_name="calibgate")
+
+
+def _check_working_directory() -> None:
+    """A working directory deleted under the shell made every relative path fail somewhere deep (torch's MKL loader
+    aborted with its own 'FATAL ERROR', plan and gate said 'internal error: FileNotFoundError'): say so first."""
+    try:
+        os.getcwd()
+    except OSError as exc:
+        click.echo(f"calibgate: error: the current directory no longer exists ({exc.strerror}); "
+                   "fix: cd into a directory that exists and rerun", err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+def _tolerant_output() -> None:
+    """Under a locale that cannot encode what calibgate prints (LC_ALL=C without Python's UTF-8 mode), a character
+    such as an en dash ended the command half-way with a UnicodeEncodeError (exit 3); it is escaped instead."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")

@@ -102,7 +102,8 @@ def drift(
     heldout = ref
     if reference is None and (model is not None or version is not None):  # outputs are measured: held-out texts
         heldout = load_reference(cfg, production=version, role="test", max_texts=thresholds.max_reference, seed=seed)
-    outputs, note, pool_probs, label_names = _outputs(cfg, heldout, prod_texts, thresholds, model=model, version=version)
+    outputs, note, pool_probs, label_names = _outputs(cfg, heldout, prod_texts, thresholds, model=model, version=version,
+                                                      reference_given=reference is not None)
     auc = shift.auc
     drifted = (auc is not None and auc > threshold) or (outputs is not None and outputs.drifted)
     suggestions = _suggest(prod_texts, prod_vectors, ref_vectors, pool_probs, label_names, thresholds.suggest, seed)
@@ -143,14 +144,16 @@ def _domain(cfg: ProjectConfig, ref: Reference, prod_texts: list[str], *, thresh
     return shift, prod_vectors, ref_vectors
 
 
-def _outputs(cfg, ref: Reference, prod_texts, thresholds: DriftThresholds, *, model, version):
+def _outputs(cfg, ref: Reference, prod_texts, thresholds: DriftThresholds, *, model, version, reference_given: bool):
     """(OutputShift or None, why not, production probabilities or None, label names or None)."""
     from calibgate.drift.outputs import output_shift
     from calibgate.drift.scoring import model_probs, model_run_dir
 
     with model_run_dir(cfg, model=model, version=None if version is None else version.ref) as run_dir:
         if run_dir is None:
-            return None, "not measured: no production version in the registry and no --model to score with", None, None
+            why = ("--reference replaces the production version, so no model is restored to score with; pass --model RUN"
+                   if reference_given else "no production version in the registry and no --model to score with")
+            return None, f"not measured: {why}", None, None
         ref_probs, label_names = model_probs(run_dir, ref.texts)
         prod_probs, _ = model_probs(run_dir, prod_texts)
     result = output_shift(

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from calibgate.errors import RegistryError
+from calibgate.progress import line
 from calibgate.registry.gitrepo import GitRepo, PushRejected
 from calibgate.registry.records import StageRecord, VersionRecord
 from calibgate.registry.state import ModelState, StageEvent, read_state
@@ -80,6 +81,7 @@ def open_repo(repo: str | Path | GitRepo | None) -> GitRepo:
 
 
 LOCK_TIMEOUT_S = 300.0
+LOCK_NOTICE_S = 2.0  # after this, a waiting process says on stderr what it waits for
 
 
 def registry_locked(func):
@@ -116,7 +118,14 @@ def registry_lock(git: GitRepo, *, timeout: float = LOCK_TIMEOUT_S):
     path = (common if common.is_absolute() else git.root / common) / "calibgate-registry.lock"
     lock = FileLock(str(path), timeout=timeout)
     try:
-        lock.acquire()
+        try:
+            lock.acquire(timeout=min(LOCK_NOTICE_S, timeout))
+        except Timeout:
+            if timeout <= LOCK_NOTICE_S:
+                raise
+            # minutes of silence read as a hang: say what it waits for, once, and keep waiting
+            line(f"registry: waiting for another calibgate process to release {path} (up to {timeout:g} s)")
+            lock.acquire(timeout=timeout - LOCK_NOTICE_S)
     except Timeout:
         raise RegistryError(
             f"another calibgate process has held the registry lock {path} for over {timeout:g} s",

@@ -58,3 +58,13 @@ def test_too_few_production_texts_is_bad_input(project):
 
     with pytest.raises(DataError, match="100"):
         api.drift(config=project / "calibgate.yaml", dry_run=True)
+
+
+def test_the_outputs_note_says_why_with_a_reference_given(project):
+    """With --reference, drift said 'no production version in the registry' though one was in production: the
+    reference replaces the version, so no model is restored."""
+    result = api.drift(config=project / "calibgate.yaml", reference=project / "train.jsonl", dry_run=True)
+    assert result.outputs is None
+    assert "--reference replaces the production version" in result.outputs_note and "--model RUN" in result.outputs_note
+    plain = api.drift(config=project / "calibgate.yaml", dry_run=True)
+    assert "no production version in the registry" in plain.outputs_note

@@ -171,3 +171,25 @@ def test_a_version_registered_without_a_push_goes_to_the_remote_with_its_first_s
     assert {"router@v1.1.0", "router@v1.1.0!"} <= remote_tags(origin)
     other = clone(project, "clone-c")
     assert [v.stages for v in api.list_versions("router", repo=other)][0] == ["production"]
+
+
+def test_a_process_waiting_for_the_registry_lock_says_so(project, capfd):
+    """It waited up to five minutes without a word: a hang, to whoever watched it."""
+    from filelock import FileLock
+
+    from calibgate.registry.common import registry_lock
+    from calibgate.registry.gitrepo import GitRepo
+
+    held = FileLock(str(project / ".git" / "calibgate-registry.lock"))
+    held.acquire()
+    try:
+        with pytest.raises(RegistryError, match="held the registry lock"):
+            with registry_lock(GitRepo(project), timeout=3):
+                pass
+    finally:
+        held.release()
+    err = capfd.readouterr().err
+    assert err.count("waiting for another calibgate process to release") == 1, err
+    with registry_lock(GitRepo(project), timeout=3):
+        pass
+    assert "waiting" not in capfd.readouterr().err
