@@ -385,6 +385,13 @@ def test_bench_regret_options_are_checked_before_anything_trains(tmp_path, extra
     assert not (tmp_path / "cache").exists()
 
 
+def test_bench_regret_refuses_a_cache_it_cannot_write_before_training(tmp_path):
+    for name in ("train.jsonl", "test.jsonl"):
+        (tmp_path / name).write_text('{"text": "a", "label": "x"}\n')
+    (tmp_path / "afile").write_text("x")
+    refused(["bench", "regret", str(tmp_path), "--quick", "--cache-dir", str(tmp_path / "afile" / "cache")], "afile is a file")
+
+
 def test_bench_regret_refuses_a_data_set_named_twice(tmp_path):
     for name in ("train.jsonl", "test.jsonl"):
         (tmp_path / name).write_text('{"text": "a", "label": "x"}\n')

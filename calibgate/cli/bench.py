@@ -66,6 +66,9 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
         raise ConfigError(f"--quick fixes the sizes and seeds, so {', '.join(given)} would be ignored", fix="drop --quick, or drop " + ", ".join(given))
     if len({d.resolve() for d in datasets}) < len(datasets):
         raise ConfigError("a data set is named twice: it would be counted twice in every mean", fix="name each data set once")
+    from calibgate.paths import check_writable_dir
+
+    check_writable_dir(cache_dir)  # before hours of training: a cache that cannot be written would lose them all
     if output is not None:
         from calibgate.runs.guard import check_outside_runs
 
