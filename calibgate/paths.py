@@ -179,19 +179,28 @@ def staging_dir(target: str | Path, kind: str) -> Path:
 def signals_deferred():
     """Hold SIGINT, SIGTERM and SIGHUP until the block is done: for the few steps that change a sealed run's files and
     then its manifest, so an interruption lands before or after them, never between (a run whose records and
-    manifest disagree is refused as tampered from then on). Where signals cannot be blocked, the block just runs."""
-    import signal
+    manifest disagree is refused as tampered from then on).
 
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+    The signals are caught at Python's level and sent again once the block is done: a thread mask would not do, since
+    the kernel gives a process's signal to any thread that does not block it (torch and onnxruntime start many).
+    Outside the main thread, where handlers cannot be set, the block just runs.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    pending: list[int] = []
+    previous = {number: signal.signal(number, lambda got, _frame: pending.append(got))
+                for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(pending):
+            os.kill(os.getpid(), number)  # now to the handler that was there: Ctrl-C lands after the block
 
 
 def check_writable_dir(path: str | Path) -> None:

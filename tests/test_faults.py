@@ -80,7 +80,12 @@ def test_a_signal_during_a_runs_commit_lands_after_it(tmp_path):
 
     from calibgate.paths import signals_deferred
 
+    import threading
+
     seen: list[str] = []
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)  # as torch's and onnxruntime's threads: a thread mask let it take the signal
+    other.start()
     previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("delivered"))
     try:
         with signals_deferred():
@@ -89,6 +94,8 @@ def test_a_signal_during_a_runs_commit_lands_after_it(tmp_path):
         seen.append("after")
     finally:
         signal.signal(signal.SIGTERM, previous)
+        done.set()
+        other.join()
     assert seen == ["commit done", "delivered", "after"]
 
 

@@ -201,13 +201,14 @@ def flat_metrics(evaluation: EvaluationResult) -> dict:
 
 
 def _write(run_dir: Path, manifest, evaluation: EvaluationResult) -> None:
-    from calibgate.runs import add_records, verify_run
+    from calibgate.runs import add_records, run_commit_lock, verify_run
 
-    verify_run(run_dir, manifest)  # nothing changed while we evaluated
-    add_records(run_dir, manifest, {  # with the manifest, all or nothing: a full disk or Ctrl-C changes no file
-        EVALUATION: (evaluation.model_dump_json(indent=2) + "\n").encode("utf-8"),
-        METRICS: (json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n").encode("utf-8"),
-    })
+    with run_commit_lock(run_dir):  # no export re-seals the run between the check and the change
+        verify_run(run_dir, manifest)  # nothing changed while we evaluated
+        add_records(run_dir, manifest, {  # with the manifest, all or nothing: a full disk or Ctrl-C changes no file
+            EVALUATION: (evaluation.model_dump_json(indent=2) + "\n").encode("utf-8"),
+            METRICS: (json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n").encode("utf-8"),
+        })
 
 
 __all__ = ["evaluate", "flat_metrics", "DataError"]

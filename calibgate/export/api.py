@@ -30,7 +30,8 @@ from calibgate.paths import signals_deferred, staging_dir
 from calibgate.records.export import ExportArtifact, ExportResult
 from calibgate.export.serving import Predictor, default_threads, make_session, validate_texts
 from calibgate.runs import (
-    EXPORT_DIR, EXPORT_RECORD, EXPORT_TOKENIZER, ONNX_FILES, RunManifest, add_files, file_name, load_run, verify_run,
+    EXPORT_DIR, EXPORT_RECORD, EXPORT_TOKENIZER, ONNX_FILES, RunManifest, add_files, file_name, load_run,
+    run_commit_lock, verify_run,
 )
 
 FP32_TOLERANCE = 1e-4
@@ -306,6 +307,11 @@ def _artifact(path: Path, precision: str, **fields) -> ExportArtifact:
 
 def _commit(run_dir: Path, manifest: RunManifest, tmp: Path) -> None:
     """Swap ``tmp`` in as ``<run>/export`` and re-hash the manifest, after re-verifying the run."""
+    with run_commit_lock(run_dir):  # no evaluate re-seals the run between the check and the swap
+        _swap_in(run_dir, manifest, tmp)
+
+
+def _swap_in(run_dir: Path, manifest: RunManifest, tmp: Path) -> None:
     verify_run(run_dir, manifest)
     target = run_dir / EXPORT_DIR
     old = None

@@ -6,6 +6,7 @@ the same hashes and the manifest digest in the version tag.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -233,6 +234,39 @@ def load_run(root: str | Path, *, verify: bool = True) -> RunManifest:
     if verify:
         verify_run(root, manifest)
     return manifest
+
+
+@contextlib.contextmanager
+def run_commit_lock(root: str | Path, *, timeout: float = 300.0):
+    """Hold the lock that makes 'verify the run, then change it' one step among calibgate processes.
+
+    evaluate and export each verify a run and then re-seal it with their files; without the lock, one could re-seal
+    from a manifest the other had just replaced, leaving the other's files unlisted (a run refused from then on). The
+    lock is ``flock`` on the run directory itself: no lock file inside the run or beside it, and the kernel releases
+    it when a holder dies.
+    """
+    import fcntl
+    import time
+
+    root = Path(root)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise ModelError(f"{root}: cannot be opened to change it ({exc.strerror})", fix="check the run directory") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ModelError(f"another calibgate process has been changing {root} for over {timeout:g} s",
+                                     fix="wait for it (evaluate or export) to finish, then retry") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def add_records(root: str | Path, manifest: RunManifest, records: dict[str, bytes]) -> RunManifest:

@@ -144,3 +144,28 @@ def test_a_full_disk_while_evaluate_writes_changes_no_file_of_the_run(project, m
     load_run(run)
     assert _run(project, "evaluate", "--run", "runs/run1", "--bootstrap", "0").exit_code == 0
     load_run(run)
+
+
+def test_evaluate_waits_for_another_process_changing_the_run(project):
+    """evaluate re-seals from the manifest it verified; an export sealing its files in between left them unlisted and
+    the run refused for good. Both now verify and change the run under one lock beside it, so the second waits."""
+    import subprocess
+    import sys
+    import time
+
+    from calibgate.runs import load_run
+
+    run = project / "runs" / "run1"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom calibgate.runs import run_commit_lock\n"
+        "with run_commit_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(12)\n    released = time.time()\n"
+        "print(released, flush=True)\n"), str(run)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    result = _run(project, "evaluate", "--run", "runs/run1", "--bootstrap", "0")
+    finished = time.time()
+    released = float(holder.stdout.readline())
+    holder.wait(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert finished >= released and (run / "calibgate-run.json").stat().st_mtime >= released - 0.01
+    load_run(run)
+    assert not [p for p in run.parent.iterdir() if "lock" in p.name], "no lock file in the run or beside it"
