@@ -119,3 +119,24 @@ def test_output_a_c_locale_cannot_encode_is_escaped_not_a_crash(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode("ascii", "replace")
     assert b"\\u2013" in proc.stdout + proc.stderr
+
+
+def test_forked_workers_end_quietly_when_their_pool_is_terminated(tmp_path):
+    """cleanlab's multiprocessing pool (label noise, in every plan) is closed with SIGTERM to its workers. They had
+    inherited the CLI's SIGTERM handler, so each unwound with a traceback on a successful plan, and one that held the
+    pool's queue lock hung the plan for good."""
+    script = (
+        "import multiprocessing as mp, time\n"
+        "from calibgate.cli import install_signal_handlers\n"
+        "install_signal_handlers()\n"
+        "def work(x):\n    time.sleep(2)\n    return x\n"
+        "if __name__ == '__main__':\n"
+        "    with mp.get_context('fork').Pool(2) as pool:\n"
+        "        pool.map_async(work, range(4))\n"
+        "        time.sleep(0.5)\n"  # the workers are inside work(): terminate() on leaving the block signals them
+        "    print('done')\n"
+    )
+    (tmp_path / "pool.py").write_text(script)
+    proc = subprocess.run([sys.executable, str(tmp_path / "pool.py")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr
+    assert "Traceback" not in proc.stderr and "Terminated" not in proc.stderr, proc.stderr

@@ -225,11 +225,27 @@ def _terminate(signal_number, frame) -> None:
     raise Terminated(signal_number)
 
 
-def main() -> None:
-    """Console entry point."""
+def _default_signals_in_child() -> None:
+    """A forked child (cleanlab's multiprocessing pool) gets the default SIGTERM and SIGINT back. It inherited
+    _terminate, so Pool.terminate()'s SIGTERM unwound a worker holding the pool's queue lock instead of ending it:
+    a traceback on a successful plan, and once a plan that never finished. Ctrl-C is the parent's to report."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM raises :class:`Terminated` in this process, so its cleanups run; forked children keep the defaults."""
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
+    os.register_at_fork(after_in_child=_default_signals_in_child)
+
+
+def main() -> None:
+    """Console entry point."""
+    install_signal_handlers()
     _check_working_directory()
     _tolerant_output()
     cli.main(prog_name="calibgate")
