@@ -207,8 +207,8 @@ def check_writable_dir(path: str | Path) -> None:
     """Refuse (exit 2) a directory that could not be created or written, leaving nothing behind: a probe directory is
     made and removed in ``path``, or in its nearest existing parent when it does not exist yet."""
     path = Path(path)
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
     try:
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)  # a part past 255 bytes raises here
         if existing is not None and not existing.is_dir():
             raise ConfigError(f"cannot create the directory {path}: {existing} is a file",
                               fix="name a path in a directory you can write, not an existing file's")
@@ -228,8 +228,10 @@ def make_dirs(path: str | Path) -> Path:
 
 
 def _stem(name: str, limit: int = 200) -> str:
-    """``name`` cut to ``limit`` UTF-8 bytes, for temporary names that add their own characters under the 255-byte limit."""
-    return name.encode("utf-8", "surrogateescape")[:limit].decode("utf-8", "ignore")
+    """``name`` cut to ``limit`` bytes of the file system's encoding, for temporary names that add their own
+    characters under the 255-byte limit. A cut through a character stays a byte the file system takes back as it is
+    (surrogate escapes): under a C locale a UTF-8 name must not turn into characters ASCII cannot encode."""
+    return os.fsdecode(os.fsencode(name)[:limit])
 
 
 def check_file_target(path: str | Path) -> None:

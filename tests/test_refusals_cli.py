@@ -341,6 +341,7 @@ def _sealed_run(tmp_path: Path) -> Path:
     (lambda run, tmp: ["train", "--train", str(tmp / "cal.jsonl"), "--runs-dir", str(run)], "--runs-dir"),
     (lambda run, tmp: ["ci", "--out", str(run / "ci")], "--out"),
     (lambda run, tmp: ["bench", "regret", str(tmp), "-o", str(run / "r.md")], "-o"),
+    (lambda run, tmp: ["bench", "regret", str(tmp), "--cache-dir", str(run / "cache")], "--cache-dir"),
 ])
 def test_an_output_inside_a_sealed_run_is_refused_and_the_run_keeps_its_files(tmp_path, monkeypatch, build_args, option):
     """A file written under a run is one its manifest does not cover: every later load refused the run as tampered.
@@ -479,3 +480,35 @@ def test_a_runs_dir_that_cannot_be_written_is_refused_before_training(tmp_path, 
     (tmp_path / "afile").write_text("x")
     refused(["train", "--strategy", "embedding-probe", "--runs-dir", "afile/runs"], "afile is a file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_drift_out_files_that_are_links_are_refused_before_the_work(tmp_path, monkeypatch):
+    """drift --out DIR wrote drift.json through a symlink in DIR (to wherever it pointed), after all its work."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "dout"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("orig")
+    (out / "drift.json").symlink_to(victim)
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps({"text": f"t{i}"}) + "\n" for i in range(60)))
+    refused(["drift", "--dry-run", "--production", "pool.jsonl", "--reference", "pool.jsonl", "--out", str(out)],
+            "drift.json is a symlink")
+    assert victim.read_text() == "orig"
+
+
+def test_a_runs_dir_with_a_part_past_255_bytes_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    refused(["train", "--strategy", "embedding-probe", "--runs-dir", str(tmp_path / ("a" * 300))], "File name too long")
+
+
+def test_an_output_named_in_bytes_a_c_locale_cannot_decode_is_written(tmp_path):
+    """Under LC_ALL=C (no UTF-8 mode) a UTF-8 output name arrives as surrogate escapes; the temporary name beside it
+    turned them into characters ASCII cannot encode (exit 3, after the plan had run)."""
+    rows = "".join(json.dumps({"text": f"t{i}", "label": "ab"[i % 2]}) + "\n" for i in range(20))
+    (tmp_path / "cal.jsonl").write_text(rows)
+    target = os.fsencode(tmp_path) + "/plan\u00e9.json".encode("utf-8")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    proc = subprocess.run([sys.executable, "-X", "utf8=0", "-m", "calibgate", "plan", "--fast", "--calibration", "cal.jsonl",
+                           "-o", target], cwd=tmp_path, env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode("ascii", "replace")
+    assert os.path.exists(target)

@@ -69,6 +69,9 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
     from calibgate.paths import check_writable_dir
 
     check_writable_dir(cache_dir)  # before hours of training: a cache that cannot be written would lose them all
+    from calibgate.runs.guard import check_outside_runs
+
+    check_outside_runs(cache_dir, what="--cache-dir")
     if output is not None:
         from calibgate.runs.guard import check_outside_runs
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calibgate.drift.suggest import Suggestion
 from calibgate.errors import ConfigError
-from calibgate.paths import make_dirs
+from calibgate.paths import atomic_write_text, check_file_target, make_dirs
 from calibgate.records.thresholds import DriftThresholds
 from calibgate.settings import ProjectConfig
 
@@ -56,12 +56,22 @@ def load_thresholds(cfg: ProjectConfig, policy: str | Path | None) -> tuple[Drif
     return loaded.drift, loaded.planner.max_shift_auc
 
 
+OUTPUT_FILES = (RECORD_FILE, REPORT_FILE, SUGGESTIONS_FILE)
+
+
+def check_outputs(out: Path) -> None:
+    """Refuse, before any work, an --out whose files could not be written in place: a symlink there was written
+    through (to wherever it pointed), a FIFO would hang the write."""
+    for name in OUTPUT_FILES:
+        check_file_target(Path(out) / name)
+
+
 def write_outputs(out: Path, record: DriftRecord, suggestions: list[Suggestion]) -> None:
     from calibgate.data.jsonl import write_jsonl
 
     make_dirs(out)
-    (out / RECORD_FILE).write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    (out / REPORT_FILE).write_text(record.body, encoding="utf-8")
+    atomic_write_text(out / RECORD_FILE, record.model_dump_json(indent=2) + "\n")
+    atomic_write_text(out / REPORT_FILE, record.body)
     write_jsonl(out / SUGGESTIONS_FILE, (s.record() for s in suggestions))
 
 

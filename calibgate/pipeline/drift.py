@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from calibgate.drift.outputs import OutputShift
-from calibgate.drift.record import DriftRecord, load_thresholds, write_outputs
+from calibgate.drift.record import DriftRecord, check_outputs, load_thresholds, write_outputs
 from calibgate.drift.reference import Reference
 from calibgate.drift.render import drift_summary, issue_body
 from calibgate.drift.suggest import Suggestion
@@ -92,6 +92,7 @@ def drift(
         raise ConfigError("opening a drift issue needs the repository", fix="pass --repo owner/name, or --dry-run")
     if out is not None:
         check_outside_runs(out, what="--out")
+        check_outputs(Path(out))
 
     prod_texts = list(load_unlabeled(production_path, min_rows=thresholds.min_production).texts)
     version = None if reference is not None else production_version(cfg)
