@@ -512,3 +512,12 @@ def test_an_output_named_in_bytes_a_c_locale_cannot_decode_is_written(tmp_path):
                            "-o", target], cwd=tmp_path, env=env, capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode("ascii", "replace")
     assert os.path.exists(target)
+
+
+def test_ci_out_files_that_are_links_are_refused_before_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "decision.json").symlink_to(tmp_path / "elsewhere.json")
+    refused(["ci", "--out", str(out)], "decision.json is a symlink")
+    assert not (tmp_path / "elsewhere.json").exists()

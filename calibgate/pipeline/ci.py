@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from calibgate.errors import ConfigError, DataError
 from calibgate.github.comments import PostedComment
-from calibgate.paths import make_dirs
+from calibgate.paths import atomic_write_text, check_file_target, make_dirs
 from calibgate.pipeline.gate import UntrustedBaseline, default_policy_base, gate_run, production_for_gate
 from calibgate.registry.policybase import compare_with_base
 from calibgate.records.decision import GateDecision
@@ -78,6 +78,8 @@ def run_ci(
     from calibgate.report.api import render_report
 
     check_outside_runs(out, what="--out")
+    for file in (*RECORD_FILES.values(), REPORT_FILE):  # a link there was written through, after minutes of training
+        check_file_target(Path(out) / file)
     cfg = load_config(config, required=True)
     applied = resolve_policy(policy, cfg)  # a bad policy fails here, before minutes of training
     policy_path = Path(applied.source)
@@ -129,7 +131,7 @@ def run_ci(
         links=links,
         name=name,
     )
-    (out_dir / REPORT_FILE).write_text(report, encoding="utf-8")
+    atomic_write_text(out_dir / REPORT_FILE, report)
     posted = None
     if post:
         from calibgate.github import upsert_comment
@@ -216,7 +218,7 @@ def _check_data(cfg: ProjectConfig) -> None:
 
 def _write(out_dir: Path, role: str, record: BaseModel | None) -> None:
     if record is not None:
-        (out_dir / RECORD_FILES[role]).write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(out_dir / RECORD_FILES[role], record.model_dump_json(indent=2) + "\n")
 
 
 def records_json(result: CiResult) -> str:
