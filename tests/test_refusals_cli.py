@@ -521,3 +521,16 @@ def test_ci_out_files_that_are_links_are_refused_before_training(tmp_path, monke
     (out / "decision.json").symlink_to(tmp_path / "elsewhere.json")
     refused(["ci", "--out", str(out)], "decision.json is a symlink")
     assert not (tmp_path / "elsewhere.json").exists()
+
+
+def test_a_cache_directory_inside_a_sealed_run_is_refused(tmp_path, monkeypatch):
+    """CALIBGATE_CACHE_DIR=runs/x/cache wrote embeddings into the run, which every command then refused (an unlisted,
+    pickle-format file)."""
+    monkeypatch.chdir(tmp_path)
+    run = _sealed_run(tmp_path)
+    monkeypatch.setenv("CALIBGATE_CACHE_DIR", str(run / "cache"))
+    rows = "".join(json.dumps({"text": f"t{i}", "label": "ab"[i % 2]}) + "\n" for i in range(20))
+    (tmp_path / "cal.jsonl").write_text(rows)
+    before = sorted(p.name for p in run.rglob("*"))
+    refused(["plan", "--fast", "--calibration", "cal.jsonl"], "CALIBGATE_CACHE_DIR ", "inside the sealed run")
+    assert sorted(p.name for p in run.rglob("*")) == before

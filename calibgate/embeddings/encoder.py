@@ -157,10 +157,14 @@ def _file_sha256(file: Path) -> str:
 
 
 def cache_dir() -> Path:
+    """``CALIBGATE_CACHE_DIR``, else ``$XDG_CACHE_HOME/calibgate`` (``~/.cache/calibgate``); never inside a sealed run,
+    where every cached file would be one the run's manifest does not list (the run was refused from then on)."""
+    from calibgate.runs.guard import check_outside_runs
+
     root = os.environ.get("CALIBGATE_CACHE_DIR")
-    if root:
-        return Path(root)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "calibgate"
+    path = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "calibgate"
+    check_outside_runs(path, what="CALIBGATE_CACHE_DIR" if root else "the cache directory")
+    return path
 
 
 def embed_texts(
