@@ -269,17 +269,7 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a unique temporary file in the same directory, renamed into place."""
-    path = Path(path)
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # a full disk mid-write: exit 3 naming the file, not an 'internal error'
-            raise path_error(exc, path, "write") from None
-        raise
+    replace_together({Path(path): data})
 
 
 def replace_together(files: dict[Path, bytes]) -> None:
@@ -299,7 +289,7 @@ def replace_together(files: dict[Path, bytes]) -> None:
     except BaseException as exc:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError):  # a full disk mid-write: exit 3 naming the file, not an 'internal error'
             raise path_error(exc, staged[-1][1] if staged else next(iter(files)), "write") from None
         raise
 
