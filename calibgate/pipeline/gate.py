@@ -78,8 +78,11 @@ def gate_run(
         candidate_id=evaluation.run_id, baseline_id=base_id, baseline_problem=problem, extra_checks=extra,
     )
     # the records above were verified against this manifest, read once: the decision names it, so it is only ever
-    # about these files
-    return decision.model_copy(update={"candidate_manifest_sha256": manifest.manifest_sha256})
+    # about these files, and names the plan its signal checks read, so no report shows it beside another
+    return decision.model_copy(update={
+        "candidate_manifest_sha256": manifest.manifest_sha256,
+        "plan_sha256": None if run_plan is None else run_plan.content_sha256(),
+    })
 
 
 def default_policy_base(env=None) -> str | None:

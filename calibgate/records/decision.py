@@ -45,6 +45,9 @@ class GateDecision(Record):
     candidate_manifest_sha256: str | None = Field(
         None, description="digest of the candidate run's manifest (calibgate-run.json): the decision is about exactly "
         "these files; the registry refuses it for any other version")
+    plan_sha256: str | None = Field(
+        None, description="content digest of the plan its signal checks read (the run's plan.json or --plan): a report "
+        "refuses to show another plan beside it; None when the gate read no plan")
     baseline: str | None = Field(None, description="registry version in production, or None for the first model")
     policy: str
     policy_sha256: str

@@ -82,6 +82,10 @@ def _check_one_candidate(loaded: dict[str, BaseModel | None], manifest, paths: d
     if manifest is not None and decision.candidate_manifest_sha256 not in (None, manifest.manifest_sha256):
         raise InputError(f"the decision in {paths['decision']} is about another run than {manifest.run_id} "
                          "(its candidate_manifest_sha256 is not that run's manifest)", fix=fix)
+    plan = loaded.get("plan")
+    if plan is not None and decision.plan_sha256 is not None and plan.content_sha256() != decision.plan_sha256:
+        raise InputError(f"{paths['plan']} is not the plan the decision's checks read (its content digest is not the "
+                         "decision's plan_sha256)", fix=fix)
     named = {decision.candidate} if "@" not in decision.candidate else set()  # a registry version names no run id
     for role in ("candidate_eval", "export"):
         record = loaded.get(role)

@@ -63,3 +63,30 @@ def test_missing_split_is_exit_2(tmp_path):
     (tmp_path / "train.jsonl").write_text('{"text": "a", "label": "x"}\n')
     result = CliRunner().invoke(cli, ["bench", "regret", str(tmp_path)])
     assert result.exit_code == 2 and "no test.jsonl" in result.stderr
+
+
+def test_the_planner_fingerprint_covers_every_record_module_a_plan_uses():
+    """The fingerprint lists record modules one by one (a decision's field is no reason to re-plan); a record module
+    the planner imports but the list missed would let a cached plan outlive a change to what plans compute."""
+    import ast
+    from pathlib import Path
+
+    from calibgate.bench.regret import _PLANNER_SOURCES
+
+    import calibgate
+
+    root = Path(calibgate.__file__).resolve().parent
+    todo = [f for part in _PLANNER_SOURCES for f in ((root / part).rglob("*.py") if (root / part).is_dir() else [root / part])]
+    seen, needed = set(todo), set()
+    while todo:
+        for node in ast.walk(ast.parse(todo.pop().read_text())):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else (
+                [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                if name.startswith("calibgate.records."):
+                    path = root / "records" / (name.rsplit(".", 1)[1] + ".py")
+                    needed.add(path.relative_to(root).as_posix())
+                    if path not in seen:
+                        seen.add(path)
+                        todo.append(path)
+    assert needed and needed <= set(_PLANNER_SOURCES), sorted(needed - set(_PLANNER_SOURCES))

@@ -126,3 +126,30 @@ def test_a_presented_block_decision_is_refused(project):
     api.register("runs/worse")
     with pytest.raises(RegistryError, match="says 'block'"):
         api.promote("router@v1.1.0", approved_by=APPROVED, gate=gate_run("runs/worse"))
+
+
+def test_a_report_refuses_a_plan_the_decision_did_not_read(project, tmp_path):
+    """Before: 'report --decision d.json --plan other.json' showed another plan's signals and suspects under a
+    decision whose signal checks had read a different plan, with exit 0. The decision now names its plan's digest."""
+    from tests.policy.gate_records import plan
+
+    from calibgate.records.plan import Plan
+
+    decision = gate_run("runs/a", baseline=None)
+    own = Plan.model_validate_json((project / "runs" / "a" / "plan.json").read_text())
+    assert decision.plan_sha256 == own.content_sha256()
+    assert gate_run("runs/b", baseline=None).plan_sha256 is None  # no plan read, none named
+    (tmp_path / "d.json").write_text(decision.model_dump_json(indent=2))
+    relaid = tmp_path / "relaid.json"  # the same plan, laid out differently, is the same plan
+    relaid.write_text(json.dumps(json.loads(own.model_dump_json()), indent=4, sort_keys=True))
+    assert run("report", "--decision", str(tmp_path / "d.json"), "--plan", str(relaid)).exit_code == 0
+    # dict fields in another key order (ci writes the plan it made, train a plan it read) are the same content
+    assert own.model_copy(update={"timings": {"b": 1.0, "a": 2.0}}).content_sha256() == \
+        own.model_copy(update={"timings": {"a": 2.0, "b": 1.0}}).content_sha256()
+    other = tmp_path / "other.json"
+    other.write_text(plan().model_copy(update={"created_at": "2026-01-01T00:00:00Z"}).model_dump_json())
+    result = CliRunner().invoke(cli, ["report", "--decision", str(tmp_path / "d.json"), "--plan", str(other)])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "other.json is not the plan the decision's checks read" in result.stderr and "fix: " in result.stderr
+    result = CliRunner().invoke(cli, ["report", "--decision", str(tmp_path / "d.json"), "--plan", "runs/a/plan.json"])
+    assert result.exit_code == 0, result.output  # the run's own plan is the one it read
