@@ -74,6 +74,19 @@ def read_user_text(path: str | Path, *, what: str, fix: str, error: type[Calibga
         raise error(f"{path}: the {what} is not UTF-8 text (byte {exc.start}: {exc.reason})", fix=fix) from None
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSONL (or one-text-per-line) file: split at "\\n" only, a "\\r" before it dropped.
+
+    ``str.splitlines`` also splits at U+2028, U+2029, U+0085 and other separators, which JSON lets a string hold
+    unescaped: one text holding one made its whole file unreadable (a served request's text in the prediction log
+    broke every ``monitor`` of it).
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def decode_utf8(data: bytes, *, source: str, fix: str) -> str:
     """``data`` as UTF-8 text (a leading BOM dropped); :class:`DataError` naming the line of the first bad byte."""
     try:

@@ -71,12 +71,12 @@ def predict(run_dir, input_path, output_path, precision, batch_size, top_k, thre
         check_outside_runs(output_path, what="-o", file=True)
     from calibgate import api
     from calibgate.export.serving import read_texts
-    from calibgate.paths import decode_utf8
+    from calibgate.paths import decode_utf8, jsonl_lines
 
     source = "<stdin>" if input_path == "-" else input_path
     raw = _read_bytes(input_path)
     content = decode_utf8(raw, source=source, fix="re-encode the input as UTF-8")
-    texts = read_texts(content.splitlines(), source=source)
+    texts = read_texts(jsonl_lines(content), source=source)
     rows = api.predict(run_dir, texts, batch_size=batch_size, precision=precision, top_k=top_k, threads=threads)
     out = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if output_path == "-":

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from calibgate.errors import DataError
-from calibgate.paths import decode_utf8, special_file
+from calibgate.paths import decode_utf8, jsonl_lines, special_file
 
 
 @dataclass(frozen=True)
@@ -211,22 +211,22 @@ def _read_rows(path: Path) -> Iterable[_Row]:
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror})", fix="check the file's permissions") from exc
     content = decode_utf8(raw, source=str(path), fix=f"re-encode the file, e.g. iconv -f latin1 -t utf-8 {path.name}")
-    for number, obj in iter_objects(content.splitlines(), source=str(path)):
+    for number, obj in iter_objects(jsonl_lines(content), source=str(path)):
         yield _Row(number, obj)
 
 
-class _DuplicateKey(Exception):
+class DuplicateKey(ValueError):
     def __init__(self, key: str):
         super().__init__(key)
         self.key = key
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
     """``json.loads``'s ``object_pairs_hook``: the object, unless a key appears twice."""
     obj: dict = {}
     for key, value in pairs:
         if key in obj:
-            raise _DuplicateKey(key)
+            raise DuplicateKey(key)
         obj[key] = value
     return obj
 
@@ -237,8 +237,8 @@ def iter_objects(lines: Iterable[str], *, source: str):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line, object_pairs_hook=_unique_keys)
-        except _DuplicateKey as exc:
+            obj = json.loads(line, object_pairs_hook=unique_keys)
+        except DuplicateKey as exc:
             raise DataError(f"{source}:{number}: key '{exc.key}' appears twice (JSON readers keep one silently)",
                             fix="keep one value per key on each line") from None
         except json.JSONDecodeError as exc:

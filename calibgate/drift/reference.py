@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from calibgate.errors import DataError
-from calibgate.paths import read_user_text
+from calibgate.paths import jsonl_lines, read_user_text
 from calibgate.settings import ProjectConfig
 
 PRODUCTION = "production"
@@ -154,7 +154,7 @@ def _texts(text: str | None, source: str) -> list[str]:
 
     if text is None:
         raise DataError(f"{source}: no such file", fix="pass --reference, or set data.train in calibgate.yaml")
-    texts = [obj["text"] for _, obj in iter_objects(text.splitlines(), source=source) if isinstance(obj.get("text"), str)]
+    texts = [obj["text"] for _, obj in iter_objects(jsonl_lines(text), source=source) if isinstance(obj.get("text"), str)]
     if len(texts) < 10:
         raise DataError(f"{source}: {len(texts)} texts, fewer than the 10 drift needs", fix="compare against the full training data")
     return texts

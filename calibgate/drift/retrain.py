@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from calibgate.drift.merge import MergeReport
 from calibgate.errors import ConfigError, EnvironmentFailure
-from calibgate.paths import read_user_text
+from calibgate.paths import jsonl_lines, read_user_text
 from calibgate.settings import ProjectConfig, load_config
 
 Action = Literal["none", "dry-run", "opened", "updated"]
@@ -304,7 +304,7 @@ def _body(cfg, merge: MergeReport, data_md5, plan, record, incoming_rel, train_r
 def _rows(text: str, path: Path) -> list[dict]:
     from calibgate.data.jsonl import iter_objects
 
-    return [obj for _, obj in iter_objects(text.splitlines(), source=str(path)) if "text" in obj and "label" in obj]
+    return [obj for _, obj in iter_objects(jsonl_lines(text), source=str(path)) if "text" in obj and "label" in obj]
 
 
 def _rel(cfg: ProjectConfig, path: Path) -> str:
