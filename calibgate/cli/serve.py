@@ -13,12 +13,16 @@ Endpoints:
                   header (or a fresh id) decides primary or canary and is echoed back
   GET  /healthz   the models served
   GET  /metrics   Prometheus text: requests, latency histogram, labels, errors
-Bad requests get a 4xx JSON {"error", "fix"}; the server keeps serving.
+Bad requests get a 4xx JSON {"error", "fix"}; the server keeps serving. A request
+not received whole within --request-timeout gets a 408; connections past
+--max-connections are closed on arrival. SIGHUP reopens the --log file (for
+logrotate); a log renamed or deleted while serving is reopened at its path.
 The version is restored from the registry's store and every file re-hashed
 before it is served (onnxruntime + tokenizers; torch is not imported).
 
 \b
-Exit codes: 0 stopped cleanly; 2 bad option, unknown or tampered version.
+Exit codes: 0 stopped by SIGINT or SIGTERM after a graceful shutdown; 2 bad option,
+unknown or tampered version; 3 a machine fault.
 
 \b
 Examples:
@@ -45,16 +49,23 @@ Examples:
 @click.option("--max-body-bytes", type=click.IntRange(1, 1 << 30), default=64 * 1024, show_default=True, help="Largest request body.")
 @click.option("--shadow-backlog", type=click.IntRange(0, 1_000_000), default=64, show_default=True,
               help="Requests queued for the shadow before it skips one (logged and counted), so it never slows answers.")
+@click.option("--request-timeout", type=click.FloatRange(0.1, 3600.0), default=30.0, show_default=True,
+              help="Seconds a client has to send one request's headers and body; then 408 and the connection closes.")
+@click.option("--max-connections", type=click.IntRange(1, 100_000), default=None,
+              help="Open connections at most [default: 1000, or half the file-descriptor limit (ulimit -n) if lower].")
 def serve(ref, shadow, canary, share, host, port, log_path, policy, precision, workers, max_batch, max_texts, max_body_bytes,
-          shadow_backlog) -> None:
+          shadow_backlog, request_timeout, max_connections) -> None:
     """Serve version REF (name@vX.Y.Z, or a run directory) over HTTP."""
     from calibgate import api
+    from calibgate.cli import Terminated
     from calibgate.export.serving import default_threads
     from calibgate.serving.app import ServeLimits, listen, run_server
 
+    max_connections = _connection_limit(max_connections)
     sock = listen(host, port)  # a busy port or bad host fails now, before the restore
     limits = ServeLimits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_batch=max_batch,
-                         workers=workers or default_threads(), shadow_backlog=shadow_backlog)
+                         workers=workers or default_threads(), shadow_backlog=shadow_backlog,
+                         request_timeout=request_timeout, max_connections=max_connections)
     try:
         plan = api.build_server(ref, shadow=shadow, canary=canary, share=share, log=log_path, policy=policy,
                                 precision=precision, limits=limits)
@@ -62,5 +73,25 @@ def serve(ref, shadow, canary, share, host, port, log_path, policy, precision, w
         sock.close()
         raise
     extra = (f", shadow {plan.shadow}" if plan.shadow else "") + (f", canary {plan.canary} at {plan.share:.0%}" if plan.canary else "")
-    click.echo(f"serving {plan.primary}{extra} on http://{host}:{port}" + (f", logging to {plan.log}" if plan.log else ""), err=True)
-    run_server(plan, sock=sock)
+    address = f"[{host}]" if ":" in host else host  # an IPv6 literal takes brackets in a URL
+    click.echo(f"serving {plan.primary}{extra} on http://{address}:{port}" + (f", logging to {plan.log}" if plan.log else ""), err=True)
+    try:
+        run_server(plan, sock=sock, limits=limits)
+    except (KeyboardInterrupt, Terminated) as exc:  # the normal way to stop a server: uvicorn has shut down gracefully
+        how = "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        click.echo(f"calibgate serve: stopped by {how} after a graceful shutdown", err=True)
+
+
+def _connection_limit(given: int | None) -> int:
+    """--max-connections, or its default; past the descriptor limit connections could exhaust it, so that is refused."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return given or 1000
+    if given is None:
+        return max(1, min(1000, soft // 2))
+    if given > soft - 64:
+        raise click.UsageError(f"--max-connections {given} does not leave room under this process's "
+                               f"file-descriptor limit ({soft}); pass at most {max(1, soft - 64)} or raise 'ulimit -n'")
+    return given

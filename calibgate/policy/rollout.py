@@ -106,3 +106,35 @@ class MonitorThresholds(_Section):
     )
     min_shadow_agreement: float | None = Field(None, ge=0.0, le=1.0, description="shadow vs served label agreement")
     max_shadow_latency_ratio: float | None = Field(None, gt=0.0, description="shadow p95 / served p95")
+
+
+def monitor_checks(models, shadow, t: MonitorThresholds) -> list:
+    """The checks ``t`` makes of a monitor report's figures (``ModelStats`` per served model, ``ShadowStats``): what
+    ``calibgate monitor`` reports, and what ``registry promote`` re-derives from the figures of the evidence it reads."""
+    from calibgate.records.monitor import MonitorCheck
+
+    def check(id_: str, subject: str, value: float | None, threshold: float, direction: str) -> MonitorCheck:
+        return MonitorCheck(id=id_, subject=subject, value=value, threshold=threshold, direction=direction,
+                            status=MonitorCheck.judge(value, threshold, direction))
+
+    out = []
+    for m in models:
+        if t.max_error_rate is not None:
+            out.append(check("error_rate", m.model, m.error_rate, t.max_error_rate, "max"))
+        if t.max_p95_ms is not None:
+            out.append(check("p95_ms", m.model, m.latency.p95_ms if m.latency else None, t.max_p95_ms, "max"))
+        if t.max_low_confidence_rate is not None:
+            out.append(check("low_confidence_rate", m.model, m.low_confidence_rate, t.max_low_confidence_rate, "max"))
+        if t.max_label_shift is not None:
+            out.append(check("label_shift", m.model, m.evaluation.label_shift if m.evaluation else None, t.max_label_shift, "max"))
+        if t.max_confidence_drop is not None:
+            drop = None
+            if m.evaluation is not None and m.evaluation.mean_confidence is not None and m.mean_confidence is not None:
+                drop = round(m.evaluation.mean_confidence - m.mean_confidence, 6)
+            out.append(check("confidence_drop", m.model, drop, t.max_confidence_drop, "max"))
+    if shadow is not None:
+        if t.min_shadow_agreement is not None:
+            out.append(check("shadow_agreement", shadow.model, shadow.agreement, t.min_shadow_agreement, "min"))
+        if t.max_shadow_latency_ratio is not None:
+            out.append(check("shadow_latency_ratio", shadow.model, shadow.latency_ratio, t.max_shadow_latency_ratio, "max"))
+    return out

@@ -82,6 +82,21 @@ class MonitorCheck(Record):
     direction: Literal["max", "min"]
     status: Status
 
+    @staticmethod
+    def judge(value: float | None, threshold: float, direction: str) -> str:
+        """The status a figure earns: no figure is ERROR (it fails like FAIL)."""
+        if value is None:
+            return "ERROR"
+        return "PASS" if (value <= threshold if direction == "max" else value >= threshold) else "FAIL"
+
+    @model_validator(mode="after")
+    def _status_follows_value(self):
+        """'PASS' on a p95 of 1.4 ms against a 0.001 ms ceiling is a hand-edited report (rollout evidence)."""
+        if self.status != self.judge(self.value, self.threshold, self.direction):
+            raise ValueError(f"check {self.id} ({self.subject}) says {self.status}, but its value {self.value} against "
+                             f"{self.direction} {self.threshold} is {self.judge(self.value, self.threshold, self.direction)}")
+        return self
+
 
 class Window(Record):
     first_ts: float

@@ -41,7 +41,7 @@ def check_rollout(policy, model: ModelState, version: str, stage: str, evidence:
             f"does not let it skip to {stage}",
             fix=f"promote it to {previous} first (calibgate registry promote {ref} --stage {previous})",
         )
-    reports = [_read_report(path) for path in evidence]
+    reports = [_read_report(path, policy) for path in evidence]
     needs = rollout.stages.get(stage)
     recorded = []
     if needs is not None and needs.shadow is not None:
@@ -53,7 +53,7 @@ def check_rollout(policy, model: ModelState, version: str, stage: str, evidence:
     return {"order": list(rollout.order), "previous_stage": previous, "evidence": recorded}
 
 
-def _read_report(path: str | Path):
+def _read_report(path: str | Path, policy):
     from calibgate.records.monitor import MonitorReport
     from calibgate.runs import parse_record
 
@@ -68,11 +68,30 @@ def _read_report(path: str | Path):
     except OSError as exc:
         raise RegistryError(f"{path}: cannot read the evidence ({exc.strerror})", fix=fix) from None
     report = parse_record(data, MonitorReport, source=str(path), what="monitor report", fix=fix)
+    if report.policy_sha256 != policy.sha256:
+        measured = f"policy sha256 {report.policy_sha256[:12]}..." if report.policy_sha256 else "no policy"
+        raise RegistryError(f"the evidence {path} was checked under {measured}, not {policy.source} "
+                            f"({policy.sha256[:12]}...): its thresholds are not the ones this promotion answers to",
+                            fix=f"calibgate monitor --log <log> --policy {policy.source} --json > {path.name}")
+    _checks_follow_policy(path, report, policy)
     if report.status != "pass":
         failed = ", ".join(f"{c.id} ({c.subject})" for c in report.checks if c.status != "PASS")
         raise RegistryError(f"the evidence {path} says the served traffic failed its checks: {failed}",
                             fix="fix the candidate or the serving problem and monitor new traffic; failing evidence never promotes")
     return path, report, hashlib.sha256(data).hexdigest()
+
+
+def _checks_follow_policy(path: Path, report, policy) -> None:
+    """The report's checks are the ones the policy's ``monitor:`` thresholds make of its own figures: a check dropped,
+    a threshold loosened or a status edited is refused (the record itself refuses a status its value does not earn)."""
+    from calibgate.policy.rollout import MonitorThresholds, monitor_checks
+
+    expected = monitor_checks(report.models, report.shadow, policy.monitor or MonitorThresholds())
+    key = lambda c: (c.id, c.subject, c.value, c.threshold, c.direction, c.status)  # noqa: E731
+    if sorted(map(key, expected), key=str) != sorted(map(key, report.checks), key=str):
+        raise RegistryError(f"the evidence {path} does not hold the checks {policy.source}'s monitor: thresholds make "
+                            "of its figures (a check missing, moved or edited)",
+                            fix="pass the unedited report 'calibgate monitor --json' wrote under this policy")
 
 
 def _base(kind: str, path: Path, report, digest: str) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import unicodedata
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from calibgate._lazy import require
 from calibgate.serving.models import BatchingModel, ServedModel
-from calibgate.serving.predlog import LogRecord, PredictionLog, items_for, now
+from calibgate.serving.predlog import LogRecord, PredictionLog, items_for, new_line_id, now
 from calibgate.serving.router import Router
 
 MAX_REQUEST_ID = 128
@@ -43,6 +44,8 @@ class ServeLimits:
     max_batch: int = 4
     workers: int = 2
     shadow_backlog: int = 64
+    request_timeout: float = 30.0  # seconds to receive one request's headers and body (serving/protocol.py)
+    max_connections: int = 1000  # open connections; more are closed on arrival
 
 
 class BadRequest(Exception):
@@ -66,7 +69,8 @@ class _Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=self.registry)
         self.labels = prom.Counter("calibgate_predictions", "Predicted labels, by model and role",
                                    ["model", "role", "label"], registry=self.registry)
-        self.errors = prom.Counter("calibgate_errors", "Errors by kind (bad_request, model_error, shadow_error, shadow_skipped, log_error)",
+        self.errors = prom.Counter("calibgate_errors", "Errors by kind (bad_request, model_error, shadow_error, shadow_skipped, "
+                                   "log_error; request_timeout, too_many_connections and bad_http: connections refused)",
                                    ["kind"], registry=self.registry)
 
     def observe(self, model: str, role: str, status: int, latency_ms: float | None, records: list[dict]) -> None:
@@ -128,7 +132,8 @@ def create_app(
         except BadRequest as exc:
             metrics.errors.labels("bad_request").inc()
             metrics.observe(model.ref, role, exc.status, None, [])
-            log.write(LogRecord(ts=arrived, request_id=request_id, role=role, model=model.ref, status=exc.status, error=exc.error))
+            log.write(LogRecord(ts=arrived, request_id=request_id, line_id=new_line_id(), role=role, model=model.ref,
+                                status=exc.status, error=exc.error))
             return JSONResponse({"error": exc.error, "fix": exc.fix, "request_id": request_id}, status_code=exc.status,
                                 headers={"X-Request-ID": request_id})
         try:
@@ -136,39 +141,40 @@ def create_app(
         except Exception as exc:  # noqa: BLE001 - a model failure is a 500 for this request only
             metrics.errors.labels("model_error").inc()
             metrics.observe(model.ref, role, 500, None, [])
-            log.write(LogRecord(ts=arrived, request_id=request_id, role=role, model=model.ref, status=500,
-                                error=f"{type(exc).__name__}: {exc}"))
+            log.write(LogRecord(ts=arrived, request_id=request_id, line_id=new_line_id(), role=role, model=model.ref,
+                                status=500, error=f"{type(exc).__name__}: {exc}"))
             return JSONResponse({"error": f"the model failed on this request ({type(exc).__name__})", "fix": "retry; report it if it persists",
                                  "request_id": request_id}, status_code=500, headers={"X-Request-ID": request_id})
         metrics.observe(model.ref, role, 200, latency_ms, records)
-        log.write(LogRecord(ts=arrived, request_id=request_id, role=role, model=model.ref, status=200, latency_ms=round(latency_ms, 3),
+        answer_id = new_line_id()
+        log.write(LogRecord(ts=arrived, request_id=request_id, line_id=answer_id, role=role, model=model.ref, status=200,
+                            latency_ms=round(latency_ms, 3),
                             items=items_for(texts, [(r["label"], r["score"]) for r in records], log_text=log.log_text)))
         if shadow_model is not None:
-            _start_shadow(texts, request_id, arrived)
+            _start_shadow(texts, request_id, arrived, answer_id)
         return JSONResponse({"request_id": request_id, "model": model.ref, "role": role, "predictions": records},
                             headers={"X-Request-ID": request_id, "X-Served-By": model.ref})
 
-    def _start_shadow(texts: list[str], request_id: str, arrived: float) -> None:
+    def _start_shadow(texts: list[str], request_id: str, arrived: float, answer_id: str) -> None:
         if shadow_model.backlog >= limits.shadow_backlog:
             metrics.errors.labels("shadow_skipped").inc()
-            log.write(LogRecord(ts=arrived, request_id=request_id, role="shadow", model=shadow_model.ref, status=503,
-                                error="skipped: shadow backlog full"))
+            log.write(LogRecord(ts=arrived, request_id=request_id, line_id=new_line_id(), shadow_of=answer_id, role="shadow",
+                                model=shadow_model.ref, status=503, error="skipped: shadow backlog full"))
             return
-        task = asyncio.create_task(_shadow(texts, request_id, arrived))
+        task = asyncio.create_task(_shadow(texts, request_id, arrived, answer_id))
         background.add(task)
         task.add_done_callback(background.discard)
 
-    async def _shadow(texts: list[str], request_id: str, arrived: float) -> None:
+    async def _shadow(texts: list[str], request_id: str, arrived: float, answer_id: str) -> None:
+        line = {"ts": arrived, "request_id": request_id, "shadow_of": answer_id, "role": "shadow", "model": shadow_model.ref}
         try:
             records, latency_ms = await shadow_model.predict(texts)
         except Exception as exc:  # noqa: BLE001 - the shadow never affects the answer; its failure is logged
             metrics.errors.labels("shadow_error").inc()
-            log.write(LogRecord(ts=arrived, request_id=request_id, role="shadow", model=shadow_model.ref, status=500,
-                                error=f"{type(exc).__name__}: {exc}"))
+            log.write(LogRecord(**line, line_id=new_line_id(), status=500, error=f"{type(exc).__name__}: {exc}"))
             return
         metrics.observe(shadow_model.ref, "shadow", 200, latency_ms, records)
-        log.write(LogRecord(ts=arrived, request_id=request_id, role="shadow", model=shadow_model.ref, status=200,
-                            latency_ms=round(latency_ms, 3),
+        log.write(LogRecord(**line, line_id=new_line_id(), status=200, latency_ms=round(latency_ms, 3),
                             items=items_for(texts, [(r["label"], r["score"]) for r in records], log_text=log.log_text)))
 
     async def healthz(request: Request):
@@ -186,12 +192,17 @@ def create_app(
     async def internal_error(request: Request, exc: Exception):
         return JSONResponse({"error": f"internal error ({type(exc).__name__})", "fix": "report it"}, status_code=500)
 
-    return Starlette(
+    app = Starlette(
         routes=[Route("/predict", predict, methods=["POST"]), Route("/healthz", healthz, methods=["GET"]),
                 Route("/metrics", metrics_endpoint, methods=["GET"])],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # '/predict/' redirected to a Location built from the client's Host header
+    app.state.count_refused = lambda reason: metrics.errors.labels(
+        {"timeout": "request_timeout", "connections": "too_many_connections", "framing": "bad_http"}[reason]).inc()
+    app.state.prediction_log = log
+    return app
 
 
 def _request_id(request) -> str:
@@ -210,20 +221,30 @@ async def _read_body(request, limit: int) -> bytes:
             raise BadRequest(400, f"Content-Length '{declared[:20]}' is not a number", "send a valid Content-Length") from None
         if size > limit:
             raise BadRequest(413, f"request body is {size} bytes, the limit is {limit}", "send fewer or shorter texts per request")
+    from starlette.requests import ClientDisconnect
+
     chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise BadRequest(413, f"request body exceeds the limit of {limit} bytes", "send fewer or shorter texts per request")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise BadRequest(413, f"request body exceeds the limit of {limit} bytes", "send fewer or shorter texts per request")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or cut off by the receive deadline (serving/protocol.py)
+        raise BadRequest(408, "the client disconnected or timed out before sending the whole body",
+                         "send the whole request at once") from None
     return b"".join(chunks)
 
 
 def _parse(body: bytes, limits: ServeLimits) -> list[str]:
     """The request's texts, or :class:`BadRequest` naming the first problem."""
+    from calibgate.data.jsonl import DuplicateKey, unique_keys
+
     example = 'send {"text": "..."} or {"texts": ["...", "..."]}'
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), object_pairs_hook=unique_keys)
+    except DuplicateKey as exc:  # '{"text": "a", "text": "b"}' answered for "b" and logged nothing of "a"
+        raise BadRequest(400, f"request body names the key '{exc.key[:40]}' twice", example) from None
     except UnicodeDecodeError:
         raise BadRequest(400, "request body is not UTF-8", "encode the JSON body as UTF-8") from None
     except json.JSONDecodeError as exc:
@@ -233,7 +254,7 @@ def _parse(body: bytes, limits: ServeLimits) -> list[str]:
     except RecursionError:  # '[[[[...' within the size limit: json gives up before the stack does
         raise BadRequest(400, "request body is nested too deeply to be a request", example) from None
     if not isinstance(data, dict):
-        raise BadRequest(422, f"request body is a JSON {type(data).__name__}, not an object", example)
+        raise BadRequest(422, f"request body is a JSON {_json_type(data)}, not an object", example)
     unknown = sorted(set(data) - {"text", "texts"})
     if unknown:
         raise BadRequest(422, f"unknown key '{unknown[0][:40]}'", example)
@@ -262,6 +283,9 @@ def _parse(body: bytes, limits: ServeLimits) -> list[str]:
             except UnicodeEncodeError:  # '\ud800' escapes: valid JSON, but no text, and the tokenizer cannot take it
                 raise BadRequest(422, f"{name} holds an unpaired surrogate escape (e.g. \\ud800), not text",
                                  "send the character itself, or a valid surrogate pair") from None
+        if not any(c.isprintable() and not c.isspace() and unicodedata.category(c) != "Cf" for c in text):
+            raise BadRequest(422, f"{name} has no visible character (only control, format or space characters)",
+                             "drop texts with nothing to read before sending")
         if len(text) > limits.max_text_chars:
             raise BadRequest(413, f"{name} has {len(text)} characters, the limit is {limits.max_text_chars}", "shorten the text")
     return texts
@@ -310,9 +334,11 @@ def build_server(
     if canary is not None and share == 0.0:
         raise ConfigError("--canary without --share routes nothing to it", fix="pass --share, e.g. --share 0.1")
     for name, value in (("max_body_bytes", limits.max_body_bytes), ("max_texts", limits.max_texts),
-                        ("max_batch", limits.max_batch), ("workers", limits.workers)):
+                        ("max_batch", limits.max_batch), ("workers", limits.workers), ("max_connections", limits.max_connections)):
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}", fix="pass a positive number")
+    if not 0 < limits.request_timeout <= 3600:
+        raise ConfigError(f"request_timeout must be in (0, 3600] seconds, got {limits.request_timeout}", fix="pass e.g. 30")
     if limits.shadow_backlog < 0:
         raise ConfigError(f"shadow_backlog must be >= 0, got {limits.shadow_backlog}", fix="pass 0 or more")
     check_threads(limits.workers)
@@ -324,6 +350,7 @@ def build_server(
     primary = load_served(ref, repo=repo, precision=precision)
     shadow_model = load_served(shadow, repo=repo, precision=precision) if shadow else None
     canary_model = load_served(canary, repo=repo, precision=precision) if canary else None
+    predictions.open()  # created only now: a version that failed to load leaves no log (nor its directories) behind
     app = create_app(primary, shadow=shadow_model, canary=canary_model, share=share, limits=limits, log=predictions)
     return ServerPlan(app=app, primary=primary.ref, shadow=shadow_model.ref if shadow_model else None,
                       canary=canary_model.ref if canary_model else None, share=share, log=log)
@@ -372,11 +399,22 @@ def listen(host: str, port: int):
     return sock
 
 
-def run_server(plan: ServerPlan, *, sock) -> None:
-    """Serve on the bound ``sock`` (:func:`listen`) until SIGINT / SIGTERM (uvicorn; shutdown lets queued shadow work log its answer)."""
+def run_server(plan: ServerPlan, *, sock, limits: ServeLimits = ServeLimits()) -> None:
+    """Serve on the bound ``sock`` (:func:`listen`) until SIGINT / SIGTERM (uvicorn; shutdown lets queued shadow work
+    log its answer), with the receive deadline and connection cap of :mod:`calibgate.serving.protocol`. SIGHUP
+    reopens the prediction log (log rotation) instead of killing the server."""
+    import signal
+
     uvicorn = require("uvicorn")
-    config = uvicorn.Config(plan.app, log_level="warning", access_log=False, lifespan="on")
+    from calibgate.serving.protocol import guarded_protocol
+
+    protocol = guarded_protocol(request_timeout=limits.request_timeout, max_connections=limits.max_connections,
+                                on_refused=plan.app.state.count_refused)
+    config = uvicorn.Config(plan.app, log_level="warning", access_log=False, lifespan="on", http=protocol)
+    previous = signal.signal(signal.SIGHUP, lambda *_: plan.app.state.prediction_log.reopen()) if hasattr(signal, "SIGHUP") else None
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+        if previous is not None:
+            signal.signal(signal.SIGHUP, previous)

@@ -27,22 +27,24 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
+from calibgate.data.jsonl import DuplicateKey, unique_keys
 from calibgate.errors import DataError
-from calibgate.paths import decode_utf8, special_file
-from calibgate.policy.rollout import MonitorThresholds
+from calibgate.paths import decode_utf8, jsonl_lines, special_file
+from calibgate.policy.rollout import MonitorThresholds, monitor_checks
 from calibgate.records.monitor import (
     MAX_DISAGREEMENTS,
     Disagreement,
     Latency,
     ModelStats,
-    MonitorCheck,
     MonitorReport,
     Reference,
     ShadowStats,
     Window,
 )
 from calibgate.runs.parsing import first_problem
-from calibgate.serving.predlog import LogRecord
+from calibgate.serving.predlog import LogRecord, text_hash
+
+CLOCK_SKEW_SECONDS = 300  # a serving host's clock may run this far ahead of the one monitor runs on
 
 def read_log(path: str | Path) -> tuple[list[LogRecord], bytes]:
     """Every record of a prediction log and its bytes; :class:`DataError` names the first bad line."""
@@ -55,27 +57,99 @@ def read_log(path: str | Path) -> tuple[list[LogRecord], bytes]:
         raise DataError(f"{path}: cannot be read ({exc.strerror})", fix="pass the file 'calibgate serve --log' writes") from None
     fix = "pass the JSONL file 'calibgate serve --log' writes"
     text = decode_utf8(data, source=str(path), fix=fix)
-    records = []
+    records, numbers = [], []
     seen: dict[tuple, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(jsonl_lines(text), 1):
         if not line.strip():
             continue
         try:
-            record = LogRecord.model_validate(json.loads(line))
+            record = LogRecord.model_validate(json.loads(line, object_pairs_hook=unique_keys))
+        except DuplicateKey as exc:
+            raise DataError(f"{path}:{number}: names the key '{exc.key[:40]}' twice, which 'calibgate serve' never writes",
+                            fix=fix) from None
         except (ValueError, RecursionError) as exc:
             problem = first_problem(exc) if isinstance(exc, ValidationError) else f"not JSON: {str(exc).splitlines()[0][:80]}"
             raise DataError(f"{path}:{number}: not a prediction log record ({problem})", fix=fix) from None
         # the server writes one line per answer: the same answer twice is a log copied into itself, which would
         # count its requests twice (and meet a rollout's min_requests); a client's retry has its own arrival time
-        key = (record.request_id, record.role, record.model, record.ts)
+        key = (record.line_id,) if record.line_id else (record.request_id, record.role, record.model, record.ts)
         if key in seen:
-            raise DataError(f"{path}:{number}: repeats the answer on line {seen[key]} (request {record.request_id[:40]}, "
+            raise DataError(f"{path}:{number}: repeats the line {seen[key]} (request {record.request_id[:40]}, "
                             f"{record.role}): a log concatenated with itself?", fix="monitor each served log once, unmerged")
         seen[key] = number
+        for item in record.items:
+            if item.text is not None and text_hash(item.text) != item.text_sha256:
+                raise DataError(f"{path}:{number}: a logged text does not hash to its text_sha256: the line was edited",
+                                fix=fix)
         records.append(record)
+        numbers.append(number)
     if not records:
         raise DataError(f"{path}: the prediction log is empty", fix="serve some traffic with 'calibgate serve --log' first")
+    _check_roles(path, records, numbers)
     return records, data
+
+
+def _check_roles(path: Path, records: list[LogRecord], numbers: list[int]) -> None:
+    """A log 'calibgate serve' could have written: answers served, one model per role, none in two roles."""
+    fix = "monitor the log of one 'calibgate serve' run, as it wrote it"
+    by_role: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        by_role[r.role].add(r.model)
+    if not by_role.get("primary") and not by_role.get("canary"):
+        raise DataError(f"{path}: the log holds no served answer (only shadow lines): there is nothing to compare",
+                        fix=fix)
+    for role in ("primary", "canary", "shadow"):
+        if len(by_role.get(role, ())) > 1:
+            raise DataError(f"{path}: the log has {len(by_role[role])} {role} models ({', '.join(sorted(by_role[role]))})",
+                            fix="monitor one served configuration per log")
+    for a, b in (("primary", "canary"), ("primary", "shadow"), ("canary", "shadow")):
+        both = by_role.get(a, set()) & by_role.get(b, set())
+        if both:
+            raise DataError(f"{path}: {next(iter(both))} is both the {a} and the {b}: it cannot be compared with itself "
+                            "('calibgate serve' refuses that)", fix=fix)
+    ids = [r.line_id for r in records if r.line_id]
+    served = {r.line_id: (r, n) for r, n in zip(records, numbers) if r.line_id and r.role != "shadow"}
+    shadowed: dict[str, int] = {}
+    for r, n in zip(records, numbers):
+        if r.role != "shadow" or r.shadow_of is None:
+            continue
+        answer = served.get(r.shadow_of)
+        if r.shadow_of in shadowed:
+            raise DataError(f"{path}:{n}: shadows the answer line {shadowed[r.shadow_of]} shadowed already", fix=fix)
+        shadowed[r.shadow_of] = n
+        if answer is None:
+            if r.shadow_of in ids:
+                raise DataError(f"{path}:{n}: names a shadow line as the answer it shadowed", fix=fix)
+            continue  # the answer's own line was lost (a full disk): this shadow line pairs with nothing
+        served_line, number = answer
+        if r.items and [i.text_sha256 for i in r.items] != [i.text_sha256 for i in served_line.items]:
+            raise DataError(f"{path}:{n}: the shadow's texts are not those of the answer it shadowed (line {number})", fix=fix)
+
+
+def _pairs(records: list[LogRecord]) -> list[tuple[LogRecord, LogRecord]]:
+    """(served answer, its shadow line) for every shadow line that answered: by ``shadow_of`` (schema 2); a schema-1
+    line names only its request id, which pairs it only where that id was answered once."""
+    by_line = {r.line_id: r for r in records if r.line_id and r.role != "shadow" and r.status == 200}
+    answers: dict[str, list[LogRecord]] = defaultdict(list)
+    for r in records:
+        if r.role != "shadow" and r.status == 200:
+            answers[r.request_id].append(r)
+    pairs = []
+    for s in records:
+        if s.role != "shadow" or s.status != 200:
+            continue
+        if s.shadow_of is not None:
+            if s.shadow_of in by_line:
+                pairs.append((by_line[s.shadow_of], s))
+            continue
+        found = answers.get(s.request_id, [])
+        if len(found) > 1:
+            raise DataError(f"request id {s.request_id[:40]} was answered {len(found)} times, and this log's shadow lines "
+                            "(schema 1) name only request ids: their answers cannot be told apart",
+                            fix="serve with this calibgate, whose log pairs each shadow line with its answer's line_id")
+        if found:
+            pairs.append((found[0], s))
+    return pairs
 
 
 def monitor(
@@ -85,24 +159,41 @@ def monitor(
     evaluations: dict | None = None,
     policy_source: str | None = None,
     policy_sha256: str | None = None,
+    read: tuple[list[LogRecord], bytes] | None = None,
 ) -> MonitorReport:
-    """Measure a prediction log; ``evaluations``: model ref -> :class:`EvaluationResult` to compare against."""
+    """Measure a prediction log; ``evaluations``: model ref -> :class:`EvaluationResult` to compare against;
+    ``read``: what :func:`read_log` gave for ``log`` already (a big log is parsed once)."""
     thresholds = thresholds or MonitorThresholds()
-    records, data = read_log(log)
+    records, data = read if read is not None else read_log(log)
+    for ref, evaluation in (evaluations or {}).items():
+        unknown = sorted({i.label for r in records if r.model == ref for i in r.items} - set(evaluation.label_names))
+        if unknown:
+            raise DataError(f"{log}: {ref} is logged predicting '{unknown[0][:60]}', a label it does not have "
+                            f"({len(evaluation.label_names)} labels in its evaluation)",
+                            fix="monitor the log of one 'calibgate serve' run, as it wrote it")
     served = [r for r in records if r.role != "shadow"]
     models = [_model_stats(ref, role, group, thresholds.low_confidence, (evaluations or {}).get(ref))
               for (ref, role), group in _groups(served).items()]
     shadow = _shadow_stats(records) if any(r.role == "shadow" for r in records) else None
     ts = [r.ts for r in records]
+    created = datetime.now(timezone.utc).timestamp()
+    if max(ts) > created + CLOCK_SKEW_SECONDS:
+        raise DataError(f"{log}: the log's last line is stamped {_iso(max(ts))}, "
+                        f"{max(ts) - created:.0f} s ahead of this machine's clock", fix="fix the serving host's clock (NTP), "
+                        "or monitor on a machine whose clock agrees with it")
     window = Window(first_ts=min(ts), last_ts=max(ts), first=_iso(min(ts)), last=_iso(max(ts)),
-                    requests=len({r.request_id for r in served}), lines=len(records))
-    checks = _checks(models, shadow, thresholds)
+                    requests=len(served), lines=len(records))
+    checks = monitor_checks(models, shadow, thresholds)
     status = "fail" if any(c.status != "PASS" for c in checks) else "pass"
-    return MonitorReport(
-        log=str(log), log_sha256=hashlib.sha256(data).hexdigest(), created_at=_iso(datetime.now(timezone.utc).timestamp()),
-        policy=policy_source, policy_sha256=policy_sha256, window=window, low_confidence=thresholds.low_confidence,
-        models=models, shadow=shadow, checks=checks, status=status,
-    )
+    try:
+        return MonitorReport(
+            log=str(log), log_sha256=hashlib.sha256(data).hexdigest(), created_at=_iso(max(created, max(ts))),
+            policy=policy_source, policy_sha256=policy_sha256, window=window, low_confidence=thresholds.low_confidence,
+            models=models, shadow=shadow, checks=checks, status=status,
+        )
+    except ValidationError as exc:  # figures no unedited log gives: the log, not calibgate, is wrong (exit 2, not 3)
+        raise DataError(f"{log}: the log's figures do not fit together ({first_problem(exc)})",
+                        fix="monitor the log of one 'calibgate serve' run, as it wrote it") from None
 
 
 def _groups(records: list[LogRecord]) -> dict[tuple[str, str], list[LogRecord]]:
@@ -153,12 +244,9 @@ def _model_stats(ref: str, role: str, group: list[LogRecord], low: float, evalua
 
 
 def _shadow_stats(records: list[LogRecord]) -> ShadowStats:
-    answers = {r.request_id: r for r in records if r.role != "shadow" and r.status == 200}
     shadows = [r for r in records if r.role == "shadow"]
     refs = sorted({r.model for r in shadows})
-    if len(refs) > 1:
-        raise DataError(f"the log has {len(refs)} shadow models ({', '.join(refs)})", fix="monitor one shadow run per log")
-    paired = [(answers[s.request_id], s) for s in shadows if s.status == 200 and s.request_id in answers]
+    paired = _pairs(records)
     texts = agree = 0
     disagreements = []
     for served, shadow in paired:
@@ -185,40 +273,6 @@ def _shadow_stats(records: list[LogRecord]) -> ShadowStats:
     )
 
 
-def _check(id_: str, subject: str, value: float | None, threshold: float, direction: str) -> MonitorCheck:
-    if value is None:
-        status = "ERROR"
-    elif direction == "max":
-        status = "PASS" if value <= threshold else "FAIL"
-    else:
-        status = "PASS" if value >= threshold else "FAIL"
-    return MonitorCheck(id=id_, subject=subject, value=value, threshold=threshold, direction=direction, status=status)
-
-
-def _checks(models: list[ModelStats], shadow: ShadowStats | None, t: MonitorThresholds) -> list[MonitorCheck]:
-    out = []
-    for m in models:
-        if t.max_error_rate is not None:
-            out.append(_check("error_rate", m.model, m.error_rate, t.max_error_rate, "max"))
-        if t.max_p95_ms is not None:
-            out.append(_check("p95_ms", m.model, m.latency.p95_ms if m.latency else None, t.max_p95_ms, "max"))
-        if t.max_low_confidence_rate is not None:
-            out.append(_check("low_confidence_rate", m.model, m.low_confidence_rate, t.max_low_confidence_rate, "max"))
-        if t.max_label_shift is not None:
-            out.append(_check("label_shift", m.model, m.evaluation.label_shift if m.evaluation else None, t.max_label_shift, "max"))
-        if t.max_confidence_drop is not None:
-            drop = None
-            if m.evaluation is not None and m.evaluation.mean_confidence is not None and m.mean_confidence is not None:
-                drop = round(m.evaluation.mean_confidence - m.mean_confidence, 6)
-            out.append(_check("confidence_drop", m.model, drop, t.max_confidence_drop, "max"))
-    if shadow is not None:
-        if t.min_shadow_agreement is not None:
-            out.append(_check("shadow_agreement", shadow.model, shadow.agreement, t.min_shadow_agreement, "min"))
-        if t.max_shadow_latency_ratio is not None:
-            out.append(_check("shadow_latency_ratio", shadow.model, shadow.latency_ratio, t.max_shadow_latency_ratio, "max"))
-    return out
-
-
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
 
@@ -239,7 +293,8 @@ def monitor_log(
         from calibgate.policy.loader import load_policy
 
         loaded = load_policy(policy)
-    records, _ = read_log(log)
+    read = read_log(log)
+    records = read[0]
     evaluations = {}
     if evaluation is not None:
         primary = next((r.model for r in records if r.role == "primary"), None)
@@ -247,12 +302,12 @@ def monitor_log(
 
         evaluations[primary] = read_record(evaluation, EvaluationResult, what="evaluation record",
                                            fix="pass the evaluation.json 'calibgate evaluate' writes")
-    for ref in sorted({r.model for r in records if r.role != "shadow" and "@" in r.model} - set(evaluations)):
+    for ref in sorted({r.model for r in records if "@" in r.model} - set(evaluations)):  # shadow too: its labels
         found = _registry_evaluation(ref, repo)
         if found is not None:
             evaluations[ref] = found
     return monitor(log, thresholds=loaded.monitor if loaded else None, evaluations=evaluations,
-                   policy_source=loaded.source if loaded else None, policy_sha256=loaded.sha256 if loaded else None)
+                   policy_source=loaded.source if loaded else None, policy_sha256=loaded.sha256 if loaded else None, read=read)
 
 
 def _registry_evaluation(ref: str, repo):

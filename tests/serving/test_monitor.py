@@ -17,19 +17,22 @@ from calibgate.policy.rollout import MonitorThresholds
 from tests.conftest import invoke_in
 from tests.policy.gate_records import evaluation
 
+T0 = 1_767_225_600.0  # 2026-01-01: log lines carry real clock times (the log refuses ones before 2000)
+
 
 def write_log(path: Path, *, n: int = 100, errors: int = 0, client_errors: int = 0) -> Path:
     """n answered requests of router@v1.0.0 (latency i+1 ms; a quarter card, the rest billing; every tenth at confidence 0.4), plus errors."""
     log = PredictionLog(path)
+    log.open()
     for i in range(n):
         label = "billing" if i % 4 else "card"
         confidence = 0.4 if i % 10 == 0 else 0.9
-        log.write(LogRecord(ts=1000.0 + i, request_id=f"r{i}", role="primary", model="router@v1.0.0", status=200,
+        log.write(LogRecord(ts=T0 + 1000.0 + i, request_id=f"r{i}", role="primary", model="router@v1.0.0", status=200,
                             latency_ms=float(i + 1), items=items_for([f"text {i}"], [(label, confidence)], log_text=False)))
     for i in range(errors):
-        log.write(LogRecord(ts=2000.0 + i, request_id=f"e{i}", role="primary", model="router@v1.0.0", status=500, error="boom"))
+        log.write(LogRecord(ts=T0 + 2000.0 + i, request_id=f"e{i}", role="primary", model="router@v1.0.0", status=500, error="boom"))
     for i in range(client_errors):
-        log.write(LogRecord(ts=3000.0 + i, request_id=f"c{i}", role="primary", model="router@v1.0.0", status=422, error="bad"))
+        log.write(LogRecord(ts=T0 + 3000.0 + i, request_id=f"c{i}", role="primary", model="router@v1.0.0", status=422, error="bad"))
     log.close()
     return path
 
@@ -58,7 +61,8 @@ def test_figures_follow_the_log(tmp_path):
 
 def test_a_figure_that_cannot_be_computed_fails(tmp_path):
     log = PredictionLog(tmp_path / "p.jsonl")
-    log.write(LogRecord(ts=1.0, request_id="x", role="primary", model="m", status=500, error="boom"))
+    log.open()
+    log.write(LogRecord(ts=T0 + 1.0, request_id="x", role="primary", model="m", status=500, error="boom"))
     log.close()
     report = monitor(tmp_path / "p.jsonl", thresholds=MonitorThresholds(max_p95_ms=10, max_label_shift=0.1))
     assert {c.id: c.status for c in report.checks} == {"error_rate": "FAIL", "p95_ms": "ERROR", "label_shift": "ERROR"}
@@ -133,18 +137,125 @@ def test_a_log_concatenated_with_itself_is_refused(tmp_path):
     log = write_log(tmp_path / "p.jsonl", n=5)
     twice = tmp_path / "twice.jsonl"
     twice.write_bytes(log.read_bytes() * 2)
-    with pytest.raises(DataError, match="repeats the answer on line 1"):
+    with pytest.raises(DataError, match="repeats the line 1"):
         monitor(twice)
 
 
 def test_a_log_write_that_fails_is_counted_not_raised(tmp_path):
     """A full disk mid-serving: the answer still goes out, the failure is counted once per line."""
+    import os
+
     log = PredictionLog(tmp_path / "p.jsonl")
+    log.open()
     seen = []
     log.on_failure = seen.append
-    log._fh.close()
-    log._fh = open("/dev/full", "w", encoding="utf-8")  # a real full disk: every flush fails with ENOSPC
-    log.write(LogRecord(ts=1.0, request_id="r", role="primary", model="m@v1.0.0", status=200))
-    log.write(LogRecord(ts=2.0, request_id="s", role="primary", model="m@v1.0.0", status=200))
+    os.close(log._fd)
+    log.path, log._fd = Path("/dev/full"), os.open("/dev/full", os.O_WRONLY)  # a real full disk: every write is ENOSPC
+    log.write(LogRecord(ts=T0 + 1.0, request_id="r", role="primary", model="m@v1.0.0", status=200))
+    log.write(LogRecord(ts=T0 + 2.0, request_id="s", role="primary", model="m@v1.0.0", status=200))
     assert log.failures == 2 and len(seen) == 2 and all(isinstance(e, OSError) for e in seen)
-    log.close()  # the refused bytes still in the buffer do not raise at shutdown
+    log.close()  # nothing is buffered, so nothing is left to fail at shutdown
+
+
+
+
+def test_a_write_cut_short_by_a_full_disk_leaves_only_whole_lines(tmp_path):
+    """Before: a full disk left half a line at the end of the log (monitor then refused the whole log), and the
+    lines counted as lost were written later from the buffer, so log_error disagreed with the file. A file-size
+    limit (RLIMIT_FSIZE) makes the kernel cut a write short exactly as a full disk does."""
+    import subprocess
+    import sys
+
+    from tests.serving.conftest import REPO_ROOT
+
+    path = tmp_path / "p.jsonl"
+    script = f"""
+import resource, signal
+from pathlib import Path
+from calibgate.serving.predlog import LogRecord, PredictionLog, items_for
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
+log = PredictionLog(Path({str(path)!r}))
+log.open()
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.RLIM_INFINITY))
+for i in range(40):
+    log.write(LogRecord(ts={T0} + i, request_id=f"r{{i}}", role="primary", model="m@v1.0.0", status=200,
+                        items=items_for([f"text {{i}}"], [("card", 0.9)], log_text=True)))
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+log.write(LogRecord(ts={T0} + 99, request_id="after", role="primary", model="m@v1.0.0", status=200))
+log.close()
+print(log.failures)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert out.returncode == 0, out.stderr
+    failures = int(out.stdout.strip())
+    data = path.read_bytes()
+    assert data.endswith(b"\n") and 0 < failures < 40
+    ids = [json.loads(line)["request_id"] for line in data.decode().splitlines()]
+    assert len(ids) == 41 - failures and ids[-1] == "after"  # every line whole; none of the lost ones came back
+    assert monitor(path).window.lines == len(ids)
+
+
+def test_line_separators_inside_a_logged_text_keep_the_log_readable(tmp_path):
+    """Before: one request text holding U+2028 (written raw: JSON allows it) made str.splitlines() cut its line, and
+    every monitor of the log refused it: any one client could block a rollout's evidence."""
+    log = PredictionLog(tmp_path / "p.jsonl", log_text=True)
+    log.open()
+    for i, text in enumerate(["one\u2028two", "three\u2029four", "five\x85six", "plain"]):
+        log.write(LogRecord(ts=T0 + i, request_id=f"r{i}", role="primary", model="m@v1.0.0", status=200,
+                            items=items_for([text], [("card", 0.9)], log_text=True)))
+    log.close()
+    assert "\u2028" in (tmp_path / "p.jsonl").read_text(encoding="utf-8")
+    assert monitor(tmp_path / "p.jsonl").window.lines == 4
+
+
+def _line(i: int, **over) -> dict:
+    base = {"schema_version": 2, "ts": T0 + i, "request_id": f"r{i}", "line_id": f"{i:032x}", "role": "primary",
+            "model": "router@v1.0.0", "status": 200, "latency_ms": 1.0,
+            "items": [items_for([f"text {i}"], [("card", 0.9)], log_text=True)[0].model_dump()]}
+    return {**base, **over}
+
+
+@pytest.mark.parametrize("lines, words", [
+    ([_line(0, role="shadow", shadow_of="f" * 32)], "no served answer"),
+    ([_line(0), _line(1, model="router@v1.0.0", role="shadow", shadow_of=f"{0:032x}")], "is both the primary and the shadow"),
+    ([_line(0), _line(1, model="router@v1.0.0", role="canary")], "is both the primary and the canary"),
+    ([_line(0, items=[{**_line(0)["items"][0], "text": "edited"}])], "does not hash to its text_sha256"),
+    ([_line(0, ts=0.0)], "greater than or equal to 946684800"),
+    ([_line(0), _line(1, role="shadow", model="router@v1.1.0", shadow_of=f"{0:032x}", items=_line(0)["items"]),
+      _line(2, role="shadow", model="router@v1.1.0", shadow_of=f"{0:032x}", items=_line(0)["items"])], "shadowed already"),
+    ([_line(0), _line(1, role="shadow", model="router@v1.1.0", shadow_of=f"{0:032x}", items=_line(5)["items"])],
+     "not those of the answer it shadowed"),
+    ([_line(0, ts=T0 + 10**7)], "ahead of this machine's clock"),
+])
+def test_a_log_serve_could_not_have_written_is_refused(tmp_path, lines, words):
+    """Before: these passed (exit 0) or were exit 3 with a pydantic trace; each is one line, exit 2."""
+    import time
+
+    if "clock" in words:
+        lines = [_line(0, ts=time.time() + 3600)]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    with pytest.raises(DataError, match=words):
+        monitor(path)
+
+
+def test_a_key_named_twice_and_a_label_the_model_lacks_are_refused(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(_line(0))[:-1] + ', "status": 500}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="names the key 'status' twice"):
+        monitor(path)
+    path.write_text(json.dumps(_line(0, items=[{**_line(0)["items"][0], "label": "nonsense"}])) + "\n", encoding="utf-8")
+    labels = np.array([0, 1] * 5)
+    with pytest.raises(DataError, match="predicting 'nonsense', a label it does not have"):
+        monitor(path, evaluations={"router@v1.0.0": evaluation(labels, labels, run_id="a")})
+
+
+def test_a_schema_1_log_with_reused_request_ids_cannot_pair_its_shadow(tmp_path):
+    old = [{k: v for k, v in _line(i, request_id="same", schema_version=1).items() if k != "line_id"} for i in range(2)]
+    old.append({k: v for k, v in _line(2, request_id="same", role="shadow", model="router@v1.1.0", schema_version=1).items()
+                if k != "line_id"})
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in old), encoding="utf-8")
+    with pytest.raises(DataError, match="answered 2 times"):
+        monitor(path)

@@ -92,8 +92,28 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
 
     strict = project / "policies" / "strict.yaml"
     strict.write_text((project / "policies" / "gate.yaml").read_text().replace("min_agreement: 0.0", "min_agreement: 1.0"))
-    out = promote(project, "router@v1.1.0", "canary", s1, policy=str(strict))
+    out = promote(project, "router@v1.1.0", "canary", s1, policy=str(strict))  # evidence checked under another policy
+    assert out.exit_code == 2 and "was checked under policy sha256" in out.output and "strict.yaml" in out.output
+    s1_strict = project / "s1-strict.json"
+    out = invoke_in(project, "monitor", "--log", str(project / "s1.jsonl"), "--policy", str(strict), "--json", "-o", str(s1_strict))
+    assert out.exit_code == 0, out.output
+    out = promote(project, "router@v1.1.0", "canary", s1_strict, policy=str(strict))
     assert out.exit_code == 2 and "falls short: agreement" in out.output and "< 1.0" in out.output
+    # a report whose checks were edited, or whose status a check's value does not earn, never promotes
+    forged = project / "forged.json"
+    checks = [c for c in report["checks"] if c["id"] != "error_rate"]
+    assert len(checks) < len(report["checks"])
+    forged.write_text(json.dumps({**report, "checks": checks}))
+    out = promote(project, "router@v1.1.0", "canary", forged)
+    assert out.exit_code == 2 and "does not hold the checks" in out.output, out.output
+    loosened = [dict(c, threshold=1.0) if c["id"] == "error_rate" else c for c in report["checks"]]
+    forged.write_text(json.dumps({**report, "checks": loosened}))
+    out = promote(project, "router@v1.1.0", "canary", forged)
+    assert out.exit_code == 2 and "does not hold the checks" in out.output, out.output
+    passed = [dict(c, value=0.5) if c["id"] == "error_rate" else c for c in report["checks"]]  # 0.5 > 0.0 says PASS
+    forged.write_text(json.dumps({**report, "checks": passed}))
+    out = promote(project, "router@v1.1.0", "canary", forged)
+    assert out.exit_code == 2 and "says PASS, but its value 0.5" in out.output, out.output
     stale = project / "stale.json"  # traffic from before the version entered shadow proves nothing about the stage
     from calibgate.serving.monitor import _iso
 

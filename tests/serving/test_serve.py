@@ -49,6 +49,9 @@ BAD_REQUESTS = [
     (b'{"texts": ["ok", "\\ud800"]}', 422, "texts[1] holds an unpaired surrogate"),
     (b"", 400, "not valid JSON"),
     (b"[" * 50_000, 400, "nested too deeply"),
+    (b'{"text": "a", "text": "b"}', 400, "names the key 'text' twice"),
+    (json.dumps({"texts": ["ok", "\u200b\u0000 "]}).encode(), 422, "texts[1] has no visible character"),
+    (b"null", 422, "a JSON null, not an object"),
 ]
 
 
@@ -87,7 +90,8 @@ def test_predictions_faults_and_metrics(serve, served_project):
     status, metrics, _ = server.get("/metrics")
     assert status == 200
     assert 'calibgate_requests_total{model="router@v1.0.0",role="primary",status="200"} ' + f"{3 + len(BAD_REQUESTS)}.0" in metrics
-    assert 'calibgate_requests_total{model="router@v1.0.0",role="primary",status="422"} 10.0' in metrics
+    unprocessable = sum(1 for _, want, _ in BAD_REQUESTS if want == 422)
+    assert f'calibgate_requests_total{{model="router@v1.0.0",role="primary",status="422"}} {unprocessable}.0' in metrics
     assert f'calibgate_errors_total{{kind="bad_request"}} {len(BAD_REQUESTS) + 1}.0' in metrics
     assert "calibgate_request_latency_seconds_bucket" in metrics
     counts = Counter(expected + [expected[0]] + [expected[1]] * (len(BAD_REQUESTS) + 1))
@@ -190,3 +194,100 @@ def test_serve_refuses_bad_options_and_tampered_versions(served_project, tmp_pat
     obj.write_bytes(obj.read_bytes()[:-10] + b"0123456789")
     out = _serve_cli(copy, "router@v1.0.0")
     assert out.returncode == 2 and "sha256" in out.stderr and "tampered" in out.stderr, out.stderr
+
+
+def _raw(server, data: bytes, *, wait: float = 5.0) -> bytes:
+    """Send raw bytes on one connection and read until the server closes it (or ``wait`` passes)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=wait) as sock:
+        sock.sendall(data)
+        out = b""
+        try:
+            while chunk := sock.recv(65536):
+                out += chunk
+        except (TimeoutError, ConnectionResetError):  # a refused connection is reset, not answered
+            pass
+    return out
+
+
+def test_slow_clients_time_out_and_framing_errors_are_json(serve, served_project):
+    """Before: a client that sent half a request held its connection for ever (enough of them exhausted the
+    descriptors); a bad Content-Length got uvicorn's plain-text 400; '/predict/' was a 307 to the client's Host."""
+    import socket
+    import time
+
+    server = serve("router@v1.0.0", "--request-timeout", "1", "--max-connections", "3")
+    started = time.monotonic()
+    half = _raw(server, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"text\"", wait=10)
+    assert half.startswith(b"HTTP/1.1 408") and b'"fix"' in half and time.monotonic() - started < 8, half
+    head = _raw(server, b"POST /predict HTTP/1.1\r\nHost: x\r\n", wait=10)  # headers never finished
+    assert head.startswith(b"HTTP/1.1 408"), head
+    framing = _raw(server, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+    assert framing.startswith(b"HTTP/1.1 400") and b"application/json" in framing and b'"fix"' in framing, framing
+    status, answer, headers = server.request("POST", "/predict/", b'{"text": "card"}', {"Content-Type": "application/json"})
+    assert status == 404 and "location" not in {k.lower() for k in headers}, (status, headers)
+
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+    try:  # the cap: a fourth connection is closed on arrival; the idle ones are cut at the deadline
+        assert _raw(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", wait=5) == b""
+        time.sleep(1.5)
+        assert server.get("/healthz")[0] == 200  # the slow ones are gone, the server answers again
+    finally:
+        for sock in idle:
+            sock.close()
+    _, metrics, _ = server.get("/metrics")
+    refused = {kind: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               for kind in ("request_timeout", "too_many_connections", "bad_http") if f'kind="{kind}"' in line}
+    assert refused["request_timeout"] >= 2 and refused["too_many_connections"] >= 1 and refused["bad_http"] >= 1, refused
+
+
+def test_the_log_survives_rotation_and_stop_is_exit_0(serve, served_project):
+    """Before: after logrotate's rename (or an rm) predictions went to the old file, silently; SIGHUP killed the
+    server (exit 129) and SIGTERM, its normal stop, was exit 143 with an error line."""
+    import signal
+    import time
+
+    log = served_project / "rotated.jsonl"
+    server = serve("router@v1.0.0", "--log", str(log))
+    assert server.predict({"text": TEXTS[0]})[0] == 200
+    log.rename(log.with_suffix(".1"))
+    assert server.predict({"text": TEXTS[1]})[0] == 200  # written to a new file at the path
+    server.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert server.proc.poll() is None and server.predict({"text": TEXTS[2]})[0] == 200
+    log.unlink()
+    assert server.predict({"text": TEXTS[3]})[0] == 200
+    assert [len(read_log(p)) for p in (log.with_suffix(".1"), log)] == [1, 1]
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=60) == 0
+    assert "stopped by SIGTERM" in server.proc.stderr.read()
+
+
+def test_shadow_lines_pair_with_their_answer_not_a_reused_request_id(serve, served_project):
+    """Before: monitor paired each shadow line with the last answer that had its request id; clients that reuse ids
+    (the README's sticky routing) got another text's answer compared, and a real 0.91 agreement read 0.95."""
+    from calibgate.serving.monitor import monitor
+
+    log = served_project / "reused.jsonl"
+    server = serve("router@v1.0.0", "--shadow", "router@v1.1.0", "--log", str(log))
+    for text in TEXTS:
+        assert server.predict({"text": text}, request_id="same-client")[0] == 200
+    server.stop()
+    lines = read_log(log)
+    answers = {line["line_id"]: line for line in lines if line["role"] == "primary"}
+    shadows = [line for line in lines if line["role"] == "shadow"]
+    assert len(answers) == len(shadows) == len(TEXTS)
+    assert all(answers[s["shadow_of"]]["items"][0]["text_sha256"] == s["items"][0]["text_sha256"] for s in shadows)
+    served = labels_of(runs(served_project) / "a", TEXTS)
+    shadow = labels_of(runs(served_project) / "b", TEXTS)
+    report = monitor(log)
+    assert report.shadow.requests == len(TEXTS)
+    assert report.shadow.agreement == pytest.approx(sum(a == b for a, b in zip(served, shadow)) / len(TEXTS), abs=1e-6)
+
+
+def test_a_model_that_does_not_load_leaves_no_log(served_project, tmp_path):
+    log = tmp_path / "new" / "dir" / "p.jsonl"
+    out = _serve_cli(served_project, "router@v9.0.0", "--log", str(log))
+    assert out.returncode == 2 and "not registered" in out.stderr
+    assert not (tmp_path / "new").exists()
