@@ -1,6 +1,14 @@
 """YAML as calibgate's own files read it: safe, and a key given twice is an error, not the last one silently winning.
 
 Policies and ``calibgate.yaml`` both read through :func:`load_unique`.
+
+Aliases are bounded too: a few lines of anchors that refer to anchors (a
+"billion laughs") compose to a small graph that expands to billions of nodes
+once anything walks it as a tree. pydantic did, rendering its error, for a
+minute and several GB (then MemoryError, exit 3, or an abort): a pull request
+controls both files, so that was a denial of service on the CI runner. The
+document's expanded size is counted on the composed graph, before anything is
+constructed, and a document past :data:`MAX_EXPANDED_NODES` is refused.
 """
 
 from __future__ import annotations
@@ -10,8 +18,15 @@ from typing import Any
 import yaml
 
 
+MAX_EXPANDED_NODES = 100_000  # a policy is a few hundred nodes
+
+
 class DuplicateKey(yaml.constructor.ConstructorError):
     """A mapping names one key twice."""
+
+
+class TooLarge(yaml.constructor.ConstructorError):
+    """The document expands (through aliases) past :data:`MAX_EXPANDED_NODES` nodes."""
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -37,5 +52,42 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_unique(text: str) -> Any:
-    """``yaml.safe_load`` that raises :class:`DuplicateKey` (a YAMLError) for a key given twice in one mapping."""
-    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    """``yaml.safe_load`` that raises :class:`DuplicateKey` (a YAMLError) for a key given twice in one mapping, and
+    :class:`TooLarge` for a document whose aliases expand it past :data:`MAX_EXPANDED_NODES` nodes."""
+    loader = UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expanded_size(root) -> None:
+    """Count the nodes ``root`` expands to (aliases are shared nodes: memoised, so the count costs the graph's size)."""
+    sizes: dict[int, int] = {}
+    order, stack = [], [root]
+    while stack:  # post-order without recursion: a deep document must not overflow the stack either
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = -1
+        order.append(node)
+        children = _children(node)
+        stack.extend(child for child in children if id(child) not in sizes)
+    for node in reversed(order):
+        total = 1 + sum(sizes.get(id(child), 1) for child in _children(node))
+        if total > MAX_EXPANDED_NODES:
+            raise TooLarge(None, None, f"the document expands to more than {MAX_EXPANDED_NODES:,} nodes through its "
+                           "aliases (&anchor / *alias): not a policy or config file", node.start_mark)
+        sizes[id(node)] = total
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []

@@ -63,6 +63,19 @@ def test_yaml_merge_keys_may_still_override(tmp_path):
     assert policy.checks.macro_f1_floor.min == 0.6
 
 
+def test_an_alias_bomb_is_refused_before_anything_expands_it(tmp_path, monkeypatch):
+    """Before: nine lines of anchors over anchors (9**9 nodes) ran a minute and several GB into pydantic's error
+    rendering, then MemoryError (exit 3) or an abort: a pull request's own policy or calibgate.yaml took the runner."""
+    bomb = "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+    text = "description:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join("  " + line + "\n" for line in bomb.splitlines())
+    problems = check_policy([write(tmp_path, "checks:\n  accuracy_floor: {min: 0.5}\n" + text)])
+    assert len(problems) == 1 and "expands to more than 100,000 nodes" in problems[0].message
+    (tmp_path / "calibgate.yaml").write_text("name: &n [" + ", ".join(["x"] * 9) + "]\n" + bomb.replace("*a", "*n"))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["plan", "--fast"])
+    assert result.exit_code == 2 and "expands to more than 100,000 nodes" in result.stderr, result.output
+
+
 def test_thresholds_at_the_edges_of_their_range_are_valid(tmp_path):
     path = write(tmp_path, "checks:\n  accuracy_floor: {min: 0, max_drop: 1}\n  macro_f1_floor: {min: 1}\n"
                            "  shift_auc_ceiling: {max: 0.5}\n  latency_ceiling: {max: 0.001}\n  metrics: {ece: {max: 0}, custom: {min: -5}}\n")
