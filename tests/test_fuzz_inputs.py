@@ -108,15 +108,3 @@ def test_tag_message_parser(message):
         except CalibgateError as exc:
             _check_one_line(exc)
 
-
-def test_unicode_line_separators_inside_a_jsonl_string_do_not_split_its_line(tmp_path):
-    """Before: str.splitlines() also split at U+2028, U+2029 and U+0085, which JSON strings may hold raw and which
-    calibgate's own writers emit (ensure_ascii=False): drift's to-label.jsonl and retrain's merged train.jsonl were
-    refused by plan and train as 'not valid JSON'."""
-    from calibgate.data.jsonl import load_labeled
-    from calibgate.paths import jsonl_lines
-
-    data = tmp_path / "train.jsonl"
-    data.write_text('{"text": "a\u2028b", "label": "x"}\r\n{"text": "c\u0085d\u2029", "label": "y"}\n', encoding="utf-8")
-    assert list(load_labeled(data).texts) == ["a\u2028b", "c\u0085d\u2029"]
-    assert jsonl_lines("a\r\nb\n\nc") == ["a", "b", "", "c"] and jsonl_lines("") == []

@@ -103,6 +103,29 @@ def from_records(
     )
 
 
+def label_key(label: str) -> str:
+    """What a person reads in a label: Unicode-normalised (NFKC), case-folded, spaces collapsed."""
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+
+
+def _check_label_spellings(path: Path, distinct: list[str], labels: list[str], lines: list[int]) -> None:
+    """Two labels that read the same ('café' NFC and NFD, 'card ' and 'card', 'Card' and 'card') are one class
+    written two ways: as two classes they trained a model with two identical names, and the plan called the
+    split 'class overlap'."""
+    seen: dict[str, str] = {}
+    for label in distinct:
+        other = seen.setdefault(label_key(label), label)
+        if other != label:
+            first = {name: lines[labels.index(name)] for name in (other, label)}
+            raise DataError(
+                f"{path}: labels {ascii(other)} (line {first[other]}) and {ascii(label)} (line {first[label]}) differ "
+                "only in case, spaces or Unicode normalisation: one class written two ways",
+                fix="write each class one way (the same characters, case and spacing) on every row",
+            )
+
+
 def load_labeled(
     path: str | Path,
     *,
@@ -131,6 +154,9 @@ def load_labeled(
         text, label = obj["text"], obj["label"]
         if not isinstance(text, str):
             raise DataError(f"{path}:{row.line}: 'text' is {type(text).__name__}, not a string", fix="quote the text")
+        if label is None:  # drift's and suggest-labels' to-label.jsonl leave null for the labeler to fill in
+            raise DataError(f"{path}:{row.line}: 'label' is null: the row has no label yet",
+                            fix="give the row its label, or remove it")
         if not isinstance(label, str):
             raise DataError(
                 f"{path}:{row.line}: 'label' is {type(label).__name__} {label!r}, not a string",
@@ -157,6 +183,7 @@ def load_labeled(
             fix=f"add labeled rows (at least {min_rows}) or lower --folds",
         )
     distinct = sorted(set(labels))
+    _check_label_spellings(path, distinct, labels, lines)
     if len(distinct) < min_classes:
         raise DataError(
             f"{path}: only one class ({distinct[0]!r}) in {len(texts)} rows; a classifier needs at least {min_classes}",

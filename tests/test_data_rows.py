@@ -1,0 +1,47 @@
+"""How labeled JSONL rows are read: what a row may hold, and what two rows may not disagree on."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_unicode_line_separators_inside_a_jsonl_string_do_not_split_its_line(tmp_path):
+    """Before: str.splitlines() also split at U+2028, U+2029 and U+0085, which JSON strings may hold raw and which
+    calibgate's own writers emit (ensure_ascii=False): drift's to-label.jsonl and retrain's merged train.jsonl were
+    refused by plan and train as 'not valid JSON'."""
+    from calibgate.data.jsonl import load_labeled
+    from calibgate.paths import jsonl_lines
+
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"text": "a\u2028b", "label": "x"}\r\n{"text": "c\u0085d\u2029", "label": "y"}\n', encoding="utf-8")
+    assert list(load_labeled(data).texts) == ["a\u2028b", "c\u0085d\u2029"]
+    assert jsonl_lines("a\r\nb\n\nc") == ["a", "b", "", "c"] and jsonl_lines("") == []
+
+
+@pytest.mark.parametrize("a, b", [("caf\u00e9", "cafe\u0301"), ("card_arrival", "card_arrival "), ("CARD", "card"),
+                                  ("two  words", "two words")])
+def test_labels_that_read_the_same_are_one_class_written_two_ways(tmp_path, a, b):
+    """Before: NFC and NFD 'café', a trailing space or another case made two classes; the plan said 'Labels pass'
+    and train made a model with two identical-looking class names."""
+    import json
+
+    from calibgate.data.jsonl import load_labeled
+    from calibgate.errors import DataError
+
+    path = tmp_path / "train.jsonl"
+    rows = [("x1", a), ("x2", b), ("x3", "other"), ("x4", "other")]
+    path.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in rows), encoding="utf-8")
+    with pytest.raises(DataError, match="differ only in case, spaces or Unicode normalisation") as info:
+        load_labeled(path)
+    assert ascii(a) in str(info.value) and ascii(b) in str(info.value)
+
+
+def test_a_null_label_is_a_row_not_labeled_yet(tmp_path):
+    from calibgate.data.jsonl import load_labeled
+    from calibgate.errors import DataError
+
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": null}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="'label' is null") as info:
+        load_labeled(path)
+    assert "None" not in info.value.fix
