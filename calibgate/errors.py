@@ -62,8 +62,15 @@ class IntegrityError(InputError):
     """An artifact's content does not match its recorded sha256."""
 
 
+
+
 class RegistryError(InputError):
     """A registry operation is not allowed (unknown version, missing approval...)."""
+
+
+class StoreUnreadable(RegistryError):
+    """A registered artifact's store cannot be read (its remote gone or not a directory): a configuration to fix for
+    ``registry verify`` and ``pull``, and for the gate a baseline it cannot verify, so cannot trust (an ERROR check)."""
 
 
 class TagError(RegistryError):

@@ -125,17 +125,17 @@ def production_for_gate(
     nothing is in production: the first model must be declared, not inferred
     (a shallow CI checkout without tags would otherwise look like one).
     """
-    from calibgate.errors import IntegrityError, RegistryError
+    from calibgate.errors import IntegrityError, RegistryError, StoreUnreadable
     from calibgate.registry.api import production_baseline
 
     try:
         found = production_baseline(repo, name, verify_store=verify_store)
-    except IntegrityError as exc:
+    except (IntegrityError, StoreUnreadable) as exc:  # what cannot be verified is not trusted: an ERROR check
         return UntrustedBaseline(f"{name} (production)", exc.message)
     except RegistryError as exc:
         raise RegistryError(f"cannot read the production baseline from the git registry: {exc.message}",
-                            fix=f"run in the project's clone with its tags (git fetch --tags), pass --baseline runs/<id>, or "
-                                f"{FIRST_MODEL_FIX}") from None
+                            fix="run in the project's clone with its tags (git fetch --tags), or pass --baseline runs/<id> "
+                                "(--baseline none is only for a project with no model in production yet)") from None
     if found is None:
         raise RegistryError(f"no version of {name} is in production in the git registry at {Path(repo).resolve()} "
                             "(or its tags were not fetched)", fix=f"git fetch --tags; {FIRST_MODEL_FIX}")

@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calibgate.errors import EnvironmentFailure, IntegrityError, RegistryError
+from calibgate.errors import EnvironmentFailure, IntegrityError, RegistryError, StoreUnreadable
 from calibgate.paths import MACHINE_ERRNOS, atomic_copy, check_relative, path_error, safe_join
 from calibgate.runs import MANIFEST, run_files, sha256_file
 
@@ -99,7 +99,22 @@ def push_run(repo_root: Path, run_dir: Path, files: dict[str, str], *, remote: s
 
 
 def verify_stored(repo_root: Path, stored: StoredArtifacts) -> int:
-    """Re-hash every stored file against the record; returns the number of files, raises IntegrityError."""
+    """Re-hash every stored file against the record; returns the number of files, raises IntegrityError.
+
+    A store that cannot be read at all (its remote gone, or not a directory) is :class:`StoreUnreadable`: a
+    RegistryError to fix the configuration by, which the gate tells apart from an unreadable registry. The gate
+    took it for bad input (exit 2, with advice to drop the baseline), not for a baseline it cannot verify.
+    """
+    try:
+        return _verify_stored(repo_root, stored)
+    except StoreUnreadable:
+        raise
+    except RegistryError as exc:
+        raise StoreUnreadable(f"the store {stored.url} cannot be read, so the artifact cannot be verified: {exc.message}",
+                              fix=exc.fix) from None
+
+
+def _verify_stored(repo_root: Path, stored: StoredArtifacts) -> int:
     for rel in stored.files:
         check_relative(rel, what="file in the version record")
     if stored.backend == "dir":

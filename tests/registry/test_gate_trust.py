@@ -49,6 +49,21 @@ def test_a_tampered_production_artifact_blocks_the_gate(project):
     assert gate_run("runs/b").decision == "error"
 
 
+def test_a_production_store_that_is_gone_blocks_the_gate_as_untrusted(project):
+    """Before: with the whole DVC remote gone the gate said 'bad input' (exit 2) and advised --baseline none, which
+    drops every comparison with production; one missing object was already an ERROR check (exit 3)."""
+    _promote_a(project)
+    remote = project.parent / "dvc-remote"
+    remote.rename(project.parent / "dvc-gone")
+    result = run("gate", "--candidate", "runs/b", "--json")
+    decision = json.loads(result.stdout)
+    assert result.exit_code == 3 and decision["decision"] == "error", result.output
+    (integrity,) = [c for c in decision["checks"] if c["id"] == "baseline_integrity"]
+    assert integrity["status"] == "ERROR" and "cannot be read" in integrity["message"] and "--baseline none" not in result.output
+    verify = run("registry", "verify", "router@v1.0.0")
+    assert verify.exit_code == 2 and "cannot be read" in verify.stderr  # for verify: a configuration to fix
+
+
 def _repoint_version_tag(project, edit) -> None:
     """Rewrite router@v1.0.0's evidence commit as an attacker with push access would: same record, edited evaluation."""
     info = api.show_version("router@v1.0.0")
