@@ -134,7 +134,7 @@ def production_for_gate(
         return UntrustedBaseline(f"{name} (production)", exc.message)
     except RegistryError as exc:
         raise RegistryError(f"cannot read the production baseline from the git registry: {exc.message}",
-                            fix="run in the project's clone with its tags (git fetch --tags), or pass --baseline runs/<id> "
+                            fix=f"{exc.fix}; or compare with a run: --baseline runs/<id> "
                                 "(--baseline none is only for a project with no model in production yet)") from None
     if found is None:
         raise RegistryError(f"no version of {name} is in production in the git registry at {Path(repo).resolve()} "

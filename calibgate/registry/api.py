@@ -157,6 +157,8 @@ def production_baseline(
     """
     git = open_repo(repo)
     model = read_state(git, name).get(name)
+    if model is not None:
+        model.refuse_if_deprecated()  # not "nothing in production": that would invite --baseline none
     version = model.current(stage) if model else None
     if version is None:
         return None

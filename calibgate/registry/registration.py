@@ -68,6 +68,7 @@ def register(
     parent = git.head()
     target_remote = sync_remote(git, remote, push, fetch)
     model = model_state(git, name)
+    model.refuse_if_deprecated()
     if version is None:
         version = bump(model.latest(), bump_part)
     elif not is_valid_version(version):

@@ -90,6 +90,7 @@ def promote(
         )
     target_remote = sync_remote(git, remote, push, fetch)
     model = model_state(git, name)
+    model.refuse_if_deprecated()
     v = find_version(model, version)
     if v.deprecated:
         raise RegistryError(f"{name}@{version} is deprecated and cannot be promoted", fix="promote a current version")

@@ -60,12 +60,25 @@ class ModelState:
     def stages(self) -> list[str]:
         return sorted({e.stage for e in self.events})
 
+    def refuse_if_deprecated(self) -> None:
+        """A model deprecated as a whole (gto's ``name@deprecated`` tag) is gone for gto, so for calibgate too."""
+        if self.deprecated:
+            raise RegistryError(
+                f"{self.name} is deprecated as a whole (tag {self.name}@deprecated, 'gto deprecate {self.name}'): gto "
+                "shows none of its versions or stages",
+                fix=f"revive it by deleting that tag (git tag -d {self.name}@deprecated; git push --delete origin "
+                    f"{self.name}@deprecated), or register the model under another name",
+            )
+
     def stack(self, stage: str) -> list[str]:
         """Versions that held ``stage``, oldest first; the last one holds it now.
 
         An event that cannot be read (a tag made by hand, or whose record contradicts its commit) makes the whole
-        stage unreadable: :class:`RegistryError`, never a holder guessed from the events around it.
+        stage unreadable: :class:`RegistryError`, never a holder guessed from the events around it. A model
+        deprecated as a whole holds no stage, as gto reads it.
         """
+        if self.deprecated:
+            return []
         held: list[str] = []
         for event in sorted((e for e in self.events if e.stage == stage), key=lambda e: e.counter):
             if event.problem is not None:
@@ -108,13 +121,14 @@ def read_state(repo: GitRepo, name: str | None = None) -> dict[str, ModelState]:
             models[tag.name].versions[tag.version] = VersionState(
                 tag.name, tag.version, ref.name, ref.commit, ref.date, parse_message(ref.message, VersionRecord),
             )
+    deprecations: dict[str, list[str]] = {}
     for tag, ref in parsed:
         model = models[tag.name]
         if tag.kind == "deregister" and tag.version in model.versions:
             model.versions[tag.version].deprecated = True
             model.versions[tag.version].deprecation = parse_message(ref.message, DeprecationRecord)
         elif tag.kind == "deprecate":
-            model.deprecated = True
+            deprecations.setdefault(tag.name, []).append(ref.date)
         elif tag.kind in ("stage", "unassign"):
             record = parse_message(ref.message, StageRecord) if tag.kind == "stage" else None
             at_commit = _version_at(model, ref.commit)
@@ -124,7 +138,21 @@ def read_state(repo: GitRepo, name: str | None = None) -> dict[str, ModelState]:
                 tag.name, tag.stage, version, tag.counter or 0, ref.name, action, ref.date, record,
                 _event_problem(tag, record, at_commit, model),
             ))
+    for name, dates in deprecations.items():
+        # gto's rule (gto/base.py, Artifact.is_active): deprecated while the deprecation is the model's latest event
+        latest = max(_when(ref.date) for tag, ref in parsed if tag.name == name and tag.kind != "deprecate")
+        model = models[name]
+        model.deprecated = max(map(_when, dates)) > latest
+        if model.deprecated:  # gto deprecates every version with the model: none may be promoted or served
+            for v in model.versions.values():
+                v.deprecated = True
     return models
+
+
+def _when(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def _event_problem(tag: Tag, record: StageRecord | None, at_commit: str | None, model: ModelState) -> str | None:

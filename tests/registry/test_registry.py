@@ -127,6 +127,30 @@ def test_deprecate_uses_gto_deregistration(project):
         api.deprecate("router@v1.1.0")
 
 
+def test_a_model_gto_deprecated_as_a_whole_is_gone_for_calibgate_too(project):
+    """Before: after 'gto deprecate router' (tag router@deprecated) gto showed nothing, while calibgate still listed
+    v1.0.0 in production, gated PROMOTE against it and allowed promotions."""
+    from gto.api import deprecate as gto_deprecate, show
+
+    from calibgate.pipeline.gate import gate_run
+
+    import time
+
+    api.register("runs/a")
+    api.promote("router@v1.0.0", approved_by=APPROVED)
+    time.sleep(1.1)  # tag dates have 1 s resolution, and gto reads the model deprecated only if that is its last event
+    gto_deprecate(str(project), "router")
+    assert "router@deprecated" in local_tags(project) and not show(str(project))
+    versions = api.list_versions("router")
+    assert [(v.version, v.deprecated, v.stages) for v in versions] == [("v1.0.0", True, [])]
+    for attempt in (lambda: gate_run("runs/b"), lambda: api.promote("router@v1.0.0", stage="staging", approved_by=APPROVED),
+                    lambda: api.register("runs/b")):
+        with pytest.raises(RegistryError, match="router is deprecated as a whole") as err:
+            attempt()
+        assert "git tag -d router@deprecated" in err.value.fix
+    assert {t for t in local_tags(project) if "#" in t} == {"router#production#1"}  # nothing new was tagged
+
+
 def test_verify_rehashes_the_stored_artifacts(project):
     info = api.register("runs/a")
     result = api.verify_version("router@v1.0.0")
