@@ -75,6 +75,11 @@ def register(
         raise RegistryError(f"version '{version}' is not 'v' + semver", fix="e.g. --version v1.2.0")
     if version in model.versions:
         raise RegistryError(f"{name}@{version} is already registered", fix="choose another --version or let calibgate bump it")
+    digest = manifest_digest(manifest)
+    same = [v for v in model.sorted_versions() if v.record is not None and v.record.manifest_sha256 == digest]
+    if same:  # two versions of one artifact could each hold stages, and promoting 'the new one' would ship the old
+        raise RegistryError(f"run {manifest.run_id} is already registered as {name}@{same[0].version} (the same run "
+                            "manifest)", fix=f"promote {name}@{same[0].version}, or register a retrained run")
     policy_path, policy_sha = _policy_identity(policy, git)
     data_md5 = manifest.data.get("dvc_md5") or _project_data_md5(git)
 
@@ -94,7 +99,7 @@ def register(
             test={"source": evaluation.test.source, "sha256": evaluation.test.sha256, "n": evaluation.test.n},
             exports=[ExportSummary(path=a.path, precision=a.precision, size_bytes=a.size_bytes, sha256=a.sha256,
                                    p95_ms=a.latency.p95_ms if a.latency else None) for a in (export.artifacts if export else [])],
-            artifacts=stored, manifest_sha256=manifest_digest(manifest),
+            artifacts=stored, manifest_sha256=digest,
         )
 
     try:  # the whole record validates before a byte is stored: a refusal leaves no orphan objects in the remote

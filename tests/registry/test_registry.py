@@ -151,6 +151,15 @@ def test_a_model_gto_deprecated_as_a_whole_is_gone_for_calibgate_too(project):
     assert {t for t in local_tags(project) if "#" in t} == {"router#production#1"}  # nothing new was tagged
 
 
+def test_one_run_is_registered_once(project):
+    """Before: registering a run twice made router@v1.1.0 of the same artifact, and either copy could hold stages."""
+    api.register("runs/a")
+    tags = local_tags(project)
+    with pytest.raises(RegistryError, match="run a is already registered as router@v1.0.0") as err:
+        api.register("runs/a")
+    assert "promote router@v1.0.0" in err.value.fix and local_tags(project) == tags
+
+
 def test_verify_rehashes_the_stored_artifacts(project):
     info = api.register("runs/a")
     result = api.verify_version("router@v1.0.0")
