@@ -88,6 +88,41 @@ def _conflict_sentence(signals: Signals) -> str | None:
     )
 
 
+def _exact_conflict_sentence(signals: Signals, thresholds: PlannerThresholds) -> str | None:
+    """The sentence gating on identical texts with different labels, when they are more than max_label_noise."""
+    rows = signals.duplicates.exact_conflict_rows
+    share = rows / (sum(signals.imbalance.counts.values()) or 1)
+    if share <= thresholds.max_label_noise:
+        return None
+    return (f"Fix labels first: {rows} rows ({share:.1%}, over max_label_noise={thresholds.max_label_noise:.0%}) share "
+            "their exact text (case and spaces aside) with a row of another label.")
+
+
+NOTHING_TO_LEARN_POINTS = 1.0  # every view within this of always answering the majority class
+
+
+def _nothing_to_learn(signals: Signals) -> str | None:
+    """The sentence saying no view of the texts predicts the labels, or None.
+
+    The frozen probe, kNN and (when measured) the hidden-state probe all at the majority class's accuracy mean the
+    labels carry nothing the encoder sees in the texts (labels joined to the wrong texts, identical texts): training
+    anything would learn the class shares. The plan said 'lora/r16, stable 100%' for 30 identical texts.
+    """
+    sep, ft = signals.separability, signals.fine_tuning
+    views = [sep.probe_accuracy, sep.knn_accuracy] + ([ft.tuned_accuracy] if ft is not None and ft.tuned_accuracy is not None else [])
+    if max(views) * 100 > sep.majority_accuracy * 100 + NOTHING_TO_LEARN_POINTS:
+        return None
+    m, k = sep.majority_accuracy, max(len(signals.imbalance.counts), 2)
+    if sep.probe_macro_f1 > (2 * m / (1 + m)) / k + 0.02:  # a rare class found at all (a 95/5 moderation task)
+        return None
+    return (
+        f"Fix labels first: no view of the texts predicts the labels better than always answering the majority class "
+        f"({sep.majority_accuracy:.1%}; probe {sep.probe_accuracy:.1%}, kNN {sep.knn_accuracy:.1%}"
+        + (f", hidden states {ft.tuned_accuracy:.1%}" if ft is not None and ft.tuned_accuracy is not None else "")
+        + "): check that each label belongs to its text before training anything."
+    )
+
+
 def recommend(signals: Signals, candidates: list[Candidate], thresholds: PlannerThresholds, priors: Priors | None = None) -> Recommendation:
     tol = thresholds.tolerance
     prior = priors or load_priors()
@@ -110,6 +145,11 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
     noisy = noise.estimated_rate > thresholds.max_label_noise
     trusted_noise = not noise.trust_warnings
     conflicts = _conflict_sentence(signals)
+    label_gate = _exact_conflict_sentence(signals, thresholds) or _nothing_to_learn(signals)
+    if label_gate is not None:  # certain whatever the probe's strength, so trusted where the noise estimate is not
+        rationale.append(label_gate)
+        if strategy != "collect-more-labels":
+            strategy = "fix-labels"
     if noisy and trusted_noise and strategy != "collect-more-labels":
         strategy = "fix-labels"
         rationale.append(
@@ -126,7 +166,7 @@ def recommend(signals: Signals, candidates: list[Candidate], thresholds: Planner
             f"Label noise estimate {noise.estimated_rate:.1%} exceeds max_label_noise={thresholds.max_label_noise:.0%}, "
             f"but it is not trustworthy here ({noise.trust_warnings[0]}); review the suspects before relabelling."
         )
-    else:
+    elif label_gate is None:
         rationale.append(
             f"Labels pass: estimated noise {noise.estimated_rate:.1%} ≤ max_label_noise={thresholds.max_label_noise:.0%}"
             + (f" (confident learning alone flags {noise.raw_issue_rate:.1%}; the difference is class overlap)." if noise.raw_issue_rate > noise.estimated_rate + 0.02 else ".")

@@ -156,6 +156,8 @@ class Duplicates(SignalBase):
     near_duplicate_pairs: int
     conflicting_label_groups: int
     conflicting_examples: list[list[int]] = Field(default_factory=list)
+    exact_conflict_rows: int = Field(0, description="rows whose exact text (case and spaces aside) another row carries "
+                                     "with another label: certain conflicts, unlike near duplicates (added compatibly)")
     truncated: int = Field(description="texts longer than the model's maximum length")
     max_length: int
 

@@ -33,6 +33,7 @@ class DuplicatesSignal(Signal):
         exact_pairs = {(a, b) for g in exact for a in g for b in g if a < b}
         near = [(int(a), int(b)) for a, b in pairs if (a, b) not in exact_pairs]
         conflicting = [g for g in exact if len({int(ctx.labels[i]) for i in g}) > 1]
+        exact_conflict_rows = sum(len(g) for g in conflicting)
         conflicting += [[a, b] for a, b in near if ctx.labels[a] != ctx.labels[b]]
         truncated = int((ctx.n_tokens > ctx.max_length).sum()) if ctx.n_tokens is not None else 0
         problems = []
@@ -55,6 +56,7 @@ class DuplicatesSignal(Signal):
             near_duplicate_pairs=len(near),
             conflicting_label_groups=len(conflicting),
             conflicting_examples=[list(map(int, g)) for g in conflicting[:50]],
+            exact_conflict_rows=exact_conflict_rows,
             truncated=truncated,
             max_length=ctx.max_length,
         )

@@ -107,6 +107,29 @@ def test_collecting_labels_or_fixing_noisy_ones_comes_before_conflicts_which_are
     assert noisy.rationale[1].startswith("Resolve conflicting duplicates: 20 rows")
 
 
+def test_identical_texts_with_other_labels_over_max_label_noise_say_fix_labels():
+    """Before: conflicting duplicates never gated, even exact copies, and a weak probe muted the noise signal: 30
+    identical texts under 3 labels got 'lora/r16, stable 100%'."""
+    rec = _recommend(duplicates={**_conflicts([list(range(0, 12))]), "exact_conflict_rows": 12})  # 12 of 100 rows
+    assert rec.strategy == "fix-labels" and rec.chosen_candidate == "full-finetune"
+    assert rec.rationale[0] == ("Fix labels first: 12 rows (12.0%, over max_label_noise=8%) share their exact text (case "
+                                "and spaces aside) with a row of another label.")
+    assert LABELS_PASS not in rec.rationale
+    few = _recommend(duplicates={**_conflicts([list(range(0, 8))]), "exact_conflict_rows": 8})
+    assert few.strategy == "full-finetune"  # at max_label_noise: named, not gated
+
+
+def test_labels_no_view_of_the_texts_predicts_say_fix_labels():
+    blind = {"probe_accuracy": 0.505, "knn_accuracy": 0.49, "majority_accuracy": 0.5, "probe_macro_f1": 0.34}
+    rec = _recommend(separability=blind)
+    assert rec.strategy == "fix-labels"
+    assert rec.rationale[0].startswith("Fix labels first: no view of the texts predicts the labels better than always "
+                                       "answering the majority class (50.0%; probe 50.5%, kNN 49.0%")
+    rare = _recommend(separability={**blind, "majority_accuracy": 0.95, "probe_accuracy": 0.955, "knn_accuracy": 0.95,
+                                    "probe_macro_f1": 0.70})  # a 95/5 task whose rare class the probe does find
+    assert rare.strategy == "full-finetune"
+
+
 def test_noise_exactly_at_max_label_noise_passes():
     rec = _recommend(label_noise={"estimated_rate": 0.08, "raw_issue_rate": 0.08})
     assert rec.strategy == "full-finetune"
