@@ -98,14 +98,15 @@ def train(
 def evaluate(
     *, model: str | Path, test: str | Path | None = None, slices: Sequence[str | Path | tuple[str, str | Path]] = (),
     metrics: Sequence[str | Path] = (), config: str | Path | ProjectConfig | None = None, batch_size: int = 64,
-    bootstrap: int = 1000, seed: int = 0, base: bool = True, write: bool = True,
+    bootstrap: int = 1000, seed: int = 0, base: bool = True, write: bool = True, unseen_labels: bool = False,
 ) -> EvaluationResult:
-    """Evaluate the run directory ``model`` on ``test`` (default: the config's ``data.test``)."""
+    """Evaluate the run directory ``model`` on ``test`` (default: the config's ``data.test``); ``unseen_labels``: a
+    test label the model lacks counts as an error instead of refusing the test set."""
     from calibgate.evaluation.api import evaluate as _evaluate
 
     return _evaluate(
         model=model, test=test, slices=slices, metrics=metrics, config=config, batch_size=batch_size,
-        bootstrap=bootstrap, seed=seed, base=base, write=write,
+        bootstrap=bootstrap, seed=seed, base=base, write=write, unseen_labels=unseen_labels,
     )
 
 

@@ -21,8 +21,11 @@ Examples:
 @click.option("--bootstrap", default=1000, show_default=True, type=RESAMPLES, help="Bootstrap resamples for the 95% intervals (0: none).")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Bootstrap seed.")
 @click.option("--no-base", is_flag=True, help="Skip the frozen-embedding base model.")
+@click.option("--unseen-labels-as-errors", "unseen_labels", is_flag=True,
+              help="Score test labels the model lacks as errors instead of refusing the test set (a production model "
+                   "against a candidate that adds a class).")
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation record as JSON.")
-def evaluate(run_dir, test, slices, metrics, config_path, bootstrap, seed, no_base, as_json):
+def evaluate(run_dir, test, slices, metrics, config_path, bootstrap, seed, no_base, unseen_labels, as_json):
     """Evaluate a run: accuracy, macro-F1, calibration, per class, with bootstrap intervals.
 
     Writes <run>/evaluation.json and <run>/metrics.json and re-hashes the run.
@@ -31,6 +34,7 @@ def evaluate(run_dir, test, slices, metrics, config_path, bootstrap, seed, no_ba
 
     result = run_evaluate(
         model=run_dir, test=test, slices=slices, metrics=metrics, config=config_path, bootstrap=bootstrap, seed=seed, base=not no_base,
+        unseen_labels=unseen_labels,
     )
     if as_json:
         click.echo(result.model_dump_json(indent=2))

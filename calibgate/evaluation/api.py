@@ -36,12 +36,17 @@ def evaluate(
     seed: int = 0,
     base: bool = True,
     write: bool = True,
+    unseen_labels: bool = False,
 ) -> EvaluationResult:
     """Evaluate the run directory ``model`` on ``test`` (default: the config's ``data.test``).
 
     ``slices`` are extra labeled JSONL files reported separately, each a path
     (named by its stem), ``"name=path"`` or ``(name, path)``. ``metrics`` are
     local Hugging Face ``evaluate`` modules whose numbers join ``metrics``.
+    ``unseen_labels``: a test label the model lacks counts as an error on its
+    rows (the evaluation's label_names gain it; the model never predicts it)
+    instead of refusing the test set: how production is scored against a
+    candidate that adds a class.
     """
     from calibgate.evaluation.hf_metrics import check_metric_paths
     from calibgate.runs import load_run
@@ -56,6 +61,15 @@ def evaluate(
         raise ConfigError(f"bootstrap resamples must be an integer from 0 to {MAX_BOOTSTRAP}, got {bootstrap!r}", fix="use 1000")
     test_path = Path(test) if test is not None else config.path(config.data.test)
     labels = manifest.label_names
+    warnings: list[str] = []
+    if unseen_labels:
+        seen = set(labels)
+        unseen = sorted(set(load_labeled(test_path, min_classes=1).label_names) - seen)
+        if unseen:
+            labels = [*labels, *unseen]  # the model's own classes keep their indices
+            warnings.append(f"the test set has {len(unseen)} label(s) the model lacks ({', '.join(unseen[:5])}): their "
+                            "rows count as errors")
+            base = False  # the frozen probe stored with the run knows the model's classes only
     test_set = load_labeled(test_path, label_names=labels, min_classes=1)
     named_slices = [(name, load_labeled(path, label_names=labels, min_classes=1)) for name, path in _parse_slices(slices)]
     metric_paths = check_metric_paths(metrics)
@@ -66,13 +80,14 @@ def evaluate(
     classifier, tokenizer, manifest = load_classifier(run_dir, manifest)
     device = _device()
     classifier.to(device)
-    probs = predict_proba(classifier, tokenizer, test_set.texts, max_length=manifest.max_length, batch_size=batch_size, device=device)
+    probs = _widen(predict_proba(classifier, tokenizer, test_set.texts, max_length=manifest.max_length,
+                                 batch_size=batch_size, device=device), len(labels))
     result = _score(test_set, probs, len(labels), bootstrap=bootstrap, seed=seed)
-    warnings: list[str] = []
     if named_slices:
         result["slices"] = []
         for name, data in named_slices:
-            slice_probs = predict_proba(classifier, tokenizer, data.texts, max_length=manifest.max_length, batch_size=batch_size, device=device)
+            slice_probs = _widen(predict_proba(classifier, tokenizer, data.texts, max_length=manifest.max_length,
+                                               batch_size=batch_size, device=device), len(labels))
             s = _score(data, slice_probs, len(labels), bootstrap=bootstrap, seed=seed)
             result["slices"].append(SliceResult(
                 name=name, source=data.source, n=len(data), accuracy=s["metrics"]["accuracy"],
@@ -104,6 +119,13 @@ def evaluate(
     if write:
         _write(run_dir, manifest, evaluation)
     return evaluation
+
+
+def _widen(probs: np.ndarray, n_classes: int) -> np.ndarray:
+    """The model's probabilities with a zero column for each test label it lacks (``unseen_labels``)."""
+    if probs.shape[1] >= n_classes:
+        return probs
+    return np.hstack([probs, np.zeros((probs.shape[0], n_classes - probs.shape[1]), dtype=probs.dtype)])
 
 
 def _device() -> str:

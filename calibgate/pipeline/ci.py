@@ -155,10 +155,10 @@ def _train(cfg: ProjectConfig, plan, progress: bool = False) -> Path:
     return Path(train(config=cfg, plan=plan, progress=progress).run_dir)  # the plan is given: no planner needed
 
 
-def _evaluate(cfg: ProjectConfig, run_dir: Path, *, base: bool = True):
+def _evaluate(cfg: ProjectConfig, run_dir: Path, *, base: bool = True, unseen_labels: bool = False):
     from calibgate.evaluation.api import evaluate
 
-    return evaluate(model=run_dir, test=cfg.path(cfg.data.test), config=cfg, base=base)
+    return evaluate(model=run_dir, test=cfg.path(cfg.data.test), config=cfg, base=base, unseen_labels=unseen_labels)
 
 
 def _export(cfg: ProjectConfig, run_dir: Path):
@@ -193,7 +193,8 @@ def _baseline(cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: str):
     from calibgate.registry.api import fetch_version
 
     fetch_version(ref, baseline_dir, repo=cfg.root)
-    evaluation = _evaluate(cfg, baseline_dir, base=False)
+    # a candidate that adds a class: production scores its rows as errors (it cannot predict it), it is not refused
+    evaluation = _evaluate(cfg, baseline_dir, base=False, unseen_labels=True)
     return ref, baseline_dir, evaluation
 
 

@@ -95,13 +95,28 @@ class GateInputs:
             return (
                 f"candidate and baseline were evaluated on different test sets (sha256 {c.test.sha256[:12]}... vs "
                 f"{b.test.sha256[:12]}...); re-evaluate the baseline on the candidate's test set (calibgate registry pull "
-                f"<version> --to DIR, calibgate evaluate --model DIR) and pass --baseline DIR"
+                f"<version> --to DIR, calibgate evaluate --model DIR --unseen-labels-as-errors) and pass --baseline DIR"
             )
-        if c.label_names != b.label_names:
-            return "candidate and baseline have different label_names; they cannot be compared row by row"
-        if c.labels != b.labels or len(c.predictions) != len(b.predictions) or len(c.predictions) != len(c.labels):
+        if len(c.predictions) != len(b.predictions) or len(c.predictions) != len(c.labels) or len(b.labels) != len(c.labels):
             return "candidate and baseline labels/predictions are not aligned row by row despite the same test sha256"
+        if [c.label_names[i] for i in c.labels] != [b.label_names[i] for i in b.labels]:
+            return "candidate and baseline give the same test rows other labels (by name) despite the same test sha256"
         return None
+
+    def baseline_predictions(self) -> tuple[list[int], int]:
+        """The baseline's predictions in the candidate's label indices, and the number of classes to score them on.
+
+        A candidate that adds or renames a class has other label_names than production: rows pair by label *name*
+        (:meth:`paired_problem` checked the same names row by row), and a baseline prediction of a class the candidate
+        lacks is wrong on every row, so it maps to one extra index past the candidate's classes.
+        """
+        c, b = self.candidate, self.baseline
+        if c.label_names == b.label_names:
+            return list(b.predictions), len(c.label_names)
+        index = {name: i for i, name in enumerate(c.label_names)}
+        extra = len(c.label_names)
+        mapped = [index.get(b.label_names[p], extra) if 0 <= p < len(b.label_names) else extra for p in b.predictions]
+        return mapped, extra + (extra in mapped)
 
 
 class Check:
@@ -280,12 +295,13 @@ class Regression(Check):
         if problem:
             return [self.result("ERROR", problem, config)]
         c = inputs.candidate
+        baseline, n_classes = inputs.baseline_predictions()
         if config.test == "mcnemar":
-            t = stats.mcnemar_exact(c.labels, c.predictions, inputs.baseline.predictions)
+            t = stats.mcnemar_exact(c.labels, c.predictions, baseline)
         else:
             t = stats.paired_bootstrap(
-                c.labels, c.predictions, inputs.baseline.predictions, metric=config.metric,
-                n_classes=len(c.label_names), resamples=config.resamples, seed=config.seed,
+                c.labels, c.predictions, baseline, metric=config.metric,
+                n_classes=n_classes, resamples=config.resamples, seed=config.seed,
             )
         drop = t.baseline - t.candidate
         threshold = t.baseline - config.max_drop

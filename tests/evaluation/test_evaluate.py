@@ -169,3 +169,44 @@ def test_evaluate_waits_for_another_process_changing_the_run(project):
     assert finished >= released and (run / "calibgate-run.json").stat().st_mtime >= released - 0.01
     load_run(run)
     assert not [p for p in run.parent.iterdir() if "lock" in p.name], "no lock file in the run or beside it"
+
+
+def test_production_is_scored_against_a_candidate_that_adds_a_class(project):
+    """Before: a candidate that adds a class (retrain --allow-new-labels) could not be gated: re-evaluating production
+    on its test set refused the new label (ci exit 2 after training), and the gate called the label sets unpairable."""
+    import numpy as np
+
+    from calibgate.api import evaluate
+    from calibgate.errors import DataError
+    from calibgate.policy.api import gate
+    from calibgate.records.evaluation import EvaluationResult
+    from tests.conftest import read_jsonl, write_jsonl
+    from tests.policy.test_gate import policy
+
+    rows = read_jsonl(project / "data" / "test.jsonl")
+    added = [{"text": f"where is my new thing number {i}", "label": "aaa_new_class"} for i in range(6)]
+    write_jsonl(project / "data" / "grown.jsonl", rows + added)
+    with pytest.raises(DataError, match="unknown label 'aaa_new_class'"):
+        evaluate(model=project / "runs" / "run1", test=project / "data" / "grown.jsonl", config=project / "calibgate.yaml",
+                 bootstrap=0, write=False)
+    base = evaluate(model=project / "runs" / "run1", test=project / "data" / "grown.jsonl", config=project / "calibgate.yaml",
+                    bootstrap=0, write=False, unseen_labels=True)
+    assert base.label_names[-1] == "aaa_new_class" and base.per_class["aaa_new_class"].recall == 0.0
+    assert base.metrics["accuracy"] == pytest.approx(np.mean(np.array(base.predictions) == np.array(base.labels)))
+    assert "1 label(s) the model lacks (aaa_new_class)" in base.warnings[0] and base.base_model is None
+
+    # the candidate knows the class (its label_names sort it first) and is right wherever production was, and on it
+    names = sorted(base.label_names)
+    to_cand = {i: names.index(name) for i, name in enumerate(base.label_names)}
+    labels = [to_cand[i] for i in base.labels]
+    predictions = [to_cand[p] if base.label_names[t] != "aaa_new_class" else to_cand[t] for p, t in zip(base.predictions, base.labels)]
+    matrix = np.zeros((len(names), len(names)), dtype=int)
+    np.add.at(matrix, (labels, predictions), 1)
+    cand = EvaluationResult.model_validate({
+        **base.model_dump(), "run_id": "cand", "label_names": names, "labels": labels, "predictions": predictions,
+        "confusion_matrix": matrix.tolist(), "per_class": {n: base.per_class[n].model_dump() for n in names},
+        "metrics": {**base.metrics, "accuracy": float(np.mean(np.array(predictions) == np.array(labels)))},
+    })
+    decision = gate(policy(regression={"test": "mcnemar"}), cand, baseline=base)
+    regression = next(c for c in decision.checks if c.id == "regression")
+    assert regression.status == "PASS", regression.message
