@@ -56,8 +56,8 @@ class GuardedH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may start the next pipelined request
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-            self._arm()  # the next request on this connection gets its own deadline
+        if not self.transport.is_closing() and self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+            self._arm()  # the next request on this connection (perhaps pipelined, half in) gets its own deadline
 
     def send_400_response(self, msg: str) -> None:
         self._refused("framing")
