@@ -26,14 +26,14 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from calibgate.errors import ConfigError
 from calibgate.paths import check_writable_dir, make_dirs, path_error, special_file
 from calibgate.runs.guard import check_outside_runs
 
 PREDLOG_SCHEMA_VERSION = 2
-EARLIEST_TS = 946684800.0  # 2000-01-01: a line stamped before it came from a machine without a clock, or a hand
+EARLIEST_TS = 946684800.0  # 2000-01-01: a line stamped earlier came from a machine without a clock, or by hand
 Role = Literal["primary", "canary", "shadow"]
 
 
@@ -65,6 +65,18 @@ class LogRecord(BaseModel):
                                      description="model time from queueing to result, for this request")
     error: str | None = None
     items: list[LoggedItem] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ids_of_schema_2(self):
+        """Schema 2 lines carry their own id, and a shadow line the id of its answer: monitor pairs by them."""
+        if self.schema_version == 2:
+            if self.line_id is None:
+                raise ValueError("a schema 2 line needs its line_id")
+            if self.role == "shadow" and self.shadow_of is None:
+                raise ValueError("a schema 2 shadow line needs shadow_of, the line_id of the answer it shadowed")
+        if self.shadow_of is not None and self.role != "shadow":
+            raise ValueError(f"a {self.role} line names shadow_of; only shadow lines shadow an answer")
+        return self
 
 
 def text_hash(text: str) -> str:

@@ -12,7 +12,7 @@ from calibgate import schemas
 from calibgate.errors import DataError, PolicyError
 from calibgate.policy.loader import load_policy
 from calibgate.serving.monitor import monitor
-from calibgate.serving.predlog import LogRecord, PredictionLog, items_for
+from calibgate.serving.predlog import LogRecord, PredictionLog, items_for, new_line_id
 from calibgate.policy.rollout import MonitorThresholds
 from tests.conftest import invoke_in
 from tests.policy.gate_records import evaluation
@@ -27,12 +27,12 @@ def write_log(path: Path, *, n: int = 100, errors: int = 0, client_errors: int =
     for i in range(n):
         label = "billing" if i % 4 else "card"
         confidence = 0.4 if i % 10 == 0 else 0.9
-        log.write(LogRecord(ts=T0 + 1000.0 + i, request_id=f"r{i}", role="primary", model="router@v1.0.0", status=200,
+        log.write(LogRecord(line_id=new_line_id(), ts=T0 + 1000.0 + i, request_id=f"r{i}", role="primary", model="router@v1.0.0", status=200,
                             latency_ms=float(i + 1), items=items_for([f"text {i}"], [(label, confidence)], log_text=False)))
     for i in range(errors):
-        log.write(LogRecord(ts=T0 + 2000.0 + i, request_id=f"e{i}", role="primary", model="router@v1.0.0", status=500, error="boom"))
+        log.write(LogRecord(line_id=new_line_id(), ts=T0 + 2000.0 + i, request_id=f"e{i}", role="primary", model="router@v1.0.0", status=500, error="boom"))
     for i in range(client_errors):
-        log.write(LogRecord(ts=T0 + 3000.0 + i, request_id=f"c{i}", role="primary", model="router@v1.0.0", status=422, error="bad"))
+        log.write(LogRecord(line_id=new_line_id(), ts=T0 + 3000.0 + i, request_id=f"c{i}", role="primary", model="router@v1.0.0", status=422, error="bad"))
     log.close()
     return path
 
@@ -62,7 +62,7 @@ def test_figures_follow_the_log(tmp_path):
 def test_a_figure_that_cannot_be_computed_fails(tmp_path):
     log = PredictionLog(tmp_path / "p.jsonl")
     log.open()
-    log.write(LogRecord(ts=T0 + 1.0, request_id="x", role="primary", model="m", status=500, error="boom"))
+    log.write(LogRecord(line_id=new_line_id(), ts=T0 + 1.0, request_id="x", role="primary", model="m", status=500, error="boom"))
     log.close()
     report = monitor(tmp_path / "p.jsonl", thresholds=MonitorThresholds(max_p95_ms=10, max_label_shift=0.1))
     assert {c.id: c.status for c in report.checks} == {"error_rate": "FAIL", "p95_ms": "ERROR", "label_shift": "ERROR"}
@@ -151,8 +151,8 @@ def test_a_log_write_that_fails_is_counted_not_raised(tmp_path):
     log.on_failure = seen.append
     os.close(log._fd)
     log.path, log._fd = Path("/dev/full"), os.open("/dev/full", os.O_WRONLY)  # a real full disk: every write is ENOSPC
-    log.write(LogRecord(ts=T0 + 1.0, request_id="r", role="primary", model="m@v1.0.0", status=200))
-    log.write(LogRecord(ts=T0 + 2.0, request_id="s", role="primary", model="m@v1.0.0", status=200))
+    log.write(LogRecord(line_id=new_line_id(), ts=T0 + 1.0, request_id="r", role="primary", model="m@v1.0.0", status=200))
+    log.write(LogRecord(line_id=new_line_id(), ts=T0 + 2.0, request_id="s", role="primary", model="m@v1.0.0", status=200))
     assert log.failures == 2 and len(seen) == 2 and all(isinstance(e, OSError) for e in seen)
     log.close()  # nothing is buffered, so nothing is left to fail at shutdown
 
@@ -172,16 +172,16 @@ def test_a_write_cut_short_by_a_full_disk_leaves_only_whole_lines(tmp_path):
     script = f"""
 import resource, signal
 from pathlib import Path
-from calibgate.serving.predlog import LogRecord, PredictionLog, items_for
+from calibgate.serving.predlog import LogRecord, PredictionLog, items_for, new_line_id
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
 log = PredictionLog(Path({str(path)!r}))
 log.open()
 resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.RLIM_INFINITY))
 for i in range(40):
-    log.write(LogRecord(ts={T0} + i, request_id=f"r{{i}}", role="primary", model="m@v1.0.0", status=200,
+    log.write(LogRecord(line_id=new_line_id(), ts={T0} + i, request_id=f"r{{i}}", role="primary", model="m@v1.0.0", status=200,
                         items=items_for([f"text {{i}}"], [("card", 0.9)], log_text=True)))
 resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-log.write(LogRecord(ts={T0} + 99, request_id="after", role="primary", model="m@v1.0.0", status=200))
+log.write(LogRecord(line_id=new_line_id(), ts={T0} + 99, request_id="after", role="primary", model="m@v1.0.0", status=200))
 log.close()
 print(log.failures)
 """
@@ -202,7 +202,7 @@ def test_line_separators_inside_a_logged_text_keep_the_log_readable(tmp_path):
     log = PredictionLog(tmp_path / "p.jsonl", log_text=True)
     log.open()
     for i, text in enumerate(["one\u2028two", "three\u2029four", "five\x85six", "plain"]):
-        log.write(LogRecord(ts=T0 + i, request_id=f"r{i}", role="primary", model="m@v1.0.0", status=200,
+        log.write(LogRecord(line_id=new_line_id(), ts=T0 + i, request_id=f"r{i}", role="primary", model="m@v1.0.0", status=200,
                             items=items_for([text], [("card", 0.9)], log_text=True)))
     log.close()
     assert "\u2028" in (tmp_path / "p.jsonl").read_text(encoding="utf-8")
@@ -227,6 +227,9 @@ def _line(i: int, **over) -> dict:
     ([_line(0), _line(1, role="shadow", model="router@v1.1.0", shadow_of=f"{0:032x}", items=_line(5)["items"])],
      "not those of the answer it shadowed"),
     ([_line(0, ts=T0 + 10**7)], "ahead of this machine's clock"),
+    ([{k: v for k, v in _line(0).items() if k != "line_id"}], "a schema 2 line needs its line_id"),
+    ([_line(0), _line(1, role="shadow", model="router@v1.1.0", items=_line(0)["items"])], "a schema 2 shadow line needs shadow_of"),
+    ([_line(0, shadow_of="f" * 32)], "a primary line names shadow_of"),
 ])
 def test_a_log_serve_could_not_have_written_is_refused(tmp_path, lines, words):
     """Before: these passed (exit 0) or were exit 3 with a pydantic trace; each is one line, exit 2."""
