@@ -197,12 +197,16 @@ def promote(
     evidence: list[str | Path] | tuple[str | Path, ...] = (), override_gate: bool = False, name: str | None = None,
     repo: str | Path | GitRepo | None = None, remote: str | None = None, push: bool | None = None, fetch: bool = True,
 ) -> StageAssignment:
-    """Assign version ``ref`` (``name@vX.Y.Z``) to ``stage``, with the approvals and passing gate the policy asks."""
+    """Assign version ``ref`` (``name@vX.Y.Z``) to ``stage``, with the approvals and passing gate the policy asks;
+    each ``evidence`` report is re-measured from its own log before its figures count."""
     from calibgate.registry.api import promote as _promote
 
+    rederive = None
+    if evidence:
+        from calibgate.serving.monitor import check_against_log as rederive
     return _promote(
         ref, stage=stage, approved_by=approved_by, policy=policy, reason=reason, gate=gate, evidence=evidence,
-        override_gate=override_gate, name=name, repo=repo, remote=remote, push=push, fetch=fetch,
+        override_gate=override_gate, name=name, repo=repo, remote=remote, push=push, fetch=fetch, rederive=rederive,
     )
 
 

@@ -46,7 +46,8 @@ FACADE = {
     "bench_regret": "calibgate.bench.regret:bench_regret",
 }
 # facade parameters that are not the implementation's: (name, parameter) -> why
-NOT_FORWARDED = {("train", "planner"): "the facade passes the planner itself"}
+NOT_FORWARDED = {("train", "planner"): "the facade passes the planner itself",
+                 ("promote", "rederive"): "the facade passes serving's re-measure of each evidence report from its log"}
 OWN_DEFAULT = {("build_server", "limits"): "None keeps the implementation's ServeLimits() without importing serving"}
 
 

@@ -23,7 +23,8 @@ from calibgate.errors import RegistryError
 from calibgate.registry.state import ModelState
 
 
-def check_rollout(policy, model: ModelState, version: str, stage: str, evidence: list[str | Path] | tuple = ()) -> dict | None:
+def check_rollout(policy, model: ModelState, version: str, stage: str, evidence: list[str | Path] | tuple = (), *,
+                  rederive=None, repo_root: Path | None = None) -> dict | None:
     """The rollout evidence to record for promoting ``model.name@version`` to ``stage``; raises :class:`RegistryError`."""
     rollout = policy.rollout
     ref = f"{model.name}@{version}"
@@ -41,7 +42,7 @@ def check_rollout(policy, model: ModelState, version: str, stage: str, evidence:
             f"does not let it skip to {stage}",
             fix=f"promote it to {previous} first (calibgate registry promote {ref} --stage {previous})",
         )
-    reports = [_read_report(path, policy) for path in evidence]
+    reports = [_read_report(path, policy, rederive, repo_root) for path in evidence]
     needs = rollout.stages.get(stage)
     recorded = []
     if needs is not None and needs.shadow is not None:
@@ -53,7 +54,7 @@ def check_rollout(policy, model: ModelState, version: str, stage: str, evidence:
     return {"order": list(rollout.order), "previous_stage": previous, "evidence": recorded}
 
 
-def _read_report(path: str | Path, policy):
+def _read_report(path: str | Path, policy, rederive, repo_root):
     from calibgate.records.monitor import MonitorReport
     from calibgate.runs import parse_record
 
@@ -74,6 +75,10 @@ def _read_report(path: str | Path, policy):
                             f"({policy.sha256[:12]}...): its thresholds are not the ones this promotion answers to",
                             fix=f"calibgate monitor --log <log> --policy {policy.source} --json > {path.name}")
     _checks_follow_policy(path, report, policy)
+    if rederive is None:
+        raise RegistryError(f"the evidence {path} cannot be re-measured from its log here, and a report alone is a "
+                            "file anyone can edit", fix="promote through calibgate.api.promote or 'calibgate registry promote'")
+    rederive(path, report, policy, repo_root)  # the figures are what the log gives, or RegistryError
     if report.status != "pass":
         failed = ", ".join(f"{c.id} ({c.subject})" for c in report.checks if c.status != "PASS")
         raise RegistryError(f"the evidence {path} says the served traffic failed its checks: {failed}",

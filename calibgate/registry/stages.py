@@ -34,8 +34,13 @@ def promote(
     remote: str | None = None,
     push: bool | None = None,
     fetch: bool = True,
+    rederive=None,
 ) -> StageAssignment:
     """Assign version ``ref`` (``name@vX.Y.Z``) to ``stage``, with the approvals and the passing gate the policy requires.
+
+    ``rederive(path, report, policy, repo_root)`` re-measures each ``evidence`` report from the log it names and
+    raises unless the figures agree (:func:`calibgate.serving.monitor.check_against_log`, which the facade
+    :func:`calibgate.api.promote` passes): without it, evidence is refused, since a report is a file anyone can edit.
 
     Every promotion needs a gate decision that says ``promote``, recorded in
     the stage tag:
@@ -97,7 +102,7 @@ def promote(
     current = model.current(stage)
     if current == version:
         raise RegistryError(f"{name}@{version} is already in {stage}", fix="nothing to do")
-    rollout = check_rollout(loaded, model, version, stage, list(evidence))
+    rollout = check_rollout(loaded, model, version, stage, list(evidence), rederive=rederive, repo_root=git.root)
     if override_gate:
         gate_summary = _override(gate, rule.allow_gate_override, reason, loaded, stage, git.user())
     elif gate is None and not rule.require_gate:

@@ -327,3 +327,42 @@ def _registry_evaluation(ref: str, repo):
     text = git.show_file(v.commit, evidence_path(name, version, EVALUATION)) if v else None
     return parse_record(text, EvaluationResult, source=f"{ref}:{EVALUATION}", what="recorded evaluation",
                         fix="re-register the version with this calibgate") if text else None
+
+
+def check_against_log(report_path: str | Path, report: MonitorReport, policy, repo_root) -> None:
+    """Raise unless ``report`` is what ``calibgate monitor`` gives for its own log under ``policy`` (rollout evidence).
+
+    A report is a JSON file anyone can edit: an agreement or a request count changed by hand promoted a version. The
+    log is found at the path the report names, or beside the report under that name, and must hash to the report's
+    ``log_sha256``; it is then measured again, and every figure, check and the window must agree.
+    """
+    import hashlib
+
+    from calibgate.errors import RegistryError
+
+    report_path = Path(report_path)
+    named = Path(report.log)
+    candidates = [named, report_path.parent / named.name]
+    log = None
+    for candidate in candidates:
+        try:
+            if candidate.is_file() and special_file(candidate) is None and \
+                    hashlib.sha256(candidate.read_bytes()).hexdigest() == report.log_sha256:
+                log = candidate
+                break
+        except OSError:
+            continue
+    if log is None:
+        raise RegistryError(
+            f"the evidence {report_path} names the log {report.log} (sha256 {report.log_sha256[:12]}...), and no file "
+            "with that content is there or beside the report: its figures cannot be re-measured",
+            fix=f"keep the log 'calibgate monitor' read beside {report_path.name} (under its name), unchanged",
+        )
+    fresh = monitor_log(log, policy=policy.source, repo=repo_root)
+    for field in ("models", "shadow", "window", "checks", "status", "low_confidence", "policy_sha256"):
+        if getattr(fresh, field) != getattr(report, field):
+            raise RegistryError(
+                f"the evidence {report_path} does not hold what its log {log} gives: its {field} differ from a fresh "
+                "'calibgate monitor' of that log (an edited report?)",
+                fix=f"calibgate monitor --log {log} --policy {policy.source} --json > {report_path.name}",
+            )

@@ -110,6 +110,17 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
     forged.write_text(json.dumps({**report, "checks": loosened}))
     out = promote(project, "router@v1.1.0", "canary", forged)
     assert out.exit_code == 2 and "does not hold the checks" in out.output, out.output
+    # a figure edited with its check to match: only the log can tell (before: agreement 0.95 promoted a 0.13)
+    edited_shadow = {**report["shadow"], "agreement": 1.0}
+    forged.write_text(json.dumps({**report, "shadow": edited_shadow}))
+    out = promote(project, "router@v1.1.0", "canary", forged)
+    assert out.exit_code == 2 and "its shadow differ from a fresh 'calibgate monitor'" in out.output, out.output
+    moved = project / "elsewhere"  # the report beside a copy of its log that gained a line: not the log it measured
+    moved.mkdir()
+    (moved / "s1.jsonl").write_bytes((project / "s1.jsonl").read_bytes() + (project / "s1.jsonl").read_bytes().splitlines(True)[0])
+    (moved / "s1.json").write_text(json.dumps({**report, "log": str(moved / "gone" / "s1.jsonl")}))
+    out = promote(project, "router@v1.1.0", "canary", moved / "s1.json")
+    assert out.exit_code == 2 and "no file with that content is there or beside the report" in out.output, out.output
     passed = [dict(c, value=0.5) if c["id"] == "error_rate" else c for c in report["checks"]]  # 0.5 > 0.0 says PASS
     forged.write_text(json.dumps({**report, "checks": passed}))
     out = promote(project, "router@v1.1.0", "canary", forged)
@@ -118,8 +129,8 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
     from calibgate.serving.monitor import _iso
 
     stale.write_text(json.dumps({**report, "window": {**report["window"], "first_ts": 1_700_000_000.0, "first": _iso(1_700_000_000.0)}}))
-    out = promote(project, "router@v1.1.0", "canary", stale)
-    assert out.exit_code == 2 and "before router@v1.1.0 entered shadow" in out.output
+    out = promote(project, "router@v1.1.0", "canary", stale)  # its window no longer matches its log: an edit
+    assert out.exit_code == 2 and "does not hold what its log" in out.output and "its window differ" in out.output
     out = promote(project, "router@v1.1.0", "canary", s0)  # a report about another version is no evidence
     assert out.exit_code == 2 and "needs a shadow monitor report of router@v1.1.0" in out.output
     assert promote(project, "router@v1.1.0", "canary", s1).exit_code == 0
