@@ -19,7 +19,8 @@ def test_unicode_line_separators_inside_a_jsonl_string_do_not_split_its_line(tmp
 
 
 @pytest.mark.parametrize("a, b", [("caf\u00e9", "cafe\u0301"), ("card_arrival", "card_arrival "), ("CARD", "card"),
-                                  ("two  words", "two words")])
+                                  ("two  words", "two words"), ("card", "card\u200b"), ("card", "ca\u00adrd"),
+                                  ("card", "\ufeffcard"), ("two words", "two\u00a0words")])
 def test_labels_that_read_the_same_are_one_class_written_two_ways(tmp_path, a, b):
     """Before: NFC and NFD 'café', a trailing space or another case made two classes; the plan said 'Labels pass'
     and train made a model with two identical-looking class names."""
@@ -31,7 +32,7 @@ def test_labels_that_read_the_same_are_one_class_written_two_ways(tmp_path, a, b
     path = tmp_path / "train.jsonl"
     rows = [("x1", a), ("x2", b), ("x3", "other"), ("x4", "other")]
     path.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in rows), encoding="utf-8")
-    with pytest.raises(DataError, match="differ only in case, spaces or Unicode normalisation") as info:
+    with pytest.raises(DataError, match="differ only in case, spaces, invisible characters or Unicode") as info:
         load_labeled(path)
     assert ascii(a) in str(info.value) and ascii(b) in str(info.value)
 
@@ -45,3 +46,15 @@ def test_a_null_label_is_a_row_not_labeled_yet(tmp_path):
     with pytest.raises(DataError, match="'label' is null") as info:
         load_labeled(path)
     assert "None" not in info.value.fix
+
+
+@pytest.mark.parametrize("a, b", [("Ma\u00dfe", "Masse"), ("m\u00b2", "m2"), ("Apple", "apple pie")])
+def test_labels_that_are_different_words_stay_two_classes(tmp_path, a, b):
+    import json
+
+    from calibgate.data.jsonl import load_labeled
+
+    path = tmp_path / "train.jsonl"
+    rows = [("x1", a), ("x2", b)]
+    path.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in rows), encoding="utf-8")
+    assert load_labeled(path).n_classes == 2

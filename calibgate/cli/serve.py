@@ -75,11 +75,14 @@ def serve(ref, shadow, canary, share, host, port, log_path, policy, precision, w
     extra = (f", shadow {plan.shadow}" if plan.shadow else "") + (f", canary {plan.canary} at {plan.share:.0%}" if plan.canary else "")
     address = f"[{host}]" if ":" in host else host  # an IPv6 literal takes brackets in a URL
     click.echo(f"serving {plan.primary}{extra} on http://{address}:{port}" + (f", logging to {plan.log}" if plan.log else ""), err=True)
+    import signal
+
     try:
-        run_server(plan, sock=sock, limits=limits)
-    except (KeyboardInterrupt, Terminated) as exc:  # the normal way to stop a server: uvicorn has shut down gracefully
-        how = "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
-        click.echo(f"calibgate serve: stopped by {how} after a graceful shutdown", err=True)
+        stopped = run_server(plan, sock=sock, limits=limits)
+    except (KeyboardInterrupt, Terminated) as exc:  # a signal before uvicorn took over its handling
+        stopped = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+    if stopped is not None:  # the normal way to stop a server: uvicorn has shut down gracefully
+        click.echo(f"calibgate serve: stopped by {signal.Signals(stopped).name} after a graceful shutdown", err=True)
 
 
 def _connection_limit(given: int | None) -> int:

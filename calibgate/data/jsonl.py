@@ -104,10 +104,13 @@ def from_records(
 
 
 def label_key(label: str) -> str:
-    """What a person reads in a label: Unicode-normalised (NFKC), case-folded, spaces collapsed."""
+    """What a person reads in a label: canonically composed (NFC), lower case, invisible format characters (a
+    zero-width space, a soft hyphen, a BOM) dropped, spaces collapsed. Not NFKC or casefold: 'm²' and 'm2', 'Maße'
+    and 'Masse' are different words."""
     import unicodedata
 
-    return " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+    visible = "".join(c for c in unicodedata.normalize("NFC", label) if unicodedata.category(c) != "Cf")
+    return " ".join(visible.lower().split())
 
 
 def _check_label_spellings(path: Path, distinct: list[str], labels: list[str], lines: list[int]) -> None:
@@ -121,7 +124,7 @@ def _check_label_spellings(path: Path, distinct: list[str], labels: list[str], l
             first = {name: lines[labels.index(name)] for name in (other, label)}
             raise DataError(
                 f"{path}: labels {ascii(other)} (line {first[other]}) and {ascii(label)} (line {first[label]}) differ "
-                "only in case, spaces or Unicode normalisation: one class written two ways",
+                "only in case, spaces, invisible characters or Unicode normalisation: one class written two ways",
                 fix="write each class one way (the same characters, case and spacing) on every row",
             )
 

@@ -283,12 +283,22 @@ def _parse(body: bytes, limits: ServeLimits) -> list[str]:
             except UnicodeEncodeError:  # '\ud800' escapes: valid JSON, but no text, and the tokenizer cannot take it
                 raise BadRequest(422, f"{name} holds an unpaired surrogate escape (e.g. \\ud800), not text",
                                  "send the character itself, or a valid surrogate pair") from None
-        if not any(c.isprintable() and not c.isspace() and unicodedata.category(c) != "Cf" for c in text):
+        if not any(_visible(c) for c in text):
             raise BadRequest(422, f"{name} has no visible character (only control, format or space characters)",
                              "drop texts with nothing to read before sending")
         if len(text) > limits.max_text_chars:
             raise BadRequest(413, f"{name} has {len(text)} characters, the limit is {limits.max_text_chars}", "shorten the text")
     return texts
+
+
+# letters and symbols that draw nothing: Hangul fillers, the braille blank, Khmer inherent vowels
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
+
+
+def _visible(c: str) -> bool:
+    """Whether ``c`` draws something: not a control, format, space, combining mark alone, or blank letter."""
+    return (c.isprintable() and not c.isspace() and c not in _BLANK
+            and unicodedata.category(c) not in ("Cf", "Mn", "Me", "Zs", "Zl", "Zp"))
 
 
 def _json_type(value) -> str:
@@ -399,10 +409,10 @@ def listen(host: str, port: int):
     return sock
 
 
-def run_server(plan: ServerPlan, *, sock, limits: ServeLimits = ServeLimits()) -> None:
+def run_server(plan: ServerPlan, *, sock, limits: ServeLimits = ServeLimits()) -> int | None:
     """Serve on the bound ``sock`` (:func:`listen`) until SIGINT / SIGTERM (uvicorn; shutdown lets queued shadow work
     log its answer), with the receive deadline and connection cap of :mod:`calibgate.serving.protocol`. SIGHUP
-    reopens the prediction log (log rotation) instead of killing the server."""
+    reopens the prediction log (log rotation) instead of killing the server. Returns the signal that stopped it."""
     import signal
 
     uvicorn = require("uvicorn")
@@ -411,10 +421,16 @@ def run_server(plan: ServerPlan, *, sock, limits: ServeLimits = ServeLimits()) -
     protocol = guarded_protocol(request_timeout=limits.request_timeout, max_connections=limits.max_connections,
                                 on_refused=plan.app.state.count_refused)
     config = uvicorn.Config(plan.app, log_level="warning", access_log=False, lifespan="on", http=protocol)
-    previous = signal.signal(signal.SIGHUP, lambda *_: plan.app.state.prediction_log.reopen()) if hasattr(signal, "SIGHUP") else None
+    stops: list[int] = []
+    # uvicorn catches SIGINT/SIGTERM while it serves, and re-raises them into the handlers it found once it has shut
+    # down: these only note them, so a second signal during the shutdown cannot interrupt its end (it gave 143)
+    previous = {sig: signal.signal(sig, lambda number, frame: stops.append(number)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if hasattr(signal, "SIGHUP"):
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: plan.app.state.prediction_log.reopen())
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
-        if previous is not None:
-            signal.signal(signal.SIGHUP, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return stops[0] if stops else None

@@ -131,10 +131,10 @@ def _pairs(records: list[LogRecord]) -> list[tuple[LogRecord, LogRecord]]:
     line names only its request id, which pairs it only where that id was answered once."""
     by_line = {r.line_id: r for r in records if r.line_id and r.role != "shadow" and r.status == 200}
     answers: dict[str, list[LogRecord]] = defaultdict(list)
-    for r in records:
-        if r.role != "shadow" and r.status == 200:
+    for r in records:  # schema-1 answers only: a schema-2 answer is paired by its own line_id, never by request id
+        if r.role != "shadow" and r.status == 200 and r.line_id is None:
             answers[r.request_id].append(r)
-    pairs = []
+    pairs, taken = [], set()
     for s in records:
         if s.role != "shadow" or s.status != 200:
             continue
@@ -148,7 +148,14 @@ def _pairs(records: list[LogRecord]) -> list[tuple[LogRecord, LogRecord]]:
                             "(schema 1) name only request ids: their answers cannot be told apart",
                             fix="serve with this calibgate, whose log pairs each shadow line with its answer's line_id")
         if found:
-            pairs.append((found[0], s))
+            answer = found[0]
+            fix = "monitor the log of one 'calibgate serve' run, as it wrote it"
+            if id(answer) in taken:
+                raise DataError(f"request {s.request_id[:40]}'s answer has two shadow lines", fix=fix)
+            if [i.text_sha256 for i in s.items] != [i.text_sha256 for i in answer.items]:
+                raise DataError(f"request {s.request_id[:40]}'s shadow line holds other texts than its answer", fix=fix)
+            taken.add(id(answer))
+            pairs.append((answer, s))
     return pairs
 
 

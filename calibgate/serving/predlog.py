@@ -139,7 +139,15 @@ class PredictionLog:
         self._reopen = True
 
     def _open_fd(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        """The path opened for appending, never blocking: a FIFO put there (no reader: ENXIO, or a reader: refused
+        below) froze the event loop, and with it every client and the signal handlers."""
+        import stat
+
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o644)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, "not a regular file")
+        return fd
 
     def _current_fd(self) -> int:
         """The open log, reopened at its path when it was renamed or deleted (rotation) or SIGHUP asked for it."""

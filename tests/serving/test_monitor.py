@@ -262,3 +262,37 @@ def test_a_schema_1_log_with_reused_request_ids_cannot_pair_its_shadow(tmp_path)
     path.write_text("".join(json.dumps(line) + "\n" for line in old), encoding="utf-8")
     with pytest.raises(DataError, match="answered 2 times"):
         monitor(path)
+
+
+def test_a_fifo_put_at_the_log_path_is_a_log_error_not_a_frozen_server(tmp_path):
+    """Before: the reopen after a rotation opened a FIFO at the path without O_NONBLOCK, in the event loop: every
+    client and the signal handlers waited for a reader."""
+    import os
+    import threading
+
+    path = tmp_path / "p.jsonl"
+    log = PredictionLog(path)
+    log.open()
+    seen = []
+    log.on_failure = seen.append
+    path.rename(tmp_path / "p.1.jsonl")
+    os.mkfifo(path)
+    writer = threading.Thread(target=log.write, args=(LogRecord(line_id=new_line_id(), ts=T0, request_id="r", role="primary",
+                                                                 model="m@v1.0.0", status=200),), daemon=True)
+    writer.start()
+    writer.join(timeout=10)
+    assert not writer.is_alive() and log.failures == 1 and len(seen) == 1
+    log.close()
+
+
+def test_a_schema_1_shadow_line_never_pairs_with_a_schema_2_answer(tmp_path):
+    """Before: a schema-1 shadow line was paired by request id with a schema-2 answer that had its own shadow, so one
+    answer counted twice (13 shadow requests for 12 answers) and the agreement moved."""
+    answer = _line(0, request_id="same")
+    shadow = _line(1, request_id="same", role="shadow", model="router@v1.1.0", shadow_of=answer["line_id"], items=answer["items"])
+    old = {k: v for k, v in _line(2, request_id="same", role="shadow", model="router@v1.1.0", schema_version=1,
+                                  items=[{**answer["items"][0], "label": "other"}]).items() if k != "line_id"}
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in (answer, shadow, old)), encoding="utf-8")
+    report = monitor(path)
+    assert report.shadow.requests == 1 and report.shadow.agreement == 1.0

@@ -52,6 +52,7 @@ BAD_REQUESTS = [
     (b'{"text": "a", "text": "b"}', 400, "names the key 'text' twice"),
     (json.dumps({"texts": ["ok", "\u200b\u0000 "]}).encode(), 422, "texts[1] has no visible character"),
     (b"null", 422, "a JSON null, not an object"),
+    (json.dumps({"text": "\u3164\u034f\ufe0f\u2800"}).encode(), 422, "'text' has no visible character"),
 ]
 
 
@@ -260,6 +261,7 @@ def test_the_log_survives_rotation_and_stop_is_exit_0(serve, served_project):
     assert server.predict({"text": TEXTS[3]})[0] == 200
     assert [len(read_log(p)) for p in (log.with_suffix(".1"), log)] == [1, 1]
     server.proc.send_signal(signal.SIGTERM)
+    server.proc.send_signal(signal.SIGTERM)  # an impatient second one must not turn the clean stop into 143
     assert server.proc.wait(timeout=60) == 0
     assert "stopped by SIGTERM" in server.proc.stderr.read()
 
