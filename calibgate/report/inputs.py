@@ -83,7 +83,10 @@ def _check_one_candidate(loaded: dict[str, BaseModel | None], manifest, paths: d
         raise InputError(f"the decision in {paths['decision']} is about another run than {manifest.run_id} "
                          "(its candidate_manifest_sha256 is not that run's manifest)", fix=fix)
     plan = loaded.get("plan")
-    if plan is not None and decision.plan_sha256 is not None and plan.content_sha256() != decision.plan_sha256:
+    if plan is not None and decision.plan_sha256 is None:
+        raise InputError(f"the decision in {paths['decision']} names no plan (its gate read none, or an older calibgate "
+                         f"made it), so {paths['plan']} cannot be shown as its plan", fix=fix + "; or leave the plan out")
+    if plan is not None and plan.content_sha256() != decision.plan_sha256:
         raise InputError(f"{paths['plan']} is not the plan the decision's checks read (its content digest is not the "
                          "decision's plan_sha256)", fix=fix)
     named = {decision.candidate} if "@" not in decision.candidate else set()  # a registry version names no run id

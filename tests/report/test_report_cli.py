@@ -14,7 +14,7 @@ from calibgate.cli import cli
 def records(tmp_path):
     paths = {}
     for name, record in {
-        "decision": decision("block"),
+        "decision": decision("block").model_copy(update={"plan_sha256": plan().content_sha256()}),  # the plan it read
         "plan": plan(),
         "cand": evaluation(shift=-0.02),
         "base": evaluation(seed=3),
@@ -50,6 +50,14 @@ def one_error_line(result) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+def test_a_plan_beside_a_decision_that_read_none_is_refused(records, tmp_path):
+    bare = tmp_path / "bare.json"
+    bare.write_text(decision("block").model_dump_json())  # plan_sha256 None: its gate read no plan
+    line = one_error_line(run(["report", "--decision", str(bare), "--plan", str(records["plan"])]))
+    assert "names no plan" in line and "leave the plan out" in line
+    assert run(["report", "--decision", str(bare)]).exit_code == 0
 
 
 def test_records_of_two_candidates_are_not_reported_together(records, tmp_path):
