@@ -5,7 +5,7 @@ real 'calibgate serve' process, drives it with closed-loop HTTP clients
 (keep-alive connections, one text per request, drawn from datasets/test.jsonl)
 for --duration seconds per level, and prints requests/s, p50/p95/p99 client
 latency, dropped requests (connection errors, timeouts) and 5xx answers,
-without and with a shadow model (a second session of the same run). Then a
+without and with a shadow model (the same probe fitted with C=1: another model of the same cost). Then a
 soak at 8 clients for --soak seconds with the server's RSS at its start and
 end. The in-process reference is onnxruntime in this process at batch 1 with
 one intra-op thread, tokenization included (what one server worker does), and
@@ -49,12 +49,12 @@ def rss_mb(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, run: Path, *, shadow: bool, workers: int, log: Path):
+    def __init__(self, run: Path, *, shadow: Path | None, workers: int, log: Path):
         self.port = free_port()
         args = [sys.executable, "-m", "calibgate", "serve", str(run), "--port", str(self.port), "--log", str(log),
                 "--workers", str(workers)]
-        if shadow:
-            args += ["--shadow", str(run)]
+        if shadow is not None:
+            args += ["--shadow", str(shadow)]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 180
@@ -161,6 +161,9 @@ def batch_scaling(run: Path, texts: list[str], seconds: float = 3.0) -> dict[int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="run directory with an ONNX export (default: fit and export the demo probe)")
+    parser.add_argument("--shadow-run", type=Path,
+                        help="a second run with an export, served as the shadow (default with the demo probe: the same "
+                             "probe fitted with C=1, a distinct model of the same cost)")
     parser.add_argument("--data", type=Path, default=ROOT / "datasets")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per load level")
     parser.add_argument("--soak", type=float, default=600.0, help="soak length in seconds (8 clients); 0 skips it")
@@ -184,11 +187,15 @@ def main() -> None:
         from calibgate.export.api import export
 
         run = CACHE / "runs" / "demo-probe-serve"
-        if not (run / "export" / "export.json").exists():
-            started = time.perf_counter()
-            fit_probe_run(run, args.data / "train.jsonl")
-            export(run, test=test, latency_runs=300, threads=1)
-            print(f"fitted and exported the demo probe into {run} in {time.perf_counter() - started:.1f} s")
+        for path, run_id, C in ((run, "bench-demo-probe", 10.0), (CACHE / "runs" / "demo-probe-serve-shadow", "bench-demo-probe-shadow", 1.0)):
+            if not (path / "export" / "export.json").exists():
+                started = time.perf_counter()
+                fit_probe_run(path, args.data / "train.jsonl", run_id=run_id, C=C)
+                export(path, test=test, latency_runs=300, threads=1)
+                print(f"fitted and exported the demo probe into {path} in {time.perf_counter() - started:.1f} s")
+    shadow_run = args.shadow_run or (CACHE / "runs" / "demo-probe-serve-shadow" if args.run is None else None)
+    if shadow_run is None:
+        raise SystemExit("--run needs --shadow-run: serve refuses a model as its own shadow")
     record = ExportResult.model_validate_json((run / "export" / "export.json").read_text())
     fp32 = record.artifact("fp32")
     workers = args.workers or default_threads()
@@ -214,7 +221,7 @@ def main() -> None:
     for shadow in (False, True):
         log = log_dir / f"predictions-{'shadow' if shadow else 'plain'}.jsonl"
         log.unlink(missing_ok=True)
-        server = Server(run, shadow=shadow, workers=workers, log=log)
+        server = Server(run, shadow=shadow_run if shadow else None, workers=workers, log=log)
         try:
             drive(server.port, texts, 2, 3.0, seed=99)  # warm-up
             parts: dict[int, list[dict]] = {c: [] for c in levels}
@@ -240,7 +247,7 @@ def main() -> None:
     if args.soak > 0:
         log = log_dir / "predictions-soak.jsonl"
         log.unlink(missing_ok=True)
-        server = Server(run, shadow=False, workers=workers, log=log)
+        server = Server(run, shadow=None, workers=workers, log=log)
         try:
             drive(server.port, texts, 8, 5.0, seed=7)
             start_rss = rss_mb(server.proc.pid)

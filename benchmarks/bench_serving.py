@@ -48,7 +48,7 @@ print(json.dumps({"peak_rss_mb": hwm / 1024, "torch": "torch" in sys.modules}))
 """
 
 
-def fit_probe_run(out: Path, train: Path) -> Path:
+def fit_probe_run(out: Path, train: Path, *, run_id: str = "bench-demo-probe", C: float = 10.0) -> Path:
     """A run directory with MiniLM and a logistic-regression head fitted on ``train``."""
     import torch
     from safetensors.torch import save_file
@@ -61,7 +61,7 @@ def fit_probe_run(out: Path, train: Path) -> Path:
     data = load_labeled(train)
     info = resolve_model_dir(None)
     emb = embed_texts(data.texts, model=info)
-    probe = LogisticRegression(C=10.0, max_iter=2000).fit(emb.vectors, data.labels)
+    probe = LogisticRegression(C=C, max_iter=2000).fit(emb.vectors, data.labels)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -76,7 +76,7 @@ def fit_probe_run(out: Path, train: Path) -> Path:
     write_manifest(
         out,
         RunManifest(
-            run_id="bench-demo-probe",
+            run_id=run_id,
             strategy="embedding-probe",
             label_names=list(data.label_names),
             base_model=info.name,
@@ -85,7 +85,7 @@ def fit_probe_run(out: Path, train: Path) -> Path:
             normalize=info.normalize,
             max_length=info.max_length,
             head=HeadSpec(kind="linear"),
-            train_config={"C": 10.0, "classifier": "LogisticRegression"},
+            train_config={"C": C, "classifier": "LogisticRegression"},
             data={"sha256": data.sha256, "rows": len(data)},
         ),
     )

@@ -360,6 +360,10 @@ def build_server(
     primary = load_served(ref, repo=repo, precision=precision)
     shadow_model = load_served(shadow, repo=repo, precision=precision) if shadow else None
     canary_model = load_served(canary, repo=repo, precision=precision) if canary else None
+    for option, other in (("--canary", canary_model), ("--shadow", shadow_model)):  # the same model by another path
+        if other is not None and other.ref == primary.ref:
+            raise ConfigError(f"{option} {other.ref} is the model already served (another path to the same run)",
+                              fix=f"pass {option} the version to try")
     predictions.open()  # created only now: a version that failed to load leaves no log (nor its directories) behind
     app = create_app(primary, shadow=shadow_model, canary=canary_model, share=share, limits=limits, log=predictions)
     return ServerPlan(app=app, primary=primary.ref, shadow=shadow_model.ref if shadow_model else None,

@@ -293,3 +293,11 @@ def test_a_model_that_does_not_load_leaves_no_log(served_project, tmp_path):
     out = _serve_cli(served_project, "router@v9.0.0", "--log", str(log))
     assert out.returncode == 2 and "not registered" in out.stderr
     assert not (tmp_path / "new").exists()
+
+
+def test_the_same_run_by_another_path_is_refused_as_its_own_shadow(served_project):
+    """Before: only the option strings were compared, so 'runs/a' shadowed by 'runs/a/.' served one model in two
+    roles, whose log monitor then refuses."""
+    run = runs(served_project) / "a"
+    out = _serve_cli(served_project, str(run), "--shadow", f"{run}/.")
+    assert out.returncode == 2 and "another path to the same run" in out.stderr and "Traceback" not in out.stderr, out.stderr
