@@ -66,23 +66,34 @@ def load_unique(text: str) -> Any:
 
 
 def _check_expanded_size(root) -> None:
-    """Count the nodes ``root`` expands to (aliases are shared nodes: memoised, so the count costs the graph's size)."""
+    """Count the nodes ``root`` expands to (aliases are shared nodes: memoised, so the count costs the graph's size).
+
+    A node is sized only after all its children, whichever path reached them first: sizing in the order nodes were
+    first seen let an alias met early through a short branch count as nothing under the anchors that multiply it
+    (a billion-node document passed). An alias inside its own anchor expands without end.
+    """
     sizes: dict[int, int] = {}
-    order, stack = [], [root]
+    open_nodes: set[int] = set()  # entered, children not all sized yet: meeting one again is a cycle
+    stack = [(root, False)]
     while stack:  # post-order without recursion: a deep document must not overflow the stack either
-        node = stack.pop()
-        if id(node) in sizes:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
             continue
-        sizes[id(node)] = -1
-        order.append(node)
-        children = _children(node)
-        stack.extend(child for child in children if id(child) not in sizes)
-    for node in reversed(order):
-        total = 1 + sum(sizes.get(id(child), 1) for child in _children(node))
-        if total > MAX_EXPANDED_NODES:
-            raise TooLarge(None, None, f"the document expands to more than {MAX_EXPANDED_NODES:,} nodes through its "
-                           "aliases (&anchor / *alias): not a policy or config file", node.start_mark)
-        sizes[id(node)] = total
+        if children_done:
+            open_nodes.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            if total > MAX_EXPANDED_NODES:
+                raise TooLarge(None, None, f"the document expands to more than {MAX_EXPANDED_NODES:,} nodes through "
+                               "its aliases (&anchor / *alias): not a policy or config file", node.start_mark)
+            sizes[key] = total
+            continue
+        if key in open_nodes:
+            raise TooLarge(None, None, "an alias refers to a node that contains it (&anchor / *alias), so the document "
+                           "expands without end: not a policy or config file", node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
 
 
 def _children(node) -> list:

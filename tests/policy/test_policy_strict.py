@@ -76,6 +76,21 @@ def test_an_alias_bomb_is_refused_before_anything_expands_it(tmp_path, monkeypat
     assert result.exit_code == 2 and "expands to more than 100,000 nodes" in result.stderr, result.output
 
 
+def test_an_alias_bomb_met_first_through_a_short_branch_is_still_counted_whole(tmp_path):
+    """Before: nodes were sized in the order first seen, so an alias reached early through a short branch ('z: [*l3]',
+    popped first) counted as nothing under the anchors that multiply it, and a billion-node document passed."""
+    lines = ["defs:", "  a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"  l{i}: &l{i} [{', '.join(['*' + ('a' if i == 1 else f'l{i - 1}')] * 10)}]" for i in range(1, 9)]
+    text = "checks:\n  accuracy_floor: {min: 0.5}\ndescription:\n" + "".join(f"  {line}\n" for line in lines + ["z: [*l3]"])
+    problems = check_policy([write(tmp_path, text)])
+    assert len(problems) == 1 and "expands to more than 100,000 nodes" in problems[0].message
+
+
+def test_an_alias_inside_its_own_anchor_is_refused(tmp_path):
+    problems = check_policy([write(tmp_path, "checks:\n  accuracy_floor: {min: 0.5}\ndescription: &a [1, *a]\n")])
+    assert len(problems) == 1 and "expands without end" in problems[0].message
+
+
 def test_thresholds_at_the_edges_of_their_range_are_valid(tmp_path):
     path = write(tmp_path, "checks:\n  accuracy_floor: {min: 0, max_drop: 1}\n  macro_f1_floor: {min: 1}\n"
                            "  shift_auc_ceiling: {max: 0.5}\n  latency_ceiling: {max: 0.001}\n  metrics: {ece: {max: 0}, custom: {min: -5}}\n")
