@@ -140,7 +140,8 @@ def read_state(repo: GitRepo, name: str | None = None) -> dict[str, ModelState]:
             ))
     for name, dates in deprecations.items():
         # gto's rule (gto/base.py, Artifact.is_active): deprecated while the deprecation is the model's latest event
-        latest = max(_when(ref.date) for tag, ref in parsed if tag.name == name and tag.kind != "deprecate")
+        latest = max((_when(ref.date) for tag, ref in parsed if tag.name == name and tag.kind != "deprecate"),
+                     default=float("-inf"))  # a deprecation tag alone: nothing after it
         model = models[name]
         model.deprecated = max(map(_when, dates)) > latest
         if model.deprecated:  # gto deprecates every version with the model: none may be promoted or served

@@ -151,6 +151,19 @@ def test_a_model_gto_deprecated_as_a_whole_is_gone_for_calibgate_too(project):
     assert {t for t in local_tags(project) if "#" in t} == {"router#production#1"}  # nothing new was tagged
 
 
+def test_a_deprecation_tag_with_nothing_else_of_its_model_reads_as_deprecated(project):
+    """A hand-made 'name@deprecated' with no version or stage tag of that model made reading the registry fail
+    (max() of no dates: an internal error, exit 3) for every command."""
+    from calibgate.registry.common import open_repo
+    from calibgate.registry.state import read_state
+
+    git(project, "tag", "-a", "ghost@deprecated", "-m", "Deprecating artifact 'ghost'")
+    state = read_state(open_repo(project))
+    assert state["ghost"].deprecated and state["ghost"].current("production") is None
+    with pytest.raises(RegistryError, match="ghost is deprecated as a whole"):
+        state["ghost"].refuse_if_deprecated()
+
+
 def test_one_run_is_registered_once(project):
     """Before: registering a run twice made router@v1.1.0 of the same artifact, and either copy could hold stages."""
     api.register("runs/a")
