@@ -62,8 +62,6 @@ class IntegrityError(InputError):
     """An artifact's content does not match its recorded sha256."""
 
 
-
-
 class RegistryError(InputError):
     """A registry operation is not allowed (unknown version, missing approval...)."""
 

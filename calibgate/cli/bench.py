@@ -67,14 +67,11 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
     if len({d.resolve() for d in datasets}) < len(datasets):
         raise ConfigError("a data set is named twice: it would be counted twice in every mean", fix="name each data set once")
     from calibgate.paths import check_writable_dir
-
-    check_writable_dir(cache_dir)  # before hours of training: a cache that cannot be written would lose them all
     from calibgate.runs.guard import check_outside_runs
 
-    check_outside_runs(cache_dir, what="--cache-dir")
+    check_outside_runs(cache_dir, what="--cache-dir")  # before the probe below writes anything into a sealed run
+    check_writable_dir(cache_dir)  # before hours of training: a cache that cannot be written would lose them all
     if output is not None:
-        from calibgate.runs.guard import check_outside_runs
-
         check_outside_runs(output, what="-o", file=True)
 
     for d in datasets:

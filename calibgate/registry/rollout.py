@@ -75,14 +75,14 @@ def _read_report(path: str | Path, policy, rederive, repo_root):
                             f"({policy.sha256[:12]}...): its thresholds are not the ones this promotion answers to",
                             fix=f"calibgate monitor --log <log> --policy {policy.source} --json > {path.name}")
     _checks_follow_policy(path, report, policy)
+    if report.status != "pass":  # refused as it stands: no need to measure its log again first
+        failed = ", ".join(f"{c.id} ({c.subject})" for c in report.checks if c.status != "PASS")
+        raise RegistryError(f"the evidence {path} says the served traffic failed its checks: {failed}",
+                            fix="fix the candidate or the serving problem and monitor new traffic; failing evidence never promotes")
     if rederive is None:
         raise RegistryError(f"the evidence {path} cannot be re-measured from its log here, and a report alone is a "
                             "file anyone can edit", fix="promote through calibgate.api.promote or 'calibgate registry promote'")
     rederive(path, report, policy, repo_root)  # the figures are what the log gives, or RegistryError
-    if report.status != "pass":
-        failed = ", ".join(f"{c.id} ({c.subject})" for c in report.checks if c.status != "PASS")
-        raise RegistryError(f"the evidence {path} says the served traffic failed its checks: {failed}",
-                            fix="fix the candidate or the serving problem and monitor new traffic; failing evidence never promotes")
     return path, report, hashlib.sha256(data).hexdigest()
 
 

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 from calibgate.runs.layout import *  # noqa: F401,F403 - the names are the package's API
 from calibgate.runs.manifest import (  # noqa: F401
-    RUN_SCHEMA_VERSION, HeadSpec, RunManifest, Strategy, add_files, add_records, hash_tree, run_commit_lock, load_run, manifest_digest,
-    parse_manifest, read_manifest, run_files, sha256_file, verify_run, write_manifest,
+    RUN_SCHEMA_VERSION, HeadSpec, RunManifest, Strategy, add_files, add_records, hash_tree, load_run, manifest_digest,
+    parse_manifest, read_manifest, run_commit_lock, run_files, sha256_file, verify_run, write_manifest,
 )
 from calibgate.runs.parsing import first_problem, parse_record  # noqa: F401
 from calibgate.runs.readers import read_evaluation, read_export, read_plan, read_record, verified_bytes  # noqa: F401

@@ -284,7 +284,7 @@ def _parse(body: bytes, limits: ServeLimits) -> list[str]:
                 raise BadRequest(422, f"{name} holds an unpaired surrogate escape (e.g. \\ud800), not text",
                                  "send the character itself, or a valid surrogate pair") from None
         if not any(_visible(c) for c in text):
-            raise BadRequest(422, f"{name} has no visible character (only control, format or space characters)",
+            raise BadRequest(422, f"{name} has no visible character (only control, format, space, mark or blank characters)",
                              "drop texts with nothing to read before sending")
         if len(text) > limits.max_text_chars:
             raise BadRequest(413, f"{name} has {len(text)} characters, the limit is {limits.max_text_chars}", "shorten the text")
@@ -296,9 +296,9 @@ _BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
 
 
 def _visible(c: str) -> bool:
-    """Whether ``c`` draws something: not a control, format, space, combining mark alone, or blank letter."""
-    return (c.isprintable() and not c.isspace() and c not in _BLANK
-            and unicodedata.category(c) not in ("Cf", "Mn", "Me", "Zs", "Zl", "Zp"))
+    """Whether ``c`` draws something: not a control, format, space, combining mark alone, or blank letter
+    (``isprintable`` is false for controls, format characters and separators other than the space)."""
+    return c.isprintable() and not c.isspace() and c not in _BLANK and unicodedata.category(c) not in ("Mn", "Me")
 
 
 def _json_type(value) -> str:

@@ -107,7 +107,7 @@ def _check_roles(path: Path, records: list[LogRecord], numbers: list[int]) -> No
         if both:
             raise DataError(f"{path}: {next(iter(both))} is both the {a} and the {b}: it cannot be compared with itself "
                             "('calibgate serve' refuses that)", fix=fix)
-    ids = [r.line_id for r in records if r.line_id]
+    ids = {r.line_id for r in records if r.line_id}
     served = {r.line_id: (r, n) for r, n in zip(records, numbers) if r.line_id and r.role != "shadow"}
     shadowed: dict[str, int] = {}
     for r, n in zip(records, numbers):
@@ -122,25 +122,31 @@ def _check_roles(path: Path, records: list[LogRecord], numbers: list[int]) -> No
                 raise DataError(f"{path}:{n}: names a shadow line as the answer it shadowed", fix=fix)
             continue  # the answer's own line was lost (a full disk): this shadow line pairs with nothing
         served_line, number = answer
-        if r.items and [i.text_sha256 for i in r.items] != [i.text_sha256 for i in served_line.items]:
+        if r.items and not _same_texts(r, served_line):
             raise DataError(f"{path}:{n}: the shadow's texts are not those of the answer it shadowed (line {number})", fix=fix)
+    taken: set[int] = set()
+    for s, answer in _schema_1_pairs(records):
+        if id(answer) in taken:
+            raise DataError(f"request {s.request_id[:40]}'s answer has two shadow lines", fix=fix)
+        if not _same_texts(s, answer):
+            raise DataError(f"request {s.request_id[:40]}'s shadow line holds other texts than its answer", fix=fix)
+        taken.add(id(answer))
 
 
-def _pairs(records: list[LogRecord]) -> list[tuple[LogRecord, LogRecord]]:
-    """(served answer, its shadow line) for every shadow line that answered: by ``shadow_of`` (schema 2); a schema-1
-    line names only its request id, which pairs it only where that id was answered once."""
-    by_line = {r.line_id: r for r in records if r.line_id and r.role != "shadow" and r.status == 200}
+def _same_texts(a: LogRecord, b: LogRecord) -> bool:
+    return [i.text_sha256 for i in a.items] == [i.text_sha256 for i in b.items]
+
+
+def _schema_1_pairs(records: list[LogRecord]):
+    """(schema-1 shadow line, its answer) for each answered schema-1 shadow line whose request id was answered: such a
+    line names only its request id, so it pairs only with a schema-1 answer, and only where that id was answered once
+    (a schema-2 answer is paired by its own line_id, never by request id)."""
     answers: dict[str, list[LogRecord]] = defaultdict(list)
-    for r in records:  # schema-1 answers only: a schema-2 answer is paired by its own line_id, never by request id
+    for r in records:
         if r.role != "shadow" and r.status == 200 and r.line_id is None:
             answers[r.request_id].append(r)
-    pairs, taken = [], set()
     for s in records:
-        if s.role != "shadow" or s.status != 200:
-            continue
-        if s.shadow_of is not None:
-            if s.shadow_of in by_line:
-                pairs.append((by_line[s.shadow_of], s))
+        if s.role != "shadow" or s.status != 200 or s.shadow_of is not None:
             continue
         found = answers.get(s.request_id, [])
         if len(found) > 1:
@@ -148,13 +154,18 @@ def _pairs(records: list[LogRecord]) -> list[tuple[LogRecord, LogRecord]]:
                             "(schema 1) name only request ids: their answers cannot be told apart",
                             fix="serve with this calibgate, whose log pairs each shadow line with its answer's line_id")
         if found:
-            answer = found[0]
-            fix = "monitor the log of one 'calibgate serve' run, as it wrote it"
-            if id(answer) in taken:
-                raise DataError(f"request {s.request_id[:40]}'s answer has two shadow lines", fix=fix)
-            if [i.text_sha256 for i in s.items] != [i.text_sha256 for i in answer.items]:
-                raise DataError(f"request {s.request_id[:40]}'s shadow line holds other texts than its answer", fix=fix)
-            taken.add(id(answer))
+            yield s, found[0]
+
+
+def _pairs(records: list[LogRecord]) -> list[tuple[LogRecord, LogRecord]]:
+    """(served answer, its shadow line) for every shadow line that answered, in a log :func:`read_log` checked: by
+    ``shadow_of`` (schema 2), else by request id (:func:`_schema_1_pairs`)."""
+    by_line = {r.line_id: r for r in records if r.line_id and r.role != "shadow" and r.status == 200}
+    by_request = {id(s): answer for s, answer in _schema_1_pairs(records)}
+    pairs = []
+    for s in records:  # in log order
+        answer = by_line.get(s.shadow_of) if s.shadow_of is not None else by_request.get(id(s))
+        if s.role == "shadow" and s.status == 200 and answer is not None:
             pairs.append((answer, s))
     return pairs
 

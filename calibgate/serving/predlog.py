@@ -149,11 +149,11 @@ class PredictionLog:
             raise OSError(errno.EINVAL, "not a regular file")
         return fd
 
-    def _current_fd(self) -> int:
-        """The open log, reopened at its path when it was renamed or deleted (rotation) or SIGHUP asked for it."""
+    def _current_fd(self) -> tuple[int, int]:
+        """(the open log, its size): reopened at its path when it was renamed or deleted (rotation) or SIGHUP asked."""
+        ours = os.fstat(self._fd)
         try:
             here = os.stat(self.path)
-            ours = os.fstat(self._fd)
             moved = (here.st_dev, here.st_ino) != (ours.st_dev, ours.st_ino)
         except FileNotFoundError:
             moved = True
@@ -162,7 +162,8 @@ class PredictionLog:
             fd = self._open_fd()
             os.close(self._fd)
             self._fd = fd
-        return self._fd
+            ours = os.fstat(fd)
+        return self._fd, ours.st_size
 
     def write(self, record: LogRecord) -> None:
         """Append one line; a failed write (a full disk) is cut back off, counted and said once on stderr, and never
@@ -173,8 +174,7 @@ class PredictionLog:
         with self._lock:
             start = None
             try:
-                fd = self._current_fd()
-                start = os.fstat(fd).st_size
+                fd, start = self._current_fd()
                 written = os.write(fd, line)
                 if written != len(line):
                     raise OSError(errno.ENOSPC, "No space left on device (a short write)")
