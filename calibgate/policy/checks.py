@@ -212,7 +212,9 @@ class LabelValidityFloor(_MetricFloor):
 
 class ClassRecallRule(Rule):
     min: float | None = Field(None, ge=0, le=1, description="recall floor for every class")
-    classes: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict, description="per-class floors overriding 'min'")
+    classes: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict, description="per-class floors overriding 'min'", json_schema_extra={"bound": "min"}
+    )
     max_drop: float | None = Field(None, ge=0, le=1, description="largest per-class recall drop below production")
 
     @model_validator(mode="after")

@@ -6,13 +6,20 @@ with the policy of the branch it would merge into (``calibgate gate
 change that would let more through is named and blocks, instead of passing
 quietly in the same PR as the model it lets through.
 
-Only the parts that decide a promotion are compared: ``checks``, ``approvals``
-and ``rollout``. The planner's and drift's thresholds change advice, not what
+Only the parts that decide a promotion are compared: ``checks``, ``approvals``,
+``rollout`` and ``monitor`` (whose thresholds judge the evidence a rollout
+stage needs). The planner's and drift's thresholds change advice, not what
 may ship. Directions:
 
 * a check, metric, class floor or rollout evidence that is gone: weaker; a new one: stricter;
-* a bound whose key starts with ``min`` (and ``required``, ``alpha``): lower is weaker;
-  with ``max``: higher is weaker; a bound removed is weaker, one added stricter;
+* a bound is read from the policy's JSON Schema, not from the names a user gives: a field
+  whose schema says ``"bound": "min"`` (a floor, such as ``class_recall_floor.classes``,
+  whose keys are class names), or whose name starts with ``min`` (and ``required``,
+  ``alpha``): lower is weaker; ``"bound": "max"`` or a name starting with ``max``: higher is
+  weaker; a bound removed is weaker, one added stricter. Inside a map (class names, metric
+  names) the map field's own bound applies, never the entry's name: a class called
+  ``max_priority`` is still a floor. A field whose schema says ``"decides": false`` (what
+  ``serve`` logs) is not compared;
 * ``severity: fail`` to ``warn``, ``on_missing: error`` to ``skip``, ``require_gate``
   turned off, ``allow_gate_override`` turned on: weaker;
 * approvers: a name added (or the list emptied, which lets anyone approve) is weaker;
@@ -23,6 +30,7 @@ may ship. Directions:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from calibgate.policy.schema import Policy, approver_key
@@ -32,7 +40,7 @@ Direction = Literal["weaker", "stricter", "changed"]
 _HIGHER_IS_STRICTER = ("required", "alpha")
 _ORDERED = {"severity": ["warn", "fail"], "on_missing": ["skip", "error"]}  # weakest first
 _FLAGS = {"require_gate": True, "allow_gate_override": False}  # the stricter value
-_COMPARED = ("checks", "approvals", "rollout")
+_COMPARED = ("checks", "approvals", "rollout", "monitor")
 
 
 @dataclass(frozen=True)
@@ -52,11 +60,12 @@ def policy_changes(base: Policy, new: Policy) -> list[PolicyChange]:
     """Every difference from ``base`` to ``new`` in the sections that decide a promotion, in key order."""
     changes: list[PolicyChange] = []
     old_data, new_data = base.model_dump(mode="json"), new.model_dump(mode="json")
+    properties = _schema()["properties"]
     for section in _COMPARED:
         if section == "approvals":
             changes += _approvals(base, new)
         else:
-            _walk(section, old_data.get(section), new_data.get(section), changes)
+            _walk(section, old_data.get(section), new_data.get(section), _node(properties[section]), None, changes)
     return changes
 
 
@@ -73,28 +82,61 @@ def describe_changes(changes: list[PolicyChange], *, limit: int = 6) -> str:
 # -- private ------------------------------------------------------------------------------------
 
 
-def _walk(key: str, before: Any, after: Any, out: list[PolicyChange]) -> None:
-    if before == after:
+@lru_cache(maxsize=1)
+def _schema() -> dict:
+    from calibgate.policy.schema import policy_json_schema
+
+    return policy_json_schema()
+
+
+def _node(schema: dict | None) -> dict:
+    """``schema`` with ``$ref`` resolved and an optional (``anyOf`` with null) unwrapped; {} when unknown."""
+    if not schema:
+        return {}
+    if "$ref" in schema:
+        resolved = _schema()["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+        return {**resolved, **{k: v for k, v in schema.items() if k != "$ref"}}
+    for union in ("anyOf", "oneOf"):
+        if union in schema:
+            options = [o for o in schema[union] if o.get("type") != "null"]
+            if len(options) == 1:
+                return {**_node(options[0]), **{k: v for k, v in schema.items() if k != union}}
+    return schema
+
+
+def _walk(key: str, before: Any, after: Any, schema: dict, bound: str | None, out: list[PolicyChange]) -> None:
+    """Compare ``before`` with ``after`` at ``key``; ``schema`` is the JSON Schema of the value there, ``bound`` the
+    enclosing map's bound (its entries are named by the user, so their names say nothing)."""
+    if before == after or schema.get("decides") is False:
         return
+    bound = schema.get("bound", bound)
     if isinstance(before, dict) and isinstance(after, dict):
+        properties = schema.get("properties", {})
+        entries = schema.get("additionalProperties")
         for name in sorted(set(before) | set(after)):
-            _walk(f"{key}.{name}", before.get(name), after.get(name), out)
+            if name in properties:
+                child, child_bound = _node(properties[name]), None
+            else:  # an entry of a map: a class, a metric, a stage
+                child, child_bound = _node(entries if isinstance(entries, dict) else None), bound
+            _walk(f"{key}.{name}", before.get(name), after.get(name), child, child_bound, out)
         return
-    out.append(PolicyChange(key, before, after, _direction(key.rsplit(".", 1)[-1], before, after)))
+    leaf = key.rsplit(".", 1)[-1]
+    out.append(PolicyChange(key, before, after, _direction(leaf, before, after, bound=bound)))
 
 
-def _direction(leaf: str, before: Any, after: Any) -> Direction:
+def _direction(leaf: str, before: Any, after: Any, *, bound: str | None = None) -> Direction:
     if isinstance(before, dict) or isinstance(after, dict):  # a whole section added or removed
         if after is None:
             return "weaker"
         if before is None:
             return "stricter"
         return "changed"
-    if leaf in _ORDERED and before in _ORDERED[leaf] and after in _ORDERED[leaf]:
-        return "weaker" if _ORDERED[leaf].index(after) < _ORDERED[leaf].index(before) else "stricter"
-    if leaf in _FLAGS:
-        return "stricter" if after == _FLAGS[leaf] else "weaker"
-    bound = "min" if leaf.startswith("min") or leaf in _HIGHER_IS_STRICTER else "max" if leaf.startswith("max") else None
+    if bound is None:  # the schema says nothing: the field's name does (never a user's name: see _walk)
+        if leaf in _ORDERED and before in _ORDERED[leaf] and after in _ORDERED[leaf]:
+            return "weaker" if _ORDERED[leaf].index(after) < _ORDERED[leaf].index(before) else "stricter"
+        if leaf in _FLAGS:
+            return "stricter" if after == _FLAGS[leaf] else "weaker"
+        bound = "min" if leaf.startswith("min") or leaf in _HIGHER_IS_STRICTER else "max" if leaf.startswith("max") else None
     if bound is None or isinstance(before, (bool, str, list)) or isinstance(after, (bool, str, list)):
         return "changed"
     if after is None:

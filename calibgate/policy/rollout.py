@@ -93,8 +93,11 @@ class Rollout(_Section):
 class MonitorThresholds(_Section):
     """Thresholds ``calibgate monitor`` checks on a prediction log; a threshold left out is not checked."""
 
-    log_text: bool = Field(False, description="'calibgate serve' logs the raw text (true) or only its sha256 (false)")
-    low_confidence: float = Field(0.5, ge=0.0, le=1.0, description="a prediction below this confidence counts as low")
+    log_text: bool = Field(False, description="'calibgate serve' logs the raw text (true) or only its sha256 (false)",
+                           json_schema_extra={"decides": False})
+    # raised, more predictions count as low against max_low_confidence_rate: a floor
+    low_confidence: float = Field(0.5, ge=0.0, le=1.0, description="a prediction below this confidence counts as low",
+                                  json_schema_extra={"bound": "min"})
     max_error_rate: float | None = Field(0.01, ge=0.0, le=1.0, description="server errors / requests, per served model")
     max_p95_ms: float | None = Field(None, gt=0.0, description="p95 request latency in ms, per served model")
     max_low_confidence_rate: float | None = Field(None, ge=0.0, le=1.0, description="share of predictions below low_confidence")

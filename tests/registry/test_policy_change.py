@@ -54,6 +54,86 @@ def test_each_difference_has_a_direction(edit, key, direction):
     assert _directions(edit).get(key) == direction
 
 
+FLOORS = {"checks": {"class_recall_floor": {"classes": {"card_arrival": 0.9, "max_priority": 0.8, "require_gate": 0.7}}},
+          "monitor": {"max_error_rate": 0.01, "low_confidence": 0.5}}
+
+
+def _floor_directions(edit) -> dict[str, str]:
+    base = {**BASE, **FLOORS, "checks": {**BASE["checks"], **FLOORS["checks"]}}
+    data = yaml.safe_load(yaml.safe_dump(base))
+    edit(data)
+    return {c.key: c.direction for c in policy_changes(Policy.model_validate(base), Policy.model_validate(data))}
+
+
+CLASSES = "checks.class_recall_floor.classes"
+
+
+@pytest.mark.parametrize("edit, key, direction", [
+    (lambda p: p["checks"]["class_recall_floor"]["classes"].update(card_arrival=0.1), f"{CLASSES}.card_arrival", "weaker"),
+    (lambda p: p["checks"]["class_recall_floor"]["classes"].pop("card_arrival"), f"{CLASSES}.card_arrival", "weaker"),
+    (lambda p: p["checks"]["class_recall_floor"]["classes"].update(lost_card=0.5), f"{CLASSES}.lost_card", "stricter"),
+    # a class's name is the user's: 'max_...' or a flag's name does not turn a floor into a ceiling or a switch
+    (lambda p: p["checks"]["class_recall_floor"]["classes"].update(max_priority=0.2), f"{CLASSES}.max_priority", "weaker"),
+    (lambda p: p["checks"]["class_recall_floor"]["classes"].update(require_gate=0.1), f"{CLASSES}.require_gate", "weaker"),
+    (lambda p: p["checks"]["class_recall_floor"]["classes"].update(max_priority=0.95), f"{CLASSES}.max_priority", "stricter"),
+    (lambda p: p["monitor"].update(max_error_rate=1.0), "monitor.max_error_rate", "weaker"),
+    (lambda p: p["monitor"].update(max_error_rate=None), "monitor.max_error_rate", "weaker"),
+    (lambda p: p.pop("monitor"), "monitor", "weaker"),
+    (lambda p: p["monitor"].update(max_p95_ms=100), "monitor.max_p95_ms", "stricter"),
+    (lambda p: p["monitor"].update(low_confidence=0.1), "monitor.low_confidence", "weaker"),
+], ids=["class-floor-lowered", "class-floor-removed", "class-floor-added", "class-named-max", "class-named-flag",
+        "class-named-max-raised", "monitor-error-rate-raised", "monitor-bound-removed", "monitor-removed", "monitor-bound-added",
+        "low-confidence-lowered"])
+def test_class_floors_and_monitor_thresholds_have_a_direction(edit, key, direction):
+    assert _floor_directions(edit).get(key) == direction
+
+
+def test_what_serve_logs_is_not_a_policy_change():
+    assert _floor_directions(lambda p: p["monitor"].update(log_text=True)) == {}
+
+
+DIRECTIONLESS = {"checks.regression.resamples", "checks.regression.seed"}  # neither lets more through
+
+
+def _numeric_leaves(schema, path, defs, seen=()):
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name not in seen:
+            yield from _numeric_leaves(defs[name], path, defs, seen + (name,))
+        return
+    for union in ("anyOf", "oneOf"):
+        for option in schema.get(union, ()):
+            yield from _numeric_leaves(option, path, defs, seen)
+    if schema.get("type") == "object":
+        for name, child in schema.get("properties", {}).items():
+            yield from _numeric_leaves(child, path + (name,), defs, seen)
+        if isinstance(schema.get("additionalProperties"), dict):
+            yield from _numeric_leaves(schema["additionalProperties"], path + ("x",), defs, seen)
+    elif schema.get("type") in ("number", "integer"):
+        yield path
+
+
+def test_every_numeric_threshold_that_decides_a_promotion_has_a_direction():
+    """A bound added to the schema without a direction would read as 'changed', a warning: a weakening that passes."""
+    from calibgate.policy.compare import _COMPARED, _walk, _node
+    from calibgate.policy.schema import policy_json_schema
+
+    schema = policy_json_schema()
+    leaves = {path for path in _numeric_leaves(schema, (), schema["$defs"]) if path[0] in _COMPARED and path[0] != "approvals"}
+    assert ("checks", "class_recall_floor", "classes", "x") in leaves and ("monitor", "max_error_rate") in leaves
+    unknown = []
+    for path in sorted(leaves):
+        def nest(value):
+            for part in reversed(path[1:]):
+                value = {part: value}
+            return value
+        out = []
+        _walk(path[0], nest(0.5), nest(0.25), _node(schema["properties"][path[0]]), None, out)
+        if [c.direction for c in out] != ["weaker"] and [c.direction for c in out] != ["stricter"]:
+            unknown.append(".".join(path))
+    assert sorted(unknown) == sorted(DIRECTIONLESS)
+
+
 def test_an_identical_or_reformatted_policy_has_no_changes():
     assert policy_changes(Policy.model_validate(BASE), Policy.model_validate(yaml.safe_load(POLICY))) == []
 
