@@ -35,8 +35,16 @@ class UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
+            merge_line = None
             for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<' merges may be overridden on purpose
+                if key_node.tag == "tag:yaml.org,2002:merge":  # keys merged by '<<' may be overridden on purpose
+                    if merge_line is not None:  # but a second '<<' replaces the first: PyYAML keeps the last silently
+                        raise DuplicateKey(
+                            None, None, f"'<<' appears twice (first on line {merge_line}); YAML would keep only the last "
+                            "merge and drop the first silently: merge a list instead, '<<: [*first, *second]'",
+                            key_node.start_mark,
+                        )
+                    merge_line = key_node.start_mark.line + 1
                     continue
                 key = self.construct_object(key_node, deep=True)
                 try:

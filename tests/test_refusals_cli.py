@@ -164,6 +164,7 @@ def test_a_jsonl_row_naming_a_key_twice_is_refused(tmp_path):
 @pytest.mark.parametrize("text, needle", [
     ("schema_version: 9\n", "schema_version"),
     ("seed: 1\nseed: 2\n", "key 'seed' appears twice"),
+    ("data:\n  <<: {train: a.jsonl}\n  <<: {train: b.jsonl}\n", "'<<' appears twice"),
     ("seed: true\n", "'seed': Input should be a valid integer"),
     ("target_size: '300'\n", "'target_size': Input should be a valid integer"),
     ("target_size: 99999999999\n", "'target_size': Input should be less than or equal to 10000000"),

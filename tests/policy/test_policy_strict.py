@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[2]
     ("checks:\n  accuracy_floor: {min: 0.9}\n  accuracy_floor: {min: 0.1}\n", 3, "key 'accuracy_floor' appears twice"),
     ("checks:\n  accuracy_floor:\n    min: 0.9\n    min: 0.1\n", 4, "key 'min' appears twice (first on line 3)"),
     ("checks:\n  metrics:\n    ece: {max: 0.1, max: 0.9}\n", 3, "key 'max' appears twice"),
+    # a second '<<' replaces the first merge as silently
+    ("checks:\n  accuracy_floor:\n    <<: {min: 0.9}\n    <<: {min: 0.1}\n", 4, "'<<' appears twice (first on line 3)"),
     ("checks:\n  accuracy_floor: {min: 0.5}\napprovals:\n  production: {required: 1}\n  production: {required: 0}\n", 5,
      "appears twice"),
     ("checks:\n  accuracy_floor: {min: 0.5}\nunknown_top: 1\n", 3, "unknown key 'unknown_top'"),
