@@ -12,13 +12,16 @@ import hashlib
 import io
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from calibgate.errors import DataError
-from calibgate.paths import read_user_text
+from calibgate.errors import DataError, IntegrityError
+from calibgate.paths import check_relative, read_user_text
+
+DVC_MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
 
 
 @dataclass(frozen=True)
@@ -33,14 +36,25 @@ def tracked_md5(root: Path, target: str) -> str | None:
     dvc_file = root / f"{target}.dvc"
     if not dvc_file.exists():
         return None
+    return dvc_file_md5(read_user_text(dvc_file, what="DVC file", fix="restore it with git checkout"), dvc_file, target)
+
+
+def dvc_file_md5(text: str, source: str | Path, target: str) -> str:
+    """The md5 a ``.dvc`` file's text records (``outs[0].md5``), checked to be one; else :class:`DataError`."""
+    name = Path(str(source)).name
     try:
-        raw = yaml.safe_load(read_user_text(dvc_file, what="DVC file", fix="restore it with git checkout")) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise DataError(f"{dvc_file}: not valid YAML ({str(exc).splitlines()[0]})", fix="restore it with git checkout") from None
+        raise DataError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})", fix="restore it with git checkout") from None
     outs = raw.get("outs") if isinstance(raw, dict) else None
     if not isinstance(outs, list) or not outs or not isinstance(outs[0], dict) or "md5" not in outs[0]:
-        raise DataError(f"{dvc_file}: no 'outs[0].md5'", fix=f"re-run 'dvc add {target}'")
-    return str(outs[0]["md5"])
+        raise DataError(f"{source}: no 'outs[0].md5'", fix=f"re-run 'dvc add {target}'")
+    md5 = outs[0]["md5"]
+    # the md5 names a file in DVC's cache and remote: anything but a hash could name any file ('../../x.dir')
+    if not isinstance(md5, str) or not DVC_MD5.fullmatch(md5):
+        raise DataError(f"{source}: outs[0].md5 {str(md5)[:80]!r} is not a DVC md5 (32 hex digits, '.dir' for a directory)",
+                        fix=f"restore {name} with 'git checkout', or re-run 'dvc add {target}'")
+    return md5
 
 
 def data_version(root: Path, target: str | None) -> DataVersion:
@@ -142,10 +156,30 @@ def _dir_manifest(root: Path, md5: str) -> list[dict] | None:
     for candidate in candidates:
         if candidate.exists():
             try:
-                return json.loads(candidate.read_text(encoding="utf-8"))
+                manifest = json.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, ValueError, RecursionError):  # not JSON, or not UTF-8
                 return None
+            return _checked_manifest(manifest, candidate)
     return None
+
+
+def _checked_manifest(manifest, source: Path) -> list[dict]:
+    """A ``.dir`` listing as DVC writes it, ``[{"relpath": "a/b.jsonl", "md5": "<hex>"}, ...]``, with every relpath
+    inside the directory; else :class:`DataError`. The listing is read from a cache or remote anyone with write access
+    to it can edit: its relpaths are joined to the workspace and hashed."""
+    fix = f"delete {source} and run 'dvc pull' (or 'dvc add' the data again)"
+    if not isinstance(manifest, list):
+        raise DataError(f"{source}: not a DVC directory listing (a JSON list of relpath/md5 entries)", fix=fix)
+    for number, entry in enumerate(manifest, 1):
+        if not (isinstance(entry, dict) and isinstance(entry.get("relpath"), str) and isinstance(entry.get("md5"), str)
+                and re.fullmatch(r"[0-9a-f]{32}", entry["md5"])):
+            raise DataError(f"{source}: entry {number} is not a DVC listing entry (a relpath and a 32-hex md5)", fix=fix)
+        try:
+            check_relative(entry["relpath"], what="relpath")
+        except IntegrityError:
+            raise DataError(f"{source}: entry {number}'s relpath {entry['relpath'][:80]!r} points outside the data directory",
+                            fix=fix) from None
+    return manifest
 
 
 def _local_remote(root: Path) -> Path | None:

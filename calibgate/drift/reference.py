@@ -15,7 +15,6 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from calibgate.errors import DataError
 from calibgate.paths import jsonl_lines, read_user_text
@@ -129,11 +128,12 @@ def dvc_md5_at(root: Path, target: str, rev: str) -> str | None:
     """The md5 ``<target>.dvc`` records at git ``rev`` (None when the file is not there)."""
     from calibgate.registry.gitrepo import GitRepo
 
+    from calibgate.data.versions import dvc_file_md5
+
     text = GitRepo(root).show_file(rev, f"{target}.dvc")
     if text is None:
         return None
-    outs = (yaml.safe_load(text) or {}).get("outs") or []
-    return str(outs[0].get("md5")) if outs else None
+    return dvc_file_md5(text, f"{target}.dvc at {rev[:12]}", target)
 
 
 def _check_md5(cfg: ProjectConfig, production: ProductionVersion) -> None:
