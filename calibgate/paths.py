@@ -96,6 +96,24 @@ def decode_utf8(data: bytes, *, source: str, fix: str) -> str:
         raise DataError(f"{source}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x})", fix=fix) from None
 
 
+_BRANCH_CHARS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,200}")
+
+
+def branch_problem(branch: object) -> str | None:
+    """Why ``branch`` is not a name git and GitHub both accept (git check-ref-format's rules, on the common subset of
+    characters), or None when it is one."""
+    if not isinstance(branch, str) or not _BRANCH_CHARS.fullmatch(branch):
+        return "use letters, digits, '.', '_', '-' and '/', starting with a letter or digit, at most 201 characters"
+    if ".." in branch or "@{" in branch:
+        return "'..' is not allowed"
+    parts = branch.split("/")
+    if any(not part for part in parts):
+        return "no empty part ('//', or a '/' at the end)"
+    if any(part.startswith(".") or part.endswith((".lock", ".")) for part in parts):
+        return "no part may start with '.' or end with '.' or '.lock'"
+    return None
+
+
 def check_relative(rel: str, *, what: str = "path") -> PurePosixPath:
     """``rel`` as a normalised POSIX relative path; :class:`IntegrityError` if it could leave its root."""
     if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:

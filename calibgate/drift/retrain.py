@@ -86,6 +86,7 @@ def retrain(
     from calibgate.data.versions import ensure_pulled, tracked_file_matches
     from calibgate.drift.merge import merge_labels, read_incoming
     from calibgate.drift.record import load_thresholds, read_record
+    from calibgate.github.client import validate_branch
 
     cfg = load_config(config, required=True)
     target, train_path, incoming_path = _paths(cfg)
@@ -93,7 +94,7 @@ def retrain(
         raise ConfigError("opening the retraining PR needs the repository", fix="pass --repo owner/name, or --dry-run")
     thresholds, _ = load_thresholds(cfg, policy)
     record = read_record(drift) if drift is not None else None
-    branch = f"{thresholds.retrain_branch}/{cfg.name}"
+    branch = validate_branch(f"{thresholds.retrain_branch}/{cfg.name}")  # before anything is pushed
     ensure_pulled(cfg.root, target, [train_path])
     if not incoming_path.exists():
         return RetrainResult("none", f"no newly labeled data: {_rel(cfg, incoming_path)} does not exist")

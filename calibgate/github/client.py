@@ -23,6 +23,7 @@ from typing import Any
 
 from calibgate import __version__
 from calibgate.errors import ConfigError
+from calibgate.paths import branch_problem
 from calibgate.github.errors import GitHubAccessError, GitHubRateLimitError, GitHubUnavailableError
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -30,7 +31,6 @@ API_VERSION = "2022-11-28"
 MAX_COMMENT_CHARS = 65536
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
-_BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 
@@ -69,15 +69,8 @@ def validate_number(number: Any, what: str = "pull request") -> int:
 
 def validate_branch(branch: Any) -> str:
     """A branch name git and GitHub accept (git check-ref-format's rules, the common subset)."""
-    if (
-        not isinstance(branch, str)
-        or not _BRANCH.match(branch)
-        or ".." in branch
-        or "//" in branch
-        or branch.endswith((".lock", "/", "."))
-        or "@{" in branch
-    ):
-        raise ConfigError(f"branch name {branch!r} is not valid", fix="use letters, digits, '.', '_', '-' and '/'")
+    if problem := branch_problem(branch):
+        raise ConfigError(f"branch name {str(branch)[:80]!r} is not valid", fix=problem)
     return branch
 
 

@@ -226,6 +226,8 @@ def _describe(err: dict) -> str:
         return f"'{dotted}': required key is missing"
     if err["type"] in _EXPECTED:
         return f"'{dotted}': {_wrong_type(err['type'], err.get('input'))}"
+    if isinstance(err.get("input"), (dict, list)):  # a section's own validator: its message names what is wrong
+        return f"'{dotted}': {msg}"
     return f"'{dotted}': {msg} (got {err.get('input')!r})" if loc else msg
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, model_validator
 
+from calibgate.paths import branch_problem
 from calibgate.records.thresholds import DriftThresholds
 from calibgate.records.thresholds import PlannerThresholds
 from calibgate.policy.checks import CHECKS
@@ -119,6 +120,14 @@ class Policy(BaseModel):
         for stage in v:
             if not STAGE_RE.match(stage):
                 raise ValueError(f"stage '{stage}' is not a valid gto stage name (letters, digits, '-', '_', '/')")
+        return v
+
+    @field_validator("drift")
+    @classmethod
+    def _retrain_branch(cls, v: DriftThresholds) -> DriftThresholds:
+        # retrain appends '/<model name>': checked when the policy is read, not after retrain pushed the merged data
+        if problem := branch_problem(f"{v.retrain_branch}/model"):
+            raise ValueError(f"retrain_branch {v.retrain_branch!r} does not make a valid git branch name: {problem}")
         return v
 
     @property

@@ -32,3 +32,13 @@ def test_out_of_range_values_are_refused_with_the_line(tmp_path, body, message):
     with pytest.raises(PolicyError, match=message) as info:
         load_policy(path)
     assert f"{path}:6:" in str(info.value)  # the value's own line, after the checks block
+
+
+@pytest.mark.parametrize("branch", ["calibgate/", "a..b", "x.lock/y", "a/.hidden", "a//b", "bot."])
+def test_a_retrain_branch_git_would_refuse_is_refused_when_the_policy_is_read(tmp_path, branch):
+    """retrain appends '/<model name>' and pushed the merged data before the branch name was ever checked."""
+    path = tmp_path / "p.yaml"
+    path.write_text(f"schema_version: 1\nchecks:\n  accuracy_floor:\n    min: 0.5\ndrift:\n  retrain_branch: '{branch}'\n")
+    with pytest.raises(PolicyError, match=r":5: 'drift': retrain_branch .* does not make a valid git branch name") as info:
+        load_policy(path)
+    assert "got {" not in str(info.value)
