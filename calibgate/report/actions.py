@@ -117,5 +117,6 @@ def event_pull_number(env: Mapping[str, str] | None = None) -> int | None:
         event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
-    number = (event.get("pull_request") or {}).get("number")
+    pull = event.get("pull_request") if isinstance(event, dict) else None  # valid JSON of another shape: no PR either
+    number = pull.get("number") if isinstance(pull, dict) else None
     return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else None

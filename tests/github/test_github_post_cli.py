@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+import pytest
 from click.testing import CliRunner
 from tests.github.fake_github import REPO, TOKEN
 
@@ -127,3 +128,16 @@ def test_drift_opens_issue_once(gh, tmp_path, tiny_bert_dir):
     assert second.exit_code == 0 and "issue #1 commented" in second.stdout
     assert gh.state.issues[0]["body"].startswith("<!-- calibgate-drift:intent-model -->")
     assert gh.state.issues[0]["labels"] == ["calibgate-drift"]
+
+
+@pytest.mark.parametrize("event", ["[]", '"x"', "7", '{"pull_request": "7"}', '{"pull_request": [7]}',
+                                   '{"pull_request": {"number": "12"}}', '{"pull_request": {"number": true}}'])
+def test_an_event_file_of_another_shape_is_no_pr_number_not_a_crash(gh, tmp_path, event):
+    path = tmp_path / "decision.json"
+    path.write_text(decision("block").model_dump_json())
+    (tmp_path / "event.json").write_text(event)
+    result = invoke(gh, ["report", "--decision", str(path), "-o", str(tmp_path / "r.md"), "--post"],
+                    GITHUB_REPOSITORY=REPO, GITHUB_EVENT_NAME="pull_request", GITHUB_EVENT_PATH=str(tmp_path / "event.json"))
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "--pr" in result.stderr and gh.state.comments == {}
