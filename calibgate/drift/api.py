@@ -101,6 +101,7 @@ def _comment(cfg, repo, suggestions, thresholds, client) -> dict | None:
     """Post the list on the open retraining PR (found by its head branch), updating our earlier comment."""
     from calibgate.drift.render import suggestions_markdown
     from calibgate.github import GitHubClient, upsert_comment
+    from calibgate.github.client import answer_number
     from calibgate.github.comments import marker
 
     github = client or GitHubClient.from_env()
@@ -108,7 +109,7 @@ def _comment(cfg, repo, suggestions, thresholds, client) -> dict | None:
     pulls = github.list_pulls(repo, head=f"{repo.split('/')[0]}:{branch}", state="open")
     if not pulls:
         return None
-    number = int(pulls[0]["number"])
+    number = answer_number(pulls[0], "number", what=f"the open pull request of {branch}")
     body = marker(cfg.name, kind="calibgate-to-label") + "\n" + suggestions_markdown(suggestions)
     posted = upsert_comment(github, repo, number, body)
     return {"pull": number, "id": posted.id, "action": posted.action}

@@ -228,6 +228,7 @@ def _dvc(root: Path, step: str, *, target: str, remote: str | None = None) -> No
 
 def _publish(github, repo, base_sha, branch, base, files, message, title, body):
     """Commit, then move or create the branch, then open or update the PR; undo the branch if the PR step fails."""
+    from calibgate.github.client import answer_number, answer_url
     from calibgate.github.errors import GitHubError
 
     def failed(step: str, exc: GitHubError, undone: str) -> GitHubError:
@@ -246,7 +247,8 @@ def _publish(github, repo, base_sha, branch, base, files, message, title, body):
         raise failed(f"push of branch {branch}", exc, "no branch was created or moved and no pull request opened") from None
     try:
         if open_pulls:
-            pull = github.update_pull(repo, int(open_pulls[0]["number"]), title=title, body=body)
+            pull = github.update_pull(repo, answer_number(open_pulls[0], "number", what=f"the open pull request of {branch}"),
+                                      title=title, body=body)
             action = "updated"
         else:
             pull = github.create_pull(repo, title=title, head=branch, base=base, body=body)
@@ -262,7 +264,11 @@ def _publish(github, repo, base_sha, branch, base, files, message, title, body):
         except GitHubError as undo:
             undone = f"and undoing branch {branch} failed too ({undo.message}): delete it by hand"
         raise failed("pull request", exc, undone) from None
-    return action, int(pull["number"]), pull.get("html_url"), commit
+    try:
+        number = answer_number(pull, "number", what=f"the pull request of {branch}")
+    except GitHubError as exc:
+        raise failed("pull request", exc, f"branch {branch} was pushed and a pull request may be open: check it") from None
+    return action, number, answer_url(pull), commit
 
 
 # -- rendering ---------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ class GitHubClient:
         *,
         api_url: str = DEFAULT_API_URL,
         timeout: float = 10.0,
+        deadline: float = 60.0,
         retries: int = 2,
         backoff: float = 1.0,
         max_pages: int = 50,
@@ -132,7 +133,8 @@ class GitHubClient:
             raise ConfigError("GITHUB_TOKEN holds a line break or control character", fix="set GITHUB_TOKEN to the token alone")
         _check_api_url(api_url)
         self.api_url = api_url.rstrip("/")
-        self.timeout = timeout
+        self.timeout = timeout  # seconds one read may wait
+        self.deadline = deadline  # seconds one attempt (connect, send, every read) may take in all: a slow drip ends too
         self.retries = retries
         self.backoff = backoff
         self.max_pages = max_pages
@@ -171,14 +173,7 @@ class GitHubClient:
             if data is not None:
                 req.add_header("Content-Type", "application/json")
             try:
-                with self._opener.open(req, timeout=self.timeout) as resp:
-                    return Response(resp.status, _lower(resp.headers), _decode(resp.read()))
-            except urllib.error.HTTPError as exc:
-                response = Response(exc.code, _lower(exc.headers), _decode(exc.read()))
-                if exc.code >= 500 and attempt + 1 < attempts:
-                    time.sleep(self.backoff * 2**attempt)
-                    continue
-                raise _http_error(method, url, response) from None
+                response, failed = _within(self.deadline, lambda: self._exchange(req), what=f"{method} {_path(url)}")
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
                 if attempt + 1 < attempts:
                     time.sleep(self.backoff * 2**attempt)
@@ -188,7 +183,21 @@ class GitHubClient:
                     f"cannot reach the GitHub API at {self.api_url} ({reason})",
                     fix="check the network and GITHUB_API_URL",
                 ) from None
+            if not failed:
+                return response
+            if response.status >= 500 and attempt + 1 < attempts:
+                time.sleep(self.backoff * 2**attempt)
+                continue
+            raise _http_error(method, url, response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _exchange(self, req: urllib.request.Request) -> tuple[Response, bool]:
+        """The answer (its body read, capped) and whether it is an HTTP error; all of it within one deadline."""
+        try:
+            with self._opener.open(req, timeout=self.timeout) as resp:
+                return Response(resp.status, _lower(resp.headers), _decode(_read_capped(resp, req.get_method(), req.full_url))), False
+        except urllib.error.HTTPError as exc:
+            return Response(exc.code, _lower(exc.headers), _decode(_read_capped(exc, req.get_method(), req.full_url))), True
 
     def paginate(self, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
         """Every item of a list endpoint, following ``Link: rel="next"`` up to ``max_pages`` pages."""
@@ -197,9 +206,10 @@ class GitHubClient:
             if url is None:
                 return
             response = self.request("GET", url)
-            if not isinstance(response.data, list):
+            if not isinstance(response.data, list) or not all(isinstance(item, dict) for item in response.data):
                 raise GitHubUnavailableError(
-                    f"GitHub API: GET {_path(url)} did not answer a list", status=response.status
+                    f"GitHub API: GET {_path(url)} did not answer a list of objects", status=response.status,
+                    fix="retry; check GITHUB_API_URL points at the GitHub REST API",
                 )
             yield from response.data
             url = response.link("next")
@@ -231,17 +241,18 @@ class GitHubClient:
 
     def create_issue_comment(self, repo: str, number: int, body: str) -> dict:
         repo, number = validate_repo(repo), validate_number(number)
-        return self.request("POST", f"/repos/{repo}/issues/{number}/comments", json_body={"body": _body(body)}).data
+        return _object(self.request("POST", f"/repos/{repo}/issues/{number}/comments", json_body={"body": _body(body)}).data,
+                       what=f"the new comment on {repo}#{number}")
 
     def update_issue_comment(self, repo: str, comment_id: int, body: str) -> dict:
         repo, comment_id = validate_repo(repo), validate_number(comment_id, "comment")
-        return self.request(
+        return _object(self.request(
             "PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json_body={"body": _body(body)}
-        ).data
+        ).data, what=f"comment {comment_id}")
 
     def get_pull(self, repo: str, number: int) -> dict:
         repo, number = validate_repo(repo), validate_number(number)
-        return self.request("GET", f"/repos/{repo}/pulls/{number}").data
+        return _object(self.request("GET", f"/repos/{repo}/pulls/{number}").data, what=f"{repo}#{number}")
 
     # -- branches, commits and pull requests (the retraining PR) -------------------------------
 
@@ -260,13 +271,14 @@ class GitHubClient:
         """POST /repos/{repo}/git/refs: a new branch at commit ``sha``."""
         repo, branch = validate_repo(repo), validate_branch(branch)
         body = {"ref": f"refs/heads/{branch}", "sha": validate_sha(sha)}
-        return self.request("POST", f"/repos/{repo}/git/refs", json_body=body).data
+        return _object(self.request("POST", f"/repos/{repo}/git/refs", json_body=body).data, what=f"the new branch {branch}")
 
     def update_branch(self, repo: str, branch: str, sha: str, *, force: bool = False) -> dict:
         """PATCH /repos/{repo}/git/refs/heads/{branch}: move the branch to ``sha`` (``force``: not a fast-forward)."""
         repo, branch = validate_repo(repo), validate_branch(branch)
         body = {"sha": validate_sha(sha), "force": force}
-        return self.request("PATCH", f"/repos/{repo}/git/refs/heads/{_quote(branch)}", json_body=body).data
+        return _object(self.request("PATCH", f"/repos/{repo}/git/refs/heads/{_quote(branch)}", json_body=body).data,
+                       what=f"the branch {branch}")
 
     def delete_branch(self, repo: str, branch: str) -> None:
         """DELETE /repos/{repo}/git/refs/heads/{branch}."""
@@ -275,7 +287,8 @@ class GitHubClient:
 
     def get_commit(self, repo: str, sha: str) -> dict:
         """GET /repos/{repo}/git/commits/{sha}: the commit object (its ``tree.sha`` and ``parents``)."""
-        return self.request("GET", f"/repos/{validate_repo(repo)}/git/commits/{validate_sha(sha)}").data
+        return _object(self.request("GET", f"/repos/{validate_repo(repo)}/git/commits/{validate_sha(sha)}").data,
+                       what=f"commit {sha[:12]}")
 
     def create_commit(self, repo: str, *, parent: str, files: Mapping[str, str], message: str) -> str:
         """A commit on top of ``parent`` that changes ``files`` (path -> new UTF-8 text), via the git data API.
@@ -312,7 +325,7 @@ class GitHubClient:
             payload["title"] = title
         if body is not None:
             payload["body"] = _body(body)
-        return self.request("PATCH", f"/repos/{repo}/pulls/{number}", json_body=payload).data
+        return _object(self.request("PATCH", f"/repos/{repo}/pulls/{number}", json_body=payload).data, what=f"{repo}#{number}")
 
     def list_issues(self, repo: str, *, state: str = "open", labels: tuple[str, ...] = ()) -> list[dict]:
         """Issues (and PRs, which the issues endpoint includes) with all of ``labels``."""
@@ -325,11 +338,12 @@ class GitHubClient:
         payload: dict[str, Any] = {"title": title, "body": _body(body)}
         if labels:
             payload["labels"] = list(labels)
-        return self.request("POST", f"/repos/{validate_repo(repo)}/issues", json_body=payload).data
+        return _object(self.request("POST", f"/repos/{validate_repo(repo)}/issues", json_body=payload).data, what="the new issue")
 
     def create_pull(self, repo: str, *, title: str, head: str, base: str, body: str = "", draft: bool = False) -> dict:
         payload = {"title": title, "head": head, "base": base, "body": _body(body), "draft": draft}
-        return self.request("POST", f"/repos/{validate_repo(repo)}/pulls", json_body=payload).data
+        return _object(self.request("POST", f"/repos/{validate_repo(repo)}/pulls", json_body=payload).data,
+                       what="the new pull request")
 
     def list_run_approvals(self, repo: str, run_id: int) -> list[dict]:
         """The deployment reviews of a workflow run: who approved or rejected which environment.
@@ -340,6 +354,64 @@ class GitHubClient:
         repo, run_id = validate_repo(repo), validate_number(run_id, "workflow run")
         # every page: a rejection on page 2 must refuse the promotion as surely as one on page 1
         return list(self.paginate(f"/repos/{repo}/actions/runs/{run_id}/approvals"))
+
+
+MAX_RESPONSE_BYTES = 64 << 20  # a page of 100 comments at GitHub's 65,536 characters each is under 30 MB
+
+
+def _read_capped(resp: Any, method: str, url: str) -> bytes:
+    """The body, or GitHubUnavailableError when it is larger than any REST answer (it would be held in memory)."""
+    raw = resp.read(MAX_RESPONSE_BYTES + 1)
+    if len(raw) > MAX_RESPONSE_BYTES:
+        raise GitHubUnavailableError(f"GitHub API: {method} {_path(url)} answered more than {MAX_RESPONSE_BYTES >> 20} MiB",
+                                     fix="check GITHUB_API_URL points at the GitHub REST API")
+    return raw
+
+
+def _within(seconds: float, call, *, what: str):
+    """``call()``, or TimeoutError after ``seconds``: the socket timeout bounds each read, not a server that sends a
+    byte just before each would expire. The call runs on a daemon thread, left to the socket's timeout if it overruns."""
+    import threading
+
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=run, name="calibgate-github", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeoutError(f"{what} took over {seconds:g} s")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def _object(data: Any, *, what: str) -> dict:
+    """``data`` when it is a JSON object, as every single-object REST answer is; else one line (exit 3)."""
+    if not isinstance(data, dict):
+        raise GitHubUnavailableError(f"GitHub's answer about {what} is not a JSON object (not the REST API's shape)",
+                                     fix="retry; check GITHUB_API_URL points at the GitHub REST API")
+    return data
+
+
+def answer_number(data: Any, key: str, *, what: str) -> int:
+    """``data[key]`` as a positive integer (an id, an issue number); GitHubUnavailableError when it is not one."""
+    value = data.get(key) if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise GitHubUnavailableError(f"GitHub's answer about {what} has no positive integer '{key}' (not the REST API's shape)",
+                                     fix="retry; check GITHUB_API_URL points at the GitHub REST API")
+    return value
+
+
+def answer_url(data: Any) -> str | None:
+    """``data["html_url"]`` when it is text, else None (a link is shown, never followed)."""
+    url = data.get("html_url") if isinstance(data, dict) else None
+    return url if isinstance(url, str) and url.isprintable() else None
 
 
 def _dig(data: Any, *keys: str, what: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from calibgate.errors import ConfigError
-from calibgate.github.client import GitHubClient, validate_number, validate_repo
+from calibgate.github.client import GitHubClient, answer_number, answer_url, validate_number, validate_repo
 
 MARKER_PREFIX = "calibgate-report"
 _NAME = re.compile(r"^[A-Za-z0-9_.@#/-]{1,100}$")
@@ -39,7 +39,7 @@ def find_marked_comment(comments: list[dict], mark: str) -> dict | None:
     preferring bots keeps a human's copy from being edited (which would fail).
     """
     marked = [c for c in comments if str(c.get("body") or "").lstrip().startswith(mark)]
-    bots = [c for c in marked if (c.get("user") or {}).get("type") == "Bot"]
+    bots = [c for c in marked if isinstance(c.get("user"), dict) and c["user"].get("type") == "Bot"]
     return (bots or marked or [None])[0]
 
 
@@ -60,11 +60,12 @@ def upsert_comment(client: GitHubClient, repo: str, pr: int, body: str, *, mark:
     existing = find_marked_comment(client.list_issue_comments(repo, pr), mark)
     if existing is None:
         made = client.create_issue_comment(repo, pr, body)
-        return PostedComment("created", int(made["id"]), made.get("html_url"))
+        return PostedComment("created", answer_number(made, "id", what="the new comment"), answer_url(made))
+    existing_id = answer_number(existing, "id", what=f"a comment on {repo}#{pr}")
     if existing.get("body") == body:
-        return PostedComment("unchanged", int(existing["id"]), existing.get("html_url"))
-    updated = client.update_issue_comment(repo, int(existing["id"]), body)
-    return PostedComment("updated", int(updated["id"]), updated.get("html_url"))
+        return PostedComment("unchanged", existing_id, answer_url(existing))
+    updated = client.update_issue_comment(repo, existing_id, body)
+    return PostedComment("updated", answer_number(updated, "id", what=f"comment {existing_id}"), answer_url(updated))
 
 
 def check_pull_head(client: GitHubClient, repo: str, pr: int, head_sha: str) -> None:
@@ -74,7 +75,8 @@ def check_pull_head(client: GitHubClient, repo: str, pr: int, head_sha: str) -> 
     tying it to the run's head commit stops it steering the comment elsewhere.
     """
     pull = client.get_pull(repo, pr)
-    actual = str((pull.get("head") or {}).get("sha", ""))
+    head = pull.get("head")
+    actual = head.get("sha") if isinstance(head, dict) and isinstance(head.get("sha"), str) else ""
     if actual != head_sha:
         raise ConfigError(
             f"PR #{pr}'s head is {actual[:12] or 'unknown'}, not the gated commit {head_sha[:12]}",

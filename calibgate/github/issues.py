@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from calibgate.github.client import GitHubClient, validate_repo
+from calibgate.github.client import GitHubClient, answer_number, answer_url, validate_repo
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,8 @@ def open_or_comment_issue(
     # not filtered by label: GitHub silently drops labels a token may not set, and the marker is what counts
     for issue in client.list_issues(repo, state="open"):
         if "pull_request" not in issue and str(issue.get("body") or "").lstrip().startswith(mark):
-            number = int(issue["number"])
+            number = answer_number(issue, "number", what=f"an issue of {repo}")
             comment = client.create_issue_comment(repo, number, body)
-            return PostedIssue("commented", number, comment.get("html_url"))
+            return PostedIssue("commented", number, answer_url(comment))
     made = client.create_issue(repo, title=title, body=body, labels=labels)
-    return PostedIssue("opened", int(made["number"]), made.get("html_url"))
+    return PostedIssue("opened", answer_number(made, "number", what="the new issue"), answer_url(made))
