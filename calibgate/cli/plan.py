@@ -64,19 +64,32 @@ def plan(calibration, production, target_size, model, policy, config, folds, see
         progress=sys.stderr.isatty(),
         fast=fast,
     )
+    # rendered before -o is written: a view that fails must not leave the plan file behind it
+    if as_json:
+        shown = result.model_dump_json(indent=2) + "\n"
+    elif as_markdown:
+        from calibgate.report.plan_view import render_markdown
+
+        shown = render_markdown(result)
+    else:
+        shown = _terminal_view(result)
     if output is not None:
         from calibgate.data.jsonl import write_text_atomic
 
         write_text_atomic(output, result.model_dump_json(indent=2) + "\n")
-    if as_json:
-        click.echo(result.model_dump_json(indent=2))
-    elif as_markdown:
-        from calibgate.report.plan_view import render_markdown
+    click.echo(shown, nl=False)
 
-        click.echo(render_markdown(result), nl=False)
-    else:
-        from rich.console import Console
 
-        from calibgate.report.plan_view import render_terminal
+def _terminal_view(result) -> str:
+    """The rich tables as text: ANSI styles when stdout is a terminal (and colour is allowed), plain otherwise."""
+    import io
 
-        render_terminal(result, Console(width=None if sys.stdout.isatty() else 120))
+    from rich.console import Console
+
+    from calibgate.report.plan_view import render_terminal
+
+    tty = sys.stdout.isatty()
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=Console().width if tty else 120, force_terminal=tty, no_color=None if tty else True)
+    render_terminal(result, console)
+    return buffer.getvalue()
