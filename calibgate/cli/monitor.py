@@ -37,7 +37,7 @@ def monitor(log_path, policy, evaluation, as_json, as_markdown, output) -> None:
     """Summarise a prediction log and check the policy's monitor thresholds."""
     from calibgate import api
     from calibgate.errors import ConfigError
-    from calibgate.serving.monitor_view import markdown, terminal
+    from calibgate.report.monitor_view import markdown, terminal
 
     if as_json and as_markdown:
         raise ConfigError("--json and --markdown are exclusive", fix="pick one")

@@ -34,11 +34,12 @@ def _echo_json(obj) -> None:
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(*columns, title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    table = Table(*columns, title=escape(title), box=box.SIMPLE_HEAD, title_justify="left")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # approvers and messages come from tags anyone can push
     Console(width=160, highlight=False, soft_wrap=True).print(table)
 
 

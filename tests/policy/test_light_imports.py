@@ -15,7 +15,7 @@ class Block:  # an import of torch or transformers fails, as if they were not in
 
 sys.meta_path.insert(0, Block())
 import calibgate.policy.api, calibgate.pipeline.gate, calibgate.registry.api, calibgate.cli.gate, calibgate.cli.policy, calibgate.cli.registry
-import calibgate.serving.app, calibgate.serving.monitor, calibgate.serving.monitor_view, calibgate.registry.rollout
+import calibgate.serving.app, calibgate.serving.monitor, calibgate.report.monitor_view, calibgate.registry.rollout
 from click.testing import CliRunner
 from calibgate.cli import cli
 for args in (['gate', '--help'], ['policy', 'check', '--help'], ['registry', '--help'], ['serve', '--help'], ['monitor', '--help']):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ def test_monitor_cli_exit_codes_and_formats(tmp_path):
     ok = invoke_in(tmp_path, "monitor", "--log", str(log), "--policy", "ok.yaml", "--json")
     assert ok.exit_code == 0 and json.loads(ok.output)["status"] == "pass"
     tight = invoke_in(tmp_path, "monitor", "--log", str(log), "--policy", "tight.yaml", "--markdown")
-    assert tight.exit_code == 1 and "## Monitor: FAIL" in tight.output and "| p95_ms | router@v1.0.0 |" in tight.output
+    assert tight.exit_code == 1 and "## Monitor: FAIL" in tight.output and "| p95_ms | `router@v1.0.0` |" in tight.output
     (tmp_path / "bad.jsonl").write_text(log.read_text() + "{not json\n")
     bad = invoke_in(tmp_path, "monitor", "--log", "bad.jsonl")
     assert bad.exit_code == 2 and "bad.jsonl:101: not a prediction log record" in bad.output
@@ -296,3 +297,21 @@ def test_a_schema_1_shadow_line_never_pairs_with_a_schema_2_answer(tmp_path):
     path.write_text("".join(json.dumps(line) + "\n" for line in (answer, shadow, old)), encoding="utf-8")
     report = monitor(path)
     assert report.shadow.requests == 1 and report.shadow.agreement == 1.0
+
+
+def test_a_served_text_or_label_cannot_break_the_monitor_views(tmp_path):
+    """Served texts are whoever sent them: '[/x]' crashed the terminal view (rich markup), and in markdown a text could
+    close a table or open an HTML comment that hides the rest of a PR comment."""
+    hostile = "[/x] </details><!-- @octocat | [link](https://evil.example)"
+    primary = items_for([hostile], [("[/card]", 0.9)], log_text=True)[0].model_dump()
+    shadow = items_for([hostile], [("bill|ing", 0.6)], log_text=True)[0].model_dump()
+    lines = [_line(0, items=[primary]),
+             _line(1, role="shadow", model="router@v1.1.0", shadow_of=f"{0:032x}", items=[shadow])]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    shown = invoke_in(tmp_path, "monitor", "--log", "p.jsonl")
+    assert shown.exit_code in (0, 1) and "internal error" not in shown.output, shown.output
+    assert "[/x]" in shown.output and "[/card]" in shown.output
+    markdown = invoke_in(tmp_path, "monitor", "--log", "p.jsonl", "--markdown").output
+    outside_code = re.sub(r"`[^`\n]*`", "", markdown)
+    assert "<!--" not in outside_code and "</details>" not in outside_code and "@octocat" not in outside_code
+    assert all(row.count(" | ") == 3 for row in markdown.splitlines() if row.startswith("| `") and "evil" in row)

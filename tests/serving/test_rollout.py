@@ -86,7 +86,7 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
     i = TEXTS.index(first["text"])
     assert (first["served_label"], first["shadow_label"]) == (served[i], shadow[i])
     markdown = invoke_in(project, "monitor", "--log", str(project / "s1.jsonl"), "--markdown")
-    assert markdown.exit_code == 0 and "### Shadow router@v1.1.0" in markdown.output and f"| {first['request_id'][:16]} |" in markdown.output
+    assert markdown.exit_code == 0 and "### Shadow `router@v1.1.0`" in markdown.output and f"| `{first['request_id'][:16]}` |" in markdown.output
     table = invoke_in(project, "monitor", "--log", str(project / "s1.jsonl"))
     assert table.exit_code == 0 and "agreement" in table.output and "disagreements" in table.output
 
