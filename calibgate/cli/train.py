@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from calibgate.cli.options import BATCH, SEED
+from calibgate.records.thresholds import MAX_LORA_RANK
 
 
 @click.command(epilog="""\b
@@ -16,7 +17,7 @@ Examples:
   calibgate train --strategy embedding-probe --train datasets/train.jsonl
 """)
 @click.option("--strategy", metavar="NAME", help="embedding-probe, retrieval, lora or full-finetune (default: the plan's).")
-@click.option("--lora-rank", type=click.IntRange(1, 4096), metavar="R", help="LoRA rank (default: the plan's, else 8).")
+@click.option("--lora-rank", type=click.IntRange(1, MAX_LORA_RANK), metavar="R", help="LoRA rank (default: the plan's, else 8).")
 @click.option("--epochs", type=click.IntRange(1, 10_000), metavar="N", help="Most epochs for lora / full-finetune (default 5; early stopping restores the best).")
 @click.option("--plan", "plan_path", type=click.Path(dir_okay=False), help="A plan JSON from 'calibgate plan --json' to follow.")
 @click.option("--train", "train_path", type=click.Path(dir_okay=False), help="Labeled JSONL to train on (default: data.train).")

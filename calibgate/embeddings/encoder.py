@@ -91,7 +91,7 @@ def resolve_model_dir(model: str | os.PathLike | None) -> ModelInfo:
         st_config = path / "sentence_bert_config.json"
         if st_config.exists():
             max_length = min(max_length, int(json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length", max_length)))
-    except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:  # 1e400: int(inf)
         raise ModelError(f"{path}: unreadable sentence-transformers config ({type(exc).__name__})", fix="restore the model directory") from None
     max_length = min(max_length, 512)
     if max_length < 2:

@@ -65,6 +65,7 @@ def evaluate(
     if unseen_labels:
         seen = set(labels)
         unseen = sorted(set(load_labeled(test_path, min_classes=1).label_names) - seen)
+        _check_unseen_spellings(test_path, unseen, labels)
         if unseen:
             labels = [*labels, *unseen]  # the model's own classes keep their indices
             warnings.append(f"the test set has {len(unseen)} label(s) the model lacks ({', '.join(unseen[:5])}): their "
@@ -231,6 +232,22 @@ def _write(run_dir: Path, manifest, evaluation: EvaluationResult) -> None:
             EVALUATION: (evaluation.model_dump_json(indent=2) + "\n").encode("utf-8"),
             METRICS: (json.dumps(flat_metrics(evaluation), indent=2, sort_keys=True) + "\n").encode("utf-8"),
         })
+
+
+
+def _check_unseen_spellings(path: Path, unseen: list[str], labels: list[str]) -> None:
+    """A label the model lacks that reads as one it has ('Card_Arrival ' for 'card_arrival') is the model's class
+    written another way, not a new class whose rows count as errors."""
+    from calibgate.data.jsonl import label_key
+
+    known = {label_key(label): label for label in labels}
+    for label in unseen:
+        if (same := known.get(label_key(label))) is not None:
+            raise DataError(
+                f"{path}: label {ascii(label)} differs from the model's {ascii(same)} only in case, spaces, invisible "
+                "characters or Unicode normalisation: one class written two ways, not a new class",
+                fix=f"write it as {ascii(same)}, the way the training data does",
+            )
 
 
 __all__ = ["evaluate", "flat_metrics", "DataError"]

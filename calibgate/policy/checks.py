@@ -27,6 +27,7 @@ from calibgate.records.plan import Plan
 from calibgate.policy import stats
 from calibgate.records.decision import CheckResult, CheckStatus
 from calibgate.policy.rules import CeilingRule, FloorRule, MetricRule, Rule
+from calibgate.settings import MAX_BOOTSTRAP, MAX_SEED
 
 CHECKS: dict[str, type[Check]] = {}
 
@@ -273,8 +274,8 @@ class RegressionRule(Rule):
     max_drop: float = Field(0.0, ge=0, description="drop below production tolerated without any test (metric units)")
     test: Literal["mcnemar", "bootstrap"] = Field("mcnemar", description="mcnemar (exact, accuracy only) or bootstrap")
     alpha: float = Field(0.05, gt=0, lt=1, description="one-sided significance level; a drop with p >= alpha only warns")
-    resamples: int = Field(2000, ge=100, description="bootstrap resamples")
-    seed: int = 0
+    resamples: int = Field(2000, ge=100, le=MAX_BOOTSTRAP, description="bootstrap resamples")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the bootstrap (unsigned 32-bit)")
 
     @model_validator(mode="after")
     def _mcnemar_accuracy(self):

@@ -9,7 +9,11 @@ is optional, and an absent section means the defaults.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_LORA_RANK = 4096  # past any encoder's width: a typo, and an adapter of terabytes
 
 
 class PlannerThresholds(BaseModel):
@@ -37,10 +41,19 @@ class PlannerThresholds(BaseModel):
         0.2, ge=0, le=1,
         description="a cheaper candidate within tolerance replaces the best only if it saves at least this share of its training time",
     )
-    lora_ranks: list[int] = Field(default_factory=lambda: [8, 16], description="LoRA ranks the planner considers")
+    lora_ranks: list[Annotated[int, Field(ge=1, le=MAX_LORA_RANK)]] = Field(
+        default_factory=lambda: [8, 16], description="LoRA ranks the planner considers"
+    )
     max_train_seconds: float | None = Field(
         None, ge=0, description="candidates estimated to train longer than this are not eligible"
     )
+
+    @field_validator("lora_ranks")
+    @classmethod
+    def _distinct(cls, ranks: list[int]) -> list[int]:
+        if len(set(ranks)) != len(ranks):
+            raise ValueError(f"lists a rank twice ({ranks}): each rank is one candidate")
+        return ranks
 
 
 class DriftThresholds(BaseModel):

@@ -30,7 +30,7 @@ def domain_auc(reference: np.ndarray, production: np.ndarray, *, seed: int = 0, 
     aucs = []
     for r in range(repeats):
         scores = np.zeros(len(y))
-        for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed + r).split(X, y):
+        for train, test in StratifiedKFold(folds, shuffle=True, random_state=(seed + r) % 2**32).split(X, y):
             scores[test] = fit_proba(logistic(1.0), X[train], y[train], X[test], 2)[:, 1]
         aucs.append(roc_auc(scores, y == 1))
     mean = float(np.mean(aucs))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from calibgate.errors import ConfigError
 from calibgate.runs.layout import is_run_id
-from calibgate.records.strategies import tunes_encoder
+from calibgate.records.strategies import candidate_key, tunes_encoder
 from calibgate.runs import RunManifest, sha256_file
 from calibgate.paths import check_writable_dir
 from calibgate.runs.guard import check_outside_runs
@@ -146,7 +146,9 @@ def train(
                 fix="act on the plan (relabel or collect data) and re-plan, or pass --strategy",
             )
         strategy = rec.strategy
-        lora_rank = lora_rank or rec.lora_rank
+        lora_rank = lora_rank or _checked_rank(rec.lora_rank, source)
+    elif strategy == "lora" and lora_rank is None and plan_record is not None:
+        lora_rank = _checked_rank(_planned_rank(plan_record), source)  # the plan's rank, as --help says
     not_applied: list[str] = []
     if modifiers is None and plan_record is not None and not record_only:
         # data actions such as 'add-production-data' are for the user, not the trainer
@@ -167,6 +169,9 @@ def train(
     run_dir = runs_root / run_id
     if run_dir.exists():
         raise ConfigError(f"{run_dir} already exists", fix="pick another --run-id; runs are never overwritten")
+    from calibgate.paths import check_file_target
+
+    check_file_target(runs_root / LATEST_POINTERS[0])  # a LATEST that cannot be replaced fails now, not after the run is sealed
 
     from calibgate.training.fitting import fit
 
@@ -186,6 +191,25 @@ def train(
     )
     _point_latest(runs_root, run_id)
     return TrainResult(run_dir=run_dir, manifest=manifest, curves=trained.curves, source=source)
+
+
+def _checked_rank(rank, source: str) -> int | None:
+    """A rank read from a plan, refused as the plan's (not as a --lora-rank nobody passed) when it is no rank."""
+    from calibgate.records.thresholds import MAX_LORA_RANK
+
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_LORA_RANK):
+        raise ConfigError(f"the plan ({source}) names LoRA rank {rank!r}, not an integer from 1 to {MAX_LORA_RANK}",
+                          fix="re-plan with positive planner.lora_ranks in the policy, or pass --lora-rank")
+    return rank
+
+
+def _planned_rank(plan) -> int | None:
+    """The LoRA rank the plan recommends, or would train after its data action (``fix-labels, then lora/r16``)."""
+    rec = plan.recommendation
+    if rec.strategy == "lora":
+        return rec.lora_rank
+    chosen = next((c for c in rec.candidates if candidate_key(c.strategy, c.lora_rank) == rec.chosen_candidate), None)
+    return chosen.lora_rank if chosen is not None and chosen.strategy == "lora" else None
 
 
 def _resolve_plan(plan, strategy, config, model, planner: Planner | None):

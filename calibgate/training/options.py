@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from calibgate.errors import ConfigError
 from calibgate.records.strategies import spec, tunes_encoder
+from calibgate.records.thresholds import MAX_LORA_RANK
 DEFAULT_LORA_RANK = 8
 
 # plan modifiers the trainers honour; aliases map to the canonical name
@@ -82,8 +83,9 @@ def make_options(
 ) -> FitOptions:
     """Validate user-facing options into :class:`FitOptions`."""
     check_strategy(strategy)
-    if lora_rank is not None and (not isinstance(lora_rank, int) or lora_rank <= 0):
-        raise ConfigError(f"LoRA rank must be a positive integer, got {lora_rank!r}", fix="pass --lora-rank 4, 8, 16 or 32")
+    if lora_rank is not None and (isinstance(lora_rank, bool) or not isinstance(lora_rank, int) or not 1 <= lora_rank <= MAX_LORA_RANK):
+        raise ConfigError(f"LoRA rank must be an integer from 1 to {MAX_LORA_RANK}, got {lora_rank!r}",
+                          fix="pass --lora-rank 4, 8, 16 or 32")
     if lora_rank is not None and strategy != "lora":
         raise ConfigError(f"--lora-rank {lora_rank} given for strategy {strategy!r}", fix="drop --lora-rank or use --strategy lora")
     if epochs is not None and (not isinstance(epochs, int) or epochs <= 0):

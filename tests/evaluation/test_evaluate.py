@@ -210,3 +210,20 @@ def test_production_is_scored_against_a_candidate_that_adds_a_class(project):
     decision = gate(policy(regression={"test": "mcnemar"}), cand, baseline=base)
     regression = next(c for c in decision.checks if c.id == "regression")
     assert regression.status == "PASS", regression.message
+
+
+@pytest.mark.parametrize("spelling", ["{} ", str.upper, "{}\u200b"])
+def test_an_unseen_label_that_is_a_model_class_written_another_way_is_refused(project, spelling):
+    """With --unseen-labels-as-errors, 'Card_Arrival ' for the model's 'card_arrival' was taken for a new class and
+    its rows scored as errors."""
+    from calibgate.api import evaluate
+    from calibgate.errors import DataError
+    from tests.conftest import read_jsonl, write_jsonl
+
+    rows = read_jsonl(project / "data" / "test.jsonl")
+    first = rows[0]["label"]
+    respelt = spelling(first) if callable(spelling) else spelling.format(first)
+    write_jsonl(project / "data" / "respelt.jsonl", [{**r, "label": respelt if r["label"] == first else r["label"]} for r in rows])
+    with pytest.raises(DataError, match="one class written two ways"):
+        evaluate(model=project / "runs" / "run1", test=project / "data" / "respelt.jsonl", config=project / "calibgate.yaml",
+                 bootstrap=0, write=False, unseen_labels=True)

@@ -184,6 +184,17 @@ def test_a_seed_numpy_would_reject_is_a_config_error_in_the_api_too(tmp_path, mo
         api.plan(calibration=cal, seed=seed, fast=True, cache=False)
 
 
+def test_the_largest_seed_plans_with_a_production_sample(tmp_path, monkeypatch, tiny_bert_dir):
+    """The domain-shift signal seeded its repeats with seed + r: at 2**32 - 1 numpy refused (exit 3)."""
+    from calibgate import api
+
+    monkeypatch.chdir(tmp_path)
+    cal = _write(tmp_path / "cal.jsonl", GOOD)
+    production = _write(tmp_path / "prod.jsonl", "".join(json.dumps({"text": f"production text {i}"}) + "\n" for i in range(30)))
+    plan = api.plan(calibration=cal, production=production, model=str(tiny_bert_dir), seed=2**32 - 1, fast=True, cache=False, folds=3)
+    assert plan.signals.domain_shift.measured
+
+
 def test_three_examples_per_class_still_ranks_what_to_train(tmp_path, monkeypatch):
     """Item 4 of the planner issue: with 2-4 examples per class the plan says to collect labels and still ranks the
     training candidates, on curves whose shape it says is a prior. Before, the learning curve's stratified split

@@ -30,6 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
     ("checks:\n  class_recall_floor:\n    max_drop: -0.1\n", 3, "greater than or equal to 0"),
     ("checks:\n  regression:\n    alpha: 1\n", 3, "less than 1"),
     ("checks:\n  regression:\n    max_drop: -0.01\n", 3, "greater than or equal to 0"),
+    # a policy's numbers reach numpy and the planner: bounded when read, not an internal error (or hours) later
+    ("checks:\n  regression:\n    seed: -1\n", 3, "greater than or equal to 0"),
+    ("checks:\n  regression:\n    test: bootstrap\n    resamples: 1000000000000\n", 4, "less than or equal to 100000"),
+    ("checks:\n  accuracy_floor: {min: 0.5}\nplanner:\n  lora_ranks: [-3]\n", 4, "greater than or equal to 1"),
+    ("checks:\n  accuracy_floor: {min: 0.5}\nplanner:\n  lora_ranks: [8, 1000000000]\n", 4, "less than or equal to 4096"),
+    ("checks:\n  accuracy_floor: {min: 0.5}\nplanner:\n  lora_ranks: [8, 16, 8]\n", 4, "lists a rank twice"),
     ("checks:\n  min_examples_per_class:\n    min: 0\n", 3, "greater than or equal to 1"),
     ("checks:\n  metrics:\n    ece: {max: 1.5}\n", 2, "outside ece's range"),
     ("checks:\n  metrics:\n    accuracy: {min: -1}\n", 2, "outside accuracy's range"),

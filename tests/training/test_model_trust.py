@@ -259,3 +259,20 @@ def test_a_damaged_embedding_cache_entry_is_computed_again(tiny_bert_dir, damage
         write_cached_arrays(entry, {"vectors": np.full_like(first.vectors, np.nan), "n_tokens": first.n_tokens})
     again = embed_texts(texts, model=tiny_bert_dir)
     assert not again.from_cache and np.allclose(again.vectors, first.vectors)
+
+
+@pytest.mark.parametrize("file, edit", [
+    ("config.json", lambda c: {**c, "max_position_embeddings": float("inf")}),  # written as 'Infinity', or 1e400 in JSON
+    ("sentence_bert_config.json", lambda c: {**c, "max_seq_length": float("inf")}),
+    ("config.json", lambda c: {**c, "max_position_embeddings": float("nan")}),
+])
+def test_a_model_config_with_an_infinite_length_is_a_bad_model_dir(tmp_path, tiny_bert_dir, file, edit):
+    """int(inf) raised OverflowError, an internal error (exit 3)."""
+    from calibgate.embeddings.encoder import resolve_model_dir
+
+    d = _base(tmp_path / "inf", tiny_bert_dir)
+    config = json.loads((d / file).read_text()) if (d / file).exists() else {}
+    (d / file).write_text(json.dumps(edit(config)))
+    with pytest.raises(ModelError, match="unreadable sentence-transformers config") as info:
+        resolve_model_dir(d)
+    assert info.value.exit_code == 2

@@ -162,3 +162,40 @@ def test_training_itself_never_plans(tiny_project):
     with pytest.raises(ConfigError, match="no strategy given"):
         train(config=tiny_project / "calibgate.yaml")
     assert not (tiny_project / "runs").exists()
+
+
+def _lora_plan(rank) -> dict:
+    plan = _minimal_plan("lora")
+    plan["recommendation"].update(lora_rank=rank, chosen_candidate=f"lora/r{rank}")
+    return plan
+
+
+def test_strategy_lora_alone_trains_the_rank_the_plan_chose(tiny_project):
+    """--lora-rank's help says 'default: the plan's': with --strategy lora the run took 8 and said it overrode r4."""
+    (tiny_project / "plan.json").write_text(json.dumps(_lora_plan(4)))
+    result = _run(tiny_project, "train", "--strategy", "lora", "--plan", "plan.json", "--epochs", "1", "--run-id", "l4", "-q")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tiny_project / "runs" / "l4" / "calibgate-run.json").read_text())
+    assert manifest["lora_rank"] == 4
+
+
+@pytest.mark.parametrize("rank", [-3, 0, 10**9])
+def test_a_plan_naming_no_usable_rank_is_refused_as_the_plans(tiny_project, rank):
+    (tiny_project / "plan.json").write_text(json.dumps(_lora_plan(rank)))
+    result = _run(tiny_project, "train", "--plan", "plan.json", "-q")
+    assert result.exit_code == 2, result.output
+    assert "the plan (plan file) names LoRA rank" in result.stderr and not (tiny_project / "runs").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink"])
+def test_a_latest_pointer_that_cannot_be_replaced_fails_before_training(tiny_project, kind):
+    """The pointer was written after the run was sealed: exit 2 with a complete run left behind."""
+    runs = tiny_project / "runs"
+    runs.mkdir()
+    if kind == "directory":
+        (runs / "LATEST").mkdir()
+    else:
+        (runs / "LATEST").symlink_to(tiny_project / "elsewhere")
+    result = _run(tiny_project, "train", "--strategy", "embedding-probe", "--run-id", "r1", "-q")
+    assert result.exit_code == 2 and "LATEST" in result.stderr, result.output
+    assert not (runs / "r1").exists()
