@@ -131,10 +131,14 @@ def next_counter(tag_names: Iterable[str], name: str) -> int:
 
 
 def semver_key(version: str) -> tuple:
-    """Sort key for 'vX.Y.Z[-pre]' (a release sorts after its pre-releases)."""
+    """Sort key for 'vX.Y.Z[-pre][+build]' in SemVer 2.0's precedence, as gto (the ``semver`` package) orders
+    versions: a release after its pre-releases; pre-release identifiers compared one by one, numeric ones as numbers
+    and before alphanumeric ones, a shorter list first when the rest is equal (rc.2 < rc.10 < rc.10.1 < rc.a);
+    build metadata ignored."""
     core, _, pre = version[1:].split("+")[0].partition("-")
     major, minor, patch = (int(x) for x in core.split("."))
-    return (major, minor, patch, pre == "", pre)
+    identifiers = tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in pre.split(".")) if pre else ()
+    return (major, minor, patch, pre == "", identifiers)
 
 
 def bump(version: str | None, part: Literal["major", "minor", "patch"]) -> str:

@@ -81,3 +81,19 @@ def test_bump_and_semver_order():
     assert bump("v1.2.3", "patch") == "v1.2.4" and bump("v1.2.3", "minor") == "v1.3.0" and bump("v1.2.3", "major") == "v2.0.0"
     order = ["v1.0.0-rc.1", "v1.0.0", "v1.2.0", "v1.10.0", "v2.0.0"]
     assert sorted(reversed(order), key=semver_key) == order
+
+
+def test_pre_releases_sort_as_semver_and_gto_sort_them():
+    """rc.10 sorted before rc.2 (compared as text), so 'latest' and 'registry list' disagreed with gto."""
+    import random
+
+    import semver
+
+    versions = ["v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-alpha.beta", "v1.0.0-beta", "v1.0.0-beta.2", "v1.0.0-beta.11",
+                "v1.0.0-rc.1", "v1.0.0-rc.2", "v1.0.0-rc.10", "v1.0.0-rc.10.1", "v1.0.0", "v1.0.1-0", "v1.0.1-1a", "v1.0.1"]
+    shuffled = random.Random(0).sample(versions, len(versions))
+    assert sorted(shuffled, key=semver_key) == versions  # SemVer 2.0's own example order, and more
+    import functools
+
+    by_semver = sorted(shuffled, key=functools.cmp_to_key(lambda a, b: semver.Version.parse(a[1:]).compare(b[1:])))
+    assert by_semver == versions
