@@ -49,9 +49,47 @@ def check_rollout(policy, model: ModelState, version: str, stage: str, evidence:
         recorded.append(_shadow_evidence(ref, stage, needs.shadow, reports))
     if needs is not None and needs.canary is not None:
         recorded.append(_canary_evidence(ref, stage, needs.canary, reports))
+    for entry, (path, report, _) in zip(recorded, _used(recorded, reports)):
+        _served_against_production(model, version, rollout.order[-1], path, report, entry["kind"])
     if entered:
         _collected_after(recorded, ref, previous, max(entered))
     return {"order": list(rollout.order), "previous_stage": previous, "evidence": recorded}
+
+
+def _used(recorded: list[dict], reports) -> list:
+    """The (path, report, digest) each recorded piece of evidence came from."""
+    by_digest = {digest: (path, report, digest) for path, report, digest in reports}
+    return [by_digest[entry["report_sha256"]] for entry in recorded]
+
+
+def _served_against_production(model: ModelState, version: str, last: str, path: Path, report, kind: str) -> None:
+    """The model the candidate ran beside must be another run, and the one in the rollout's last stage when there is
+    one: a version shadowing itself (by path, by a second registered name, by a copy of its run) agrees with itself
+    100% of the time, and a report against an arbitrary model says nothing about replacing production.
+
+    Served models are named in the log by ``name@vX.Y.Z`` or, served from a directory, by run id; both are compared
+    by run."""
+    ref = f"{model.name}@{version}"
+
+    def run_of(served: str) -> str:
+        name, _, v = served.partition("@")
+        state = model.versions.get(v) if name == model.name else None
+        return state.record.run_id if state is not None and state.record is not None else served
+
+    candidate = run_of(ref)
+    holder = model.current(last)
+    for served in sorted({m.model for m in report.models if m.role == "primary"}):
+        if served == ref or run_of(served) == candidate:
+            raise RegistryError(
+                f"the {kind} evidence {path} served {ref}'s own run as the model it is compared with ({served}): a model "
+                "beside itself proves nothing", fix=f"calibgate serve <the {last} version> --{kind} {ref}, then monitor that log",
+            )
+        if holder is not None and served != f"{model.name}@{holder}" and run_of(served) != run_of(f"{model.name}@{holder}"):
+            raise RegistryError(
+                f"the {kind} evidence {path} compares {ref} with {served}, not with {model.name}@{holder}, which holds "
+                f"{last}: it says nothing about replacing it",
+                fix=f"calibgate serve {model.name}@{holder} --{kind} {ref}, then monitor that log",
+            )
 
 
 def _read_report(path: str | Path, policy, rederive, repo_root):

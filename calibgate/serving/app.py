@@ -360,10 +360,14 @@ def build_server(
     primary = load_served(ref, repo=repo, precision=precision)
     shadow_model = load_served(shadow, repo=repo, precision=precision) if shadow else None
     canary_model = load_served(canary, repo=repo, precision=precision) if canary else None
-    for option, other in (("--canary", canary_model), ("--shadow", shadow_model)):  # the same model by another path
-        if other is not None and other.ref == primary.ref:
-            raise ConfigError(f"{option} {other.ref} is the model already served (another path to the same run)",
-                              fix=f"pass {option} the version to try")
+    # the same run by another path, another registered name, or a copy of its directory: compared by run, not by name
+    for option, other in (("--canary", canary_model), ("--shadow", shadow_model)):
+        if other is not None and (other.ref == primary.ref or other.run_id == primary.run_id):
+            raise ConfigError(f"{option} {other.ref} is the model already served ({primary.ref}: the same run "
+                              f"{primary.run_id})", fix=f"pass {option} the version to try")
+    if shadow_model is not None and canary_model is not None and shadow_model.run_id == canary_model.run_id:
+        raise ConfigError(f"--shadow {shadow_model.ref} and --canary {canary_model.ref} are the same run {shadow_model.run_id}",
+                          fix="try one version at a time, or two different ones")
     predictions.open()  # created only now: a version that failed to load leaves no log (nor its directories) behind
     app = create_app(primary, shadow=shadow_model, canary=canary_model, share=share, limits=limits, log=predictions)
     return ServerPlan(app=app, primary=primary.ref, shadow=shadow_model.ref if shadow_model else None,

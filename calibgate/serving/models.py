@@ -39,10 +39,13 @@ class ServedModel:
 def load_served(ref: str, *, repo: str | Path | None = None, precision: str = "fp32") -> ServedModel:
     """Load ``ref``: ``name@vX.Y.Z`` from the registry (verified), or a run directory with an export."""
     from calibgate.export.serving import Predictor
+    from calibgate.registry.tags import is_valid_name, is_valid_version
     from calibgate.runs import read_manifest
 
     path = Path(ref)
-    if "@" not in ref:
+    name, _, version = ref.rpartition("@")
+    registered = is_valid_name(name) and is_valid_version(version)  # name@vX.Y.Z; '/tmp/a@b/run' is a directory
+    if not registered and (path.is_dir() or "@" not in ref):
         if not path.is_dir():
             raise ModelError(f"'{ref}' is neither name@vX.Y.Z nor a run directory", fix="pass a registered version, e.g. router@v1.2.0")
         manifest = read_manifest(path)

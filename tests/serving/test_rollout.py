@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from calibgate.export.serving import predict
 from tests.conftest import invoke_in
 from tests.registry.conftest import adopt_policy
 
-from .conftest import LABELED, TEXTS, Server
+from .conftest import LABELED, LABEL_NAMES, TEXTS, Server
 
 
 @pytest.fixture
@@ -37,6 +38,29 @@ def traffic(project: Path, name: str, primary: str, *args: str) -> Path:
         server.stop()
     report = project / f"{name}.json"
     out = invoke_in(project, "monitor", "--log", str(log), "--json", "-o", str(report))
+    assert out.exit_code == 0, out.output
+    return report
+
+
+def crafted_shadow_log(project: Path, name: str, primary: str, shadow: str) -> Path:
+    """A log as serve writes it, of ``primary`` answering TEXTS and ``shadow`` agreeing on each; its monitor report."""
+    from calibgate.serving.predlog import LogRecord, PredictionLog, items_for, new_line_id
+
+    log_path = project / f"{name}.jsonl"
+    log_path.unlink(missing_ok=True)
+    log = PredictionLog(log_path)
+    log.open()
+    now = time.time() + 1
+    for i, text in enumerate(TEXTS):
+        items = items_for([text], [(LABEL_NAMES[0], 0.9)], log_text=False)
+        answer = new_line_id()
+        log.write(LogRecord(line_id=answer, ts=now + i, request_id=f"{name}-{i}", role="primary", model=primary, status=200,
+                            latency_ms=2.0, items=items))
+        log.write(LogRecord(line_id=new_line_id(), ts=now + i, request_id=f"{name}-{i}", role="shadow", model=shadow,
+                            status=200, latency_ms=2.0, items=items, shadow_of=answer))
+    log.close()
+    report = project / f"{name}.json"
+    out = invoke_in(project, "monitor", "--log", str(log_path), "--json", "-o", str(report))
     assert out.exit_code == 0, out.output
     return report
 
@@ -133,6 +157,14 @@ def test_promotion_follows_the_rollout_order_with_evidence(project, served_proje
     assert out.exit_code == 2 and "does not hold what its log" in out.output and "its window differ" in out.output
     out = promote(project, "router@v1.1.0", "canary", s0)  # a report about another version is no evidence
     assert out.exit_code == 2 and "needs a shadow monitor report of router@v1.1.0" in out.output
+    # beside its own run (served from its directory, which serve now refuses too), or beside a model that is not
+    # production, the version agrees with whatever it is compared with: no evidence about replacing production
+    own_run = json.loads((runs / "b" / "calibgate-run.json").read_text())["run_id"]
+    for primary, needle in ((own_run, "own run as the model it is compared with"),
+                            ("20260101-000000-embedding-probe-0000", "not with router@v1.0.0, which holds production")):
+        crafted = crafted_shadow_log(project, "crafted", primary, "router@v1.1.0")
+        out = promote(project, "router@v1.1.0", "canary", crafted)
+        assert out.exit_code == 2 and needle in out.output, out.output
     assert promote(project, "router@v1.1.0", "canary", s1).exit_code == 0
     c1 = traffic(project, "c1", "router@v1.0.0", "--canary", "router@v1.1.0", "--share", "0.5")
     assert promote(project, "router@v1.1.0", "production", c1).exit_code == 0

@@ -180,6 +180,8 @@ def test_serve_refuses_bad_options_and_tampered_versions(served_project, tmp_pat
     for args, words in [(("router@v9.0.0",), "not registered"), (("router@v1.0.0", "--share", "0.2"), "without a canary"),
                         (("router@v1.0.0", "--canary", "router@v1.1.0"), "--share"), (("nothing-here",), "neither"),
                         (("router@v1.0.0", "--canary", "router@v1.0.0", "--share", "0.1"), "already served"),
+                        # the same run by its directory and by its registered name: one model in two roles
+                        ((str(served_project.parent / "runs" / "a"), "--shadow", "router@v1.0.0"), "the same run a"),
                         (("router@v1.0.0", "--log", "/dev/full"), "is a device")]:
         out = _serve_cli(copy, *args)
         assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
@@ -301,3 +303,13 @@ def test_the_same_run_by_another_path_is_refused_as_its_own_shadow(served_projec
     run = runs(served_project) / "a"
     out = _serve_cli(served_project, str(run), "--shadow", f"{run}/.")
     assert out.returncode == 2 and "another path to the same run" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_a_run_directory_whose_path_holds_an_at_sign_is_served_as_a_directory(served_project, tmp_path):
+    """'/tmp/at@dir/run' was read as a registry reference (it holds '@') and refused as none."""
+    from calibgate.serving.models import load_served
+
+    copy = tmp_path / "at@dir" / "run"
+    shutil.copytree(served_project.parent / "runs" / "a", copy)
+    served = load_served(str(copy))
+    assert served.run_id == "a" and served.ref == "a"
