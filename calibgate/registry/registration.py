@@ -76,10 +76,17 @@ def register(
     if version in model.versions:
         raise RegistryError(f"{name}@{version} is already registered", fix="choose another --version or let calibgate bump it")
     digest = manifest_digest(manifest)
-    same = [v for v in model.sorted_versions() if v.record is not None and v.record.manifest_sha256 == digest]
-    if same:  # two versions of one artifact could each hold stages, and promoting 'the new one' would ship the old
-        raise RegistryError(f"run {manifest.run_id} is already registered as {name}@{same[0].version} (the same run "
-                            "manifest)", fix=f"promote {name}@{same[0].version}, or register a retrained run")
+    # under any name: two versions of one artifact could each hold stages (promoting 'the new one' would ship the
+    # old), and under two names the run could serve as its own shadow, and its lineage would split in two
+    from calibgate.registry.state import read_state
+
+    models = {**read_state(git), name: model}
+    same = [(other, v) for other, state in sorted(models.items()) for v in state.sorted_versions()
+            if v.record is not None and v.record.manifest_sha256 == digest]
+    if same:
+        other, v = same[0]
+        raise RegistryError(f"run {manifest.run_id} is already registered as {other}@{v.version} (the same run "
+                            "manifest)", fix=f"promote {other}@{v.version}, or register a retrained run")
     policy_path, policy_sha = _policy_identity(policy, git)
     data_md5 = manifest.data.get("dvc_md5") or _project_data_md5(git)
 

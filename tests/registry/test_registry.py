@@ -171,6 +171,10 @@ def test_one_run_is_registered_once(project):
     with pytest.raises(RegistryError, match="run a is already registered as router@v1.0.0") as err:
         api.register("runs/a")
     assert "promote router@v1.0.0" in err.value.fix and local_tags(project) == tags
+    # nor under a second name: the run could then shadow itself, and its lineage would split in two
+    with pytest.raises(RegistryError, match="run a is already registered as router@v1.0.0"):
+        api.register("runs/a", name="team/router")
+    assert local_tags(project) == tags
 
 
 def test_verify_rehashes_the_stored_artifacts(project):
