@@ -94,6 +94,7 @@ class Predictor:
         tokenizer_json = verified_bytes(run_dir, record.tokenizer.path, manifest, fix=reexport).decode("utf-8")
         tokenizer = ServingTokenizer(tokenizer_json, record.tokenizer)
         session = make_session(model_bytes, threads=threads)
+        _check_signature(session, run_dir, artifact.path)
         width = session.get_outputs()[0].shape[-1]
         if isinstance(width, int) and width != len(manifest.label_names):
             raise ModelError(
@@ -111,10 +112,32 @@ class Predictor:
             index = order[start : start + batch_size]
             ids, mask = self.tokenizer.pad([rows[i] for i in index])
             out[index] = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        if not np.isfinite(out).all():  # NaN/inf scores: softmax of them is no answer, and not JSON either
+            bad = int((~np.isfinite(out)).any(axis=1).sum())
+            raise ModelError(f"the model's scores for {bad} of {len(out)} text(s) are not finite numbers (NaN or infinity)",
+                             fix="the exported graph is broken: re-export the run (calibgate export), or restore it from the registry")
         return out
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 32, top_k: int | None = None) -> list[dict]:
         return records(self.logits(texts, batch_size=batch_size), self.label_names, top_k=top_k)
+
+
+SIGNATURE_INPUTS = {"input_ids": "tensor(int64)", "attention_mask": "tensor(int64)"}
+
+
+def _check_signature(session, run_dir: Path, path: str) -> None:
+    """The graph takes what :meth:`Predictor.logits` feeds it and gives 2-D ``logits``: a valid ONNX model of another
+    shape (swapped in and re-sealed, or from another exporter) is a bad run, not an internal error at the first text."""
+    inputs = {i.name: i.type for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    logits = outputs.get("logits")
+    if inputs != SIGNATURE_INPUTS or logits is None or len(logits.shape) != 2:
+        got = ", ".join(f"{name} {kind}" for name, kind in sorted(inputs.items()))
+        raise ModelError(
+            f"{run_dir}: {path} is not a calibgate classifier graph (inputs {got or 'none'}; outputs "
+            f"{', '.join(sorted(outputs)) or 'none'}): it must take int64 input_ids and attention_mask and return 2-D logits",
+            fix=f"re-run 'calibgate export --run {run_dir}', or restore the run from the registry",
+        )
 
 
 def predict(

@@ -138,6 +138,9 @@ def create_app(
                                 headers={"X-Request-ID": request_id})
         try:
             records, latency_ms = await model.predict(texts)
+            # the log's items check what the model gave (finite confidences, known labels): a model error if not, before
+            # anything counts the answer as a 200
+            items = items_for(texts, [(r["label"], r["score"]) for r in records], log_text=log.log_text)
         except Exception as exc:  # noqa: BLE001 - a model failure is a 500 for this request only
             metrics.errors.labels("model_error").inc()
             metrics.observe(model.ref, role, 500, None, [])
@@ -148,8 +151,7 @@ def create_app(
         metrics.observe(model.ref, role, 200, latency_ms, records)
         answer_id = new_line_id()
         log.write(LogRecord(ts=arrived, request_id=request_id, line_id=answer_id, role=role, model=model.ref, status=200,
-                            latency_ms=round(latency_ms, 3),
-                            items=items_for(texts, [(r["label"], r["score"]) for r in records], log_text=log.log_text)))
+                            latency_ms=round(latency_ms, 3), items=items))
         if shadow_model is not None:
             _start_shadow(texts, request_id, arrived, answer_id)
         return JSONResponse({"request_id": request_id, "model": model.ref, "role": role, "predictions": records},
@@ -169,13 +171,13 @@ def create_app(
         line = {"ts": arrived, "request_id": request_id, "shadow_of": answer_id, "role": "shadow", "model": shadow_model.ref}
         try:
             records, latency_ms = await shadow_model.predict(texts)
+            items = items_for(texts, [(r["label"], r["score"]) for r in records], log_text=log.log_text)
         except Exception as exc:  # noqa: BLE001 - the shadow never affects the answer; its failure is logged
             metrics.errors.labels("shadow_error").inc()
             log.write(LogRecord(**line, line_id=new_line_id(), status=500, error=f"{type(exc).__name__}: {exc}"))
             return
         metrics.observe(shadow_model.ref, "shadow", 200, latency_ms, records)
-        log.write(LogRecord(**line, line_id=new_line_id(), status=200, latency_ms=round(latency_ms, 3),
-                            items=items_for(texts, [(r["label"], r["score"]) for r in records], log_text=log.log_text)))
+        log.write(LogRecord(**line, line_id=new_line_id(), status=200, latency_ms=round(latency_ms, 3), items=items))
 
     async def healthz(request: Request):
         return JSONResponse({"status": "ok", "primary": primary.ref, "canary": canary.ref if canary else None, "share": share,
