@@ -318,14 +318,31 @@ def monitor_log(
         primary = next((r.model for r in records if r.role == "primary"), None)
         from calibgate.runs import read_record
 
-        evaluations[primary] = read_record(evaluation, EvaluationResult, what="evaluation record",
-                                           fix="pass the evaluation.json 'calibgate evaluate' writes")
+        given = read_record(evaluation, EvaluationResult, what="evaluation record",
+                            fix="pass the evaluation.json 'calibgate evaluate' writes")
+        _check_evaluation_of(primary, given, evaluation, repo)
+        evaluations[primary] = given
     for ref in sorted({r.model for r in records if "@" in r.model} - set(evaluations)):  # shadow too: its labels
         found = _registry_evaluation(ref, repo)
         if found is not None:
             evaluations[ref] = found
     return monitor(log, thresholds=loaded.monitor if loaded else None, evaluations=evaluations,
                    policy_source=loaded.source if loaded else None, policy_sha256=loaded.sha256 if loaded else None, read=read)
+
+
+def _check_evaluation_of(primary: str | None, given, path, repo) -> None:
+    """``--evaluation`` must be the served primary's own: figures against another model's evaluation (its label
+    shares, its confidences) measure nothing about this one. A model served from its directory is logged by run id;
+    a registered one by name@vX.Y.Z, whose run the registry names."""
+    if primary is None:
+        return
+    run_id = primary if "@" not in primary else getattr(_registry_evaluation(primary, repo), "run_id", None)
+    if run_id is None:
+        raise DataError(f"{path}: cannot tell whether this evaluation is {primary}'s: the registry here does not name "
+                        "its run", fix="leave --evaluation out (monitor reads the registry's), or run monitor in the project")
+    if given.run_id != run_id:
+        raise DataError(f"{path} is the evaluation of run {given.run_id}, but the log's primary model {primary} is run "
+                        f"{run_id}", fix=f"pass the evaluation.json of run {run_id}, or leave --evaluation out")
 
 
 def _registry_evaluation(ref: str, repo):

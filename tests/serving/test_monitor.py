@@ -315,3 +315,22 @@ def test_a_served_text_or_label_cannot_break_the_monitor_views(tmp_path):
     outside_code = re.sub(r"`[^`\n]*`", "", markdown)
     assert "<!--" not in outside_code and "</details>" not in outside_code and "@octocat" not in outside_code
     assert all(row.count(" | ") == 3 for row in markdown.splitlines() if row.startswith("| `") and "evil" in row)
+
+
+def test_an_evaluation_of_another_run_is_refused(tmp_path):
+    """--evaluation was attached to the primary unchecked: label shift and confidence drop measured against another
+    model's evaluation, exit 0."""
+    log = PredictionLog(tmp_path / "p.jsonl")
+    log.open()
+    for i in range(20):
+        log.write(LogRecord(line_id=new_line_id(), ts=T0 + i, request_id=f"r{i}", role="primary", model="run-a", status=200,
+                            latency_ms=1.0, items=items_for([f"text {i}"], [("billing" if i % 4 else "card", 0.9)], log_text=False)))
+    log.close()
+    labels = np.array([0, 0, 0, 1] * 5)
+    (tmp_path / "b.json").write_text(evaluation(labels, labels, run_id="run-b").model_dump_json())
+    out = invoke_in(tmp_path, "monitor", "--log", "p.jsonl", "--evaluation", "b.json", "--json")
+    assert out.exit_code == 2 and "is the evaluation of run run-b, but the log's primary model run-a is run run-a" in out.output
+    (tmp_path / "a.json").write_text(evaluation(labels, labels, run_id="run-a").model_dump_json())
+    out = invoke_in(tmp_path, "monitor", "--log", "p.jsonl", "--evaluation", "a.json", "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["models"][0]["evaluation"]["n"] == len(labels)
