@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from calibgate.paths import make_dirs
+from tests.conftest import REPO_ROOT
 
 
 def _reading_stdin(pid: int) -> bool:
@@ -143,3 +144,32 @@ def test_forked_workers_end_quietly_when_their_pool_is_terminated(tmp_path):
     proc = subprocess.run([sys.executable, str(tmp_path / "pool.py")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr
     assert "Traceback" not in proc.stderr and "Terminated" not in proc.stderr, proc.stderr
+
+
+def _shell(tmp_path, command: str) -> subprocess.CompletedProcess:
+    """``python -m calibgate <command>`` through sh, so redirections such as '>&-' and '2>/dev/full' apply."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run(["sh", "-c", f"{sys.executable} -m calibgate {command}"], cwd=tmp_path, env=env,
+                          capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("command, code, words", [
+    ("policy schema >&-", 3, b"standard output is closed"),  # printed nothing and exited 0
+    ("policy schema >/dev/full", 3, b"No space left on device: the output could not be written"),  # said 'report it'
+    ("predict --run nowhere <&-", 2, b""),  # a closed stdin crashed inside click (exit 3)
+])
+def test_a_closed_or_full_standard_stream_is_never_a_success(tmp_path, command, code, words):
+    out = _shell(tmp_path, command)
+    assert out.returncode == code, out.stderr
+    assert words in out.stderr and b"internal error" not in out.stderr and b"report it" not in out.stderr
+
+
+@pytest.mark.parametrize("command, code", [
+    ("policy check nowhere.yaml", 2),
+    ("evaluate --run nowhere --bootstrap -5", 2),  # a usage error
+    ("policy schema >/dev/full", 3),
+])
+@pytest.mark.parametrize("stderr", ["2>/dev/full", "2>&-"])
+def test_the_exit_code_survives_a_standard_error_that_cannot_be_written(tmp_path, command, code, stderr):
+    """Every code became 1 ('gate blocked') when the error line's own write failed."""
+    assert _shell(tmp_path, f"{command} {stderr}").returncode == code

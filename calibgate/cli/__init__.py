@@ -5,8 +5,10 @@ Command modules load lazily, so ``calibgate --help`` never imports torch.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
+import io
 import os
 import sys
 
@@ -14,6 +16,7 @@ import click
 
 from calibgate import __version__
 from calibgate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, CalibgateError
+from calibgate.paths import MACHINE_ERRNOS
 
 # calibgate never downloads models or metrics, and its own progress bars are enough
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -62,7 +65,10 @@ class CalibgateClickError(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file=None) -> None:
-        click.echo(f"calibgate: error: {self.format_message()}", err=True, file=file)
+        try:
+            click.echo(f"calibgate: error: {self.format_message()}", err=True, file=file)
+        except (OSError, ValueError):  # stderr full or gone: the line is lost, the exit code must not be (it became 1)
+            pass
 
 
 # click >= 8.2 signals "no arguments: show the help" with a UsageError subclass; it is not a mistake
@@ -120,6 +126,10 @@ class LazyGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last line of defence: exit 3, one line
             if _traceback_requested(ctx):
                 raise
+            if isinstance(exc, OSError) and exc.errno in (*MACHINE_ERRNOS, errno.EBADF):  # the machine, not calibgate
+                where = f" ({exc.filename})" if exc.filename else ""
+                raise CalibgateClickError(f"{exc.strerror}{where}: the output could not be written; fix: free space on the "
+                                          "device or redirect the output somewhere writable, then rerun", EXIT_INTERNAL) from None
             raise CalibgateClickError(
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)", EXIT_INTERNAL
             ) from None
@@ -245,10 +255,58 @@ def install_signal_handlers() -> None:
 
 def main() -> None:
     """Console entry point."""
+    _hold_closed_streams()
     install_signal_handlers()
     _check_working_directory()
     _tolerant_output()
     cli.main(prog_name="calibgate")
+
+
+class _ClosedStdout(io.TextIOWrapper):
+    """Standard output when the shell closed it (``>&-``): every write fails, as on a full disk (exit 3, one line)."""
+
+    def write(self, text: str) -> int:
+        if text:
+            raise OSError(errno.EBADF, "standard output is closed")
+        return 0
+
+
+class _LossyStderr(io.TextIOWrapper):
+    """Standard error whose writes cannot fail: a full log disk ('2>/dev/full') turned every exit code into 1 (the
+    error line's write raised, and Python's default status won). The line is lost; the exit code is not."""
+
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            pass
+
+
+def _hold_closed_streams() -> None:
+    """With fd 1 or 2 closed, Python sets sys.stdout (sys.stderr) to None: click.echo then printed nothing and the
+    command exited 0 (a gate's --json lost, 'never 0 on failure' broken), cleanlab's sys.stdout.flush() crashed plan,
+    and the next file opened would have taken fd 1 and received the output; a closed stdin crashed click. /dev/null
+    holds each closed descriptor,
+    stdout's writes fail (exit 3); stderr never fails a write (there is nowhere else to report to: the exit code says)."""
+    for fd, stream in ((0, sys.stdin), (1, sys.stdout), (2, sys.stderr)):
+        if stream is None:
+            held = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if held != fd:
+                os.dup2(held, fd)
+                os.close(held)
+    if sys.stdin is None:  # '<&-': read as empty input ('predict' then says it got no texts), not a crash in click
+        sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding="utf-8")
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout(open(1, "wb", buffering=0, closefd=False), encoding="utf-8", write_through=True)
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    sys.stderr = _LossyStderr(open(2, "wb", buffering=0, closefd=False), encoding=encoding, errors="backslashreplace",
+                              write_through=True)
 
 
 def _check_working_directory() -> None:
