@@ -198,10 +198,15 @@ def find_version(model: ModelState, version: str):
 
 
 def project_config(git: GitRepo):
-    """calibgate.yaml of the repo (found from its root), or defaults rooted there."""
+    """The project's calibgate.yaml: found upwards from the working directory when it is inside the repo (a project in
+    a subdirectory of a monorepo, as every other command finds it), else from the repo's root; defaults rooted there.
+    Found from the root alone, registering in 'repo/sub' read no config (or the root's) and tagged the version
+    'model@...' while plan, train and gate used sub/calibgate.yaml's name."""
     from calibgate.settings import ProjectConfig, find_config, load_config
 
-    found = find_config(git.root)
+    root = git.root.resolve()
+    here = Path.cwd().resolve()
+    found = find_config(here if here == root or root in here.parents else root)
     return load_config(found) if found else ProjectConfig(root=git.root)
 
 

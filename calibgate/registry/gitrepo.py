@@ -54,7 +54,8 @@ class GitRepo:
             top = self._git(path, "rev-parse", "--show-toplevel").strip()
         except RegistryError:
             raise RegistryError(
-                f"{path.resolve()} is not inside a git repository", fix="run in the project's git repo (git init) or pass --repo"
+                f"{path.resolve()} is not inside a git repository",
+                fix="run calibgate inside the project's git repository (git init there), or pass repo= to the Python API"
             ) from None
         self.root = Path(top)
 

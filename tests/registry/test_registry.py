@@ -301,3 +301,19 @@ def test_a_decision_edited_to_pass_is_refused_by_the_version_s_own_evidence(proj
     with pytest.raises(RegistryError, match="shows accuracy_floor = 0.999"):
         api.promote("router@v1.0.0", approved_by=APPROVED, gate=GateDecision.model_validate(passed))
     assert api.list_versions("router")[0].stages == []
+
+
+def test_a_project_in_a_subdirectory_of_the_repo_is_read_from_where_the_command_runs(tmp_path, monkeypatch):
+    """Found from the repo's root, the registry read no calibgate.yaml for a project in repo/sub (or the root's), and
+    tagged 'model@v1.0.0' while plan, train and gate used sub/calibgate.yaml's name."""
+    from calibgate.registry.common import default_name, open_repo, project_config
+
+    repo = tmp_path / "mono"
+    (repo / "sub" / "deeper").mkdir(parents=True)
+    git(repo, "init", "-q")
+    (repo / "sub" / "calibgate.yaml").write_text("name: sub-router\n")
+    monkeypatch.chdir(repo / "sub" / "deeper")
+    handle = open_repo(repo)
+    assert default_name(None, handle) == "sub-router" and project_config(handle).root == (repo / "sub").resolve()
+    monkeypatch.chdir(tmp_path)  # outside the repo (--repo given): its root's config, here none
+    assert default_name(None, handle) == "model"
