@@ -22,6 +22,8 @@ the error says which step failed.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +54,7 @@ class RetrainResult:
     body: str = ""
     plan_strategy: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    restored: list[str] = field(default_factory=list)  # files an interrupted retrain had left merged, put back first
 
     def summary(self) -> dict[str, Any]:
         """One-line JSON for workflows (``calibgate retrain --json``)."""
@@ -62,6 +65,7 @@ class RetrainResult:
             "added": None if merge is None else len(merge.added),
             "duplicates": None if merge is None else merge.duplicates,
             "conflicts": None if merge is None else len(merge.conflicts),
+            "restored": self.restored,
         }
 
 
@@ -83,12 +87,21 @@ def retrain(
     suggested texts go into the PR body. ``dry_run``: merge, ``dvc add`` and
     re-plan but push and open nothing (the workspace is restored either way).
     """
+    import dataclasses
+
+    cfg = load_config(config, required=True)
+    restored = _restore_interrupted(cfg)  # a retrain killed midway left its merge in the workspace: put it back first
+    result = _retrain(cfg, policy=policy, repo=repo, base=base, drift=drift, dvc_remote=dvc_remote,
+                      allow_new_labels=allow_new_labels, dry_run=dry_run, client=client)
+    return dataclasses.replace(result, restored=restored) if restored else result
+
+
+def _retrain(cfg: ProjectConfig, *, policy, repo, base, drift, dvc_remote, allow_new_labels, dry_run, client) -> RetrainResult:
     from calibgate.data.versions import ensure_pulled, tracked_file_matches
     from calibgate.drift.merge import merge_labels, read_incoming
     from calibgate.drift.record import load_thresholds, read_record
     from calibgate.github.client import validate_branch
 
-    cfg = load_config(config, required=True)
     target, train_path, incoming_path = _paths(cfg)
     if not dry_run and not repo:
         raise ConfigError("opening the retraining PR needs the repository", fix="pass --repo owner/name, or --dry-run")
@@ -187,18 +200,59 @@ def _record_data(cfg, target, train_path: Path, train_text: str, merge: MergeRep
     from calibgate.drift.merge import appended_text
     from calibgate.planner.api import plan as make_plan
 
+    from calibgate.paths import atomic_write_text
+
     dvc_path = cfg.root / f"{target}.dvc"
     saved = {train_path: train_path.read_bytes(), dvc_path: dvc_path.read_bytes()}
+    _write_journal(cfg, saved)  # before the first change: a kill -9 from here on is undone by the next retrain
     try:
-        train_path.write_text(appended_text(train_text, merge.added), encoding="utf-8")
+        atomic_write_text(train_path, appended_text(train_text, merge.added))
         _dvc(cfg.root, "add", target=target)
         _dvc(cfg.root, "push", target=target, remote=dvc_remote)
         data_md5 = tracked_md5(cfg.root, target)
         plan = make_plan(config=cfg, policy=policy)
         return data_md5, dvc_path.read_text(encoding="utf-8"), plan
     finally:
-        for path, data in saved.items():
-            path.write_bytes(data)
+        _restore_interrupted(cfg)
+
+
+JOURNAL = Path(".dvc") / "tmp" / "calibgate-retrain-restore"  # under .dvc/tmp, which DVC keeps out of git
+
+
+def _write_journal(cfg, saved: dict[Path, bytes]) -> None:
+    """The files retrain is about to change, as they are, published whole (a directory renamed into place)."""
+    import shutil
+
+    from calibgate.paths import atomic_write_bytes
+
+    journal = cfg.root / JOURNAL
+    staging = journal.with_name(journal.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    index = {}
+    for number, (path, data) in enumerate(saved.items()):
+        atomic_write_bytes(staging / f"{number}.bin", data)
+        index[path.resolve().relative_to(cfg.root.resolve()).as_posix()] = f"{number}.bin"
+    atomic_write_bytes(staging / "index.json", json.dumps(index).encode("utf-8"))
+    os.replace(staging, journal)
+
+
+def _restore_interrupted(cfg) -> list[str]:
+    """Put back what the journal saved (after retrain's own changes, or a retrain killed midway), then drop it; the
+    files restored, relative to the project."""
+    import shutil
+
+    from calibgate.paths import atomic_write_bytes, safe_join
+
+    journal = cfg.root / JOURNAL
+    shutil.rmtree(journal.with_name(journal.name + ".new"), ignore_errors=True)  # killed before it was complete
+    if not journal.is_dir():
+        return []
+    index = json.loads((journal / "index.json").read_text(encoding="utf-8"))
+    for rel, name in index.items():
+        atomic_write_bytes(safe_join(cfg.root, rel, what="retrain journal entry"), (journal / name).read_bytes())
+    shutil.rmtree(journal)
+    return sorted(index)
 
 
 def _dvc(root: Path, step: str, *, target: str, remote: str | None = None) -> None:

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from calibgate.cli import cli
-from tests.conftest import write_jsonl
+from tests.conftest import REPO_ROOT, write_jsonl
 from tests.github.fake_github import REPO, TOKEN, FakeGitHub
 
 BRANCH = "calibgate/retrain/router"
@@ -230,3 +230,34 @@ def test_retrain_data_outside_the_dvc_target_is_refused(project, gh, key, value)
     result = retrain(project, gh, "--dry-run")
     assert result.exit_code == 2, result.output
     assert f"data.{key} '{value}' is not inside data.dvc_target" in result.stderr
+
+
+def test_a_retrain_killed_after_dvc_add_is_undone_by_the_next_one(project, gh):
+    """kill -9 after 'dvc add' rewrote datasets.dvc left the merge in the workspace with a datasets.dvc that matched it:
+    the guard above saw nothing, the next retrain said 'no new rows' (exit 0) and plan read unreviewed rows as the
+    clean data version. A journal saved before the first change lets the next run put both files back."""
+    import os
+    import signal
+    import sys
+    import time
+
+    label(project, "2026-11.jsonl", rows(100, 6))
+    dvc_file, train = project / "datasets.dvc", project / "datasets" / "train.jsonl"
+    before = {dvc_file: dvc_file.read_bytes(), train: train.read_bytes()}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "calibgate", "retrain", "--dry-run", "--json"], cwd=project, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while dvc_file.read_bytes() == before[dvc_file] and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for 'dvc add' to record the merge
+    assert proc.poll() is None, "the retrain ended before it could be killed after 'dvc add'"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert train.read_bytes() != before[train], "killed with the merge in the workspace"
+    again = subprocess.run([sys.executable, "-m", "calibgate", "retrain", "--dry-run", "--json"], cwd=project, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["restored"] == ["datasets.dvc", "datasets/train.jsonl"] and summary["added"] == 6
+    assert {path: path.read_bytes() for path in before} == before
+    assert git(project, "status", "--porcelain") == ""
