@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -201,9 +202,11 @@ def staging_dir(target: str | Path, kind: str) -> Path:
         if match and int(match[1]) != os.getpid() and entry.is_dir(follow_symlinks=False) and not _alive(int(match[1])):
             shutil.rmtree(entry.path, ignore_errors=True)
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{_stem(target.name, 160)}.{kind}-{host}-{os.getpid()}-", dir=parent))
+        made = Path(tempfile.mkdtemp(prefix=f".{_stem(target.name, 160)}.{kind}-{host}-{os.getpid()}-", dir=parent))
+        made.chmod(0o777 & ~_umask())  # it becomes the run (or pulled) directory: mkdtemp's 0700 hid it from others
     except OSError as exc:
         raise path_error(exc, target, "write") from None
+    return made
 
 
 @contextlib.contextmanager
@@ -294,8 +297,33 @@ def _temp_beside(path: Path) -> tuple[int, Path]:
         fd, name = tempfile.mkstemp(prefix=f".{_stem(path.name)}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:  # a name too long, a parent without permission: one line naming the path
         raise path_error(exc, path, "write") from None
-    os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide store objects and run files from other readers
+    os.fchmod(fd, _new_file_mode(path))  # mkstemp's 0600 would hide store objects and run files from other readers
     return fd, Path(name)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask can only be read by setting it, which would let another
+    thread create a file with none meanwhile); 0o022 where /proc does not say."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode of a file written in place of ``path``: the one it has (a user's chmod 600 survives the rewrite), else
+    what open() would give it, 0o666 less the umask (0o644 at 022; a umask of 077 keeps plans and texts private)."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    except OSError:
+        pass
+    return 0o666 & ~_umask()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

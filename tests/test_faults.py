@@ -173,3 +173,33 @@ def test_a_closed_or_full_standard_stream_is_never_a_success(tmp_path, command, 
 def test_the_exit_code_survives_a_standard_error_that_cannot_be_written(tmp_path, command, code, stderr):
     """Every code became 1 ('gate blocked') when the error line's own write failed."""
     assert _shell(tmp_path, f"{command} {stderr}").returncode == code
+
+
+def test_an_argument_the_locale_cannot_decode_is_refused_first(tmp_path):
+    """Under LC_ALL=C with UTF-8 mode off, a path 'dé' reached the records as surrogate escapes: gate --json checked
+    everything, then failed to write its decision (internal PydanticSerializationError, exit 3)."""
+    (tmp_path / "d\u00e9").mkdir()
+    (tmp_path / "d\u00e9" / "p.yaml").write_text("checks:\n  accuracy_floor: {min: 0.5}\n")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run([sys.executable, "-X", "utf8=0", "-m", "calibgate", "policy", "check", "d\u00e9/p.yaml".encode()],
+                          cwd=tmp_path, env=env, capture_output=True)
+    assert proc.returncode == 2 and b"is not text in this locale's encoding" in proc.stderr and b"PYTHONUTF8=1" in proc.stderr
+
+
+def test_written_files_and_directories_follow_the_umask_and_keep_a_files_mode(tmp_path):
+    """Files were always 0644 (a plan or production texts world-readable under umask 077, a user's chmod 600 undone on
+    rewrite) and run, pull and staging directories always 0700 (mkdtemp's)."""
+    import stat
+
+    code = ("import os, sys\nfrom pathlib import Path\nfrom calibgate.paths import atomic_write_text, staging_dir\n"
+            "os.umask(int(sys.argv[2], 8))\nroot = Path(sys.argv[1])\natomic_write_text(root / 'new.json', '{}')\n"
+            "atomic_write_text(root / 'kept.json', '{}')\nprint(oct(staging_dir(root / 'run', 'train').stat().st_mode & 0o777))\n")
+    (tmp_path / "kept.json").write_text("{}")
+    (tmp_path / "kept.json").chmod(0o600)
+    for umask, file_mode, dir_mode in (("077", 0o600, "0o700"), ("022", 0o644, "0o755")):
+        (tmp_path / "new.json").unlink(missing_ok=True)
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path), umask], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == file_mode
+        assert stat.S_IMODE((tmp_path / "kept.json").stat().st_mode) == 0o600
+        assert out.stdout.strip() == dir_mode

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from calibgate.data.jsonl import LabeledSet, UnlabeledSet, load_labeled
+from calibgate.paths import atomic_write_text
 from calibgate.planner.decide import choose
 from calibgate.records.plan import Plan
 from calibgate.records.strategies import candidate_key
@@ -111,7 +112,7 @@ def exhaustive(full: LabeledSet, test: LabeledSet, config: BenchConfig, *, log: 
             "config_hash": cache.stem, "n_train": len(full), "n_test": len(test),
         }
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(results[key], indent=2))
+        atomic_write_text(cache, json.dumps(results[key], indent=2))
         log(f"  {key}: accuracy {accuracy:.4f}, trained in {train_seconds:.0f} s")
     return results
 
@@ -214,8 +215,8 @@ def _reading_cached(name, cal, production, target, config, thresholds, seed, *, 
     ft = plan.signals.fine_tuning
     value = float(reading(ft.probe_accuracy, ft.tuned_accuracy)) if ft is not None and ft.measured else None
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"reading": value, "probe_accuracy": ft.probe_accuracy if ft else None,
-                                "tuned_accuracy": ft.tuned_accuracy if ft else None}))
+    atomic_write_text(path, json.dumps({"reading": value, "probe_accuracy": ft.probe_accuracy if ft else None,
+                                        "tuned_accuracy": ft.tuned_accuracy if ft else None}))
     log(f"  reading n={len(cal)} seed={seed}: {value if value is None else round(value, 3)}")
     return value
 
@@ -332,7 +333,7 @@ def _plan_cached(name, cal, production, target, config, thresholds, seed, *, pri
         "plan": plan.model_dump(mode="json"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, default=float))
+    atomic_write_text(path, json.dumps(record, default=float))
     return record
 
 
@@ -350,7 +351,7 @@ def _charge_embedding(candidates: dict[str, dict], full: LabeledSet, config: Ben
         embed_texts(full.texts, model=info, cache=False)
         cold = time.process_time() - started
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"cpu_seconds": cold, "n": len(full)}))
+        atomic_write_text(path, json.dumps({"cpu_seconds": cold, "n": len(full)}))
     for key in ("embedding-probe", "retrieval"):
         c = candidates.get(key)
         if c is not None and c.get("cpu_seconds", cold) < cold:
@@ -542,11 +543,11 @@ def bench_regret(
     summary["readings"] = readings
     if write_priors is not None:
         fitted = fit_priors(_accuracies(candidates), readings)
-        write_priors.write_text(fitted.to_json(), encoding="utf-8")
+        atomic_write_text(write_priors, fitted.to_json())
         summary["shipped_priors"] = json.loads(fitted.to_json())
     raw = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in config.__dict__.items()}, "datasets": [r.__dict__ for r in results], "summary": summary}
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render_markdown(results, summary, command=command), encoding="utf-8")
-        output.with_suffix(".json").write_text(json.dumps(raw, indent=2, default=float), encoding="utf-8")
+        atomic_write_text(output, render_markdown(results, summary, command=command))
+        atomic_write_text(output.with_suffix(".json"), json.dumps(raw, indent=2, default=float))
     return raw

@@ -259,7 +259,21 @@ def main() -> None:
     install_signal_handlers()
     _check_working_directory()
     _tolerant_output()
+    _check_arguments_are_text()
     cli.main(prog_name="calibgate")
+
+
+def _check_arguments_are_text() -> None:
+    """An argument with bytes the locale cannot decode (a path 'dé' under LC_ALL=C with Python's UTF-8 mode off)
+    reaches Python as surrogate escapes, which no JSON record can hold: gate --json ended in an internal
+    PydanticSerializationError after checking everything, its decision lost. Refused first, naming the fix."""
+    for position, argument in enumerate(sys.argv[1:], 1):
+        if any("\udc80" <= ch <= "\udcff" for ch in argument):
+            shown = argument.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            click.echo(f"calibgate: error: argument {position} ({shown[:80]}) is not text in this locale's encoding "
+                       f"({sys.getfilesystemencoding()}); fix: run with PYTHONUTF8=1 (or LC_ALL=C.UTF-8), or rename the "
+                       "path to ASCII", err=True)
+            sys.exit(EXIT_BAD_INPUT)
 
 
 class _ClosedStdout(io.TextIOWrapper):
