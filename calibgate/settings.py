@@ -61,6 +61,14 @@ class DataConfig(BaseModel):
         None, description="newly labeled JSONL (file or directory, inside dvc_target) that 'calibgate retrain' merges into train"
     )
 
+    @field_validator("calibration", "train", "test", "production", "dvc_target", "incoming")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        # '' read as the project directory or, for production, silently as 'not measured'
+        if value is not None and not value.strip():
+            raise ValueError("is empty: give a path, or null (where the key allows it) to leave it out")
+        return value
+
 
 class ProjectConfig(BaseModel):
     """Contents of ``calibgate.yaml``."""
@@ -81,6 +89,13 @@ class ProjectConfig(BaseModel):
     # set after loading: the directory the config lives in, and the file itself (None: no config file, defaults)
     root: Path = Field(default=Path("."), exclude=True)
     source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("model", "policy", "runs_dir")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty: give a path (or leave the key out for its default)")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -130,7 +145,7 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Pr
             if required:
                 raise ConfigError(
                     f"no {CONFIG_NAME} in {Path.cwd()} or its parents",
-                    fix=f"run inside a calibgate project, pass --config, or name the data files by option",
+                    fix="run inside a calibgate project, pass --config, or name the data files by option",
                 )
             return ProjectConfig(root=Path.cwd())
         path = found

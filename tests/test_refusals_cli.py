@@ -169,6 +169,9 @@ def test_a_jsonl_row_naming_a_key_twice_is_refused(tmp_path):
     ("target_size: '300'\n", "'target_size': Input should be a valid integer"),
     ("target_size: 99999999999\n", "'target_size': Input should be less than or equal to 10000000"),
     ("hardware: tpu\n", "'hardware': Input should be 'cpu' or 'gpu'"),
+    # an empty path read as the project directory, or production silently as 'not measured'
+    ("data:\n  production: ''\n", "'data.production': is empty"),
+    ("policy: ' '\n", "'policy': is empty"),
     # the registry name: found at register before, after minutes of training in ci
     ("name: ../evil\n", "'name': '../evil' is not a registry model name"),
     ("name: 'a//b'\n", "'name': 'a//b' is not a registry model name"),
