@@ -113,6 +113,19 @@ def label_key(label: str) -> str:
     return " ".join(visible.lower().split())
 
 
+# letters and symbols that draw nothing: Hangul fillers, the braille blank, Khmer inherent vowels
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
+
+
+def has_visible(text: str) -> bool:
+    """Whether ``text`` draws anything: a character that is not a control, format character, space, combining mark
+    alone or blank letter. A text of only zero-width spaces is no text, to train on, predict or serve."""
+    import unicodedata
+
+    return any(c.isprintable() and not c.isspace() and c not in _BLANK and unicodedata.category(c) not in ("Mn", "Me")
+               for c in text)
+
+
 def _check_label_spellings(path: Path, distinct: list[str], labels: list[str], lines: list[int]) -> None:
     """Two labels that read the same ('café' NFC and NFD, 'card ' and 'card', 'Card' and 'card') are one class
     written two ways: as two classes they trained a model with two identical names, and the plan called the
@@ -167,6 +180,9 @@ def load_labeled(
             )
         if not text.strip():
             raise DataError(f"{path}:{row.line}: 'text' is empty", fix="remove the line or fill in the text")
+        if not has_visible(text):
+            raise DataError(f"{path}:{row.line}: 'text' has no visible character (only control, format, space, mark or "
+                            "blank characters)", fix="remove the line or fill in the text")
         if not label.strip():
             raise DataError(f"{path}:{row.line}: 'label' is empty", fix="give the row its label or remove it")
         if label_names is not None and label not in label_names:
@@ -206,8 +222,8 @@ def load_unlabeled(path: str | Path, *, min_rows: int = 1) -> UnlabeledSet:
                 f"{path}:{row.line}: missing key 'text' (keys are {sorted(row.obj)[:6]})",
                 fix='write each production line as {"text": "..."}',
             )
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{path}:{row.line}: 'text' must be a non-empty string", fix="fix or drop the line")
+        if not isinstance(text, str) or not text.strip() or not has_visible(text):
+            raise DataError(f"{path}:{row.line}: 'text' must be a string with something to read", fix="fix or drop the line")
         texts.append(text)
     if len(texts) < min_rows:
         raise DataError(

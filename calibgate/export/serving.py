@@ -22,6 +22,7 @@ from typing import Iterable, Literal, Sequence
 import numpy as np
 
 from calibgate._lazy import require
+from calibgate.data.jsonl import has_visible
 from calibgate.errors import DataError, IntegrityError, ModelError
 from calibgate.export.tokenize import ServingTokenizer
 from calibgate.runs import EXPORT_RECORD, ONNX_FILES, load_run, read_export, verified_bytes
@@ -198,6 +199,9 @@ def validate_texts(texts: Sequence[str]) -> list[str]:
             raise DataError(f"text {i} is {type(text).__name__}, not a string", fix="pass strings")
         if not text.strip():
             raise DataError(f"text {i} is empty", fix="drop empty texts before predicting")
+        if not has_visible(text):  # as serve refuses it: only zero-width or control characters
+            raise DataError(f"text {i} has no visible character (only control, format, space, mark or blank characters)",
+                            fix="drop texts with nothing to read before predicting")
     return texts
 
 
@@ -212,6 +216,9 @@ def read_texts(lines: Iterable[str], *, source: str = "<stdin>") -> list[str]:
         text = obj["text"]
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"{source}:{number}: 'text' must be a non-empty string", fix="fix or drop the line")
+        if not has_visible(text):
+            raise DataError(f"{source}:{number}: 'text' has no visible character (only control, format, space, mark or "
+                            "blank characters)", fix="fix or drop the line")
         texts.append(text)
     if not texts:
         raise DataError(f"{source}: no texts to predict", fix='pass JSONL lines such as {"text": "my card is lost"}')

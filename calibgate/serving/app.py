@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import unicodedata
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from calibgate._lazy import require
+from calibgate.data.jsonl import has_visible
 from calibgate.serving.models import BatchingModel, ServedModel
 from calibgate.serving.predlog import LogRecord, PredictionLog, items_for, new_line_id, now
 from calibgate.serving.router import Router
@@ -285,22 +285,12 @@ def _parse(body: bytes, limits: ServeLimits) -> list[str]:
             except UnicodeEncodeError:  # '\ud800' escapes: valid JSON, but no text, and the tokenizer cannot take it
                 raise BadRequest(422, f"{name} holds an unpaired surrogate escape (e.g. \\ud800), not text",
                                  "send the character itself, or a valid surrogate pair") from None
-        if not any(_visible(c) for c in text):
+        if not has_visible(text):
             raise BadRequest(422, f"{name} has no visible character (only control, format, space, mark or blank characters)",
                              "drop texts with nothing to read before sending")
         if len(text) > limits.max_text_chars:
             raise BadRequest(413, f"{name} has {len(text)} characters, the limit is {limits.max_text_chars}", "shorten the text")
     return texts
-
-
-# letters and symbols that draw nothing: Hangul fillers, the braille blank, Khmer inherent vowels
-_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
-
-
-def _visible(c: str) -> bool:
-    """Whether ``c`` draws something: not a control, format, space, combining mark alone, or blank letter
-    (``isprintable`` is false for controls, format characters and separators other than the space)."""
-    return c.isprintable() and not c.isspace() and c not in _BLANK and unicodedata.category(c) not in ("Mn", "Me")
 
 
 def _json_type(value) -> str:

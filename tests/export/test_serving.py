@@ -159,6 +159,7 @@ def test_cli_predict_writes_jsonl(bert_linear_export, tmp_path):
         ('{"text": "fine"}\nnot json\n', "<stdin>:2: not valid JSON"),
         ('{"txt": "typo"}\n', "missing key 'text'"),
         ('{"text": ""}\n', "non-empty string"),
+        ('{"text": "\\u200b\\u200b"}\n', "<stdin>:1: 'text' has no visible character"),  # serve refuses it too
         ("", "no texts to predict"),
         ("\n\n", "no texts to predict"),
         ('["a list"]\n', "a JSON list, not an object"),

@@ -98,6 +98,7 @@ BAD_CALIBRATION = [
     ("too-few", GOOD.splitlines(True)[0] + GOOD.splitlines(True)[1], "fewer than the 10"),
     ("latin1", ('{"text": "caf\xe9", "label": "a"}\n').encode("latin-1"), "not valid UTF-8"),
     ("array", "[1, 2]\n", "not an object"),
+    ("invisible", GOOD + '{"text": "\\u200b\\u2800", "label": "a"}\n', ":21: 'text' has no visible character"),
 ]
 
 
