@@ -175,15 +175,17 @@ def test_the_exit_code_survives_a_standard_error_that_cannot_be_written(tmp_path
     assert _shell(tmp_path, f"{command} {stderr}").returncode == code
 
 
-def test_an_argument_the_locale_cannot_decode_is_refused_first(tmp_path):
-    """Under LC_ALL=C with UTF-8 mode off, a path 'dé' reached the records as surrogate escapes: gate --json checked
-    everything, then failed to write its decision (internal PydanticSerializationError, exit 3)."""
+def test_a_path_the_locale_cannot_decode_in_a_json_record_is_bad_input(tmp_path):
+    """Under LC_ALL=C with UTF-8 mode off, a path 'dé' reaches Python as surrogate escapes, which no JSON record can
+    hold: plan --json (and gate --json) ended in an internal PydanticSerializationError after all their work."""
     (tmp_path / "d\u00e9").mkdir()
-    (tmp_path / "d\u00e9" / "p.yaml").write_text("checks:\n  accuracy_floor: {min: 0.5}\n")
+    rows = "".join(json.dumps({"text": f"t{i}", "label": "ab"[i % 2]}) + "\n" for i in range(20))
+    (tmp_path / "d\u00e9" / "cal.jsonl").write_text(rows)
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.run([sys.executable, "-X", "utf8=0", "-m", "calibgate", "policy", "check", "d\u00e9/p.yaml".encode()],
-                          cwd=tmp_path, env=env, capture_output=True)
-    assert proc.returncode == 2 and b"is not text in this locale's encoding" in proc.stderr and b"PYTHONUTF8=1" in proc.stderr
+    proc = subprocess.run([sys.executable, "-X", "utf8=0", "-m", "calibgate", "plan", "--fast", "--json", "--calibration",
+                           "d\u00e9/cal.jsonl".encode()], cwd=tmp_path, env=env, capture_output=True)
+    assert proc.returncode == 2, proc.stderr
+    assert b"cannot decode" in proc.stderr and b"PYTHONUTF8=1" in proc.stderr and b"internal error" not in proc.stderr
 
 
 def test_written_files_and_directories_follow_the_umask_and_keep_a_files_mode(tmp_path):

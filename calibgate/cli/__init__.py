@@ -126,6 +126,11 @@ class LazyGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last line of defence: exit 3, one line
             if _traceback_requested(ctx):
                 raise
+            if "surrogates not allowed" in str(exc):  # a path in bytes the locale cannot decode, in a JSON record
+                raise CalibgateClickError(
+                    "a path or text holds bytes this locale's encoding cannot decode, so it cannot go into a JSON record "
+                    f"({sys.getfilesystemencoding()}); fix: run with PYTHONUTF8=1 (or LC_ALL=C.UTF-8), or rename the "
+                    "path to ASCII", EXIT_BAD_INPUT) from None
             if isinstance(exc, OSError) and exc.errno in (*MACHINE_ERRNOS, errno.EBADF):  # the machine, not calibgate
                 where = f" ({exc.filename})" if exc.filename else ""
                 raise CalibgateClickError(f"{exc.strerror}{where}: the output could not be written; fix: free space on the "
@@ -259,21 +264,7 @@ def main() -> None:
     install_signal_handlers()
     _check_working_directory()
     _tolerant_output()
-    _check_arguments_are_text()
     cli.main(prog_name="calibgate")
-
-
-def _check_arguments_are_text() -> None:
-    """An argument with bytes the locale cannot decode (a path 'dé' under LC_ALL=C with Python's UTF-8 mode off)
-    reaches Python as surrogate escapes, which no JSON record can hold: gate --json ended in an internal
-    PydanticSerializationError after checking everything, its decision lost. Refused first, naming the fix."""
-    for position, argument in enumerate(sys.argv[1:], 1):
-        if any("\udc80" <= ch <= "\udcff" for ch in argument):
-            shown = argument.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-            click.echo(f"calibgate: error: argument {position} ({shown[:80]}) is not text in this locale's encoding "
-                       f"({sys.getfilesystemencoding()}); fix: run with PYTHONUTF8=1 (or LC_ALL=C.UTF-8), or rename the "
-                       "path to ASCII", err=True)
-            sys.exit(EXIT_BAD_INPUT)
 
 
 class _ClosedStdout(io.TextIOWrapper):
