@@ -102,7 +102,10 @@ def promote(
     current = model.current(stage)
     if current == version:
         raise RegistryError(f"{name}@{version} is already in {stage}", fix="nothing to do")
-    rollout = check_rollout(loaded, model, version, stage, list(evidence), rederive=rederive, repo_root=git.root)
+    evidence = _names(evidence, "evidence", "pass evidence=['shadow.json'] (on the command line: --evidence once per report)")
+    if not all(isinstance(path, (str, Path)) for path in evidence):
+        raise RegistryError("evidence must list report paths", fix="pass evidence=['shadow.json']")
+    rollout = check_rollout(loaded, model, version, stage, evidence, rederive=rederive, repo_root=git.root)
     if override_gate:
         gate_summary = _override(gate, rule.allow_gate_override, reason, loaded, stage, git.user())
     elif gate is None and not rule.require_gate:
@@ -117,10 +120,21 @@ def promote(
     return _assign(git, model, v, record, target_remote)
 
 
+def _names(value, what: str, fix: str) -> list:
+    """``value`` as a list of its entries: a list or tuple, never a bare string (iterated, 'alice' was five
+    approvers, a, c, e, i and l, and a production tag was made on one person's word)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise RegistryError(f"{what} must be a list of names, got {type(value).__name__} {str(value)[:40]!r}", fix=fix)
+    return list(value)
+
+
 def _distinct_approvers(approved_by) -> list[str]:
     """One entry per person (the first spelling given), by :func:`approver_key`; blank names dropped."""
+    fix = "pass approved_by=['alice', 'bob'] (on the command line: --approved-by once per approver)"
     seen: dict[str, str] = {}
-    for name in approved_by:
+    for name in _names(approved_by, "approved_by", fix):
+        if not isinstance(name, str):
+            raise RegistryError(f"approver {name!r} is {type(name).__name__}, not a name", fix=fix)
         key = approver_key(name)
         if key and key not in seen:
             seen[key] = name.strip()
@@ -191,7 +205,7 @@ def _gate_evidence(git: GitRepo, policy, v, stage: str, model: ModelState) -> di
         raise RegistryError(
             f"the gate on {candidate.ref}'s recorded evidence against {decision.baseline or f'an empty {stage}'} says "
             f"'{decision.decision}': {decision.summary}",
-            fix=f"fix the candidate; or gate it on the current data (calibgate ci / calibgate gate --json > gate.json) and pass --gate gate.json",
+            fix="fix the candidate; or gate it on the current data (calibgate ci / calibgate gate --json > gate.json) and pass --gate gate.json",
         )
     return {"decision": decision.decision, "baseline": decision.baseline, "policy_sha256": decision.policy_sha256,
             "summary": decision.summary, "source": "registry evidence"}
@@ -206,7 +220,7 @@ def _check_gate(git: GitRepo, gate, required: bool, policy, v, stage: str, model
         if required:
             raise RegistryError(
                 f"promotion to {stage} needs a passing gate decision (approvals.{stage}.require_gate in {policy.source})",
-                fix=f"calibgate gate --candidate runs/<id> --json > gate.json, then pass --gate gate.json",
+                fix="calibgate gate --candidate runs/<id> --json > gate.json, then pass --gate gate.json",
             )
         return None
     if not isinstance(gate, GateDecision):
@@ -290,6 +304,7 @@ def rollback(
     stage's approvals when it was first promoted. Raises :class:`RegistryError`
     when there is no earlier version or it has been deprecated.
     """
+    approvers = _distinct_approvers(approved_by)  # checked before anything is read or fetched
     git = open_repo(repo)
     name = default_name(name, git)
     target_remote = sync_remote(git, remote, push, fetch)
@@ -306,7 +321,7 @@ def rollback(
         raise RegistryError(f"the previous {stage} version {name}@{target} is deprecated", fix="promote a current version explicitly")
     record = StageRecord(
         name=name, version=target, stage=stage, counter=0, action="rollback", previous=current,
-        approved_by=_distinct_approvers(approved_by), reason=reason, actor=git.user(),
+        approved_by=approvers, reason=reason, actor=git.user(),
     )
     return _assign(git, model, v, record, target_remote)
 

@@ -317,3 +317,17 @@ def test_a_project_in_a_subdirectory_of_the_repo_is_read_from_where_the_command_
     assert default_name(None, handle) == "sub-router" and project_config(handle).root == (repo / "sub").resolve()
     monkeypatch.chdir(tmp_path)  # outside the repo (--repo given): its root's config, here none
     assert default_name(None, handle) == "model"
+
+
+@pytest.mark.parametrize("approved_by", ["alice", b"alice", [1], None])
+def test_approvers_given_as_one_string_are_refused_not_spelled_out(project, approved_by):
+    """api.promote(approved_by='alice') counted a, c, e, i and l: five approvers, and a production tag on one word."""
+    api.register("runs/a")
+    tags = local_tags(project)
+    with pytest.raises(RegistryError, match="approved_by must be a list of names|is int, not a name"):
+        api.promote("router@v1.0.0", stage="production", approved_by=approved_by)
+    with pytest.raises(RegistryError, match="approved_by must be a list"):
+        api.rollback("router", approved_by="alice")
+    with pytest.raises(RegistryError, match="evidence must be a list"):
+        api.promote("router@v1.0.0", stage="production", approved_by=["alice", "bob"], evidence="shadow.json")
+    assert local_tags(project) == tags
