@@ -48,7 +48,7 @@ def drift_body(
     links: Mapping[str, str],
     next_step: str,
 ) -> str:
-    from calibgate.report.markdown import code, inline
+    from calibgate.report.markdown import code, inline, link
 
     lines = [
         f"**{inline(summary, limit=400)}**",
@@ -67,7 +67,7 @@ def drift_body(
         lines += ["", table.rstrip("\n")]
     lines += ["", f"**Next:** {next_step}"]
     if links:
-        lines += ["", " · ".join(f"[{inline(k)}](<{v}>)" for k, v in links.items() if v.startswith("https://"))]
+        lines += ["", " · ".join(made for k, v in links.items() if v.startswith("https://") and (made := link(k, v)))]
     return "\n".join(lines) + "\n"
 
 

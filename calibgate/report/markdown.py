@@ -33,6 +33,20 @@ def code(text: object, *, limit: int = 80) -> str:
     return f"`{raw.replace('|', chr(92) + '|')}`"
 
 
+def link(label: object, url: str) -> str | None:
+    """A markdown link ``[label](<url>)``, or None for a URL that is not http(s). Every character a link could end
+    on or escape through (whitespace, a line break, '<', '>', quotes, backticks, anything outside ASCII) is
+    percent-encoded: a newline in a URL ended the link, and '<!--' after it hid the rest of a PR comment."""
+    import urllib.parse
+
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return None
+    return f"[{inline(label)}](<{urllib.parse.quote(url, safe=_URL_SAFE)}>)"
+
+
+_URL_SAFE = ":/?#[]!$&'()*+,;=%~-._"  # RFC 3986's reserved and unreserved characters but '@' (a mention), kept
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, align: str | None = None) -> str:
     """A GitHub table; ``align`` is one of l/r/c per column (default left, numbers right by caller)."""
     align = align or "l" * len(headers)

@@ -15,7 +15,7 @@ from calibgate.records.plan import Plan
 from calibgate.records.strategies import candidate_key
 from calibgate.records.decision import CheckResult, GateDecision
 from calibgate.report import charts
-from calibgate.report.markdown import code, details, inline, interval, megabytes, num, signed, table
+from calibgate.report.markdown import code, details, inline, interval, link, megabytes, num, signed, table
 
 # keep longest: decision > links > metrics > plan > regressions > latency > charts > suspects
 PRIORITY = {
@@ -373,8 +373,8 @@ def suspects_section(plan: Plan) -> Section | None:
 
 
 def links_section(links: dict[str, str]) -> Section | None:
-    safe = [(inline(label), url) for label, url in links.items() if url.startswith(("https://", "http://"))]
-    if not safe:
+    shown = [made for label, url in links.items() if (made := link(label, url)) is not None]
+    if not shown:
         return None
-    text = " · ".join(f"[{label}](<{url.replace('>', '%3E').replace(' ', '%20')}>)" for label, url in safe)
+    text = " · ".join(shown)
     return Section("links", "links", (Variant(f"🔗 {text}"),))

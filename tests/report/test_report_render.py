@@ -172,3 +172,18 @@ def test_the_plans_chosen_lora_candidate_is_marked():
     text = full()
     rows = [line for line in text.splitlines() if line.startswith("|") and "★" in line]
     assert len(rows) == 1 and "lora" in rows[0] and "8" in rows[0]
+
+
+@pytest.mark.parametrize("url", ["https://a.example/x\n\n<!--", "https://a.example>)<!--\n@everyone", "https://a.example/`x` \"y\""])
+def test_a_link_cannot_end_early_or_open_a_comment(url):
+    """A newline in a URL ended the link and '<!--' after it hid the rest of the comment; only '>' and ' ' were
+    encoded. The drift issue's links were not encoded at all."""
+    from calibgate.drift.render import drift_body
+
+    text = full(links={"run @x": url})
+    (line,) = [row for row in text.splitlines() if "a.example" in row]
+    assert "<!--" not in line and "@everyone" not in line and "\n" not in line
+    assert re.search(r"\[run &#64;x\]\(<https://a\.example[^<>\s`\"]*>\)", line), line
+    body = drift_body(name="m", summary="s", domain_lines=[], output_lines=[], production="p.jsonl", n_production=1,
+                      reference="r", n_reference=1, suggestions=[], links={"x": url}, next_step="n")
+    assert "a.example" in body and "<!--" not in body and "@everyone" not in body
