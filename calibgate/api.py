@@ -382,3 +382,23 @@ def bench_regret(
     from calibgate.bench.regret import bench_regret as _bench_regret
 
     return _bench_regret(datasets, config=config, output=output, command=command, write_priors=write_priors, log=log)
+
+
+def _checked(function):
+    """``function`` with its arguments checked by name first (:func:`calibgate._arguments.check`, imported on the
+    first call: importing this module stays free of pydantic and the rest)."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from calibgate._arguments import check
+
+        check(function, args, kwargs)
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+for _name in __all__:
+    globals()[_name] = _checked(globals()[_name])
+del _name

@@ -22,6 +22,7 @@ FLOORS: dict[str, int] = {
     # 0: the foundation every floor may use: version, errors, paths, YAML reading, settings, progress lines, lazy heavy
     #    imports, and the cross-boundary pydantic records (plan, evaluation, export, decision, monitor) with the strategy catalogue
     "calibgate": 0, "errors": 0, "paths": 0, "yamlio": 0, "_lazy": 0, "progress": 0, "settings": 0, "records": 0,
+    "_arguments": 0,  # the Python API's argument checks by name
     # 1: data in: JSONL and DVC data sets, frozen-encoder embeddings, the run directory's layout and manifest
     "data": 1, "embeddings": 1, "runs": 1,
     # 2: the steps, each on records: the serving graph, signals, training, evaluation, export, GitHub, the policy and
