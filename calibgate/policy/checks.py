@@ -322,7 +322,8 @@ class Regression(Check):
 
 class _ArtifactCeilingRule(CeilingRule):
     precision: Literal["fp32", "int8"] | None = Field(
-        None, description="exported artifact to judge; default: the best one (lowest latency / smallest file)"
+        None, description="exported artifact to judge; default: the best one (lowest latency / smallest file)",
+        json_schema_extra={"bound": "named"},  # a named artifact made 'the best one': weaker
     )
 
 

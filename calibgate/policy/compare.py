@@ -19,7 +19,8 @@ may ship. Directions:
   weaker; a bound removed is weaker, one added stricter. Inside a map (class names, metric
   names) the map field's own bound applies, never the entry's name: a class called
   ``max_priority`` is still a floor. A field whose schema says ``"decides": false`` (what
-  ``serve`` logs) is not compared;
+  ``serve`` logs) is not compared; ``"bound": "steps"`` (``rollout.order``): a stage dropped, the order kept, is
+  weaker, one added stricter; ``"bound": "named"`` (an artifact's ``precision``): left to the default is weaker;
 * ``severity: fail`` to ``warn``, ``on_missing: error`` to ``skip``, ``require_gate``
   turned off, ``allow_gate_override`` turned on: weaker;
 * approvers: a name added (or the list emptied, which lets anyone approve) is weaker;
@@ -131,6 +132,13 @@ def _direction(leaf: str, before: Any, after: Any, *, bound: str | None = None) 
         if before is None:
             return "stricter"
         return "changed"
+    if bound == "steps":  # an ordered list of required steps: one dropped (order kept) is weaker, one added stricter
+        old, cur = list(before or []), list(after or [])
+        if _subsequence(cur, old):
+            return "weaker"
+        return "stricter" if _subsequence(old, cur) else "changed"
+    if bound == "named":  # a value that names what is judged: left to the default ('the best one') is weaker
+        return "weaker" if after is None else "stricter" if before is None else "changed"
     if bound is None:  # the schema says nothing: the field's name does (never a user's name: see _walk)
         if leaf in _ORDERED and before in _ORDERED[leaf] and after in _ORDERED[leaf]:
             return "weaker" if _ORDERED[leaf].index(after) < _ORDERED[leaf].index(before) else "stricter"
@@ -145,6 +153,12 @@ def _direction(leaf: str, before: Any, after: Any, *, bound: str | None = None) 
         return "stricter"
     lower = after < before
     return ("weaker" if lower else "stricter") if bound == "min" else ("stricter" if lower else "weaker")
+
+
+def _subsequence(short: list, long: list) -> bool:
+    """``short`` is ``long`` with entries left out, in the same order, and shorter."""
+    rest = iter(long)
+    return len(short) < len(long) and all(item in rest for item in short)
 
 
 def _approvals(base: Policy, new: Policy) -> list[PolicyChange]:

@@ -54,7 +54,8 @@ class Rollout(_Section):
     """Ordered stages and per-stage evidence for ``registry promote``."""
 
     order: list[str] = Field(
-        description="stages in rollout order; promotion to one needs the version to have been promoted to the one before"
+        description="stages in rollout order; promotion to one needs the version to have been promoted to the one before",
+        json_schema_extra={"bound": "steps"},  # a stage dropped from the order is a step skipped: weaker
     )
     stages: dict[str, StageEvidence] = Field(
         default_factory=dict, description="stage -> evidence a promotion to it needs (stages left out need none)"

@@ -219,3 +219,26 @@ def test_promote_refuses_a_weaker_policy_named_on_the_command_line_or_left_uncom
     assert api.list_versions("router")[0].stages == []
     git(project, "commit", "-qam", "lower the floor, reviewed")  # adopted through git: the promotion goes ahead
     assert api.promote("router@v1.0.0", approved_by=["alice", "bob"]).record.stage == "production"
+
+
+ROLLOUT = {"order": ["shadow", "canary", "production"], "stages": {"production": {"canary": {"min_requests": 10}}}}
+
+
+@pytest.mark.parametrize("edit, key, direction", [
+    (lambda p: p["rollout"].update(order=["shadow", "production"]), "rollout.order", "weaker"),  # canary skipped
+    (lambda p: p["rollout"].update(order=["shadow", "canary", "staging", "production"]), "rollout.order", "stricter"),
+    (lambda p: p["rollout"].update(order=["canary", "shadow", "production"]), "rollout.order", "changed"),
+    (lambda p: p["checks"]["latency_ceiling"].pop("precision"), "checks.latency_ceiling.precision", "weaker"),
+    (lambda p: p["checks"]["latency_ceiling"].update(precision="int8"), "checks.latency_ceiling.precision", "changed"),
+], ids=["stage-dropped", "stage-added", "reordered", "precision-to-best", "precision-changed"])
+def test_rollout_steps_and_named_artifacts_have_a_direction(edit, key, direction):
+    """Dropping canary from the rollout order, or letting a latency ceiling judge 'the best artifact' instead of fp32,
+    lets more through; both read as a mere change (a WARN)."""
+    base = {**BASE, "rollout": ROLLOUT, "checks": {**BASE["checks"], "latency_ceiling": {"max": 50, "precision": "fp32"}},
+            "approvals": {**BASE["approvals"], "shadow": {"required": 0}, "canary": {"required": 0}}}
+    data = yaml.safe_load(yaml.safe_dump(base))
+    edit(data)
+    if "staging" in data["rollout"]["order"]:
+        data["approvals"]["staging"] = {"required": 0}
+    changes = {c.key: c.direction for c in policy_changes(Policy.model_validate(base), Policy.model_validate(data))}
+    assert changes.get(key) == direction, changes
