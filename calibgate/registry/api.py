@@ -159,11 +159,33 @@ def production_baseline(
     model = read_state(git, name).get(name)
     if model is not None:
         model.refuse_if_deprecated()  # not "nothing in production": that would invite --baseline none
+    _known_stage(git, model, stage)  # a typo ('prodution') read as 'nothing in production': first-model mode, open
     version = model.current(stage) if model else None
     if version is None:
         return None
     evidence = version_evidence(git, model.versions[version], verify_store=verify_store)
     return evidence.ref, evidence.evaluation, evidence.export
+
+
+def _known_stage(git: GitRepo, model, stage: str) -> None:
+    """``stage`` is one the project's policy declares or the registry has used; else RegistryError with the closest."""
+    import difflib
+
+    from calibgate.errors import CalibgateError
+    from calibgate.policy.loader import resolve_policy
+    from calibgate.registry.common import project_config
+
+    known = set(model.stages()) if model is not None else set()
+    try:
+        known |= set(resolve_policy(None, project_config(git)).declared_stages())
+    except CalibgateError:  # no readable policy here: the registry's own stages, and production, still count
+        pass
+    known.add(PRODUCTION)
+    if not isinstance(stage, str) or stage not in known:
+        close = difflib.get_close_matches(str(stage), sorted(known), n=1)
+        raise RegistryError(f"stage {stage!r} is neither declared by the policy nor used in the registry"
+                            + (f" (did you mean '{close[0]}'?)" if close else ""),
+                            fix=f"use one of: {', '.join(sorted(known))}")
 
 
 @dataclass(frozen=True)

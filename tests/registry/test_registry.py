@@ -331,3 +331,12 @@ def test_approvers_given_as_one_string_are_refused_not_spelled_out(project, appr
     with pytest.raises(RegistryError, match="evidence must be a list"):
         api.promote("router@v1.0.0", stage="production", approved_by=["alice", "bob"], evidence="shadow.json")
     assert local_tags(project) == tags
+
+
+def test_a_baseline_stage_nobody_declared_is_refused_not_read_as_empty(project):
+    """production_baseline(stage='prodution') returned None, 'nothing in production': a caller then gated in
+    first-model mode, on absolute thresholds only."""
+    api.register("runs/a")
+    with pytest.raises(RegistryError, match="stage 'prodution' is neither declared.*did you mean 'production'"):
+        api.production_baseline(project, "router", stage="prodution")
+    assert api.production_baseline(project, "router") is None  # declared, and nothing holds it yet
