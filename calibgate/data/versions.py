@@ -104,6 +104,13 @@ def ensure_pulled(root: Path, target: str | None, needed: list[Path]) -> bool:
     try:
         with quiet_dvc(), Repo(str(root)) as repo:
             repo.pull(targets=[str(root / f"{target}.dvc")])
+    except UnicodeError as exc:  # the machine's encoding, not the remote: a project path this locale cannot encode
+        from calibgate.errors import EnvironmentFailure
+
+        raise EnvironmentFailure(
+            f"could not restore {target} with 'dvc pull': a path is not text in this locale's encoding ({exc.reason})",
+            fix="run with PYTHONUTF8=1 (or LC_ALL=C.UTF-8), or move the project to a path that is valid UTF-8",
+        ) from None
     except Exception as exc:  # dvc raises many types; all mean the data could not be restored
         raise DataError(
             f"could not restore {target} with 'dvc pull' ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
