@@ -181,7 +181,7 @@ def test_a_seed_numpy_would_reject_is_a_config_error_in_the_api_too(tmp_path, mo
 
     monkeypatch.chdir(tmp_path)
     cal = _write(tmp_path / "cal.jsonl", GOOD)
-    with pytest.raises(ConfigError, match=f"seed {seed} is not an integer from 0"):
+    with pytest.raises(ConfigError, match=rf"seed=\.\.\.\): {seed} is outside 0\.\.4294967295"):
         api.plan(calibration=cal, seed=seed, fast=True, cache=False)
 
 
