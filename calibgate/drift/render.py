@@ -26,9 +26,11 @@ def suggestions_markdown(suggestions: Sequence[Suggestion | Mapping], *, limit: 
         "|---|---|---|---|",
     ]
     for s in list(suggestions)[:limit]:
-        r = s.record() if isinstance(s, Suggestion) else s
-        said = f"{inline(r['predicted'])} ({r['confidence']:.2f})" if r.get("predicted") is not None else "-"
-        lines.append(f"| {r['rank']} | {_cell(r['text'])} | {said} | {_cell(r['reason'])} |")
+        r = s.record() if isinstance(s, Suggestion) else s  # a record read back from drift.json: any JSON, escaped
+        confidence = r.get("confidence")
+        shown = f" ({confidence:.2f})" if isinstance(confidence, (int, float)) and not isinstance(confidence, bool) else ""
+        said = f"{inline(r['predicted'])}{shown}" if r.get("predicted") is not None else "-"
+        lines.append(f"| {inline(r.get('rank', ''))} | {_cell(str(r.get('text', '')))} | {said} | {_cell(str(r.get('reason', '')))} |")
     if len(suggestions) > limit:
         lines.append(f"\n…and {len(suggestions) - limit} more in the JSONL file.")
     return "\n".join(lines) + "\n"

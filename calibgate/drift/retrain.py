@@ -353,13 +353,33 @@ def _body(cfg, merge: MergeReport, data_md5, plan, record, incoming_rel, train_r
         "The gate runs on this PR like on any data change: it retrains with the plan below, evaluates against the "
         "production model and blocks a regression. Merge only when it passes; promotion still needs its approvals.",
     ]
-    if record is not None:  # the drift evidence, with the texts worth labeling next
-        lines += ["", "### Why: drift", "", record.body.strip()]
+    if record is not None:  # the drift evidence, with the texts worth labeling next: re-rendered from its fields
+        lines += ["", "### Why: drift", "", _drift_evidence(record)]
     plan_md = render_markdown(plan)
     if len(plan_md) > MAX_PLAN_CHARS:
         plan_md = plan_md[:MAX_PLAN_CHARS] + "\n\n…(plan cut; the gate's report has all of it)\n"
     lines += ["", "<details><summary>Plan on the merged data</summary>", "", plan_md.strip(), "", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _drift_evidence(record) -> str:
+    """The drift record's findings, rendered from its fields and escaped: its ``body`` is text in a file on disk, and
+    pasted as it stood, a hand-edited drift.json could put anything in the pull request."""
+    from calibgate.drift.render import suggestions_markdown
+    from calibgate.report.markdown import code, inline, num
+
+    lines = [
+        f"**{inline(record.summary, limit=400)}**",
+        "",
+        f"- domain classifier AUC {num(record.domain_auc)} (drifted above {num(record.domain_threshold)})",
+        f"- output shift p-value {num(record.output_p_value)} (alpha {num(record.alpha)})",
+        f"- reference: {inline(record.reference, limit=300)} ({record.n_reference:,} texts); production: "
+        f"{record.n_production:,} texts" + (f", served by {code(record.production_version)}" if record.production_version else ""),
+    ]
+    if record.moved_classes:
+        lines.append(f"- classes whose predicted share moved: {', '.join(code(c) for c in record.moved_classes[:20])}")
+    table = suggestions_markdown(record.suggestions)
+    return "\n".join(lines) + ("\n\n" + table.strip() if table else "")
 
 
 def _rows(text: str, path: Path) -> list[dict]:

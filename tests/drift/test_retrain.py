@@ -10,6 +10,7 @@ behind: no branch, no PR, no tag, a clean workspace.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -261,3 +262,27 @@ def test_a_retrain_killed_after_dvc_add_is_undone_by_the_next_one(project, gh):
     assert summary["restored"] == ["datasets.dvc", "datasets/train.jsonl"] and summary["added"] == 6
     assert {path: path.read_bytes() for path in before} == before
     assert git(project, "status", "--porcelain") == ""
+
+
+def test_the_pr_body_renders_a_drift_record_from_its_fields_not_its_stored_body(project, gh, tmp_path):
+    """retrain pasted drift.json's 'body' into the pull request as it stood: a hand-edited record could put an HTML
+    comment (hiding the rest), a mention or a link there. Its suggestions' fields are escaped too."""
+    from calibgate.drift.record import DriftRecord
+
+    label(project, "new.jsonl", rows(100, 6))
+    hostile = "</details><!-- @octocat [x](https://evil.example)"
+    record = DriftRecord(name="router", drifted=True, summary="drifted " + hostile, domain_auc=0.9, domain_threshold=0.75,
+                         alpha=0.05, moved_classes=[hostile], reference="train " + hostile, n_production=60,
+                         n_reference=100, body="BODY " + hostile,
+                         suggestions=[{"text": hostile, "rank": hostile, "reason": hostile, "predicted": hostile,
+                                       "confidence": "high"}])
+    out = tmp_path / "drift"
+    out.mkdir()
+    (out / "drift.json").write_text(record.model_dump_json())
+    result = CliRunner().invoke(cli, ["retrain", "--config", str(project / "calibgate.yaml"), "--dry-run", "--drift", str(out)])
+    assert result.exit_code == 0, result.output
+    body = result.stdout[result.stdout.index("### Why: drift"):]
+    body = body[:body.index("Plan on the merged data")]
+    outside_code = re.sub(r"`[^`\n]*`", "", body)
+    assert "BODY" not in body and "drifted" in body and "evil.example" in body
+    assert "<!--" not in outside_code and "@octocat" not in outside_code and "</details>" not in outside_code
