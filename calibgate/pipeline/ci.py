@@ -218,8 +218,13 @@ def _check_data(cfg: ProjectConfig) -> None:
 
 
 def _write(out_dir: Path, role: str, record: BaseModel | None) -> None:
+    """The record, or no file: a record this run did not make (no baseline) must not stay behind from an earlier run,
+    where post-report re-renders it beside this decision."""
+    path = out_dir / RECORD_FILES[role]
     if record is not None:
-        atomic_write_text(out_dir / RECORD_FILES[role], record.model_dump_json(indent=2) + "\n")
+        atomic_write_text(path, record.model_dump_json(indent=2) + "\n")
+    elif path.is_file() and not path.is_symlink():
+        path.unlink()
 
 
 def records_json(result: CiResult) -> str:

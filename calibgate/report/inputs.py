@@ -89,6 +89,9 @@ def _check_one_candidate(loaded: dict[str, BaseModel | None], manifest, paths: d
     if plan is not None and plan.content_sha256() != decision.plan_sha256:
         raise InputError(f"{paths['plan']} is not the plan the decision's checks read (its content digest is not the "
                          "decision's plan_sha256)", fix=fix)
+    if loaded.get("baseline_eval") is not None and decision.baseline is None:  # a stale file beside a first-model gate
+        raise InputError(f"the decision in {paths['decision']} was made against no baseline (first model), so "
+                         f"{paths['baseline_eval']} cannot be shown as its baseline", fix=fix + "; or leave the baseline out")
     named = {decision.candidate} if "@" not in decision.candidate else set()  # a registry version names no run id
     for role in ("candidate_eval", "export"):
         record = loaded.get(role)

@@ -206,3 +206,24 @@ def test_a_step_summary_that_cannot_be_a_file_is_refused_before_the_report_is_wr
     assert result.exit_code == 2, result.output
     assert "GITHUB_STEP_SUMMARY" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_baseline_beside_a_first_model_decision_is_refused(records, tmp_path):
+    """ci --baseline none left the previous run's baseline-evaluation.json in --out; the re-rendered report said
+    'against no baseline' over a table of deltas against it."""
+    first = tmp_path / "first.json"
+    first.write_text(decision("promote").model_copy(update={"baseline": None}).model_dump_json())
+    line = one_error_line(run(["report", "--decision", str(first), "--baseline-eval", str(records["base"])]))
+    assert "was made against no baseline" in line and "leave the baseline out" in line
+    assert run(["report", "--decision", str(first)]).exit_code == 0
+
+
+def test_ci_removes_a_record_it_did_not_make_from_out(tmp_path):
+    from calibgate.pipeline.ci import RECORD_FILES, _write
+
+    stale = tmp_path / RECORD_FILES["baseline_eval"]
+    stale.write_text(evaluation(seed=3).model_dump_json())  # an earlier ci's, against production
+    _write(tmp_path, "baseline_eval", None)  # this ci gated the first model
+    assert not stale.exists()
+    _write(tmp_path, "baseline_eval", evaluation(seed=3))
+    assert stale.exists()
