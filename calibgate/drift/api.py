@@ -58,6 +58,10 @@ def suggest_labels(
         raise ConfigError(f"--budget {budget} must be at least 1", fix="e.g. --budget 50")
     if comment and not repo:
         raise ConfigError("commenting the suggestions needs the repository", fix="pass --repo owner/name")
+    if comment and client is None:  # a missing token is exit 2 now, not after the scoring, with -o already written
+        from calibgate.github import GitHubClient
+
+        client = GitHubClient.from_env()
     if out is not None:
         check_outside_runs(out, what="--out", file=True)
     cfg = load_config(config)

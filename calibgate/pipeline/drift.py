@@ -90,6 +90,10 @@ def drift(
         raise ConfigError("no production sample configured", fix="pass --production prod.jsonl or set data.production")
     if not dry_run and not repo:
         raise ConfigError("opening a drift issue needs the repository", fix="pass --repo owner/name, or --dry-run")
+    if not dry_run and client is None:  # a missing token is exit 2 now, not after measuring, with --out already written
+        from calibgate.github import GitHubClient
+
+        client = GitHubClient.from_env()
     if out is not None:
         check_outside_runs(out, what="--out")
         check_outputs(Path(out))

@@ -68,3 +68,13 @@ def test_the_outputs_note_says_why_with_a_reference_given(project):
     assert "--reference replaces the production version" in result.outputs_note and "--model RUN" in result.outputs_note
     plain = api.drift(config=project / "calibgate.yaml", dry_run=True)
     assert "no production version in the registry" in plain.outputs_note
+
+
+def test_a_missing_token_is_refused_before_drift_measures_or_writes(project, monkeypatch):
+    """Without --dry-run the token was read only to open the issue: exit 2 with --out's three files already written."""
+    from calibgate.errors import ConfigError
+
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="GITHUB_TOKEN is not set"):
+        api.drift(config=project / "calibgate.yaml", repo="octo/models", out=project / "d")
+    assert not (project / "d").exists()

@@ -64,3 +64,13 @@ def test_suggest_labels_bad_pool_is_one_line(tmp_path, tiny_bert_dir):
     (tmp_path / "bad.jsonl").write_text('{"txt": "x"}\n')
     result = CliRunner().invoke(cli, ["suggest-labels", "--config", str(config), "--pool", str(tmp_path / "bad.jsonl")])
     assert result.exit_code == 2 and "missing key 'text'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_token_is_refused_before_anything_is_scored_or_written(tmp_path, tiny_bert_dir, monkeypatch):
+    """--comment checked the token only when posting: exit 2 with -o already written, after all the scoring."""
+    config = _project(tmp_path, tiny_bert_dir)
+    out = tmp_path / "to-label.jsonl"
+    args = ["suggest-labels", "--config", str(config), "--pool", str(tmp_path / "pool.jsonl"), "--budget", "3",
+            "--comment", "--repo", REPO, "-o", str(out)]
+    result = CliRunner().invoke(cli, args, env={"GITHUB_TOKEN": None})
+    assert result.exit_code == 2 and "GITHUB_TOKEN is not set" in result.stderr and not out.exists()
