@@ -346,6 +346,7 @@ def _sealed_run(tmp_path: Path) -> Path:
     (lambda run, tmp: ["ci", "--out", str(run / "ci")], "--out"),
     (lambda run, tmp: ["bench", "regret", str(tmp), "-o", str(run / "r.md")], "-o"),
     (lambda run, tmp: ["bench", "regret", str(tmp), "--cache-dir", str(run / "cache")], "--cache-dir"),
+    (lambda run, tmp: ["bench", "regret", str(tmp), "--write-priors", str(run / "priors.json")], "--write-priors"),
 ])
 def test_an_output_inside_a_sealed_run_is_refused_and_the_run_keeps_its_files(tmp_path, monkeypatch, build_args, option):
     """A file written under a run is one its manifest does not cover: every later load refused the run as tampered.
@@ -395,6 +396,26 @@ def test_bench_regret_refuses_a_cache_it_cannot_write_before_training(tmp_path):
         (tmp_path / name).write_text('{"text": "a", "label": "x"}\n')
     (tmp_path / "afile").write_text("x")
     refused(["bench", "regret", str(tmp_path), "--quick", "--cache-dir", str(tmp_path / "afile" / "cache")], "afile is a file")
+
+
+@pytest.mark.parametrize("option, target, needle", [
+    ("-o", "afile/r.md", "afile is a file"),
+    ("-o", "results.json", "which would overwrite it"),
+    ("-o", "o3/r.md", "o3/r.json is a directory"),
+    ("--write-priors", "afile/priors.json", "afile is a file"),
+    ("--write-priors", "dangling", "is a symlink"),
+])
+def test_bench_regret_checks_what_it_writes_at_the_end_before_it_trains(tmp_path, option, target, needle):
+    """-o and --write-priors were written only after the whole benchmark: a target that could not be written, or the
+    raw JSON landing on the markdown's own name (-o results.json), lost or overwrote hours of results."""
+    for name in ("train.jsonl", "test.jsonl"):
+        (tmp_path / name).write_text('{"text": "a", "label": "x"}\n')
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "o3" / "r.json").mkdir(parents=True)
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    refused(["bench", "regret", str(tmp_path), "--quick", "--cache-dir", str(tmp_path / "cache"), option,
+             str(tmp_path / target)], needle)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_bench_regret_refuses_a_data_set_named_twice(tmp_path):

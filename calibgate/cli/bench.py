@@ -71,8 +71,20 @@ def regret(datasets, quick, full_size, test_size, sizes, seeds, cache_dir, outpu
 
     check_outside_runs(cache_dir, what="--cache-dir")  # before the probe below writes anything into a sealed run
     check_writable_dir(cache_dir)  # before hours of training: a cache that cannot be written would lose them all
+    from calibgate.paths import check_file_target
+
+    targets = []  # every file the benchmark writes at its end, checked now: hours of training must not end in a refusal
     if output is not None:
-        check_outside_runs(output, what="-o", file=True)
+        if output.suffix == ".json":
+            raise ConfigError(f"-o {output}: the raw JSON goes beside the markdown as {output.with_suffix('.json').name}, "
+                              "which would overwrite it", fix="name the markdown file, e.g. -o RESULTS-regret.md")
+        targets += [("-o", output), ("-o", output.with_suffix(".json"))]
+    if write_priors is not None:
+        targets.append(("--write-priors", Path(write_priors)))
+    for what, target in targets:
+        check_outside_runs(target, what=what, file=True)
+        check_file_target(target)
+        check_writable_dir(target.parent)
 
     for d in datasets:
         for split in ("train.jsonl", "test.jsonl"):

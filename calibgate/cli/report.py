@@ -18,7 +18,7 @@ from calibgate.cli._common import (
 EPILOG = """\b
 Examples:
   calibgate report --decision decision.json --run runs/20261122-lora8 -o report.md
-  calibgate report --decision decision.json --plan plan.json --baseline-eval base.json --summary
+  calibgate report --decision decision.json --plan runs/latest/plan.json --baseline-eval base.json --summary
   calibgate report --records calibgate-report -o report.md      # what 'calibgate ci' wrote
   calibgate report --decision decision.json --post --repo octo/models --pr 42   # needs GITHUB_TOKEN
 
@@ -31,7 +31,9 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.command("report", epilog=EPILOG)
 @click.option("--decision", "decision_path", type=_FILE, help="Gate decision JSON ('calibgate gate --json').")
 @click.option(
-    "--plan", "plan_path", type=_FILE, help="Plan JSON ('calibgate plan --json'): signals, reasons, suspects, curve."
+    "--plan", "plan_path", type=_FILE,
+    help="The plan the gate read: the run's plan.json (or ci --out's), as the decision's plan_sha256 names it; a fresh "
+         "'calibgate plan --json' is another plan (its time stamps differ) and is refused.",
 )
 @click.option("--candidate-eval", type=_FILE, help="The candidate's evaluation.json.")
 @click.option("--baseline-eval", type=_FILE, help="The production model's evaluation.json, for deltas.")
