@@ -37,7 +37,7 @@ from calibgate.registry.records import EVIDENCE_DIR, EVIDENCE_RUN_FILES, Version
 from calibgate.registry.state import read_state
 from calibgate.registry.common import (  # noqa: F401 - re-exported
     PRODUCTION, StageAssignment, StageEventInfo, VerifyResult, VersionDetail, VersionInfo, event_info, version_info,
-    model_state, open_repo, resolve_ref, find_version,
+    default_name, model_state, open_repo, resolve_ref, find_version,
 )
 from calibgate.registry.registration import register  # noqa: F401 - re-exported
 from calibgate.registry.stages import deprecate, promote, rollback  # noqa: F401 - re-exported
@@ -53,6 +53,8 @@ __all__ = [
 def list_versions(name: str | None = None, *, repo: str | Path | GitRepo | None = None) -> list[VersionInfo]:
     """Every registered version (of ``name``, or of all models), oldest first by semver."""
     git = open_repo(repo)
+    if name is not None:
+        name = default_name(name, git)  # a malformed name ('../x', 'router@v1.0.0') is refused, not 'no versions'
     return [version_info(model, v) for _, model in sorted(read_state(git, name).items()) for v in model.sorted_versions()]
 
 

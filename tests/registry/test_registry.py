@@ -340,3 +340,10 @@ def test_a_baseline_stage_nobody_declared_is_refused_not_read_as_empty(project):
     with pytest.raises(RegistryError, match="stage 'prodution' is neither declared.*did you mean 'production'"):
         api.production_baseline(project, "router", stage="prodution")
     assert api.production_baseline(project, "router") is None  # declared, and nothing holds it yet
+
+
+@pytest.mark.parametrize("name", ["../../etc", "router@v1.0.0", "a//b"])
+def test_listing_a_malformed_model_name_is_refused_not_empty(project, name):
+    """registry list --name '../../etc' printed 'no versions registered' (exit 0) where show, pull and rollback refuse."""
+    with pytest.raises(RegistryError, match="is not valid for gto"):
+        api.list_versions(name, repo=project)
