@@ -559,3 +559,17 @@ def test_a_cache_directory_inside_a_sealed_run_is_refused(tmp_path, monkeypatch)
     before = sorted(p.name for p in run.rglob("*"))
     refused(["plan", "--fast", "--calibration", "cal.jsonl"], "CALIBGATE_CACHE_DIR ", "inside the sealed run")
     assert sorted(p.name for p in run.rglob("*")) == before
+
+
+@pytest.mark.parametrize("kind", ["symlink", "file"])
+def test_ci_refuses_a_baseline_run_target_it_could_not_replace_before_training(tmp_path, monkeypatch, kind):
+    """ci removes and restores <out>/baseline-run only after training: a symlink or file there was an internal error
+    (rmtree) at the end."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "report"
+    out.mkdir()
+    if kind == "symlink":
+        (out / "baseline-run").symlink_to(tmp_path)
+    else:
+        (out / "baseline-run").write_text("x")
+    refused(["ci", "--out", str(out)], "baseline-run is a symlink or a file")

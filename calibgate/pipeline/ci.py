@@ -80,6 +80,10 @@ def run_ci(
     check_outside_runs(out, what="--out")
     for file in (*RECORD_FILES.values(), REPORT_FILE):  # a link there was written through, after minutes of training
         check_file_target(Path(out) / file)
+    restored = Path(out) / "baseline-run"  # removed and restored when production is re-evaluated, after training
+    if restored.is_symlink() or (restored.exists() and not restored.is_dir()):
+        raise ConfigError(f"{restored} is a symlink or a file, where ci restores the production run",
+                          fix=f"remove {restored}, or pass another --out")
     cfg = load_config(config, required=True)
     applied = resolve_policy(policy, cfg)  # a bad policy fails here, before minutes of training
     policy_path = Path(applied.source)
