@@ -179,6 +179,9 @@ def resolve_ref(ref: str, name: str | None, git: GitRepo) -> tuple[str, str]:
             raise RegistryError(f"'{ref}' is not a version reference", fix="write name@vX.Y.Z, e.g. model@v1.0.0") from None
         if tag.kind != "version" or tag.counter is not None:
             raise RegistryError(f"'{ref}' is not a version reference", fix="write name@vX.Y.Z, e.g. model@v1.0.0")
+        if name is not None and name != tag.name:  # two names for one command: neither may win silently
+            raise RegistryError(f"'{ref}' names model {tag.name}, but --name says {name}",
+                                fix=f"drop --name, or pass the version alone: {tag.version}")
         return tag.name, tag.version  # type: ignore[return-value]
     if is_valid_version(ref):
         return default_name(name, git), ref

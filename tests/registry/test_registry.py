@@ -347,3 +347,11 @@ def test_listing_a_malformed_model_name_is_refused_not_empty(project, name):
     """registry list --name '../../etc' printed 'no versions registered' (exit 0) where show, pull and rollback refuse."""
     with pytest.raises(RegistryError, match="is not valid for gto"):
         api.list_versions(name, repo=project)
+
+
+def test_a_ref_and_a_name_that_disagree_are_refused(project):
+    """registry show router@v1.0.0 --name other ignored --name without a word."""
+    api.register("runs/a")
+    with pytest.raises(RegistryError, match="names model router, but --name says other"):
+        api.show_version("router@v1.0.0", name="other")
+    assert api.show_version("router@v1.0.0", name="router").version == "v1.0.0"
