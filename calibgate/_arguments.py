@@ -15,16 +15,17 @@ import os
 from typing import Any, Callable
 
 from calibgate.errors import ConfigError
-from calibgate.settings import MAX_BOOTSTRAP, MAX_SEED, MAX_TARGET_SIZE, MAX_THREADS
+from calibgate.records.thresholds import MAX_LORA_RANK
+from calibgate.settings import MAX_BATCH, MAX_BOOTSTRAP, MAX_SEED, MAX_TARGET_SIZE, MAX_THREADS
 
 PATHS = frozenset({
     "calibration", "production", "model", "test", "config", "policy", "plan", "train_path", "runs_dir", "run_dir",
     "candidate", "baseline", "repo", "dest", "log", "evaluation", "drift", "out", "output", "reference", "write_priors",
 })
 INTS = {  # name -> (lowest, highest); None allowed where the default is None
-    "batch_size": (1, 65_536), "seed": (0, MAX_SEED), "folds": (2, 50), "bootstrap": (0, MAX_BOOTSTRAP),
+    "batch_size": (1, MAX_BATCH), "seed": (0, MAX_SEED), "folds": (2, 50), "bootstrap": (0, MAX_BOOTSTRAP),
     "latency_runs": (0, 100_000), "top_k": (1, 100_000), "target_size": (1, MAX_TARGET_SIZE), "epochs": (1, 10_000),
-    "threads": (1, MAX_THREADS), "lora_rank": (1, 4096), "max_chars": (2000, 65_536), "pr": (1, 2**31 - 1),
+    "threads": (1, MAX_THREADS), "lora_rank": (1, MAX_LORA_RANK), "max_chars": (2000, 65_536), "pr": (1, 2**31 - 1),
 }
 STRINGS = frozenset({"ref", "name", "stage", "version", "reason", "message", "remote", "dvc_remote", "store", "run_id",
                      "policy_base", "candidate_id", "baseline_id", "strategy", "command"})

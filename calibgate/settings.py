@@ -22,6 +22,7 @@ CONFIG_SCHEMA_VERSION = 1
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit
 MAX_BOOTSTRAP = 100_000  # resamples: past this the intervals stop changing and an evaluation takes hours
 MAX_TARGET_SIZE = 10_000_000  # labeled examples: the --target-size option's bound too
+MAX_BATCH = 65_536  # texts per batch: the --batch-size options' bound and the Python API's
 # a registry model name (the gto rule): git tags are name@vX.Y.Z, so calibgate.yaml's name is checked when it is read
 MODEL_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
 MAX_MODEL_NAME = 128  # characters: each '/'-part of a tag must stay a file name git can write

@@ -297,8 +297,8 @@ def _hold_closed_streams() -> None:
     """With fd 1 or 2 closed, Python sets sys.stdout (sys.stderr) to None: click.echo then printed nothing and the
     command exited 0 (a gate's --json lost, 'never 0 on failure' broken), cleanlab's sys.stdout.flush() crashed plan,
     and the next file opened would have taken fd 1 and received the output; a closed stdin crashed click. /dev/null
-    holds each closed descriptor,
-    stdout's writes fail (exit 3); stderr never fails a write (there is nowhere else to report to: the exit code says)."""
+    holds each closed descriptor, stdout's writes fail (exit 3), and stderr never fails a write (there is nowhere else
+    to report to: the exit code says)."""
     for fd, stream in ((0, sys.stdin), (1, sys.stdout), (2, sys.stderr)):
         if stream is None:
             held = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)

@@ -12,13 +12,13 @@ import functools
 
 import click
 
-from calibgate.settings import MAX_BOOTSTRAP, MAX_SEED, MAX_TARGET_SIZE, MAX_THREADS
+from calibgate.settings import MAX_BATCH, MAX_BOOTSTRAP, MAX_SEED, MAX_TARGET_SIZE, MAX_THREADS
 
 # Every numeric option has both bounds: a value past them is a usage error (exit 2) here, not a crash, a hang or an
 # allocation of terabytes somewhere below.
 SEED = click.IntRange(0, MAX_SEED)  # numpy's and torch's seeds are unsigned 32-bit
 THREADS = click.IntRange(1, MAX_THREADS)
-BATCH = click.IntRange(1, 65_536)
+BATCH = click.IntRange(1, MAX_BATCH)
 RESAMPLES = click.IntRange(0, MAX_BOOTSTRAP)
 COUNT = click.IntRange(1, MAX_TARGET_SIZE)  # example counts and request limits
 
