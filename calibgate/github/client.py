@@ -4,7 +4,9 @@ Follows GitHub's REST conventions (docs.github.com/rest): ``Accept:
 application/vnd.github+json``, ``X-GitHub-Api-Version``, a ``User-Agent``,
 pagination by ``Link: <...>; rel="next"`` headers, and rate limits reported by
 ``x-ratelimit-remaining`` / ``retry-after``. The token is only ever sent to the
-host of ``api_url``: redirects and pagination links elsewhere are refused.
+origin of ``api_url`` (its scheme, host and port): redirects and pagination
+links elsewhere, or from https to http, are refused, and only reads follow a
+redirect.
 """
 
 from __future__ import annotations
@@ -80,14 +82,45 @@ def validate_sha(sha: Any) -> str:
     return sha
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: the token goes only where api_url's origin is.
+
+    A netloc compared as text let ``https://host`` hand the token to ``http://host`` (port 80, in clear text)."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # a malformed port matches no origin
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port if port is not None else {"http": 80, "https": 443}.get(scheme)
+
+
+def _elsewhere(url: str, base: str) -> str | None:
+    """Why ``url`` is not on ``base``'s origin (scheme, host and port), or None when it is."""
+    (scheme, host, port), (base_scheme, base_host, base_port) = _origin(url), _origin(base)
+    if (host, port) != (base_host, base_port):
+        return "another host"
+    if scheme != base_scheme:
+        return f"{scheme}:// instead of {base_scheme}://"
+    return None
+
+
 class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only on the API host, so the token never travels elsewhere."""
+    """Follow redirects of reads only, and only on the API's origin, so the token never travels elsewhere."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+        method, path = req.get_method(), urllib.parse.urlsplit(req.full_url).path
+        if where := _elsewhere(newurl, req.full_url):
             raise GitHubUnavailableError(
-                f"GitHub API redirected {req.get_method()} {urllib.parse.urlsplit(req.full_url).path} to another host",
-                fix="check GITHUB_API_URL",
+                f"GitHub API redirected {method} {path} to {where}", fix="check GITHUB_API_URL", status=code,
+            )
+        if method not in ("GET", "HEAD"):
+            # urllib turns a redirected POST into a GET of the new address, whose answer then read as the write's
+            # own ('comment created' for a comment never posted); GitHub's redirects say to repeat a write there
+            raise GitHubAccessError(
+                f"GitHub API redirected {method} {path} ({code}) to {_path(newurl)[:120]}: a write is not repeated at "
+                "another address",
+                fix="if the repository was renamed or moved, pass its new owner/name; else check GITHUB_API_URL",
                 status=code,
             )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -220,9 +253,10 @@ class GitHubClient:
 
     def _url(self, path: str, params: Mapping[str, Any] | None) -> str:
         if path.startswith(("http://", "https://")):
-            if urllib.parse.urlsplit(path).netloc != urllib.parse.urlsplit(self.api_url).netloc:
+            if _elsewhere(path, self.api_url):  # a pagination link to http:// of an https API sent the token in clear
+                parts = urllib.parse.urlsplit(path)
                 raise GitHubUnavailableError(
-                    f"GitHub API pointed to {urllib.parse.urlsplit(path).netloc}, not {self.api_url}",
+                    f"GitHub API pointed to {parts.scheme}://{parts.netloc}, not {self.api_url}",
                     fix="check GITHUB_API_URL",
                 )
             url = path

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from calibgate.github import GitHubClient, GitHubUnavailableError, upsert_comment
+from calibgate.github import GitHubAccessError, GitHubClient, GitHubUnavailableError, upsert_comment
 from calibgate.github.client import MAX_RESPONSE_BYTES
 from calibgate.github.comments import marker
 from calibgate.github.issues import open_or_comment_issue
@@ -151,3 +151,116 @@ def test_an_issue_list_whose_number_is_not_one_is_refused(hostile):
     client = hostile(_json(200, [{"number": "7", "body": mark, "state": "open"}]))
     with pytest.raises(GitHubUnavailableError, match="no positive integer 'number'"):
         open_or_comment_issue(client, REPO, title="t", body=mark + "\nx", mark=mark)
+
+
+class _TlsOrPlain:
+    """One port on 127.0.0.1 speaking https (a self-signed certificate, trusted through SSL_CERT_FILE) and noting every
+    request that arrives in clear text instead: a token sent there has crossed the network readable."""
+
+    def __init__(self, tmp_path, answer):
+        import datetime
+        import ipaddress
+        import socket
+        import ssl
+
+        x509 = pytest.importorskip("cryptography.x509")
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(1)
+                .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+        self.cert = tmp_path / "cert.pem"
+        self.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        keyfile = tmp_path / "key.pem"
+        keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(self.cert, keyfile)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.answer, self.plain, self.tls = answer, [], []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                if conn.recv(1, socket.MSG_PEEK) != b"\x16":  # not a TLS handshake: a request in clear text
+                    self.plain.append(conn.recv(65536))
+                    conn.close()
+                    continue
+                tls = self.context.wrap_socket(conn, server_side=True)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += tls.recv(65536)
+                self.tls.append(head)
+                tls.sendall(self.answer(self))
+                tls.close()
+            except OSError:
+                conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("answer", ["link", "redirect"])
+def test_the_token_never_leaves_an_https_api_for_http_on_its_host(tmp_path, monkeypatch, answer):
+    """Before: origins were compared by netloc alone, so an https API whose pagination link or redirect said http://
+    on the same host (a GitHub Enterprise behind a TLS proxy writes such links) got the token sent in clear text."""
+    def page(server):
+        if answer == "link":
+            head = f'HTTP/1.1 200 OK\r\nLink: <http://127.0.0.1:{server.port}/next?page=2>; rel="next"\r\n'
+        else:
+            head = f"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{server.port}/moved\r\n"
+        return (head + "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]").encode()
+
+    server = _TlsOrPlain(tmp_path, page)
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
+    try:
+        client = GitHubClient("s3cret-t0ken", api_url=server.url, timeout=3, deadline=10, retries=0, backoff=0)
+        with pytest.raises(GitHubUnavailableError, match="http://") as info:
+            client.list_issue_comments(REPO, 1)
+        assert "\n" not in str(info.value) and "s3cret" not in str(info.value)
+        assert len(server.tls) == 1 and b"Bearer s3cret-t0ken" in server.tls[0]  # the first page went over TLS
+        assert server.plain == []
+    finally:
+        server.close()
+
+
+def test_a_redirected_write_is_refused_not_read_back_as_done(hostile):
+    """Before: urllib turned a POST redirected with 302 into a GET of the new address, and its answer (an object with
+    an id) was taken as the new comment's: 'comment created', exit 0, for a comment GitHub never took. GitHub's
+    redirects of a write say to repeat it at the new address (a renamed repository)."""
+    seen = []
+
+    def answer(handler):
+        seen.append(handler.command)
+        if handler.command == "POST":
+            handler.rfile.read(int(handler.headers["Content-Length"]))
+            handler.send_response(302)
+            handler.send_header("Location", "/repos/octo/renamed/issues/comments/5")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        listing = handler.path.startswith(f"/repos/{REPO}/issues/7/comments")
+        _json(200, [] if listing else {"id": 5, "html_url": "http://x/5"})(handler)
+
+    client = hostile(answer)
+    with pytest.raises(GitHubAccessError, match=r"redirected POST .* \(302\) .* a write is not repeated") as info:
+        upsert_comment(client, REPO, 7, marker("m") + "\nhello")
+    assert info.value.exit_code == 2 and "new owner/name" in info.value.fix
+    assert seen == ["GET", "POST"]  # the comment list, the write; never a GET taken for the write's answer
+
