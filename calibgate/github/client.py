@@ -6,11 +6,12 @@ pagination by ``Link: <...>; rel="next"`` headers, and rate limits reported by
 ``x-ratelimit-remaining`` / ``retry-after``. The token is only ever sent to the
 origin of ``api_url`` (its scheme, host and port): redirects and pagination
 links elsewhere, or from https to http, are refused, and only reads follow a
-redirect.
+redirect. An answer that is not HTTP, or not the REST API's, is one line.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -215,6 +216,17 @@ class GitHubClient:
                 raise GitHubUnavailableError(
                     f"cannot reach the GitHub API at {self.api_url} ({reason})",
                     fix="check the network and GITHUB_API_URL",
+                ) from None
+            except http.client.HTTPException as exc:  # not HTTP: a bad status line, over-long or too many headers, a
+                # body cut short; none is an OSError, and each was an internal error
+                if attempt + 1 < attempts:
+                    time.sleep(self.backoff * 2**attempt)
+                    continue
+                detail = " ".join(str(exc).split())[:80]
+                raise GitHubUnavailableError(
+                    f"GitHub API: {method} {_path(url)}: the answer is not valid HTTP ({type(exc).__name__}"
+                    + (f": {detail})" if detail else ")"),
+                    fix="retry; check GITHUB_API_URL points at the GitHub REST API",
                 ) from None
             if not failed:
                 return response
@@ -492,6 +504,17 @@ def _path(url: str) -> str:
     return urllib.parse.urlsplit(url).path or url
 
 
+def _reset_time(reset: str) -> str:
+    """``x-ratelimit-reset`` (unix seconds) as "at" a UTC time of day, or "later": a value no clock reads ('²', which
+    isdigit() takes, or a year past 9999) is no reason for an internal error."""
+    if not re.fullmatch(r"[0-9]{1,12}", reset.strip()):
+        return "later"
+    try:
+        return datetime.fromtimestamp(int(reset), tz=timezone.utc).strftime("at %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "later"
+
+
 def _http_error(method: str, url: str, response: Response) -> Exception:
     """Map an HTTP error answer to one line naming the call, the status and the fix."""
     data = response.data if isinstance(response.data, dict) else {}
@@ -499,20 +522,22 @@ def _http_error(method: str, url: str, response: Response) -> Exception:
     where = f"GitHub API: {method} {_path(url)} answered {response.status}" + (f" ({detail})" if detail else "")
     status, headers = response.status, response.headers
     if status in (403, 429) and headers.get("x-ratelimit-remaining") == "0":
-        reset = headers.get("x-ratelimit-reset", "")
-        when = (
-            datetime.fromtimestamp(int(reset), tz=timezone.utc).strftime("%H:%M:%S UTC") if reset.isdigit() else "later"
-        )
+        when = _reset_time(headers.get("x-ratelimit-reset", ""))
         return GitHubRateLimitError(
-            f"{where}: rate limit exhausted, it resets at {when}",
+            f"{where}: rate limit exhausted, it resets {when}",
             fix="wait, or use a token with a higher limit",
             status=status,
         )
     if status == 429 or (status == 403 and ("retry-after" in headers or "rate limit" in detail.lower())):
-        after = headers.get("retry-after", "60")
+        after = headers.get("retry-after", "60").strip()
         return GitHubRateLimitError(
-            f"{where}: secondary rate limit hit", fix=f"retry after {after} seconds", status=status
+            f"{where}: secondary rate limit hit",
+            fix=f"retry after {after} seconds" if re.fullmatch(r"[0-9]{1,9}", after) else "retry in a minute or later",
+            status=status,
         )
+    if 300 <= status < 400:  # urllib follows a redirect at most 10 times, and not in a loop; an API never needs that
+        return GitHubUnavailableError(f"{where}: a redirect that was not followed (a loop, or too many in a row)",
+                                      fix="check GITHUB_API_URL points at the GitHub REST API", status=status)
     if status >= 500:
         return GitHubUnavailableError(where, fix="GitHub is failing; retry later (githubstatus.com)", status=status)
     fixes = {

@@ -264,3 +264,56 @@ def test_a_redirected_write_is_refused_not_read_back_as_done(hostile):
     assert info.value.exit_code == 2 and "new owner/name" in info.value.fix
     assert seen == ["GET", "POST"]  # the comment list, the write; never a GET taken for the write's answer
 
+
+def _raw(data: bytes):
+    def answer(handler):
+        handler.wfile.write(data)
+        handler.close_connection = True
+    return answer
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"garbage, not HTTP\r\n\r\n", "BadStatusLine"),
+    (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000 + b"\r\nContent-Length: 2\r\n\r\n[]", "LineTooLong"),
+    (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: a\r\n" % i for i in range(200)) + b"Content-Length: 2\r\n\r\n[]",
+     "more than 100 headers"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "IncompleteRead"),  # a chunked body cut short
+])
+def test_an_answer_that_is_not_http_is_one_line_not_an_internal_error(hostile, data, words):
+    """Before: http.client's errors (none is an OSError) escaped the client: 'internal error: BadStatusLine' (exit 3,
+    'report it') for a GITHUB_API_URL that points at something else than an HTTP server."""
+    client = hostile(_raw(data))
+    with pytest.raises(GitHubUnavailableError, match=f"not valid HTTP .*{words}") as info:
+        client.list_issue_comments(REPO, 1)
+    assert "\n" not in str(info.value) and info.value.exit_code == 3
+
+
+@pytest.mark.parametrize("reset", ["99999999999999999", "\u00b2"])  # past year 9999; a digit to isdigit(), not to int()
+def test_a_rate_limit_reset_no_clock_reads_is_later_not_an_internal_error(hostile, reset):
+    def limited(handler):
+        body = b'{"message": "API rate limit exceeded"}'
+        handler.send_response(403)
+        handler.send_header("x-ratelimit-remaining", "0")
+        handler.send_header("x-ratelimit-reset", reset)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    from calibgate.github import GitHubRateLimitError
+
+    with pytest.raises(GitHubRateLimitError, match="rate limit exhausted, it resets later"):
+        hostile(limited).list_issue_comments(REPO, 1)
+
+
+def test_a_redirect_loop_is_the_server_not_bad_input(hostile):
+    """Before: urllib's give-up on a loop surfaced as 'answered 302; fix: see the message' with exit 2, blaming the
+    user's input for the server's answer."""
+    def loop(handler):
+        handler.send_response(302)
+        handler.send_header("Location", handler.path)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with pytest.raises(GitHubUnavailableError, match="302: a redirect that was not followed") as info:
+        hostile(loop).list_issue_comments(REPO, 1)
+    assert info.value.exit_code == 3
