@@ -257,6 +257,14 @@ def test_an_export_record_with_impossible_figures_is_refused(edit, needle):
     ({"GITHUB_API_URL": "http://127.0.0.1:9/x y"}, "GITHUB_API_URL"),
     ({"GITHUB_API_URL": "file:///etc"}, "GITHUB_API_URL"),
     ({"GITHUB_TOKEN": "x\ny"}, "GITHUB_TOKEN holds a line break"),
+    # each was an internal error at the first request: http.client cannot encode them, nor the socket the host
+    ({"GITHUB_TOKEN": "t\u00f6k\u20acn"}, "GITHUB_TOKEN holds a character outside ASCII"),
+    ({"GITHUB_API_URL": "http://127.0.0.1:9/\u00e4"}, "GITHUB_API_URL"),
+    ({"GITHUB_API_URL": "http://a..b"}, "GITHUB_API_URL"),
+    ({"GITHUB_API_URL": "http://."}, "GITHUB_API_URL"),
+    # a query swallowed every path appended to it; credentials in the URL went to the host lookup
+    ({"GITHUB_API_URL": "http://127.0.0.1:9/api?x=1"}, "GITHUB_API_URL"),
+    ({"GITHUB_API_URL": "http://user:pw@127.0.0.1:9"}, "GITHUB_API_URL"),
 ])
 def test_bad_github_settings_are_bad_input_not_internal_errors(env, needle):
     from calibgate.errors import ConfigError

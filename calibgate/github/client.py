@@ -128,18 +128,24 @@ class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def _check_api_url(url: str) -> None:
-    """An http(s) URL with a host and no spaces (file:// would read local files, a bad IPv6 literal crashed urllib)."""
+    """An http(s) URL of a host, in ASCII, with no spaces, user, query or fragment: file:// would read local files, a
+    bad IPv6 literal crashed urllib, and a host or path urllib cannot encode ('http://a..b', '/ä') was an internal
+    error at the first request; a query or fragment would swallow every path appended to it."""
     from urllib.parse import urlsplit
 
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
-    except ValueError:
+        ok = (parts.scheme in ("http", "https") and bool(parts.hostname) and url.isascii()
+              and not any(c.isspace() or c in "@?#" for c in url))
+        if ok:
+            parts.hostname.encode("idna")  # an empty or over-long label ('a..b') is refused here, not in the socket
+    except (ValueError, UnicodeError):
         ok = False
     if not ok:
         raise ConfigError(f"GITHUB_API_URL {url[:80]!r} is not an http(s) URL of a host",
-                          fix="unset it (https://api.github.com) or set it to your GitHub Enterprise API, e.g. https://ghe.example.com/api/v3")
+                          fix="unset it (https://api.github.com) or set it to your GitHub Enterprise API, e.g. "
+                              "https://ghe.example.com/api/v3 (ASCII: a host in punycode, no user, query or fragment)")
 
 
 class GitHubClient:
@@ -165,6 +171,9 @@ class GitHubClient:
             raise ConfigError("no GitHub token given", fix="set GITHUB_TOKEN (in a workflow: secrets.GITHUB_TOKEN)")
         if not token.isprintable():  # a line break or control character would forge a header
             raise ConfigError("GITHUB_TOKEN holds a line break or control character", fix="set GITHUB_TOKEN to the token alone")
+        if not token.isascii():  # http.client cannot send '€' in a header: an internal error at the first request
+            raise ConfigError("GITHUB_TOKEN holds a character outside ASCII, which no GitHub token has",
+                              fix="set GITHUB_TOKEN to the token alone")
         _check_api_url(api_url)
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout  # seconds one read may wait
