@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from calibgate.errors import ConfigError
-from calibgate.paths import path_error
+from calibgate.paths import path_error, special_file
 from calibgate.records.decision import GateDecision
 
 _LEVEL = {"FAIL": "error", "ERROR": "error", "WARN": "warning"}
@@ -50,8 +50,9 @@ def annotations(decision: GateDecision) -> list[str]:
 def step_summary_path(env: Mapping[str, str] | None = None) -> Path | None:
     """``$GITHUB_STEP_SUMMARY`` checked before anything is written: None when unset, ConfigError when it cannot be a file.
 
-    Commands check it first, so a variable that names a directory or a missing
-    folder stops them before they write a report or records, not after.
+    Commands check it first, so a variable that names a directory, a FIFO, a
+    device or a missing folder stops them before they write a report or
+    records, not after.
     """
     env = os.environ if env is None else env
     target = env.get("GITHUB_STEP_SUMMARY")
@@ -61,6 +62,8 @@ def step_summary_path(env: Mapping[str, str] | None = None) -> Path | None:
     fix = "point GITHUB_STEP_SUMMARY at a file you can write"
     if path.is_dir():
         raise ConfigError(f"GITHUB_STEP_SUMMARY names a directory: {path}", fix=fix)
+    if kind := special_file(path):  # a FIFO without a reader held the append open for ever (a hung CI job)
+        raise ConfigError(f"GITHUB_STEP_SUMMARY names {kind}, not a file: {path}", fix=fix)
     if not path.parent.is_dir():
         raise ConfigError(f"GITHUB_STEP_SUMMARY is in a folder that does not exist: {path}", fix=fix)
     if not os.access(path if path.exists() else path.parent, os.W_OK):
@@ -112,6 +115,8 @@ def event_pull_number(env: Mapping[str, str] | None = None) -> int | None:
 
     env = os.environ if env is None else env
     if not env.get("GITHUB_EVENT_NAME", "").startswith("pull_request") or not env.get("GITHUB_EVENT_PATH"):
+        return None
+    if special_file(env["GITHUB_EVENT_PATH"]):  # a FIFO would block the read for ever; /dev/zero would never end
         return None
     try:
         event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))

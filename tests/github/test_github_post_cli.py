@@ -141,3 +141,32 @@ def test_an_event_file_of_another_shape_is_no_pr_number_not_a_crash(gh, tmp_path
     assert result.exit_code == 2, result.output
     assert "internal error" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "--pr" in result.stderr and gh.state.comments == {}
+
+
+def test_an_event_path_that_is_a_fifo_is_no_event_not_a_hang(gh, tmp_path):
+    """Before: GITHUB_EVENT_PATH was read without asking what it is, so a FIFO without a writer blocked the command for
+    ever. Here a writer waits for a reader, so without the check the event's PR number was read through the pipe."""
+    import os
+    import threading
+
+    path = tmp_path / "decision.json"
+    path.write_text(decision("block").model_dump_json())
+    fifo = tmp_path / "event.json"
+    os.mkfifo(fifo)
+
+    def write_event():
+        with open(fifo, "w") as fh:  # blocks until a reader opens the pipe
+            fh.write('{"pull_request": {"number": 12}}')
+
+    writer = threading.Thread(target=write_event, daemon=True)
+    writer.start()
+    try:
+        result = invoke(gh, ["report", "--decision", str(path), "-o", str(tmp_path / "r.md"), "--post"],
+                        GITHUB_REPOSITORY=REPO, GITHUB_EVENT_NAME="pull_request", GITHUB_EVENT_PATH=str(fifo))
+    finally:
+        if writer.is_alive():  # the command never opened the pipe: open it here, so the writer ends
+            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            writer.join(timeout=10)
+            os.close(reader)
+    assert result.exit_code == 2, result.output
+    assert "--pr" in result.stderr and 12 not in gh.state.comments

@@ -197,12 +197,21 @@ def test_ci_without_config_is_exit_2(tmp_path, monkeypatch):
     assert run(["ci"]).exit_code == 2
 
 
-@pytest.mark.parametrize("target", ["a-directory", "no-such-folder/summary.md"])
+@pytest.mark.parametrize("target", ["a-directory", "no-such-folder/summary.md", "a-fifo", "/dev/full"])
 def test_a_step_summary_that_cannot_be_a_file_is_refused_before_the_report_is_written(records, tmp_path, target):
+    """A FIFO without a reader held the append open for ever (a hung CI job); here a reader is open, so without the
+    check the summary went into the pipe with exit 0, after the report was written."""
+    import os
+
     (tmp_path / "a-directory").mkdir()
+    os.mkfifo(tmp_path / "a-fifo")
+    reader = os.open(tmp_path / "a-fifo", os.O_RDONLY | os.O_NONBLOCK)
     out = tmp_path / "r.md"
-    result = run(["report", "--decision", str(records["decision"]), "-o", str(out), "--summary"],
-                 env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path / target)})
+    try:
+        result = run(["report", "--decision", str(records["decision"]), "-o", str(out), "--summary"],
+                     env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path / target)})
+    finally:
+        os.close(reader)
     assert result.exit_code == 2, result.output
     assert "GITHUB_STEP_SUMMARY" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
