@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from calibgate.errors import RegistryError
+from calibgate.github.errors import GitHubUnavailableError
 
 
 def environment_reviewers(client: Any, repo: str, run_id: int, environment: str) -> list[str]:
@@ -25,7 +26,13 @@ def environment_reviewers(client: Any, repo: str, run_id: int, environment: str)
     for review in client.list_run_approvals(repo, run_id):
         if not isinstance(review, dict):
             continue
-        names = {e.get("name") for e in review.get("environments") or [] if isinstance(e, dict)}
+        environments = review.get("environments")
+        if not isinstance(environments, list):  # 5 crashed the loop; a dict or a string read as no environment, so a
+            # rejection in that shape was skipped and the approvals beside it promoted
+            raise GitHubUnavailableError(
+                f"GitHub's answer about the deployment reviews of run {run_id} has a review whose 'environments' is not a "
+                "list (not the REST API's shape)", fix="retry; check GITHUB_API_URL points at the GitHub REST API")
+        names = {e.get("name") for e in environments if isinstance(e, dict)}
         login = (review.get("user") or {}).get("login") if isinstance(review.get("user"), dict) else None
         if environment not in names or not isinstance(login, str) or not login:
             continue

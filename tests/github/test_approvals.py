@@ -50,3 +50,15 @@ def test_an_answer_of_another_shape_is_github_unavailable(gh, client):
 
     with pytest.raises(GitHubUnavailableError, match="has no 'object.sha'"):
         _dig("<html>", "object", "sha", what="the branch main")
+
+
+@pytest.mark.parametrize("environments", [5, {"name": "production"}, "production", None])
+def test_a_review_whose_environments_are_not_a_list_refuses(gh, client, environments):
+    """Before: 5 was an internal error (TypeError), and a dict, a string or null read as 'no environment', so a rejection
+    in that shape was skipped and the approval beside it promoted."""
+    from calibgate.github.errors import GitHubUnavailableError
+
+    gh.state.approvals[11] = [review("carol"), {**review("mallory", state="rejected"), "environments": environments}]
+    with pytest.raises(GitHubUnavailableError, match="'environments' is not a list") as info:
+        environment_reviewers(client, REPO, 11, "production")
+    assert info.value.exit_code == 3
