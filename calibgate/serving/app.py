@@ -49,9 +49,12 @@ class ServeLimits:
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, error: str, fix: str):
+    """A request answered with a 4xx; ``kind`` is its ``calibgate_errors`` label, None where the connection layer
+    counted it already (a body cut off by the receive deadline is its ``request_timeout``)."""
+
+    def __init__(self, status: int, error: str, fix: str, kind: str | None = "bad_request"):
         super().__init__(error)
-        self.status, self.error, self.fix = status, error, fix
+        self.status, self.error, self.fix, self.kind = status, error, fix, kind
 
 
 class _Metrics:
@@ -69,8 +72,8 @@ class _Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=self.registry)
         self.labels = prom.Counter("calibgate_predictions", "Predicted labels, by model and role",
                                    ["model", "role", "label"], registry=self.registry)
-        self.errors = prom.Counter("calibgate_errors", "Errors by kind (bad_request, model_error, shadow_error, shadow_skipped, "
-                                   "log_error; request_timeout, too_many_connections and bad_http: connections refused)",
+        self.errors = prom.Counter("calibgate_errors", "Errors by kind (bad_request, client_disconnect, model_error, shadow_error, "
+                                   "shadow_skipped, log_error; request_timeout, too_many_connections and bad_http: connections refused)",
                                    ["kind"], registry=self.registry)
 
     def observe(self, model: str, role: str, status: int, latency_ms: float | None, records: list[dict]) -> None:
@@ -130,7 +133,8 @@ def create_app(
         try:
             texts = _parse(await _read_body(request, limits.max_body_bytes), limits)
         except BadRequest as exc:
-            metrics.errors.labels("bad_request").inc()
+            if exc.kind is not None:
+                metrics.errors.labels(exc.kind).inc()
             metrics.observe(model.ref, role, exc.status, None, [])
             log.write(LogRecord(ts=arrived, request_id=request_id, line_id=new_line_id(), role=role, model=model.ref,
                                 status=exc.status, error=exc.error))
@@ -232,9 +236,12 @@ async def _read_body(request, limit: int) -> bytes:
             if total > limit:
                 raise BadRequest(413, f"request body exceeds the limit of {limit} bytes", "send fewer or shorter texts per request")
             chunks.append(chunk)
-    except ClientDisconnect:  # gone, or cut off by the receive deadline (serving/protocol.py)
+    except ClientDisconnect:  # gone, or cut off by the receive deadline (serving/protocol.py), which counted it
+        from calibgate.serving.protocol import TIMED_OUT
+
         raise BadRequest(408, "the client disconnected or timed out before sending the whole body",
-                         "send the whole request at once") from None
+                         "send the whole request at once",
+                         kind=None if request.scope.get(TIMED_OUT) else "client_disconnect") from None
     return b"".join(chunks)
 
 

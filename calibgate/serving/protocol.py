@@ -26,6 +26,7 @@ import json
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+TIMED_OUT = "calibgate.timed_out"  # set in a request's ASGI scope when the receive deadline cut it off
 FRAMING_FIX = "send a well-formed HTTP/1.1 request (Host header, one valid Content-Length or chunked body)"
 
 
@@ -77,6 +78,8 @@ class GuardedH11Protocol(H11Protocol):
         if self.transport.is_closing() or self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
             return
         self._refused("timeout")
+        if self.cycle is not None:
+            self.cycle.scope[TIMED_OUT] = True  # the app's read of the body fails next: counted here, not twice
         started = self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete
         if started:
             self.transport.close()
