@@ -238,6 +238,12 @@ class GitHubClient:
                     fix="retry; check GITHUB_API_URL points at the GitHub REST API",
                 ) from None
             if not failed:
+                if isinstance(response.data, _NotJson):  # an HTML 200 read as {"message": ...} passed every write
+                    raise GitHubUnavailableError(
+                        f"GitHub API: {method} {_path(url)} answered {response.status} with a body that is not JSON"
+                        " (not the REST API)", status=response.status,
+                        fix="retry; check GITHUB_API_URL points at the GitHub REST API",
+                    )
                 return response
             if response.status >= 500 and attempt + 1 < attempts:
                 time.sleep(self.backoff * 2**attempt)
@@ -500,13 +506,17 @@ def _lower(headers: Any) -> dict[str, str]:
     return {k.lower(): v for k, v in (headers.items() if headers is not None else [])}
 
 
+class _NotJson(dict):
+    """A body that is not JSON, kept as ``{"message": <its start>}`` for an error's line; a success's is refused."""
+
+
 def _decode(raw: bytes) -> Any:
     if not raw:
         return None
     try:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or an integer Python will not read
-        return {"message": raw[:200].decode("utf-8", "replace")}
+        return _NotJson(message=raw[:200].decode("utf-8", "replace"))
 
 
 def _path(url: str) -> str:

@@ -131,6 +131,19 @@ def test_answers_of_another_shape_are_one_line_not_an_internal_error(hostile, st
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("call", ["update_branch", "create_branch", "update_pull", "get_pull"])
+def test_a_success_whose_body_is_not_json_is_not_taken_as_done(hostile, call):
+    """Before: a 200 whose body was HTML read as {"message": "<html>..."}, an object, so every write passed."""
+    client = hostile(_json(200, b"<html>maintenance</html>"))
+    sha = "a" * 40
+    with pytest.raises(GitHubUnavailableError, match="not JSON") as info:
+        {"update_branch": lambda: client.update_branch(REPO, "calibgate/retrain", sha),
+         "create_branch": lambda: client.create_branch(REPO, "calibgate/retrain", sha),
+         "update_pull": lambda: client.update_pull(REPO, 1, title="t"),
+         "get_pull": lambda: client.get_pull(REPO, 1)}[call]()
+    assert info.value.exit_code == 3 and "\n" not in str(info.value)
+
+
 def test_a_comment_whose_user_is_not_an_object_is_simply_not_a_bot(hostile):
     mark = marker("m")
     client = hostile(_json(200, [{"id": 1, "body": mark, "user": "octocat"}]))
