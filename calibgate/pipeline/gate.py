@@ -44,7 +44,7 @@ def gate_run(
     weaker than (the ``policy_change`` check); default ``origin/$GITHUB_BASE_REF``
     in a pull request's workflow, else no comparison.
     """
-    from calibgate.policy.api import gate, read_record, read_run_evidence, read_run_records
+    from calibgate.policy.api import gate, read_record, read_run_evidence
     from calibgate.policy.loader import resolve_policy
     from calibgate.records.plan import Plan
     from calibgate.settings import load_config
@@ -62,11 +62,13 @@ def gate_run(
             found = production_for_gate(repo or config.root, name or config.name)
             if isinstance(found, tuple):
                 base_id, base_eval, base_export = found
+                _not_itself(manifest.run_id, base_eval.run_id, f"{base_id}, the version in production")
             else:
                 base_id, problem = found.ref, found.problem
         else:
-            base_eval, base_export, _ = read_run_records(baseline)
+            base_manifest, base_eval, base_export, _ = read_run_evidence(baseline)
             base_id = base_eval.run_id
+            _not_itself(manifest.run_id, base_manifest.run_id, f"the baseline {baseline}")
     extra = []
     base_ref = policy_base if policy_base is not None else default_policy_base()
     if base_ref:
@@ -83,6 +85,17 @@ def gate_run(
         "candidate_manifest_sha256": manifest.manifest_sha256,
         "plan_sha256": None if run_plan is None else run_plan.content_sha256(),
     })
+
+
+def _not_itself(candidate_run: str, baseline_run: str, what: str) -> None:
+    """A run compared with itself (the same directory, a copy of it, or the version in production) passes every
+    check relative to the baseline by construction: no drop, no regression, a latency ratio of 1. Refused (exit 2)."""
+    from calibgate.errors import ConfigError
+
+    if candidate_run == baseline_run:
+        raise ConfigError(f"the candidate is run {candidate_run}, and so is {what}: a model compared with itself passes "
+                          "every check against the baseline", fix="gate another run against it; or judge this one on "
+                          "absolute thresholds only: --baseline none")
 
 
 def default_policy_base(env=None) -> str | None:

@@ -59,6 +59,9 @@ def gate(
     checks: list[CheckResult] = []
     if baseline_problem is not None:
         checks.append(CheckResult(id=BASELINE_CHECK, status="ERROR", message=f"the baseline cannot be trusted: {baseline_problem}"))
+    if baseline is not None and baseline.run_id == candidate.run_id:  # a run against itself passes every relative check
+        checks.append(CheckResult(id=BASELINE_CHECK, status="ERROR", message=f"the baseline is the candidate's own run "
+                                  f"{candidate.run_id}: a model compared with itself says nothing"))
     checks += extra_checks
     for name, config in policy.enabled_checks().items():
         checks += CHECKS[name]().run(config, inputs)

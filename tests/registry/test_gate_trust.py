@@ -168,3 +168,31 @@ def test_a_report_refuses_a_plan_the_decision_did_not_read(project, tmp_path):
     assert "other.json is not the plan the decision's checks read" in result.stderr and "fix: " in result.stderr
     result = CliRunner().invoke(cli, ["report", "--decision", str(tmp_path / "d.json"), "--plan", "runs/a/plan.json"])
     assert result.exit_code == 0, result.output  # the run's own plan is the one it read
+
+
+@pytest.mark.parametrize("baseline", ["runs/worse", "runs/worse-copy", "production"])
+def test_a_run_gated_against_itself_is_refused(project, baseline):
+    """Before: 'gate --candidate runs/worse --baseline runs/worse' (or a copy of the directory, or the run that is the
+    version in production) said PROMOTE with exit 0: no drop, no regression and a latency ratio of 1, by construction."""
+    import shutil
+
+    shutil.copytree(project / "runs" / "worse", project / "runs" / "worse-copy")
+    api.register("runs/worse")
+    api.promote("router@v1.0.0", approved_by=APPROVED)
+    result = run("gate", "--candidate", "runs/worse", "--baseline", baseline)
+    assert result.exit_code == 2, result.output
+    assert "a model compared with itself" in result.stderr and "--baseline none" in result.stderr
+    assert run("gate", "--candidate", "runs/worse", "--baseline", "runs/a").exit_code == 1  # against another run: blocked
+
+
+def test_the_pure_gate_errs_on_a_baseline_that_is_the_candidate():
+    from tests.policy.gate_records import evaluation, flip, truth
+
+    from calibgate.policy.api import gate
+    from calibgate.policy.loader import parse_policy
+
+    labels = truth(200)
+    record = evaluation(labels, flip(labels, 0.1, seed=1), run_id="same")
+    decision = gate(parse_policy(b"checks:\n  regression: {}\n", "p.yaml"), record, baseline=record)
+    assert decision.decision == "error"
+    assert [c.id for c in decision.checks if c.status == "ERROR"] == ["baseline_integrity"]
