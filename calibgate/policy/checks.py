@@ -342,6 +342,10 @@ class _ArtifactCeiling(Check):
     def measure(self, artifact: ExportArtifact) -> float | None:
         raise NotImplementedError
 
+    def unlike(self, candidate: ExportArtifact, baseline: ExportArtifact) -> str | None:
+        """Why the two measurements are not like with like (so a ratio of them means nothing), or None."""
+        return None
+
     def pick(self, export: ExportResult | None, precision: str | None) -> tuple[ExportArtifact, float] | str:
         if export is None:
             return "no export record (export/export.json); run calibgate export before the gate"
@@ -360,6 +364,12 @@ class _ArtifactCeiling(Check):
         if inputs.baseline_export is not None:
             base_pick = self.pick(inputs.baseline_export, config.precision)
             base = None if isinstance(base_pick, str) else base_pick[1]
+            if config.max_ratio is not None and not isinstance(base_pick, str):
+                unlike = self.unlike(artifact, base_pick[0])
+                if unlike:
+                    return [self.result("ERROR", f"{self.unit} of the candidate and of production cannot be compared (max_ratio "
+                                        f"set): {unlike}",
+                                        config, value=value, baseline=base)]
         if config.max_ratio is not None and inputs.baseline is not None and base is None:
             return [self.result("ERROR", f"production has no {self.unit} measurement to compare with (max_ratio set)", config, value=value)]
         threshold = config.effective(base)
@@ -382,6 +392,17 @@ class LatencyCeiling(_ArtifactCeiling):
 
     def measure(self, artifact: ExportArtifact) -> float | None:
         return None if artifact.latency is None else artifact.latency.p95_ms
+
+    def unlike(self, candidate: ExportArtifact, baseline: ExportArtifact) -> str | None:
+        """A p95 timed on 1 thread against one timed on 4 (or with tokenization against without) is no ratio of the
+        models' speeds: a candidate twice as slow passed a 1.1 ratio beside a production timed single-threaded."""
+        c, b = candidate.latency, baseline.latency
+        if c.threads != b.threads:
+            return (f"timed on {c.threads} thread(s) vs {b.threads}; time the candidate as production was (calibgate export "
+                    f"--run RUN --threads {b.threads}), or judge latency on an absolute 'max' only")
+        if None not in (c.includes_tokenization, b.includes_tokenization) and c.includes_tokenization != b.includes_tokenization:
+            return "one timing includes tokenization and the other does not; re-export the older run with this calibgate"
+        return None
 
 
 @register_check

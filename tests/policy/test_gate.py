@@ -140,6 +140,32 @@ def test_latency_and_size_ceilings(pair):
     assert ok.decision == "promote"
 
 
+@pytest.mark.parametrize("update, needle", [
+    ({"threads": 4}, "timed on 1 thread(s) vs 4"),
+    ({"includes_tokenization": True}, "one timing includes tokenization"),
+])
+def test_a_latency_ratio_over_unlike_timings_errs(pair, update, needle):
+    """Before: a candidate timed on 1 thread at 19 ms passed 'max_ratio: 1.1' beside a production timed on 4 threads at
+    18 ms, though single-threaded it may be several times slower: the ratio compared two machines' settings."""
+    labels, base_preds, base = pair
+    cand = evaluation(labels, base_preds)
+    prod = export(p95_ms=18.0)
+    lat = prod.artifacts[0].latency.model_copy(update={"includes_tokenization": False, **update})
+    prod = prod.model_copy(update={"artifacts": [prod.artifacts[0].model_copy(update={"latency": lat})]})
+    mine = export(p95_ms=19.0)
+    mine_lat = mine.artifacts[0].latency.model_copy(update={"includes_tokenization": False})
+    mine = mine.model_copy(update={"artifacts": [mine.artifacts[0].model_copy(update={"latency": mine_lat})]})
+    rules = policy(latency_ceiling={"max_ratio": 1.1})
+    d = gate(rules, cand, candidate_export=mine, baseline=base, baseline_export=prod)
+    result = check(d, "latency_ceiling")
+    assert d.decision == "error" and result.status == "ERROR" and needle in result.message, result.message
+    like = export(p95_ms=18.0)
+    assert check(gate(rules, cand, candidate_export=export(p95_ms=19.0), baseline=base, baseline_export=like),
+                 "latency_ceiling").status == "PASS"
+    assert check(gate(policy(latency_ceiling={"max": 50}), cand, candidate_export=mine, baseline=base, baseline_export=prod),
+                 "latency_ceiling").status == "PASS"  # an absolute ceiling compares nothing with production
+
+
 def test_latency_ceiling_without_export_errors(pair):
     labels, base_preds, _ = pair
     d = gate(policy(latency_ceiling={"max": 20}), evaluation(labels, base_preds))
