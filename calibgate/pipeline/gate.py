@@ -55,6 +55,7 @@ def gate_run(
     manifest, evaluation, export, run_plan = read_run_evidence(candidate)
     if plan is not None:
         run_plan = read_record(plan, Plan, what="plan", fix="pass a file written by 'calibgate plan --json'")
+        _plan_of_run(run_plan, manifest, plan)
     base_eval = base_export = None
     base_id = problem = None
     if baseline not in (None, "none"):
@@ -85,6 +86,22 @@ def gate_run(
         "candidate_manifest_sha256": manifest.manifest_sha256,
         "plan_sha256": None if run_plan is None else run_plan.content_sha256(),
     })
+
+
+def _plan_of_run(plan, manifest, path) -> None:
+    """A plan passed with --plan describes the candidate's data: its signal checks (label noise, shift, class counts)
+    judged the candidate on another data version's figures, or another task's. Refused (exit 2)."""
+    from calibgate.errors import ConfigError
+
+    fix = "pass the plan of the candidate's data (calibgate plan --json on the data version the run was trained on), or leave --plan out to use the run's own plan.json"
+    planned, trained = plan.dataset.dvc_md5, manifest.data.get("dvc_md5")
+    if planned and trained and planned != trained:
+        raise ConfigError(f"{path} is a plan of data version {planned}, the candidate {manifest.run_id} was trained on "
+                          f"{trained}", fix=fix)
+    unknown = sorted(set(plan.dataset.label_names) - set(manifest.label_names))
+    if unknown:
+        raise ConfigError(f"{path} is a plan of data with label(s) the candidate {manifest.run_id} does not have: "
+                          f"{', '.join(unknown[:5])}", fix=fix)
 
 
 def _not_itself(candidate_run: str, baseline_run: str, what: str) -> None:

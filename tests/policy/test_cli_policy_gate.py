@@ -94,3 +94,23 @@ def test_gate_reads_plan_for_signal_gates(runs):
     (runs / "sig.yaml").write_text("checks:\n  label_noise_ceiling: {max: 0.01}\n")
     result = run("gate", "--candidate", "runs/same", "--baseline", "none", "--policy", "sig.yaml")
     assert result.exit_code == 1 and "label_noise_ceiling" in result.output
+
+
+@pytest.mark.parametrize("dataset, needle", [
+    ({"dvc_md5": "ffffffffffffffffffffffffffffffff.dir"}, "is a plan of data version ffffffffffffffffffffffffffffffff.dir, the "
+     "candidate same was trained on 0fa66f6ecc5059f38edaafb1c423c0d7.dir"),
+    ({"label_names": ["billing", "card", "spam"]}, "label(s) the candidate same does not have: spam"),
+])
+def test_gate_refuses_a_plan_of_other_data(runs, dataset, needle):
+    """Before: 'gate --plan' took any plan: one measured on another data version (0.4% label noise there) passed
+    label_noise_ceiling for a run trained on data the run's own plan measured at 2%."""
+    (runs / "sig.yaml").write_text("checks:\n  label_noise_ceiling: {max: 0.01}\n")
+    own = plan(noise=0.004)
+    clean = own.model_copy(update={"dataset": own.dataset.model_copy(update=dataset)})
+    (runs / "other-plan.json").write_text(clean.model_dump_json())
+    result = run("gate", "--candidate", "runs/same", "--baseline", "none", "--policy", "sig.yaml", "--plan", "other-plan.json")
+    assert result.exit_code == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.output
+    (runs / "same-data.json").write_text(own.model_copy(
+        update={"dataset": own.dataset.model_copy(update={"dvc_md5": "0fa66f6ecc5059f38edaafb1c423c0d7.dir"})}).model_dump_json())
+    assert run("gate", "--candidate", "runs/same", "--baseline", "none", "--policy", "sig.yaml", "--plan",
+               "same-data.json").exit_code == 0  # a plan of the run's own data version is the caller's to choose
