@@ -100,3 +100,47 @@ def _check_one_candidate(loaded: dict[str, BaseModel | None], manifest, paths: d
             if len(named) > 1:
                 raise InputError(f"{paths[role]} is about run {record.run_id}, the other records about "
                                  f"{', '.join(sorted(named - {record.run_id}))}", fix=fix)
+    baseline = loaded.get("baseline_eval")
+    if baseline is not None:
+        if baseline.run_id in named:  # the candidate's evaluation shown as production's: every delta reads 0
+            raise InputError(f"{paths['baseline_eval']} is the candidate's own evaluation (run {baseline.run_id}), not "
+                             "the baseline's", fix=fix + "; the baseline's evaluation is baseline-evaluation.json in ci --out")
+        if "@" not in decision.baseline and baseline.run_id != decision.baseline:
+            raise InputError(f"{paths['baseline_eval']} is about run {baseline.run_id}, the decision's baseline is run "
+                             f"{decision.baseline}", fix=fix)
+    for role, side in (("candidate_eval", "value"), ("baseline_eval", "baseline")):
+        if loaded.get(role) is not None:
+            _figures_agree(decision, loaded[role], side, paths, role, fix)
+
+
+def _measured(evaluation, check_id: str) -> float | None:
+    """The figure of ``evaluation`` that check ``check_id`` reads, for the checks that read one evaluation figure."""
+    name, _, part = check_id.partition(":")
+    if name in _METRIC_OF_CHECK:
+        return evaluation.metrics.get(_METRIC_OF_CHECK[name])
+    if name == "metric" and part:
+        return evaluation.metrics.get(part)
+    if name == "class_recall_floor" and part:
+        per_class = evaluation.per_class.get(part)
+        return None if per_class is None else per_class.recall
+    return None
+
+
+_METRIC_OF_CHECK = {"accuracy_floor": "accuracy", "macro_f1_floor": "macro_f1", "label_validity_floor": "label_validity_rate"}
+
+
+def _figures_agree(decision, evaluation, side: str, paths: dict, role: str, fix: str) -> None:
+    """Each figure the decision's checks show for the candidate (``value``) or the baseline (``baseline``) is the one
+    ``evaluation`` gives: an evaluation written after the gate (re-evaluated on another test set), or another model's,
+    rendered a metrics table that contradicted the check list above it."""
+    import math
+
+    for check in decision.checks:
+        shown = getattr(check, side)
+        if shown is None:
+            continue
+        measured = _measured(evaluation, check.id)
+        if measured is not None and not math.isclose(measured, shown, rel_tol=1e-9, abs_tol=1e-9):
+            raise InputError(f"{paths[role]} gives {check.id} {measured:.6g}, but the decision's check shows "
+                             f"{'the candidate' if side == 'value' else 'the baseline'} at {shown:.6g}: it is not the "
+                             "evaluation the gate read", fix=fix)

@@ -10,14 +10,23 @@ from tests.report.report_records import decision, evaluation, export, plan
 from calibgate.cli import cli
 
 
+def consistent_decision(kind: str, candidate):
+    """The fixture decision with its per-class checks showing ``candidate``'s recalls, as a gate on it would."""
+    made = decision(kind)
+    checks = [c.model_copy(update={"value": candidate.per_class[c.id.split(":", 1)[1]].recall})
+              if c.id.startswith("class_recall_floor:") else c for c in made.checks]
+    return made.model_copy(update={"checks": checks, "plan_sha256": plan().content_sha256()})  # the plan it read
+
+
 @pytest.fixture
 def records(tmp_path):
     paths = {}
+    cand = evaluation(shift=-0.02)
     for name, record in {
-        "decision": decision("block").model_copy(update={"plan_sha256": plan().content_sha256()}),  # the plan it read
+        "decision": consistent_decision("block", cand),
         "plan": plan(),
-        "cand": evaluation(shift=-0.02),
-        "base": evaluation(seed=3),
+        "cand": cand,
+        "base": evaluation(seed=3, run_id="run-prod"),
         "export": export(),
     }.items():
         paths[name] = tmp_path / f"{name}.json"
@@ -236,3 +245,44 @@ def test_ci_removes_a_record_it_did_not_make_from_out(tmp_path):
     assert not stale.exists()
     _write(tmp_path, "baseline_eval", evaluation(seed=3))
     assert stale.exists()
+
+
+def _with(records, tmp_path, name, record):
+    path = tmp_path / name
+    path.write_text(record.model_dump_json())
+    return path
+
+
+def test_the_candidates_own_evaluation_is_refused_as_the_baseline(records, tmp_path):
+    """Before: '--baseline-eval runs/<candidate>/evaluation.json' rendered every delta as ±0.000 under a check list
+    showing production's figures, exit 0."""
+    args = ["report", "--decision", str(records["decision"]), "--candidate-eval", str(records["cand"])]
+    line = one_error_line(run([*args, "--baseline-eval", str(records["cand"])]))
+    assert "is the candidate's own evaluation (run run-cand)" in line
+    prod_run = decision("block").model_copy(update={"baseline": "run-prod-old"})
+    line = one_error_line(run(["report", "--decision", str(_with(records, tmp_path, "d.json", prod_run)),
+                               "--baseline-eval", str(records["base"])]))
+    assert "is about run run-prod, the decision's baseline is run run-prod-old" in line
+    assert run([*args, "--baseline-eval", str(records["base"])]).exit_code == 0
+
+
+@pytest.mark.parametrize("role, edit, needle", [
+    ("cand", lambda e: e.model_copy(update={"metrics": {**e.metrics, "macro_f1": 0.5}}), None),
+    ("cand", lambda e: e.model_copy(update={"per_class": {**e.per_class, "card_arrival": e.per_class["card_arrival"].model_copy(
+        update={"recall": 0.123})}}), "class_recall_floor:card_arrival 0.123, but the decision's check shows the candidate"),
+    ("base", lambda e: evaluation(seed=3, shift=0.05, run_id="run-prod"), "accuracy_floor 0.91, but the decision's check shows "
+     "the baseline at 0.86"),
+])
+def test_an_evaluation_that_does_not_give_the_decisions_figures_is_refused(records, tmp_path, role, edit, needle):
+    """Before: an evaluation re-run after the gate (or another model's) was rendered beside the decision: the check
+    list said class recall 0.803 passed its floor and the table below it showed 0.123."""
+    from calibgate.records.evaluation import EvaluationResult
+
+    edited = _with(records, tmp_path, "edited.json", edit(EvaluationResult.model_validate_json(records[role].read_text())))
+    option = "--candidate-eval" if role == "cand" else "--baseline-eval"
+    result = run(["report", "--decision", str(records["decision"]), option, str(edited)])
+    if needle is None:  # no check of the decision reads macro_f1: nothing to contradict
+        assert result.exit_code == 0, result.output
+        return
+    line = one_error_line(result)
+    assert needle in line and "it is not the evaluation the gate read" in line
