@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from calibgate.cli import cli
-from calibgate.errors import ConfigError, DataError, EnvironmentFailure
+from calibgate.errors import CalibgateError, ConfigError, DataError, EnvironmentFailure
 from calibgate.paths import atomic_write_text, make_dirs, read_user_text
 from tests.serving.test_monitor import write_log
 
@@ -581,3 +581,43 @@ def test_ci_refuses_a_baseline_run_target_it_could_not_replace_before_training(t
     else:
         (out / "baseline-run").write_text("x")
     refused(["ci", "--out", str(out)], "baseline-run is a symlink or a file")
+
+
+def _current_records() -> dict:
+    from tests.report.report_records import decision, evaluation, export, plan
+
+    from calibgate.drift.record import DriftRecord
+
+    drift = DriftRecord(name="router", drifted=False, summary="s", domain_auc=0.6, domain_threshold=0.75, alpha=0.05,
+                        reference="train", n_production=60, n_reference=100, body="b")
+    return {"decision": decision("block"), "evaluation": evaluation(3), "export": export(), "plan": plan(), "drift": drift}
+
+
+@pytest.mark.parametrize("role", ["decision", "evaluation", "export", "plan", "drift"])
+@pytest.mark.parametrize("offset", [1, -1])
+def test_a_record_of_another_schema_version_is_refused(tmp_path, role, offset):
+    """Before: every record read its schema_version as any integer: a decision of 'schema_version: 2' (or an
+    evaluation of 0, a plan of 3) was read as this version's and reported, gated or promoted on; the policy,
+    calibgate.yaml and the run manifest already refused another version."""
+    from calibgate.runs import read_record
+
+    record = _current_records()[role]
+    data = json.loads(record.model_dump_json())
+    type(record).model_validate(data)  # the current version reads
+    data["schema_version"] += offset
+    path = tmp_path / f"{role}.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CalibgateError, match=f"schema_version {data['schema_version'] - offset}, not {data['schema_version']}"):
+        read_record(path, type(record), what=role, fix="re-run it")
+    if role in ("decision", "evaluation", "export", "plan"):  # what report reads, from the CLI and through the API
+        from calibgate.report.api import render_report
+
+        option = {"decision": "--decision", "evaluation": "--candidate-eval", "export": "--export", "plan": "--plan"}[role]
+        decision = tmp_path / "decision-file.json"
+        decision.write_text(_current_records()["decision"].model_dump_json())
+        args = ["report", "--decision", str(path if role == "decision" else decision)]
+        refused(args if role == "decision" else [*args, option, str(path)], "schema_version")
+        records = {"decision": _current_records()["decision"]}
+        records[{"evaluation": "candidate_eval"}.get(role, role)] = data
+        with pytest.raises(CalibgateError, match="schema_version"):
+            render_report(**records)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calibgate.drift.suggest import Suggestion
 from calibgate.errors import ConfigError
 from calibgate.paths import atomic_write_text, check_file_target, make_dirs
 from calibgate.records.thresholds import DriftThresholds
+from calibgate.records.versions import known_version
 from calibgate.settings import ProjectConfig
 
 DRIFT_SCHEMA_VERSION = 1
@@ -43,6 +44,11 @@ class DriftRecord(BaseModel):
     n_reference: int
     body: str
     suggestions: list[dict] = Field(default_factory=list)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        return known_version(value, DRIFT_SCHEMA_VERSION, "drift records")
 
 
 def load_thresholds(cfg: ProjectConfig, policy: str | Path | None) -> tuple[DriftThresholds, float]:

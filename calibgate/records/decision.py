@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from calibgate.records.base import Record
+from calibgate.records.versions import known_version
 
 DECISION_SCHEMA_VERSION = 1
 
@@ -53,6 +54,11 @@ class GateDecision(Record):
     policy_sha256: str
     checks: list[CheckResult]
     summary: str
+
+    @field_validator("schema_version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        return known_version(value, DECISION_SCHEMA_VERSION, "gate decisions")
 
     @model_validator(mode="after")
     def _decision_follows_checks(self):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from calibgate.records.base import Record
+from calibgate.records.versions import known_version
 
 EVALUATION_SCHEMA_VERSION = 1
 RATE_METRICS = ("accuracy", "macro_f1", "ece", "label_validity_rate")  # written by every evaluation, each in [0, 1]
@@ -69,6 +70,11 @@ class EvaluationResult(Record):
     base_predictions: list[int] | None = Field(None, description="the base probe's prediction per test row, for paired tests")
     confidences: list[float] | None = Field(None, description="top-class probability per test row")
     warnings: list[str] = Field(default_factory=list)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        return known_version(value, EVALUATION_SCHEMA_VERSION, "evaluation records")
 
     @model_validator(mode="after")
     def _consistent(self):

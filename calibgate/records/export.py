@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from calibgate.records.base import Record
+from calibgate.records.versions import known_version
 
 EXPORT_SCHEMA_VERSION = 1
 
@@ -69,6 +70,11 @@ class ExportResult(Record):
     test_texts: int | None = Field(None, description="size of the test set the accuracies use")
     tokenizer: TokenizerSpec | None = None
     created_at: str | None = None
+
+    @field_validator("schema_version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        return known_version(value, EXPORT_SCHEMA_VERSION, "export records")
 
     def artifact(self, precision: str) -> ExportArtifact | None:
         return next((a for a in self.artifacts if a.precision == precision), None)

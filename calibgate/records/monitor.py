@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from calibgate.records.base import Record
+from calibgate.records.versions import known_version
 
 MONITOR_SCHEMA_VERSION = 1
 MAX_DISAGREEMENTS = 20
@@ -123,6 +124,11 @@ class MonitorReport(Record):
     shadow: ShadowStats | None = None
     checks: list[MonitorCheck] = Field(default_factory=list)
     status: Literal["pass", "fail"]
+
+    @field_validator("schema_version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        return known_version(value, MONITOR_SCHEMA_VERSION, "monitor reports")
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -82,6 +82,11 @@ def coerce(model: type[_M], value: Any, what: str) -> _M | None:
             f"{what}: expected a {model.__name__} record (a JSON object), got {type(value).__name__}",
             fix="pass the JSON file the producing command wrote",
         )
+    from calibgate.records.versions import version_problem
+
+    if problem := version_problem(model, value):  # the plan's class does not check it itself
+        raise InputError(f"{what}: not a {model.__name__} record: 'schema_version': {problem}",
+                         fix="pass the JSON file the producing command wrote")
     try:
         return model.model_validate(dict(value))
     except ValidationError as exc:

@@ -26,10 +26,15 @@ def parse_record(data: bytes | str, model: type[R], *, source: str, what: str, f
         raise ModelError(f"{source}: holds an integer too long to read (over 4,300 digits), not the {what}", fix=fix) from None
     except RecursionError:  # '[[[[...': json gives up before the stack does
         raise ModelError(f"{source}: nested too deeply to be the {what}", fix=fix) from None
+    from calibgate.records.versions import version_problem
+
     try:
-        return model.model_validate(raw)
+        record = model.model_validate(raw)
     except ValidationError as exc:
         raise ModelError(f"{source}: not a {model.__name__} record: {first_problem(exc)}", fix=fix) from None
+    if problem := version_problem(model, raw):  # for the plan, whose class does not check it itself
+        raise ModelError(f"{source}: not a {model.__name__} record: 'schema_version': {problem}", fix=fix)
+    return record
 
 
 def first_problem(exc: ValidationError) -> str:
