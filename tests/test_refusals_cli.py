@@ -221,6 +221,12 @@ def _evaluation_dict():
     (lambda d: d.update(predictions=d["predictions"][:5]), "5 predictions"),
     (lambda d: d.update(labels=[7] * len(d["labels"])), "label index outside"),
     (lambda d: d["per_class"]["card_arrival"].update(recall=1.5), "less than or equal to 1"),
+    # no rows under a test set of 120: every floor it claimed passed, and test_set_size counted 120 rows
+    (lambda d: d.update(labels=[], predictions=[], confusion_matrix=[]), "0 predictions and 0 labels for a test set of 120"),
+    (lambda d: d["per_class"]["card_arrival"].update(recall=0.99), "per_class 'card_arrival' has support 40 and recall 0.99"),
+    (lambda d: d["per_class"]["card_arrival"].update(support=400), "has support 400"),
+    (lambda d: d["per_class"].update(ghost=d["per_class"]["card_arrival"]), "not list exactly the label names"),
+    (lambda d: d["per_class"].pop("card_arrival"), "differs in: card_arrival"),
 ])
 def test_an_evaluation_record_the_evaluation_cannot_have_written_is_refused(edit, needle):
     from pydantic import ValidationError

@@ -89,7 +89,7 @@ class EvaluationResult(Record):
             if key in RATE_METRICS and not 0.0 <= value <= 1.0:
                 raise ValueError(f"metric '{key}' is {value}, outside [0, 1]")
         k, n = len(self.label_names), len(self.labels)
-        if len(self.predictions) != n or (n and n != self.test.n):
+        if len(self.predictions) != n or n != self.test.n:  # no rows under a test set of 400 passed every floor it claimed
             raise ValueError(f"{len(self.predictions)} predictions and {n} labels for a test set of {self.test.n} rows")
         for name, rows in (("base_predictions", self.base_predictions), ("confidences", self.confidences)):
             if rows is not None and len(rows) != n:
@@ -105,6 +105,25 @@ class EvaluationResult(Record):
             valid = sum(0 <= p < k for p in self.predictions) / n
             if "label_validity_rate" in self.metrics and abs(self.metrics["label_validity_rate"] - valid) > _TOLERANCE:
                 raise ValueError(f"metric 'label_validity_rate' is {self.metrics['label_validity_rate']}, but {valid:.6f} of the predictions are labels")
+        self._per_class_follows_rows()
         if self.confusion_matrix and (len(self.confusion_matrix) != k or any(len(row) != k or min(row) < 0 for row in self.confusion_matrix)):
             raise ValueError(f"the confusion matrix is not {k} x {k} counts")
         return self
+
+    def _per_class_follows_rows(self) -> None:
+        """Each class's support and recall are its rows' (what class_recall_floor compares), for exactly the label names:
+        an edited recall passed its floor, and a class the policy names but the labels lack went unchecked."""
+        if set(self.per_class) != set(self.label_names):
+            odd = sorted(set(self.per_class) ^ set(self.label_names))
+            raise ValueError(f"per_class does not list exactly the label names (differs in: {', '.join(odd[:5])})")
+        k = len(self.label_names)
+        support, right = [0] * k, [0] * k
+        for label, predicted in zip(self.labels, self.predictions):
+            support[label] += 1
+            right[label] += predicted == label
+        for i, name in enumerate(self.label_names):
+            got = self.per_class[name]
+            recall = right[i] / support[i] if support[i] else 0.0
+            if got.support != support[i] or abs(got.recall - recall) > _TOLERANCE:
+                raise ValueError(f"per_class '{name}' has support {got.support} and recall {got.recall}, but its test rows "
+                                 f"give {support[i]} and {recall:.6f}")

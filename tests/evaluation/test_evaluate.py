@@ -204,7 +204,8 @@ def test_production_is_scored_against_a_candidate_that_adds_a_class(project):
     np.add.at(matrix, (labels, predictions), 1)
     cand = EvaluationResult.model_validate({
         **base.model_dump(), "run_id": "cand", "label_names": names, "labels": labels, "predictions": predictions,
-        "confusion_matrix": matrix.tolist(), "per_class": {n: base.per_class[n].model_dump() for n in names},
+        "confusion_matrix": matrix.tolist(),  # the rows' recall (the record checks it), production's other figures
+        "per_class": {n: {**base.per_class[n].model_dump(), "recall": matrix[i, i] / matrix[i].sum()} for i, n in enumerate(names)},
         "metrics": {**base.metrics, "accuracy": float(np.mean(np.array(predictions) == np.array(labels)))},
     })
     decision = gate(policy(regression={"test": "mcnemar"}), cand, baseline=base)
