@@ -100,8 +100,9 @@ def run_ci(
     if baseline not in ("production", "none"):
         raise ConfigError(f"--baseline {baseline!r}: calibgate ci compares with 'production' or 'none'",
                           fix="use calibgate gate --baseline RUN_DIR to compare with a run directory")
+    production = None
     if baseline == "production":  # before minutes of training: no readable production is an error, not a first model
-        production_for_gate(cfg.root, cfg.name, verify_store=False)  # the gate verifies the stored artifact
+        production = production_for_gate(cfg.root, cfg.name, verify_store=False)  # the gate verifies the stored artifact
     _check_data(cfg)  # before minutes of training: a missing or unreadable test set is found now, not after
     out_dir = Path(out)
     make_dirs(out_dir)
@@ -115,7 +116,7 @@ def run_ci(
     candidate_eval = _evaluate(cfg, run_dir)
     _write(out_dir, "candidate_eval", candidate_eval)
     line("ci: export fp32 + int8 ONNX, parity and latency", enabled=progress)
-    export = _export(cfg, run_dir)
+    export = _export(cfg, run_dir, threads=_timed_threads(production))
     _write(out_dir, "export", export)
     line("ci: baseline (the version in production)" if baseline != "none" else "ci: baseline none (first model)", enabled=progress)
     baseline_ref, baseline_dir, baseline_eval = _baseline(cfg, candidate_eval, out_dir, baseline)
@@ -165,10 +166,19 @@ def _evaluate(cfg: ProjectConfig, run_dir: Path, *, base: bool = True, unseen_la
     return evaluate(model=run_dir, test=cfg.path(cfg.data.test), config=cfg, base=base, unseen_labels=unseen_labels)
 
 
-def _export(cfg: ProjectConfig, run_dir: Path):
+def _export(cfg: ProjectConfig, run_dir: Path, *, threads: int | None = None):
     from calibgate.export.api import export
 
-    return export(run_dir, test=cfg.path(cfg.data.test), quantize="int8")  # like with like vs an int8 baseline
+    return export(run_dir, test=cfg.path(cfg.data.test), quantize="int8", threads=threads)  # like with like vs int8
+
+
+def _timed_threads(production) -> int | None:
+    """The thread count production's latency was timed with, so the candidate is timed alike: a max_ratio of a p95
+    on this runner's cores against one on another's is an ERROR, and blocked every PR from a runner of other size."""
+    if production is None or isinstance(production, UntrustedBaseline) or production[2] is None:
+        return None
+    threads = {artifact.latency.threads for artifact in production[2].artifacts if artifact.latency is not None}
+    return threads.pop() if len(threads) == 1 else None
 
 
 def _baseline(cfg: ProjectConfig, candidate_eval, out_dir: Path, baseline: str):

@@ -121,7 +121,11 @@ def test_gitops_flow(project, monkeypatch):
     implicit = ci(root, "out1")
     assert implicit.exit_code == 2 and "--baseline none" in implicit.stderr, implicit.output
     assert not (root / "runs").exists()  # refused before training
-    first = ci(root, "out1", "--baseline", "none")
+    with monkeypatch.context() as runner:  # production exported on a runner of 3 CPUs, the PRs below on this one
+        import os
+
+        runner.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+        first = ci(root, "out1", "--baseline", "none")
     assert first.exit_code == 0, first.output
     decision = json.loads((root / "out1" / "decision.json").read_text())
     assert decision["decision"] == "promote" and decision["baseline"] is None
@@ -167,6 +171,10 @@ def test_gitops_flow(project, monkeypatch):
     decision = json.loads((root / "out3" / "decision.json").read_text())
     assert decision["decision"] == "promote" and decision["baseline"] == "router@v1.0.0"
     assert any(c["id"] == "regression" and c["status"] in ("PASS", "WARN") for c in decision["checks"])
+    # the candidate is timed as production was (3 threads), not on this runner's CPUs: a latency max_ratio of two
+    # thread counts is an ERROR, which blocked every PR from a runner of another size
+    timed = {a["latency"]["threads"] for a in json.loads((root / "out3" / "export.json").read_text())["artifacts"]}
+    assert timed == {3}, timed
     run3 = sorted((root / "runs").glob("2*"))[-1]
     assert invoke("registry", "register", str(run3)).exit_code == 0
     assert invoke("registry", "promote", "router@v1.1.0", "--approved-by", "alice").exit_code == 0
