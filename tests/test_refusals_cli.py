@@ -223,7 +223,12 @@ def _evaluation_dict():
     (lambda d: d["per_class"]["card_arrival"].update(recall=1.5), "less than or equal to 1"),
     # no rows under a test set of 120: every floor it claimed passed, and test_set_size counted 120 rows
     (lambda d: d.update(labels=[], predictions=[], confusion_matrix=[]), "0 predictions and 0 labels for a test set of 120"),
-    (lambda d: d["per_class"]["card_arrival"].update(recall=0.99), "per_class 'card_arrival' has support 40 and recall 0.99"),
+    (lambda d: d["per_class"]["card_arrival"].update(recall=0.99), "per_class 'card_arrival' has support 40, precision"),
+    # macro-F1, precision, F1 and the confusion matrix are the rows' too: an edited macro_f1 passed macro_f1_floor
+    (lambda d: d["metrics"].update(macro_f1=0.99), "metric 'macro_f1' is 0.99, but the test rows give"),
+    (lambda d: d["per_class"]["card_arrival"].update(precision=0.01), "per_class 'card_arrival' has support 40"),
+    (lambda d: d["per_class"]["card_arrival"].update(f1=0.01), "per_class 'card_arrival' has support 40"),
+    (lambda d: d["confusion_matrix"][0].__setitem__(0, 999), "confusion matrix is not the one the test rows"),
     (lambda d: d["per_class"]["card_arrival"].update(support=400), "has support 400"),
     (lambda d: d["per_class"].update(ghost=d["per_class"]["card_arrival"]), "not list exactly the label names"),
     (lambda d: d["per_class"].pop("card_arrival"), "differs in: card_arrival"),

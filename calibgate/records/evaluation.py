@@ -111,19 +111,35 @@ class EvaluationResult(Record):
         return self
 
     def _per_class_follows_rows(self) -> None:
-        """Each class's support and recall are its rows' (what class_recall_floor compares), for exactly the label names:
-        an edited recall passed its floor, and a class the policy names but the labels lack went unchecked."""
+        """The confusion matrix, each class's support, precision, recall and F1, and macro-F1 are the rows' (as
+        ``calibgate.evaluation.metrics.score`` computes them: predictions outside the label names count in no cell):
+        an edited recall passed class_recall_floor, an edited macro-F1 its floor, and a class the policy names but the
+        labels lack went unchecked."""
         if set(self.per_class) != set(self.label_names):
             odd = sorted(set(self.per_class) ^ set(self.label_names))
             raise ValueError(f"per_class does not list exactly the label names (differs in: {', '.join(odd[:5])})")
         k = len(self.label_names)
-        support, right = [0] * k, [0] * k
+        cm = [[0] * k for _ in range(k)]
         for label, predicted in zip(self.labels, self.predictions):
-            support[label] += 1
-            right[label] += predicted == label
+            if 0 <= predicted < k:
+                cm[label][predicted] += 1
+        if self.confusion_matrix and self.confusion_matrix != cm:
+            raise ValueError("the confusion matrix is not the one the test rows' labels and predictions give")
+        f1s, present = [], []
         for i, name in enumerate(self.label_names):
+            support, predicted, right = sum(cm[i]), sum(row[i] for row in cm), cm[i][i]
+            precision = right / predicted if predicted else 0.0
+            recall = right / support if support else 0.0
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+            f1s.append(f1)
+            present.append(support + predicted > 0)
             got = self.per_class[name]
-            recall = right[i] / support[i] if support[i] else 0.0
-            if got.support != support[i] or abs(got.recall - recall) > _TOLERANCE:
-                raise ValueError(f"per_class '{name}' has support {got.support} and recall {got.recall}, but its test rows "
-                                 f"give {support[i]} and {recall:.6f}")
+            if got.support != support or any(abs(value - want) > _TOLERANCE for value, want in
+                                              ((got.recall, recall), (got.precision, precision), (got.f1, f1))):
+                raise ValueError(f"per_class '{name}' has support {got.support}, precision {got.precision}, recall "
+                                 f"{got.recall} and F1 {got.f1}, but its test rows give {support}, {precision:.6f}, "
+                                 f"{recall:.6f} and {f1:.6f}")
+        kept = [f1 for f1, here in zip(f1s, present) if here]
+        macro = sum(kept) / len(kept) if kept else 0.0
+        if self.labels and "macro_f1" in self.metrics and abs(self.metrics["macro_f1"] - macro) > _TOLERANCE:
+            raise ValueError(f"metric 'macro_f1' is {self.metrics['macro_f1']}, but the test rows give {macro:.6f}")

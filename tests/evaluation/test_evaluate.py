@@ -182,6 +182,7 @@ def test_production_is_scored_against_a_candidate_that_adds_a_class(project):
     from calibgate.records.evaluation import EvaluationResult
     from tests.conftest import read_jsonl, write_jsonl
     from tests.policy.test_gate import policy
+    from tests.report.report_records import row_scores
 
     rows = read_jsonl(project / "data" / "test.jsonl")
     added = [{"text": f"where is my new thing number {i}", "label": "aaa_new_class"} for i in range(6)]
@@ -200,13 +201,11 @@ def test_production_is_scored_against_a_candidate_that_adds_a_class(project):
     to_cand = {i: names.index(name) for i, name in enumerate(base.label_names)}
     labels = [to_cand[i] for i in base.labels]
     predictions = [to_cand[p] if base.label_names[t] != "aaa_new_class" else to_cand[t] for p, t in zip(base.predictions, base.labels)]
-    matrix = np.zeros((len(names), len(names)), dtype=int)
-    np.add.at(matrix, (labels, predictions), 1)
+    per_class, matrix, macro_f1 = row_scores(labels, predictions, names)  # the rows' figures (the record checks them)
     cand = EvaluationResult.model_validate({
         **base.model_dump(), "run_id": "cand", "label_names": names, "labels": labels, "predictions": predictions,
-        "confusion_matrix": matrix.tolist(),  # the rows' recall (the record checks it), production's other figures
-        "per_class": {n: {**base.per_class[n].model_dump(), "recall": matrix[i, i] / matrix[i].sum()} for i, n in enumerate(names)},
-        "metrics": {**base.metrics, "accuracy": float(np.mean(np.array(predictions) == np.array(labels)))},
+        "confusion_matrix": matrix, "per_class": {n: c.model_dump() for n, c in per_class.items()},
+        "metrics": {**base.metrics, "accuracy": float(np.mean(np.array(predictions) == np.array(labels))), "macro_f1": macro_f1},
     })
     decision = gate(policy(regression={"test": "mcnemar"}), cand, baseline=base)
     regression = next(c for c in decision.checks if c.id == "regression")

@@ -87,28 +87,36 @@ def decision(kind: str = "block", n_class_checks: int = 3) -> GateDecision:
     )
 
 
+def row_scores(truth: list[int], predicted: list[int], names: list[str]):
+    """(per_class, confusion matrix, macro-F1) of the rows, by the code 'calibgate evaluate' scores with."""
+    import numpy as np
+
+    from calibgate.evaluation.metrics import _per_class, confusion_matrix, macro_f1_from_confusion
+
+    cm = confusion_matrix(np.array(truth), np.array(predicted), len(names))
+    precision, recall, f1 = _per_class(cm)
+    per_class = {name: ClassMetrics(precision=float(precision[c]), recall=float(recall[c]), f1=float(f1[c]),
+                                    support=int(cm[c].sum())) for c, name in enumerate(names)}
+    return per_class, cm.tolist(), macro_f1_from_confusion(cm)
+
+
 def evaluation(n_classes: int = 5, *, shift: float = 0.0, seed: int = 0, run_id: str = "run-cand") -> EvaluationResult:
-    rng = random.Random(seed)
     names = labels(n_classes)
     n = 40 * n_classes
     truth = [i % n_classes for i in range(n)]
     right = round((0.86 + shift) * n)  # the first 'right' rows predicted correctly, the rest as the next class
     predicted = [t if i < right else (t + 1) % n_classes for i, t in enumerate(truth)]
-    per_class = {}
-    for c, label in enumerate(names):  # support and recall are the rows' (the record's validator checks them)
-        f1 = min(max(0.85 + shift + rng.uniform(-0.1, 0.1), 0), 1)
-        recall = sum(p == t == c for p, t in zip(predicted, truth)) / 40
-        per_class[label] = ClassMetrics(precision=f1, recall=recall, f1=f1, support=40)
+    per_class, cm, macro_f1 = row_scores(truth, predicted, names)  # what 'calibgate evaluate' writes for the rows
     return EvaluationResult(
         run_id=run_id,
         strategy="lora",
         lora_rank=8,
         label_names=names,
         test=TestSetInfo(source="datasets/test.jsonl", sha256="a" * 64, n=n),
-        metrics={"accuracy": right / n, "macro_f1": 0.85 + shift, "ece": 0.05 - shift / 2},
+        metrics={"accuracy": right / n, "macro_f1": macro_f1, "ece": 0.05 - shift / 2},
         intervals={"accuracy": MetricInterval(low=0.83 + shift, high=0.89 + shift)},
         per_class=per_class,
-        confusion_matrix=[[0] * n_classes for _ in range(n_classes)],
+        confusion_matrix=cm,
         labels=truth,
         predictions=predicted,
     )
