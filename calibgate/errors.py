@@ -19,6 +19,17 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it; SIGTERM is 128 + 15
 
+# what ends a line on a terminal or for str.splitlines, and the other control characters a terminal acts on (ESC
+# sequences): a path, label or library message holding one split the one-line error or rewrote the screen
+_CONTROLS = str.maketrans({chr(c): ascii(chr(c))[1:-1] for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)
+                           if chr(c) != "\t"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break and control character (a tab aside) written as its escape, ``\\n`` for a
+    newline: what an error prints is one line whatever a path, a label or a library's message holds."""
+    return text.translate(_CONTROLS)
+
 
 class CalibgateError(Exception):
     """Base class of every error calibgate raises on purpose."""
@@ -31,9 +42,7 @@ class CalibgateError(Exception):
         super().__init__(self.format())
 
     def format(self) -> str:
-        if self.fix:
-            return f"{self.message}; fix: {self.fix}"
-        return self.message
+        return one_line(f"{self.message}; fix: {self.fix}" if self.fix else self.message)
 
 
 class InputError(CalibgateError, ValueError):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from calibgate.errors import ConfigError
 from calibgate.paths import read_user_text
-from calibgate.yamlio import load_unique
+from calibgate.yamlio import describe_yaml_error, load_unique
 
 CONFIG_NAME = "calibgate.yaml"
 CONFIG_SCHEMA_VERSION = 1
@@ -153,12 +153,13 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Pr
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such config file", fix=f"create {CONFIG_NAME} or fix --config")
+    text = read_user_text(path, what="calibgate config", fix=f"fix --config or {CONFIG_NAME}", error=ConfigError)
     try:
-        raw = load_unique(read_user_text(path, what="calibgate config", fix=f"fix --config or {CONFIG_NAME}", error=ConfigError)) or {}
+        raw = load_unique(text) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})", fix="fix the YAML syntax") from None
+        line, problem = describe_yaml_error(exc, text)
+        where = f":{line}" if line else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem})", fix="fix the YAML syntax") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid YAML (nested too deeply)", fix="fix the YAML syntax") from None
     if not isinstance(raw, dict):

@@ -59,6 +59,17 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def describe_yaml_error(exc: yaml.YAMLError, text: str) -> tuple[int | None, str]:
+    """The 1-based line and the one-line problem of a YAML error: a parser's ``problem``, or for a character the reader
+    refuses (a NUL, a control character) its first line, placed by its position (PyYAML's text spans two lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.position, int):
+        line = text.count("\n", 0, exc.position) + 1
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+    return line, problem
+
+
 def load_unique(text: str) -> Any:
     """``yaml.safe_load`` that raises :class:`DuplicateKey` (a YAMLError) for a key given twice in one mapping, and
     :class:`TooLarge` for a document whose aliases expand it past :data:`MAX_EXPANDED_NODES` nodes."""

@@ -79,6 +79,26 @@ def test_text_files_a_user_names_fail_in_one_line(tmp_path):
     refused(["plan", "--config", str(config)], "not UTF-8 text")
 
 
+def test_an_error_is_one_line_whatever_the_path_or_the_yaml_library_says(tmp_path):
+    # a newline in a data file's name, or the reader's two-line message for a NUL in calibgate.yaml, split the error
+    # line in two; an ESC in a name reached the terminal as a control sequence
+    named = tmp_path / "cal\nib\x1b[31mration.jsonl"
+    named.write_text('{"text": "a", "label": "x"}\n')
+    line = refused(["plan", "--fast", "--calibration", str(named)], "fewer than", "cal\\nib\\x1b[31mration.jsonl")
+    assert "\x1b" not in line
+    config = tmp_path / "calibgate.yaml"
+    config.write_text("name: router\nseed: 1\x00\n")
+    refused(["plan", "--config", str(config)], f"{config}:2: not valid YAML", "unacceptable character #x0000")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("schema_version: 1\nchecks:\x07\n")
+    from calibgate.errors import PolicyError
+    from calibgate.policy.loader import load_policy
+
+    with pytest.raises(PolicyError, match=r"policy.yaml:2: not valid YAML: unacceptable character #x0007: special characters are not allowed;"):
+        load_policy(policy)
+    assert "\n" not in DataError(str(named), fix="x\u2028y").format()
+
+
 def test_output_paths_through_a_file_are_input_errors_and_a_full_disk_is_not(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="a part of the path is a file"):

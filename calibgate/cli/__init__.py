@@ -15,7 +15,7 @@ import sys
 import click
 
 from calibgate import __version__
-from calibgate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, CalibgateError
+from calibgate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, CalibgateError, one_line
 from calibgate.paths import MACHINE_ERRNOS
 
 # calibgate never downloads models or metrics, and its own progress bars are enough
@@ -61,7 +61,7 @@ class CalibgateClickError(click.ClickException):
     """A :class:`CalibgateError` rendered as one line on stderr, with its exit code."""
 
     def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
+        super().__init__(one_line(message))  # an internal error's message may span lines; stderr gets one
         self.exit_code = exit_code
 
     def show(self, file=None) -> None:

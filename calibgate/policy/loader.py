@@ -43,7 +43,7 @@ from pydantic import BaseModel, ValidationError
 from calibgate.errors import PolicyError
 from calibgate.policy.checks import BUILTIN_METRICS, CHECKS
 from calibgate.policy.schema import Policy
-from calibgate.yamlio import DuplicateKey, load_unique
+from calibgate.yamlio import DuplicateKey, describe_yaml_error, load_unique
 
 if TYPE_CHECKING:
     from calibgate.settings import ProjectConfig
@@ -181,10 +181,9 @@ def _parse_bytes(data: bytes, name: str) -> tuple[Policy | None, list[PolicyProb
     except RecursionError:
         return None, [PolicyProblem(name, None, "not valid YAML: nested too deeply")]
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line, problem = describe_yaml_error(exc, text)
         prefix = "" if isinstance(exc, DuplicateKey) else "not valid YAML: "
-        return None, [PolicyProblem(name, mark.line + 1 if mark else None, f"{prefix}{problem}")]
+        return None, [PolicyProblem(name, line, f"{prefix}{problem}")]
     if raw is None:
         return None, [PolicyProblem(name, None, "empty policy: it would enable no checks and promote anything "
                                                 "(start from policies/default.yaml)")]
