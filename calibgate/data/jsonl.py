@@ -148,18 +148,21 @@ def load_labeled(
     label_names: Sequence[str] | None = None,
     min_classes: int = 2,
     min_rows: int = 1,
+    content: str | None = None,
 ) -> LabeledSet:
     """Read a labeled JSONL file, raising :class:`DataError` on the first problem.
 
     ``label_names`` closes the label space (e.g. a model's); a row with another
     label is an error. ``min_classes`` and ``min_rows`` reject data a task
-    cannot learn from (one class, too few rows for the folds).
+    cannot learn from (one class, too few rows for the folds). ``content``: the
+    file's text, already read (at a git revision, or before it is rewritten),
+    checked the same way; ``path`` then only names it.
     """
     path = Path(path)
     texts: list[str] = []
     labels: list[str] = []
     lines: list[int] = []
-    for row in _read_rows(path):
+    for row in _read_rows(path, content):
         obj = row.obj
         for key in ("text", "label"):
             if key not in obj:
@@ -211,16 +214,17 @@ def load_labeled(
     return from_records(texts, labels, label_names=label_names, source=str(path), line_numbers=lines)
 
 
-def load_unlabeled(path: str | Path, *, min_rows: int = 1) -> UnlabeledSet:
-    """Read a production sample: JSONL with a ``text`` key (a ``label`` is ignored)."""
+def load_unlabeled(path: str | Path, *, min_rows: int = 1, content: str | None = None) -> UnlabeledSet:
+    """Read a production sample: JSONL with a ``text`` key (a ``label`` is ignored); ``content`` as for
+    :func:`load_labeled`."""
     path = Path(path)
     texts: list[str] = []
-    for row in _read_rows(path):
+    for row in _read_rows(path, content):
         text = row.obj.get("text")
         if text is None:
             raise DataError(
                 f"{path}:{row.line}: missing key 'text' (keys are {sorted(row.obj)[:6]})",
-                fix='write each production line as {"text": "..."}',
+                fix='write each line as {"text": "..."}',
             )
         if not isinstance(text, str) or not text.strip() or not has_visible(text):
             raise DataError(f"{path}:{row.line}: 'text' must be a string with something to read", fix="fix or drop the line")
@@ -245,7 +249,10 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
-def _read_rows(path: Path) -> Iterable[_Row]:
+def _read_rows(path: Path, content: str | None = None) -> Iterable[_Row]:
+    if content is not None:  # read already: the same rules as a file (a byte-order mark dropped as decode_utf8 drops it)
+        yield from (_Row(number, obj) for number, obj in iter_objects(jsonl_lines(content.removeprefix("\ufeff")), source=str(path)))
+        return
     if not path.exists():
         raise DataError(f"{path}: no such file", fix="check the path, or run 'dvc pull' to restore tracked data")
     if path.is_dir():

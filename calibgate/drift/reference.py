@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 from calibgate.errors import DataError
-from calibgate.paths import jsonl_lines, read_user_text
+from calibgate.paths import read_user_text
 from calibgate.settings import ProjectConfig
 
 PRODUCTION = "production"
@@ -150,11 +150,13 @@ def _check_md5(cfg: ProjectConfig, production: ProductionVersion) -> None:
 
 
 def _texts(text: str | None, source: str) -> list[str]:
-    from calibgate.data.jsonl import iter_objects
+    """The texts of a reference file, every row checked as the training and production readers check it: a row
+    without a readable text was skipped in silence, and a byte-order mark that plan and train read refused the file."""
+    from calibgate.data.jsonl import load_unlabeled
 
     if text is None:
         raise DataError(f"{source}: no such file", fix="pass --reference, or set data.train in calibgate.yaml")
-    texts = [obj["text"] for _, obj in iter_objects(jsonl_lines(text), source=source) if isinstance(obj.get("text"), str)]
+    texts = list(load_unlabeled(source, content=text).texts)
     if len(texts) < 10:
         raise DataError(f"{source}: {len(texts)} texts, fewer than the 10 drift needs", fix="compare against the full training data")
     return texts

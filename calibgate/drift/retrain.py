@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from calibgate.drift.merge import MergeReport
 from calibgate.errors import ConfigError, EnvironmentFailure
-from calibgate.paths import jsonl_lines, read_user_text
+from calibgate.paths import read_user_text
 from calibgate.settings import ProjectConfig, load_config
 
 Action = Literal["none", "dry-run", "opened", "updated"]
@@ -383,9 +383,12 @@ def _drift_evidence(record) -> str:
 
 
 def _rows(text: str, path: Path) -> list[dict]:
-    from calibgate.data.jsonl import iter_objects
+    """The training file's rows, checked as 'calibgate train' checks them: a row it would refuse was left out of the
+    merge in silence (and then failed the pull request's training), a byte-order mark refused the whole file."""
+    from calibgate.data.jsonl import load_labeled
 
-    return [obj for _, obj in iter_objects(jsonl_lines(text), source=str(path)) if "text" in obj and "label" in obj]
+    data = load_labeled(path, min_classes=1, content=text)
+    return [{"text": t, "label": label} for t, label in zip(data.texts, data.label_strings(), strict=True)]
 
 
 def _rel(cfg: ProjectConfig, path: Path) -> str:

@@ -78,3 +78,22 @@ def test_a_missing_token_is_refused_before_drift_measures_or_writes(project, mon
     with pytest.raises(ConfigError, match="GITHUB_TOKEN is not set"):
         api.drift(config=project / "calibgate.yaml", repo="octo/models", out=project / "d")
     assert not (project / "d").exists()
+
+
+def test_the_reference_is_read_as_plan_and_train_read_it(project):
+    """drift read its reference rows by a rule of its own: a row without a readable text was skipped in silence (a
+    half-broken file compared as half its size), and a UTF-8 byte-order mark, which plan and train read, refused the
+    file."""
+    from calibgate.errors import DataError
+
+    train = (project / "train.jsonl").read_bytes()
+    (project / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + train)
+    result = api.drift(config=project / "calibgate.yaml", reference=project / "bom.jsonl", dry_run=True)
+    assert result.reference.n_total == 60
+    rows = train.decode().splitlines()
+    rows[3] = rows[3].replace('"text"', '"txt"')
+    rows[5] = rows[5].replace('"please', '"\\u200b\\u200b", "x": "please')
+    for bad, where in ((rows[:5], "bad.jsonl:4: missing key 'text'"), (rows[:3] + rows[4:], "bad.jsonl:5: 'text' must be")):
+        (project / "bad.jsonl").write_text("\n".join(bad) + "\n")
+        with pytest.raises(DataError, match=where):
+            api.drift(config=project / "calibgate.yaml", reference=project / "bad.jsonl", dry_run=True)

@@ -286,3 +286,25 @@ def test_the_pr_body_renders_a_drift_record_from_its_fields_not_its_stored_body(
     outside_code = re.sub(r"`[^`\n]*`", "", body)
     assert "BODY" not in body and "drifted" in body and "evil.example" in body
     assert "<!--" not in outside_code and "@octocat" not in outside_code and "</details>" not in outside_code
+
+
+def test_the_training_file_is_read_as_train_reads_it(project, gh):
+    """retrain read the training file by a rule of its own: a UTF-8 byte-order mark, which plan and train read, made it
+    'not valid JSON' at line 1, and a row train refuses (a text of zero-width spaces) was left out of the merge in
+    silence, its text then added again from the incoming data."""
+    from dvc.repo import Repo
+
+    train = project / "datasets" / "train.jsonl"
+    train.write_bytes(b"\xef\xbb\xbf" + train.read_bytes())
+    with Repo(str(project)) as repo:
+        repo.add(str(project / "datasets"))
+    git(project, "commit", "-qam", "data v1 with a BOM")
+    label(project, "2026-11.jsonl", rows(100, 6))
+    result = retrain(project, gh, "--dry-run")
+    assert result.exit_code == 0 and "6 rows added" in result.stdout, result.output
+    train.write_bytes(train.read_bytes() + '{"text": "\\u200b\\u200b", "label": "card"}\n'.encode())
+    with Repo(str(project)) as repo:
+        repo.add(str(project / "datasets"))
+    git(project, "commit", "-qam", "a row train refuses")
+    result = retrain(project, gh, "--dry-run")
+    assert result.exit_code == 2 and "train.jsonl:46: 'text' has no visible character" in result.stderr, result.output
