@@ -50,6 +50,7 @@ def read_incoming(path: Path) -> list[dict]:
 def merge_labels(train: list[dict], incoming: list[dict], *, allow_new_labels: bool = False) -> MergeReport:
     """Rows of ``incoming`` to append to ``train`` (see the module docstring); raises on labels outside the label space."""
     known = {row["label"] for row in train}
+    _check_spellings(known, {row["label"] for row in incoming})
     new_labels = sorted({row["label"] for row in incoming} - known)
     if new_labels and not allow_new_labels:
         raise DataError(
@@ -83,6 +84,25 @@ def merge_labels(train: list[dict], incoming: list[dict], *, allow_new_labels: b
         incoming_rows=len(incoming), added=added, duplicates=duplicates, conflicts=conflicts,
         new_labels=new_labels, label_counts=dict(sorted(counts.items())),
     )
+
+
+def _check_spellings(known: set[str], incoming: set[str]) -> None:
+    """An incoming label that reads as a training label, or as another incoming one ('Card_Arrival' and 'card_arrival',
+    NFC and NFD, a trailing space), is one class written two ways: merged, even with --allow-new-labels, it made two
+    classes of one and a pull request whose training refused the data."""
+    from calibgate.data.jsonl import label_key
+
+    spelled = {label_key(label): label for label in sorted(known)}
+    for label in sorted(incoming):
+        other = spelled.setdefault(label_key(label), label)
+        if other != label:
+            where = "the training data's" if other in known else "another incoming row's"
+            raise DataError(
+                f"incoming label {ascii(label)} differs from {where} {ascii(other)} only in case, spaces, invisible "
+                "characters or Unicode normalisation: one class written two ways, not a new class",
+                fix=f"write it as {ascii(other)}" + (", the way the training data does" if other in known else
+                                                       " on every incoming row (the same characters, case and spacing)"),
+            )
 
 
 def appended_text(original: str, added: list[dict]) -> str:

@@ -37,3 +37,18 @@ def test_unknown_labels_are_refused_unless_allowed():
 
 def test_appended_text_keeps_existing_lines():
     assert appended_text('{"a": 1}', [{"text": "x", "label": "y"}]) == '{"a": 1}\n{"text": "x", "label": "y"}\n'
+
+
+@pytest.mark.parametrize("incoming, allow, message", [
+    ([{"text": "stolen", "label": "Card"}], False, "'Card' differs from the training data's 'card'"),
+    ([{"text": "stolen", "label": "card "}], True, "'card ' differs from the training data's 'card'"),
+    ([{"text": "stolen", "label": "ref\u200bund"}], True, "differs from the training data's 'refund'"),
+    ([{"text": "stolen", "label": "caf\u00e9"}, {"text": "lost", "label": "cafe\u0301"}], True,
+     "'caf\\\\xe9' differs from another incoming row's 'cafe\\\\u0301'"),
+])
+def test_a_label_written_another_way_is_refused_even_when_new_labels_are_allowed(incoming, allow, message):
+    """'Card' beside 'card' was a new label, and the fix offered was --allow-new-labels, which merged it: two classes
+    of one in the training data, and a pull request whose training refused the data."""
+    with pytest.raises(DataError, match=message):
+        merge_labels(TRAIN, incoming, allow_new_labels=allow)
+    assert merge_labels(TRAIN, [{"text": "stolen", "label": "Fraud"}, {"text": "x", "label": "fraud2"}], allow_new_labels=True).new_labels == ["Fraud", "fraud2"]
