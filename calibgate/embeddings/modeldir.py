@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 
 from calibgate.errors import ModelError
@@ -122,7 +123,23 @@ def load_pretrained_model(path: str | Path):
         raise ModelError(f"{path}: the weights do not fit config.json: {len(missing)} tensor(s) missing or of another "
                          f"shape (first: {missing[0]}), which would be random", fix="restore config.json and the weights "
                          "from the same model (model_type, num_hidden_layers and sizes as saved)")
+    # a layer the weights hold but the config does not build (num_hidden_layers 0, -1, or fewer than saved) is dropped
+    # in silence: another, shallower model embedded, trained and was exported under the directory's name, exit 0.
+    # Other unused tensors stay allowed: a checkpoint's task head (an MLM or LM head) is not part of the encoder
+    unbuilt = sorted(key for key in info.get("unexpected_keys") or [] if _LAYER_KEY.search(str(key)))
+    if unbuilt:
+        raise ModelError(f"{path}: the weights hold layers config.json does not build ({len(unbuilt)} tensor(s) unused, "
+                         f"first: {unbuilt[0]}; num_hidden_layers is {config_layers(path)!r})", fix="restore config.json "
+                         "and the weights from the same model (num_hidden_layers as saved)")
     return model
+
+
+_LAYER_KEY = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.\d+\.")  # encoder.layer.3., model.layers.3., h.3.
+
+
+def config_layers(path: str | Path):
+    """``num_hidden_layers`` as config.json gives it (None when it does not)."""
+    return _read_config(Path(path) / "config.json").get("num_hidden_layers")
 
 
 def load_pretrained_tokenizer(path: str | Path):
@@ -134,6 +151,12 @@ def load_pretrained_tokenizer(path: str | Path):
     with _loading(path, "tokenizer"):
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     vocab = config.get("vocab_size")
+    if isinstance(vocab, int) and not isinstance(vocab, bool) and len(tokenizer) > vocab:
+        # ids past the model's embedding table: the first text holding such a token crashed inside torch (IndexError,
+        # exit 3) after the plan or the training had started
+        raise ModelError(f"{path}: the tokenizer knows {len(tokenizer)} tokens but the model's embedding table has {vocab} "
+                         "(a tokenizer of another model?)", fix="restore the model directory's tokenizer files from its "
+                         "source, or resize the embeddings and save the model with its tokenizer")
     if isinstance(vocab, int) and not isinstance(vocab, bool) and len(tokenizer) < max(2, vocab // 2):
         # transformers builds a tokenizer of a handful of special tokens when tokenizer.json and vocab.txt are gone:
         # every word becomes [UNK], and plans, training and exports run on constant inputs without an error

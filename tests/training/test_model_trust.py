@@ -183,6 +183,19 @@ def inconsistent_dirs(tmp_path, tiny_bert_dir) -> dict[str, Path]:
     config["num_hidden_layers"] = 4  # the weights hold 2: blocks 3 and 4 would be random
     (d / "config.json").write_text(json.dumps(config))
     out["more-layers"] = d
+    for name, layers in (("fewer-layers", 1), ("no-layers", 0), ("negative-layers", -1)):
+        d = _base(root / name, tiny_bert_dir)  # the weights' unbuilt blocks were dropped in silence: a shallower model
+        config = json.loads((d / "config.json").read_text())
+        config["num_hidden_layers"] = layers
+        (d / "config.json").write_text(json.dumps(config))
+        out[name] = d
+    d = _base(root / "tokenizer-past-the-embeddings", tiny_bert_dir, weights=False)
+    from transformers import BertConfig, BertModel
+
+    config = json.loads((d / "config.json").read_text())  # MiniLM's 30,522 token ids into a table of 16,000 rows:
+    config.pop("architectures", None)  # IndexError inside torch at the first rare word, exit 3
+    BertModel(BertConfig(**{**config, "vocab_size": 16000})).save_pretrained(d, safe_serialization=True)
+    out["tokenizer-past-the-embeddings"] = d
     d = _base(root / "other-architecture", tiny_bert_dir)
     config = json.loads((d / "config.json").read_text())
     config.update(model_type="llama", architectures=["LlamaForCausalLM"], intermediate_size=64, num_key_value_heads=2)
