@@ -72,6 +72,9 @@ def read_user_text(path: str | Path, *, what: str, fix: str, error: type[Calibga
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})", fix=fix) from None
     except UnicodeDecodeError as exc:
+        if wide := wide_encoding(exc.object):
+            raise error(f"{path}: the {what} is {wide} text (it starts with a {wide} byte-order mark), not UTF-8",
+                        fix=f"re-encode it as UTF-8, e.g. iconv -f {wide} -t UTF-8 {path.name}") from None
         raise error(f"{path}: the {what} is not UTF-8 text (byte {exc.start}: {exc.reason})", fix=fix) from None
 
 
@@ -88,11 +91,24 @@ def jsonl_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+_UTF16_32 = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def wide_encoding(data: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" when ``data`` starts with that encoding's byte-order mark (what Windows PowerShell 5's
+    ``>`` and Notepad's "Unicode" write), else None: its fix is iconv from that encoding, not from latin-1."""
+    return next((name for bom, name in _UTF16_32 if data.startswith(bom)), None)
+
+
 def decode_utf8(data: bytes, *, source: str, fix: str) -> str:
     """``data`` as UTF-8 text (a leading BOM dropped); :class:`DataError` naming the line of the first bad byte."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if wide := wide_encoding(data):
+            raise DataError(f"{source}: is {wide} text (it starts with a {wide} byte-order mark), not UTF-8",
+                            fix=f"re-encode it as UTF-8, e.g. iconv -f {wide} -t UTF-8 "
+                            f"{'FILE' if source.startswith('<') else Path(source).name}") from None
         line = data[: exc.start].count(b"\n") + 1
         raise DataError(f"{source}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x})", fix=fix) from None
 

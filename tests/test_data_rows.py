@@ -58,3 +58,23 @@ def test_labels_that_are_different_words_stay_two_classes(tmp_path, a, b):
     rows = [("x1", a), ("x2", b)]
     path.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in rows), encoding="utf-8")
     assert load_labeled(path).n_classes == 2
+
+
+@pytest.mark.parametrize("encoding, wide", [("utf-16", "UTF-16"), ("utf-32", "UTF-32")])
+def test_a_utf16_file_is_named_as_such_with_the_iconv_that_fixes_it(tmp_path, encoding, wide):
+    """Before: a file PowerShell's '>' or Notepad's 'Unicode' wrote was 'not valid UTF-8 (byte 0xff)' with the fix
+    'iconv -f latin1', which turns it into NUL-riddled text; the config and policy readers said 'not UTF-8' alone."""
+    from calibgate.data.jsonl import load_labeled
+    from calibgate.errors import ConfigError, DataError, PolicyError
+    from calibgate.policy.loader import load_policy
+    from calibgate.settings import load_config
+
+    (tmp_path / "d.jsonl").write_bytes('{"text": "a", "label": "x"}\n'.encode(encoding))
+    with pytest.raises(DataError, match=f"d.jsonl: is {wide} text .*iconv -f {wide} -t UTF-8 d.jsonl"):
+        load_labeled(tmp_path / "d.jsonl")
+    (tmp_path / "calibgate.yaml").write_bytes("name: router\n".encode(encoding))
+    with pytest.raises(ConfigError, match=f"config is {wide} text .*iconv -f {wide} -t UTF-8 calibgate.yaml"):
+        load_config(tmp_path / "calibgate.yaml")
+    (tmp_path / "policy.yaml").write_bytes("schema_version: 1\n".encode(encoding))
+    with pytest.raises(PolicyError, match=f"{wide} text, not UTF-8: re-encode it, e.g. iconv -f {wide}"):
+        load_policy(tmp_path / "policy.yaml")

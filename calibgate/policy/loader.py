@@ -177,6 +177,10 @@ def _parse_bytes(data: bytes, name: str) -> tuple[Policy | None, list[PolicyProb
         node = yaml.compose(text)
         raw = load_unique(text)
     except UnicodeDecodeError as exc:
+        from calibgate.paths import wide_encoding
+
+        if wide := wide_encoding(data):
+            return None, [PolicyProblem(name, None, f"{wide} text, not UTF-8: re-encode it, e.g. iconv -f {wide} -t UTF-8")]
         return None, [PolicyProblem(name, None, f"not UTF-8 text ({exc.reason})")]
     except RecursionError:
         return None, [PolicyProblem(name, None, "not valid YAML: nested too deeply")]
