@@ -125,6 +125,9 @@ class ProjectConfig(BaseModel):
         return str(candidate) if not Path(self.model).is_absolute() and candidate.exists() else self.model
 
 
+_SET_AFTER_LOADING = ("root", "source")
+
+
 def find_config(start: Path | None = None) -> Path | None:
     """The nearest ``calibgate.yaml`` at or above ``start`` (the current directory)."""
     here = (start or Path.cwd()).resolve()
@@ -164,6 +167,11 @@ def load_config(path: str | Path | None = None, *, required: bool = False) -> Pr
         raise ConfigError(f"{path}: not valid YAML (nested too deeply)", fix="fix the YAML syntax") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level", fix="write 'key: value' lines")
+    internal = next((key for key in raw if key in _SET_AFTER_LOADING), None)
+    if internal is not None:  # fields set from where the file is, not keys: 'root: /etc' read as 'not an instance of Path'
+        valid = ", ".join(name for name in ProjectConfig.model_fields if name not in _SET_AFTER_LOADING)
+        raise ConfigError(f"{path}: unknown key '{internal}' (valid keys: {valid}); paths are relative to the directory "
+                          f"holding {CONFIG_NAME}", fix="see calibgate.yaml in the README")
     try:
         config = ProjectConfig.model_validate(raw, strict=True)  # 'seed: true' or 'target_size: "300"' are mistakes, not 1 and 300
     except ValidationError as exc:
@@ -200,4 +208,4 @@ def _valid_keys(model: type[BaseModel], parents: tuple) -> list[str]:
             if not nested:
                 break
             current = nested[0]
-    return [name for name in current.model_fields if name not in ("root", "source")]
+    return [name for name in current.model_fields if name not in _SET_AFTER_LOADING]

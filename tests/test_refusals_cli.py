@@ -99,6 +99,15 @@ def test_an_error_is_one_line_whatever_the_path_or_the_yaml_library_says(tmp_pat
     assert "\n" not in DataError(str(named), fix="x\u2028y").format()
 
 
+@pytest.mark.parametrize("key", ["root", "source"])
+def test_calibgate_yaml_refuses_the_fields_set_after_loading_as_unknown_keys(tmp_path, key):
+    """'root: /etc' was refused as "'root': Input should be an instance of Path": a key that does not exist, read as
+    one of the wrong type (root and source are where the file is, set after reading it)."""
+    config = tmp_path / "calibgate.yaml"
+    config.write_text(f"name: router\n{key}: /etc\n")
+    refused(["plan", "--config", str(config)], f"unknown key '{key}' (valid keys: schema_version, name,", "relative to the directory")
+
+
 def test_output_paths_through_a_file_are_input_errors_and_a_full_disk_is_not(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="a part of the path is a file"):
