@@ -78,3 +78,23 @@ def test_a_utf16_file_is_named_as_such_with_the_iconv_that_fixes_it(tmp_path, en
     (tmp_path / "policy.yaml").write_bytes("schema_version: 1\n".encode(encoding))
     with pytest.raises(PolicyError, match=f"{wide} text, not UTF-8: re-encode it, e.g. iconv -f {wide}"):
         load_policy(tmp_path / "policy.yaml")
+
+
+@pytest.mark.parametrize("label, problem", [("\u200b", "has no visible character"), ("\u200b\u2800", "has no visible character"),
+                                            ("card\narrival", "holds a control character"), ("tab\tx", "holds a control character"),
+                                            ("\x1b[31mred", "holds a control character"), ("ok\x00", "holds a control character")])
+def test_a_label_must_be_a_name_that_can_be_read_on_one_line(tmp_path, label, problem):
+    """Texts with nothing to read were refused by every reader, labels not: a class named by a zero-width space trained
+    and was reported as an empty name; a newline or ESC in a class name split the model card's list of labels and
+    reached the terminal in plan's tables."""
+    import json
+
+    from calibgate.data.jsonl import load_labeled
+    from calibgate.errors import DataError
+
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"text": "my card", "label": "card"}) + "\n" + json.dumps({"text": "it", "label": label}) + "\n")
+    with pytest.raises(DataError, match=f"train.jsonl:2: 'label' .*{problem}"):
+        load_labeled(data)
+    data.write_text(json.dumps({"text": "my card", "label": "card"}) + "\n" + json.dumps({"text": "it", "label": "\u00e9t\u00e9 \u2014 \u0645\u0631\u062d\u0628\u0627"}) + "\n")
+    assert load_labeled(data).label_names == ("card", "\u00e9t\u00e9 \u2014 \u0645\u0631\u062d\u0628\u0627")

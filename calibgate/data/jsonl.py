@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -107,8 +108,6 @@ def label_key(label: str) -> str:
     """What a person reads in a label: canonically composed (NFC), lower case, invisible format characters (a
     zero-width space, a soft hyphen, a BOM) dropped, spaces collapsed. Not NFKC or casefold: 'm²' and 'm2', 'Maße'
     and 'Masse' are different words."""
-    import unicodedata
-
     visible = "".join(c for c in unicodedata.normalize("NFC", label) if unicodedata.category(c) != "Cf")
     return " ".join(visible.lower().split())
 
@@ -120,8 +119,6 @@ _BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
 def has_visible(text: str) -> bool:
     """Whether ``text`` draws anything: a character that is not a control, format character, space, combining mark
     alone or blank letter. A text of only zero-width spaces is no text, to train on, predict or serve."""
-    import unicodedata
-
     return any(c.isprintable() and not c.isspace() and c not in _BLANK and unicodedata.category(c) not in ("Mn", "Me")
                for c in text)
 
@@ -188,6 +185,13 @@ def load_labeled(
                             "blank characters)", fix="remove the line or fill in the text")
         if not label.strip():
             raise DataError(f"{path}:{row.line}: 'label' is empty", fix="give the row its label or remove it")
+        if not has_visible(label):  # a class whose name draws nothing, as texts are refused: reports show an empty name
+            raise DataError(f"{path}:{row.line}: 'label' {ascii(label)} has no visible character (only control, format, "
+                            "space, mark or blank characters)", fix="give the row a label that can be read")
+        if any(unicodedata.category(c) == "Cc" for c in label):
+            # a newline, tab or ESC in a class name split the model card's and the terminal's lines, or recoloured them
+            raise DataError(f"{path}:{row.line}: 'label' {ascii(label)} holds a control character (a line break, tab or "
+                            "escape)", fix="write the label on one line, without control characters")
         if label_names is not None and label not in label_names:
             raise DataError(
                 f"{path}:{row.line}: unknown label {label!r}; the model knows {len(label_names)} labels"
