@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from calibgate.errors import ConfigError
+from calibgate.errors import ConfigError, DataError
 from calibgate.runs.layout import is_run_id
 from calibgate.records.strategies import candidate_key, tunes_encoder
 from calibgate.runs import RunManifest, sha256_file
@@ -164,6 +164,8 @@ def train(
     if train_path is None:
         ensure_pulled(config.root, config.data.dvc_target, [train_file])
     data = load_labeled(train_file)
+    if plan_record is not None and not record_only:
+        _check_plan_classes(plan_record, data, source, train_file)
     version = data_version(config.root, config.data.dvc_target) if train_path is None else None
     run_id = run_id or _new_run_id(options.strategy, options.lora_rank)
     run_dir = runs_root / run_id
@@ -191,6 +193,21 @@ def train(
     )
     _point_latest(runs_root, run_id)
     return TrainResult(run_dir=run_dir, manifest=manifest, curves=trained.curves, source=source)
+
+
+def _check_plan_classes(plan, data, source: str, train_file: Path) -> None:
+    """A plan followed for data without some of its classes was made on another task's calibration set (another
+    project's plan.json, a calibration file of other labels): it trained by that plan with exit 0 and recorded it,
+    so the gate's plan-based checks judged the run by measurements of other data. Classes the training data adds
+    (labels merged with --allow-new-labels) are allowed: the calibration set is a sample."""
+    missing = sorted(set(plan.dataset.label_names) - set(data.label_names))
+    if missing:
+        shown = ", ".join(ascii(label) for label in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise DataError(
+            f"the plan ({source}, made on {plan.dataset.source}) has {len(missing)} class(es) the training data "
+            f"{train_file} lacks ({shown}): it measured another task's data",
+            fix="re-plan on a calibration set drawn from this training data (calibgate plan), or pass the plan made for it",
+        )
 
 
 def _checked_rank(rank, source: str) -> int | None:

@@ -74,7 +74,7 @@ def _minimal_plan(strategy: str) -> dict:
     sig = {"status": "ok", "reading": "x"}
     return {
         "calibgate_version": "0.1.0", "created_at": "2026-01-01T00:00:00Z", "model": "m",
-        "dataset": {"n": 40, "n_classes": 4, "label_names": ["a"], "source": "s", "sha256": "0", "dvc_md5": None,
+        "dataset": {"n": 40, "n_classes": 4, "label_names": [], "source": "s", "sha256": "0", "dvc_md5": None,
                     "dvc_state": "untracked", "target_size": 40},
         "signals": {
             "separability": {**sig, "probe_accuracy": 0.9, "probe_accuracy_ci": interval, "probe_macro_f1": 0.9,
@@ -177,6 +177,22 @@ def test_strategy_lora_alone_trains_the_rank_the_plan_chose(tiny_project):
     assert result.exit_code == 0, result.output
     manifest = json.loads((tiny_project / "runs" / "l4" / "calibgate-run.json").read_text())
     assert manifest["lora_rank"] == 4
+
+
+def test_a_plan_made_on_other_classes_is_refused_before_training(tiny_project, four_labels):
+    """A plan of another task (another project's plan.json, a calibration file of other labels) was followed with exit
+    0 and recorded in the run, so the gate's plan-based checks judged the run by measurements of other data."""
+    plan = _minimal_plan("retrieval")
+    plan["dataset"]["label_names"] = [*four_labels[:2], "<!--", "refund"]
+    (tiny_project / "plan.json").write_text(json.dumps(plan))
+    for args in (["--plan", "plan.json"], ["--plan", "plan.json", "--strategy", "embedding-probe", "--reason", "why"]):
+        result = _run(tiny_project, "train", *args, "-q")
+        assert result.exit_code == 2, result.output
+        assert "the plan (" in result.stderr and "has 2 class(es) the training data" in result.stderr
+        assert "lacks ('<!--', 'refund')" in result.stderr and not (tiny_project / "runs").exists()
+    plan["dataset"]["label_names"] = four_labels[:3]  # a class the calibration sample missed is not another task
+    (tiny_project / "plan.json").write_text(json.dumps(plan))
+    assert _run(tiny_project, "train", "--plan", "plan.json", "-q").exit_code == 0
 
 
 @pytest.mark.parametrize("rank", [-3, 0, 10**9])
