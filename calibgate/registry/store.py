@@ -121,9 +121,9 @@ def _verify_stored(repo_root: Path, stored: StoredArtifacts) -> int:
         root = _stored_root(repo_root, stored)
         for rel, digest in stored.files.items():
             obj = _dir_object(root, digest)
-            if not obj.exists():
-                raise IntegrityError(f"{rel} is missing from the store {stored.url} ({obj})", fix="re-register the version from its run")
-            _compare(rel, sha256_file(obj), digest, stored.url)
+            with _open_object(rel, obj, lambda o=obj: o.open("rb"), f"the store {stored.url}") as fh:
+                got = _sha256_stream(fh)
+            _compare(rel, got, digest, stored.url)
         return len(stored.files)
     odb, tree = _dvc_tree(repo_root, stored)
     listed = _listing(tree, stored)
@@ -131,11 +131,9 @@ def _verify_stored(repo_root: Path, stored: StoredArtifacts) -> int:
         md5 = listed.get(rel)
         if md5 is None:
             raise IntegrityError(f"{rel} is not in the stored directory {stored.dir_md5}", fix="re-register the version from its run")
-        try:
-            with odb.fs.open(odb.oid_to_path(md5), "rb") as fh:
-                got = _sha256_stream(fh)
-        except FileNotFoundError:
-            raise IntegrityError(f"{rel} (md5 {md5}) is missing from DVC remote '{stored.remote}'", fix="dvc push, or re-register") from None
+        path = odb.oid_to_path(md5)
+        with _open_object(rel, path, lambda p=path: odb.fs.open(p, "rb"), f"DVC remote '{stored.remote}'") as fh:
+            got = _sha256_stream(fh)
         _compare(rel, got, digest, f"DVC remote '{stored.remote}'")
     extra = sorted(set(listed) - set(stored.files))
     if extra:
@@ -150,19 +148,18 @@ def stored_manifest(repo_root: Path, stored: StoredArtifacts):
     expected = stored.files.get(MANIFEST)
     if expected is None:
         raise IntegrityError(f"the version record lists no {MANIFEST}", fix="re-register the version from its run")
-    try:
-        if stored.backend == "dir":
-            with _dir_object(_stored_root(repo_root, stored), expected).open("rb") as fh:
-                data = fh.read()
-        else:
-            odb, tree = _dvc_tree(repo_root, stored)
-            md5 = _listing(tree, stored).get(MANIFEST)
-            if md5 is None:
-                raise IntegrityError(f"{MANIFEST} is not in the stored directory {stored.dir_md5}", fix="re-register the version")
-            with odb.fs.open(odb.oid_to_path(md5), "rb") as fh:
-                data = fh.read()
-    except FileNotFoundError:
-        raise IntegrityError(f"{MANIFEST} is missing from the store {stored.url}", fix="re-register the version from its run") from None
+    if stored.backend == "dir":
+        obj = _dir_object(_stored_root(repo_root, stored), expected)
+        with _open_object(MANIFEST, obj, lambda: obj.open("rb"), f"the store {stored.url}") as fh:
+            data = fh.read()
+    else:
+        odb, tree = _dvc_tree(repo_root, stored)
+        md5 = _listing(tree, stored).get(MANIFEST)
+        if md5 is None:
+            raise IntegrityError(f"{MANIFEST} is not in the stored directory {stored.dir_md5}", fix="re-register the version")
+        path = odb.oid_to_path(md5)
+        with _open_object(MANIFEST, path, lambda: odb.fs.open(path, "rb"), f"DVC remote '{stored.remote}'") as fh:
+            data = fh.read()
     _compare(MANIFEST, hashlib.sha256(data).hexdigest(), expected, stored.url)
     return parse_manifest(data, source=f"{stored.url}:{MANIFEST}")
 
@@ -173,19 +170,47 @@ def fetch_stored(repo_root: Path, stored: StoredArtifacts, dest: Path, *, verifi
         verify_stored(repo_root, stored)
     if stored.backend == "dir":
         root = _stored_root(repo_root, stored)
-        opener = {rel: (lambda d=digest: _dir_object(root, d).open("rb")) for rel, digest in stored.files.items()}
+        where = f"the store {stored.url}"
+        objects = {rel: (path, lambda p=path: p.open("rb")) for rel, path in ((r, _dir_object(root, d)) for r, d in stored.files.items())}
     else:
         odb, tree = _dvc_tree(repo_root, stored)
         md5s = _listing(tree, stored)
-        opener = {rel: (lambda m=md5s[rel]: odb.fs.open(odb.oid_to_path(m), "rb")) for rel in stored.files}
+        where = f"DVC remote '{stored.remote}'"
+        objects = {rel: (path, lambda p=path: odb.fs.open(p, "rb")) for rel, path in ((r, odb.oid_to_path(md5s[r])) for r in stored.files)}
     dest.mkdir(parents=True, exist_ok=True)
-    for rel, open_ in opener.items():
+    for rel, (path, open_) in objects.items():
         target = safe_join(dest, rel, what="file in the version record")  # never outside dest
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open_() as src:
+        with _open_object(rel, path, open_, where) as src:
             atomic_copy(src, target)
         _compare(rel, sha256_file(target), stored.files[rel], str(dest))
     return dest
+
+
+def _open_object(rel: str, path, open_, where: str):
+    """The store object ``path`` that holds the run's file ``rel``, opened for reading with ``open_()``.
+
+    An object that is missing, or that is no regular file (a directory, a path through a file), is a store whose
+    content does not match the record (:class:`IntegrityError`); one this user may not read is a store to fix
+    (:class:`StoreUnreadable`); only the machine's own faults (disk, I/O) are exit 3. A directory where an object
+    belongs used to be an internal error (exit 3, "report it"), and the gate could not report an untrusted baseline.
+    """
+    try:
+        return open_()
+    except FileNotFoundError:
+        raise IntegrityError(f"{rel} is missing from {where} ({path})",
+                             fix="push it again from a copy of the run (dvc push), or re-register the version from its run") from None
+    except (IsADirectoryError, NotADirectoryError):
+        raise IntegrityError(f"{rel}: the object {path} in {where} is not a file (tampered or corrupted)",
+                             fix="restore the object from a backup or re-register the version from its run; never edit stored artifacts") from None
+    except PermissionError:
+        raise StoreUnreadable(f"{rel}: the object {path} in {where} cannot be read (permission denied)",
+                              fix="give this user read access to the store") from None
+    except OSError as exc:
+        if exc.errno in MACHINE_ERRNOS:
+            raise EnvironmentFailure(f"cannot read {path} in {where}: {exc.strerror}", fix="fix the store's disk or file system, then retry") from None
+        raise IntegrityError(f"{rel}: the object {path} in {where} cannot be read ({exc.strerror or type(exc).__name__})",
+                             fix="restore the object from a backup or re-register the version from its run") from None
 
 
 def _listing(tree, stored: StoredArtifacts) -> dict[str, str]:

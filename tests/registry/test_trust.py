@@ -272,3 +272,38 @@ def test_pull_into_a_dangling_symlink_is_refused_and_writes_nothing(project, tmp
     with pytest.raises(RegistryError, match="already exists"):
         api.fetch_version(info.tag, link)
     assert not (tmp_path / "nowhere").exists() and not list(tmp_path.glob(".linkto.pull-*"))
+
+
+@pytest.mark.parametrize("backend", ["dvc", "dir"])
+@pytest.mark.parametrize("stored", ["head.safetensors", MANIFEST])
+def test_a_store_object_that_is_a_directory_is_tampering_not_an_internal_error(project, backend, stored):
+    """Before: a directory where an object belongs (a store rewritten by hand or a botched restore) made verify, pull
+    and the gate's baseline check fail with 'internal error: IsADirectoryError' (exit 3, 'report it'): one line,
+    exit 2, and for the gate an untrusted baseline (a baseline_integrity ERROR) now."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from calibgate.cli import cli
+
+    info = api.register("runs/a", store="../store") if backend == "dir" else api.register("runs/a")
+    api.promote(info.tag, approved_by=["alice", "bob"])
+    digest = info.record.artifacts.files[stored]
+    if backend == "dir":
+        obj = project.parent / "store" / "files" / "sha256" / digest[:2] / digest[2:]
+    else:
+        md5 = hashlib.md5((project / "runs" / "a" / stored).read_bytes()).hexdigest()
+        obj = project.parent / "dvc-remote" / "files" / "md5" / md5[:2] / md5[2:]
+    obj.unlink()
+    obj.mkdir()
+    runner = CliRunner()
+    for args in (["registry", "verify", info.tag], ["registry", "pull", info.tag, "--to", str(project / "pulled")]):
+        result = runner.invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 2 and "is not a file" in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and "internal error" not in result.stderr
+    assert not (project / "pulled").exists()
+    result = runner.invoke(cli, ["gate", "--candidate", "runs/b", "--json"], catch_exceptions=False)
+    decision = json.loads(result.stdout)
+    (integrity,) = [c for c in decision["checks"] if c["id"] == "baseline_integrity"]
+    assert result.exit_code == 3 and integrity["status"] == "ERROR" and "not a file" in integrity["message"]
+    shutil.rmtree(obj)
