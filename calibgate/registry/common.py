@@ -170,6 +170,21 @@ def publish_tag(git: GitRepo, remote: str | None, tag: str, *, version_tag: str 
         raise
 
 
+def check_tag_free(git: GitRepo, tag: str, *, instead: str) -> None:
+    """Refuse, before anything is stored or tagged, a tag name another tag already has that the registry does not read.
+
+    A lightweight tag with a registry name ('git tag router@v1.1.0'), or an annotated tag of a tree or blob, is no
+    version for calibgate or gto, so the next version (or deprecation) is given that name, and git refuses the tag
+    only after the run was pushed to the store, with advice to fetch and retry that could never succeed.
+    """
+    if git.tag_exists(tag):
+        raise RegistryError(
+            f"a tag named {tag} exists but is no registry tag (a lightweight tag, or one of a tree, blob or tag; "
+            "gto ignores it too), so the registry cannot use that name",
+            fix=f"delete it if it was made by mistake (git tag -d '{tag}'; on the remote: git push --delete origin '{tag}'){instead}",
+        )
+
+
 def resolve_ref(ref: str, name: str | None, git: GitRepo) -> tuple[str, str]:
     """'name@v1.2.0' or 'v1.2.0' (``name``, else calibgate.yaml's) -> (name, version)."""
     if "@" in ref:

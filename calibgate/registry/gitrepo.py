@@ -132,6 +132,10 @@ class GitRepo:
             refs.append(TagRef(name, peeled if annotated else obj, annotated, tagger, date, message))
         return refs
 
+    def tag_names(self) -> list[str]:
+        """The name of every tag, those :meth:`tags` leaves out included (of a tree or blob, or of another tag)."""
+        return self.git("for-each-ref", "refs/tags", "--format=%(refname:strip=2)").split("\n")[:-1]
+
     def tag_exists(self, name: str) -> bool:
         try:
             self.git("rev-parse", "--verify", "--quiet", f"refs/tags/{name}")

@@ -17,7 +17,7 @@ from calibgate.registry.records import (
 )
 from calibgate.registry.tags import Tag, bump, check_creatable, format_tag, is_valid_name, is_valid_version
 from calibgate.registry.common import (
-    VersionInfo, project_config, default_name, version_info, model_state, open_repo, publish_tag, repo_relpath, sync_remote,
+    VersionInfo, check_tag_free, project_config, default_name, version_info, model_state, open_repo, publish_tag, repo_relpath, sync_remote,
     registry_locked,
 )
 from calibgate.runs import PLAN, first_problem, load_run, manifest_digest, read_evaluation, read_export
@@ -92,6 +92,7 @@ def register(
 
     tag = format_tag(Tag("version", name, version=version))
     check_creatable(tag)
+    check_tag_free(git, tag, instead=", or pass --version with another version")
 
     def version_record(stored: StoredArtifacts) -> VersionRecord:
         return VersionRecord(

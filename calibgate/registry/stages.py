@@ -14,7 +14,7 @@ from calibgate.registry.state import ModelState, VersionState
 from calibgate.registry.tags import Tag, check_creatable, format_tag, is_valid_name, next_counter
 from calibgate.registry.common import (
     PRODUCTION, StageAssignment, project_config, default_name, model_state, open_repo, publish_tag, repo_relpath, resolve_ref, sync_remote,
-    find_version, registry_locked,
+    find_version, registry_locked, check_tag_free,
 )
 
 
@@ -327,7 +327,7 @@ def rollback(
 
 
 def _assign(git: GitRepo, model: ModelState, version: VersionState, record: StageRecord, remote: str | None) -> StageAssignment:
-    counter = next_counter((t.name for t in git.tags()), model.name)
+    counter = next_counter(git.tag_names(), model.name)  # every tag, so the stage tag's name is never taken
     record = record.model_copy(update={"counter": counter})
     tag = format_tag(Tag("stage", model.name, stage=record.stage, counter=counter))
     check_creatable(tag)
@@ -392,6 +392,7 @@ def deprecate(
         )
     record = DeprecationRecord(name=name, version=version, reason=reason, actor=git.user())
     tag = format_tag(Tag("deregister", name, version=version))
+    check_tag_free(git, tag, instead="")
     git.create_tag(tag, v.commit, format_message(f"Deprecate {name} {version}", record))
     publish_tag(git, target_remote, tag, version_tag=v.tag)
     return record

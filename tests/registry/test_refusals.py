@@ -267,3 +267,26 @@ def test_dvc_log_lines_are_kept_out_of_the_output_and_kept_for_the_error(capfd):
     assert out == "" and err == ""
     assert [r.getMessage() for r in logged] == ["failed to transfer 'ab12'", "To track the changes with git, run: git add datasets.dvc"]
     assert logged[0].exc_info[1].errno == errno.ENOSPC
+
+
+def test_a_tag_name_taken_by_a_tag_the_registry_cannot_read_is_refused_before_anything_is_stored(project):
+    """Before: a lightweight 'router@v1.1.0' (or an annotated tag of a blob) is no version for calibgate or gto, so
+    the next registration was named v1.1.0; git refused that tag only after the run was pushed to the DVC remote,
+    and the advice was 'git fetch --tags, then retry', which could never succeed. A stage tag of a blob made the
+    next promotion compute a taken name the same way."""
+    from tests.registry.conftest import git
+
+    api.register("runs/a")
+    git(project, "tag", "router@v1.1.0", "HEAD")  # lightweight
+    objects, tags = remote_objects(project), local_tags(project)
+    result = run_cli("registry", "register", "runs/b")
+    one_line_refusal(result, "router@v1.1.0", "no registry tag", "git tag -d 'router@v1.1.0'", "--version")
+    assert remote_objects(project) == objects and local_tags(project) == tags
+    assert api.register("runs/b", version="v1.2.0").tag == "router@v1.2.0"
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=project, input="x", text=True,
+                          capture_output=True, check=True).stdout.strip()
+    git(project, "tag", "-a", "-m", "not a commit", "router#production#1", blob)
+    assert api.promote("router@v1.0.0", approved_by=["alice", "bob"]).tag == "router#production#2"
+    git(project, "tag", "router@v1.2.0!", "HEAD")
+    one_line_refusal(run_cli("registry", "deprecate", "router@v1.2.0"), "router@v1.2.0!", "no registry tag")
+    assert not api.show_version("router@v1.2.0").deprecated
