@@ -95,6 +95,7 @@ def registry_locked(func):
     def locked(*args, **kwargs):
         git = open_repo(kwargs.get("repo"))
         git.check_identity()  # every operation ends in a tag: refuse before anything is pushed to a store
+        git.check_signing()
         with registry_lock(git):
             return func(*args, **kwargs)
 

@@ -45,6 +45,24 @@ class TagRef:
     message: str
 
 
+# how a signature block starts in a signed tag's message: git's own rule (gpg-interface.c, parse_signed_buffer)
+_SIGNATURE_STARTS = (b"-----BEGIN PGP SIGNATURE-----", b"-----BEGIN PGP MESSAGE-----", b"-----BEGIN SIGNED MESSAGE-----",
+                     b"-----BEGIN SSH SIGNATURE-----")
+
+
+def _unsigned(message: bytes) -> bytes:
+    """A tag message without its signature: what is before the last line that starts a signature block, as git
+    splits it (``%(contents:body)`` / ``%(contents:signature)``). A signed tag's record used to end in the
+    signature, read as no record at all: the version looked registered by plain gto, a signed rollback a promotion."""
+    cut, pos = len(message), 0
+    while pos < len(message):
+        if message.startswith(_SIGNATURE_STARTS, pos):
+            cut = pos
+        end = message.find(b"\n", pos)
+        pos = len(message) if end < 0 else end + 1
+    return message[:cut]
+
+
 class GitRepo:
     """A git work tree; every method raises :class:`RegistryError` or :class:`EnvironmentFailure`, never prints."""
 
@@ -99,6 +117,29 @@ class GitRepo:
                 fix="git config user.name 'Your Name' && git config user.email you@example.com (in CI, set them in the job)",
             ) from None
 
+    def check_signing(self) -> None:
+        """Refuse before any work when git is set to sign tags (``tag.gpgSign``) but cannot: the tag is the last step,
+        so a missing key used to fail it after the run was pushed to the store, with git's line and no fix.
+
+        The probe signs a commit of the empty tree (``commit-tree -S``: the same key and format as a tag), which is
+        reachable from no ref.
+        """
+        try:
+            signs = self.git("config", "--type=bool", "--get", "tag.gpgSign").strip() == "true"
+        except RegistryError:  # unset (or not a boolean, which 'git tag' reports itself)
+            return
+        if not signs:
+            return
+        tree = self.git("mktree", input="").strip()
+        try:
+            self.git("commit-tree", "-S", tree, "-m", "calibgate: can git sign?")
+        except GitCommandError as exc:
+            raise RegistryError(
+                f"git is set to sign tags (tag.gpgSign) but cannot sign ({exc.message})",
+                fix="give git a key it can use (git config user.signingKey KEY; gpg.format for ssh or x509 keys), or "
+                    "stop signing tags in this repository: git config tag.gpgSign false",
+            ) from None
+
     def user(self) -> str:
         try:
             return self.git("config", "user.name").strip()
@@ -124,7 +165,7 @@ class GitRepo:
                 parts.append(out[pos:end].decode("utf-8", "replace"))
                 pos = end + 1
             name, objtype, peeled_type, peeled, obj, tagger, date, size = parts
-            message = out[pos:pos + int(size)].decode("utf-8", "replace")
+            message = _unsigned(out[pos:pos + int(size)]).decode("utf-8", "replace")
             pos += int(size) + 1  # the record's closing newline
             annotated = objtype == "tag"
             if (peeled_type if annotated else objtype) != "commit":

@@ -355,3 +355,51 @@ def test_a_ref_and_a_name_that_disagree_are_refused(project):
     with pytest.raises(RegistryError, match="names model router, but --name says other"):
         api.show_version("router@v1.0.0", name="other")
     assert api.show_version("router@v1.0.0", name="router").version == "v1.0.0"
+
+
+# a signing program as git calls it ('gpg --status-fd=2 -bsau KEY'): a real, if worthless, detached signature
+FAKE_GPG = """#!/bin/sh
+cat >/dev/null
+printf '[GNUPG:] BEGIN_SIGNING H8\\n[GNUPG:] SIG_CREATED D 22 8 00 1700000000 ABCDEF\\n' >&2
+printf -- '-----BEGIN PGP SIGNATURE-----\\n\\nZmFrZSBzaWduYXR1cmU=\\n-----END PGP SIGNATURE-----\\n'
+"""
+
+
+def test_signed_tags_keep_their_records(project):
+    """SECURITY.md suggests signed tags. Before: with tag.gpgSign the signature ended each tag's message, the
+    record after the headline no longer parsed, and every version read as registered by plain gto (no run, no
+    metrics; verify refused it) and a signed rollback as a promotion, so a second rollback went back to the
+    version rolled back from."""
+    from gto.api import show
+
+    program = project.parent / "fake-gpg"
+    program.write_text(FAKE_GPG)
+    program.chmod(0o755)
+    git(project, "config", "tag.gpgSign", "true")
+    git(project, "config", "gpg.program", str(program))
+    for run in ("a", "b"):
+        api.register(f"runs/{run}")
+    assert "BEGIN PGP SIGNATURE" in git(project, "cat-file", "-p", "router@v1.0.0")
+    assert [(v.run_id, bool(v.metrics)) for v in api.list_versions("router")] == [("a", True), ("b", True)]
+    api.verify_version("router@v1.1.0")
+    api.promote("router@v1.0.0", approved_by=APPROVED)
+    api.promote("router@v1.1.0", approved_by=APPROVED)
+    api.rollback("router", reason="latency")
+    history = api.show_version("router@v1.0.0").history
+    assert [(e.version, e.action) for e in history] == [("v1.0.0", "promote"), ("v1.1.0", "promote"), ("v1.0.0", "rollback")]
+    assert history[0].approved_by == APPROVED
+    with pytest.raises(RegistryError, match="no earlier production version"):
+        api.rollback("router")
+    assert show(str(project))["router"]["stage"]["production"] == "v1.0.0"
+
+
+def test_a_repository_that_signs_tags_without_a_usable_key_is_refused_before_anything_is_stored(project):
+    """Before: the tag is the last step, so 'unable to sign the tag' came after the run was pushed to the DVC
+    remote, as git's line with no fix."""
+    from tests.registry.test_refusals import one_line_refusal, remote_objects, run_cli
+
+    git(project, "config", "tag.gpgSign", "true")
+    git(project, "config", "gpg.program", "false")
+    result = run_cli("registry", "register", "runs/a")
+    one_line_refusal(result, "tag.gpgSign", "cannot sign", "git config tag.gpgSign false")
+    assert remote_objects(project) == set() and local_tags(project) == set()
