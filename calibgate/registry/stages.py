@@ -302,7 +302,7 @@ def rollback(
 
     Approvals are recorded, not required: the target already passed the
     stage's approvals when it was first promoted. Raises :class:`RegistryError`
-    when there is no earlier version or it has been deprecated.
+    when there is no earlier version (deprecated versions hold no stage, so a rollback passes over them).
     """
     approvers = _distinct_approvers(approved_by)  # checked before anything is read or fetched
     git = open_repo(repo)

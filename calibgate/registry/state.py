@@ -75,7 +75,9 @@ class ModelState:
 
         An event that cannot be read (a tag made by hand, or whose record contradicts its commit) makes the whole
         stage unreadable: :class:`RegistryError`, never a holder guessed from the events around it. A model
-        deprecated as a whole holds no stage, as gto reads it.
+        deprecated as a whole holds no stage, and neither does a deprecated version, as gto reads them (a version
+        'gto deprecate router v1.1.0' retired while in production stayed production for calibgate, the gate's
+        baseline included, while gto showed the version before it).
         """
         if self.deprecated:
             return []
@@ -93,7 +95,7 @@ class ModelState:
                 held = held[: held.index(event.version) + 1] if event.version in held else held + [event.version]
             elif event.action == "unassign":
                 held = [v for v in held if v != event.version]
-        return held
+        return [v for v in held if not (v in self.versions and self.versions[v].deprecated)]
 
     def current(self, stage: str) -> str | None:
         stack = self.stack(stage)

@@ -193,3 +193,27 @@ def test_a_process_waiting_for_the_registry_lock_says_so(project, capfd):
     with registry_lock(GitRepo(project), timeout=3):
         pass
     assert "waiting" not in capfd.readouterr().err
+
+
+def test_a_version_gto_deprecated_holds_no_stage_for_calibgate_either(project):
+    """Before: after 'gto deprecate router v1.1.0' while v1.1.0 was in production, gto showed production = v1.0.0
+    while calibgate kept the deprecated v1.1.0 there, as the gate's baseline too. A deprecated version further down
+    a stage's history is passed over by a rollback, as gto passes over it."""
+    import time
+
+    from gto.api import deregister, show
+
+    for run in ("a", "b", "c"):
+        api.register(f"runs/{run}")
+    api.promote("router@v1.0.0", approved_by=APPROVED)
+    api.promote("router@v1.1.0", approved_by=APPROVED)
+    time.sleep(1.1)  # tag dates have 1 s resolution: gto reads the deregistration as the version's latest event
+    deregister(str(project), "router", version="v1.1.0")  # 'gto deprecate router v1.1.0' on the command line
+    assert show(str(project))["router"]["stage"]["production"] == "v1.0.0"
+    assert {v.version: v.stages for v in api.list_versions("router")} == {"v1.0.0": ["production"], "v1.1.0": [], "v1.2.0": []}
+    assert api.production_baseline(project, "router")[0] == "router@v1.0.0"
+    with pytest.raises(RegistryError, match="no earlier production version"):
+        api.rollback("router")
+    api.promote("router@v1.2.0", approved_by=APPROVED)
+    assert api.rollback("router").record.version == "v1.0.0"
+    assert show(str(project))["router"]["stage"]["production"] == "v1.0.0"
