@@ -224,13 +224,31 @@ class GitRepo:
             raise EnvironmentFailure(f"cannot fetch tags from '{remote}' ({exc.message})", fix="check the remote URL and access") from None
 
     def push_atomic(self, remote: str, tags: list[str]) -> None:
-        """Push tags all-or-nothing; an existing tag of that name on the remote rejects the whole push (:class:`PushRejected`)."""
+        """Push tags all-or-nothing; an existing tag of that name on the remote rejects the whole push (:class:`PushRejected`).
+
+        Only git's own '[rejected] ... (already exists)' is a lost race. The remote's rules refusing the tag (a
+        protected tag, a pre-receive hook: '[remote rejected]') or a local pre-push hook are not: each used to be told
+        "another clone changed the registry first; fetch and retry", or "failed to push some refs" without the
+        hook's reason.
+        """
         try:
             self.git("push", "--atomic", "--quiet", remote, *[f"refs/tags/{t}:refs/tags/{t}" for t in tags])
         except GitCommandError as exc:
-            if any(word in exc.stderr for word in _REJECTED):
+            lines = [line.strip() for line in exc.stderr.splitlines() if line.strip()]
+            if any(line.startswith("! [rejected]") and ("(already exists)" in line or "would clobber" in line) for line in lines):
                 raise PushRejected(exc.message) from None
-            raise EnvironmentFailure(f"cannot push to '{remote}' ({exc.message})", fix="check the remote URL and access, then retry (nothing was tagged)") from None
+            said = [line.removeprefix("remote:").strip() for line in lines if line.startswith("remote:")]
+            said = [line for line in said if line]
+            refused = [line for line in lines if line.startswith("! [remote rejected]")]
+            if refused:
+                reason = "; ".join([*refused[:1], *said[:3]])[:400]
+                raise EnvironmentFailure(f"the remote '{remote}' refused the tag ({reason})",
+                                         fix="the remote's rules (protected tags, a pre-receive hook) do not let this "
+                                             "user push it; nothing was tagged: ask its admins, or promote from where it is allowed") from None
+            noise = ("To ", "error: failed to push some refs", "hint:", "fatal: the remote end hung up")
+            reason = "; ".join([line for line in lines if not line.startswith(noise)][:3])[:400] or exc.message
+            raise EnvironmentFailure(f"cannot push to '{remote}' ({reason})",
+                                     fix="check the remote URL and access, and any pre-push hook, then retry (nothing was tagged)") from None
 
     def evidence_commit(self, parent: str, files: dict[str, str], message: str) -> str:
         """A commit whose tree is ``parent``'s plus ``files`` (path -> text); on no branch, the work tree untouched."""

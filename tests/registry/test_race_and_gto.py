@@ -217,3 +217,24 @@ def test_a_version_gto_deprecated_holds_no_stage_for_calibgate_either(project):
     api.promote("router@v1.2.0", approved_by=APPROVED)
     assert api.rollback("router").record.version == "v1.0.0"
     assert show(str(project))["router"]["stage"]["production"] == "v1.0.0"
+
+
+@pytest.mark.parametrize("where", ["remote", "local"])
+def test_a_push_refused_by_a_hook_is_not_a_lost_race(project, where):
+    """Before: a remote whose tag protection (a pre-receive hook) refuses the tag was reported as 'another clone
+    changed the registry first; fetch and retry', which cannot help; a local pre-push hook's refusal lost the
+    hook's words ('failed to push some refs')."""
+    from click.testing import CliRunner
+
+    from calibgate.cli import cli
+
+    hooks = project.parent / "origin.git" / "hooks" if where == "remote" else project / ".git" / "hooks"
+    hook = hooks / ("pre-receive" if where == "remote" else "pre-push")
+    hook.write_text("#!/bin/sh\necho 'tags under router need a release manager' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    result = CliRunner().invoke(cli, ["registry", "register", "runs/a"], catch_exceptions=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 3 and len(lines) == 1, result.output
+    assert "tags under router need a release manager" in lines[0] and "another clone" not in lines[0]
+    assert ("refused the tag" in lines[0]) == (where == "remote")
+    assert local_tags(project) == set() and remote_tags(project.parent / "origin.git") == set()
