@@ -140,12 +140,25 @@ def registry_lock(git: GitRepo, *, timeout: float = LOCK_TIMEOUT_S):
 
 def sync_remote(git: GitRepo, remote: str | None, push: bool | None, fetch: bool) -> str | None:
     """The remote to push to (None: local only), after fetching its tags when asked."""
+    if remote is not None and push is not False:
+        _check_remote(git, remote)
     remote = remote or git.default_remote()
     if remote is None or push is False:
         return None
     if fetch:
         git.fetch_tags(remote)
     return remote
+
+
+def _check_remote(git: GitRepo, remote: str) -> None:
+    """A ``--remote`` that is neither a configured remote nor a URL or path is a typo: exit 2 naming the remotes
+    there are, before anything is stored. It was an environment failure (exit 3) whose message was the last line
+    of git's advice, 'and the repository exists.'."""
+    remotes = git.git("remote").split()
+    if remote in remotes or "://" in remote or ":" in remote or (git.root / remote).exists():
+        return
+    raise RegistryError(f"git has no remote named '{remote}' (remotes: {', '.join(remotes) or 'none'})",
+                        fix="pass --remote with one of them, or add it first: git remote add NAME URL")
 
 
 def publish_tag(git: GitRepo, remote: str | None, tag: str, *, version_tag: str | None = None) -> None:

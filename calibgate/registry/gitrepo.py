@@ -91,7 +91,10 @@ class GitRepo:
             raise RegistryError(f"{cwd} is not a directory") from None
         if proc.returncode != 0:
             stderr = proc.stderr.decode("utf-8", "replace") if raw else proc.stderr
-            last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {proc.returncode}"
+            lines = [text.strip() for text in stderr.splitlines() if text.strip()]
+            # git's reason is its 'fatal:' line; advice it prints after ('Please make sure ... and the repository
+            # exists.') is no reason
+            last = next((text for text in lines if text.startswith("fatal:")), lines[-1] if lines else f"exit code {proc.returncode}")
             if any(fault in stderr for fault in _MACHINE_FAULTS):  # the machine, not the registry or its input: exit 3
                 raise EnvironmentFailure(f"git {args[0]} failed: {last}",
                                          fix="free disk space or make the repository writable, then retry")

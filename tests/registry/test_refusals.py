@@ -290,3 +290,20 @@ def test_a_tag_name_taken_by_a_tag_the_registry_cannot_read_is_refused_before_an
     git(project, "tag", "router@v1.2.0!", "HEAD")
     one_line_refusal(run_cli("registry", "deprecate", "router@v1.2.0"), "router@v1.2.0!", "no registry tag")
     assert not api.show_version("router@v1.2.0").deprecated
+
+
+def test_a_remote_that_is_not_configured_is_a_typo_refused_before_anything_is_stored(project):
+    """Before: '--remote orign' was an environment failure (exit 3) after the run was verified, whose message was
+    the last line of git's advice: 'cannot fetch tags from 'orign' (git fetch failed: and the repository exists.)'."""
+    from tests.registry.conftest import git
+
+    result = run_cli("registry", "register", "runs/a", "--remote", "orign")
+    one_line_refusal(result, "no remote named 'orign'", "remotes: origin")
+    assert remote_objects(project) == set() and local_tags(project) == set()
+    api.register("runs/a")
+    one_line_refusal(run_cli("registry", "promote", "router@v1.0.0", "--approved-by", "alice", "--approved-by", "bob",
+                             "--remote", "orign"), "no remote named 'orign'")
+    git(project, "remote", "add", "gone", str(project.parent / "gone.git"))  # configured, but not there: the environment
+    result = run_cli("registry", "promote", "router@v1.0.0", "--approved-by", "alice", "--approved-by", "bob", "--remote", "gone")
+    assert result.exit_code == 3 and "does not appear to be a git repository" in result.stderr, result.output
+    assert local_tags(project) == {"router@v1.0.0"}
