@@ -132,6 +132,14 @@ def registry_lock(git: GitRepo, *, timeout: float = LOCK_TIMEOUT_S):
             f"another calibgate process has held the registry lock {path} for over {timeout:g} s",
             fix="wait for it to finish; if none is running, delete the lock file and retry",
         ) from None
+    except OSError as exc:  # a read-only or foreign checkout: it was "the output could not be written; redirect it"
+        from calibgate.errors import EnvironmentFailure
+
+        raise EnvironmentFailure(
+            f"cannot create the registry lock {path}: {exc.strerror or type(exc).__name__}",
+            fix="register, promote, roll back and deprecate write a lock and tags into the git directory: make it "
+                "writable, with nothing but that lock file at that path (list, show and verify only read it)",
+        ) from None
     try:
         yield
     finally:

@@ -307,3 +307,16 @@ def test_a_remote_that_is_not_configured_is_a_typo_refused_before_anything_is_st
     result = run_cli("registry", "promote", "router@v1.0.0", "--approved-by", "alice", "--approved-by", "bob", "--remote", "gone")
     assert result.exit_code == 3 and "does not appear to be a git repository" in result.stderr, result.output
     assert local_tags(project) == {"router@v1.0.0"}
+
+
+def test_a_registry_lock_that_cannot_be_created_is_one_line_exit_3(project):
+    """Before: a lock path that cannot be created (a read-only .git, or a directory in its place) was 'internal
+    error: IsADirectoryError' or 'the output could not be written; redirect the output'."""
+    lock = project / ".git" / "calibgate-registry.lock"
+    lock.mkdir()
+    result = run_cli("registry", "register", "runs/a")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 3 and len(lines) == 1 and "internal error" not in lines[0], result.output
+    assert "cannot create the registry lock" in lines[0] and "git directory" in lines[0]
+    assert remote_objects(project) == set() and local_tags(project) == set()
+    lock.rmdir()
