@@ -48,14 +48,16 @@ Checks = _checks_model()
 
 
 def approver_key(name: str) -> str:
-    """Who a name is: NFKC-normalised, invisible format characters removed, case-folded (GitHub logins ignore case).
+    """Who a name is: NFKC-normalised, invisible format characters removed, runs of white space made one space,
+    case-folded (GitHub logins ignore case).
 
-    Without this, 'alice' and 'Alice' (or 'alice' with a zero-width space) counted as two approvers.
+    Without this, 'alice' and 'Alice' (or 'alice' with a zero-width space, or 'Alice  Smith' beside 'Alice Smith')
+    counted as two approvers.
     """
     import unicodedata
 
     text = unicodedata.normalize("NFKC", name)
-    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc")).strip().casefold()
+    return " ".join("".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc") or ch.isspace()).split()).casefold()
 
 
 class StageApproval(BaseModel):

@@ -126,6 +126,23 @@ def test_one_person_spelled_twice_is_one_approval(project, second):
     assert api.promote("router@v1.0.0", approved_by=["alice", "Bob"], push=False).record.approved_by == ["Bob", "alice"]
 
 
+@pytest.mark.parametrize("second", ["Alice  Smith", "Alice\tSmith", "alice\u00a0smith", " alice smith\n"])
+def test_one_full_name_spaced_twice_is_one_approval(project, second):
+    """Before: with anyone allowed to approve, 'Alice Smith' and 'Alice  Smith' were two approvals (and against a
+    list naming 'Alice Smith', the second spelling was refused as someone else)."""
+    from tests.registry.conftest import adopt_policy
+
+    policy = project / "policies" / "gate.yaml"
+    policy.write_text(policy.read_text().replace("required: 2, approvers: [alice, bob, carol]", "required: 2"))
+    adopt_policy(project)
+    api.register("runs/a", push=False)
+    with pytest.raises(RegistryError, match="needs 2 approval"):
+        api.promote("router@v1.0.0", approved_by=["Alice Smith", second], push=False)
+    policy.write_text(policy.read_text().replace("required: 2", "required: 1, approvers: ['Alice Smith']"))
+    adopt_policy(project)
+    assert api.promote("router@v1.0.0", approved_by=[second], push=False).record.approved_by == [second.strip()]
+
+
 def test_a_policy_cannot_require_more_people_than_it_lists(project):
     from calibgate.errors import PolicyError
     from calibgate.policy.loader import load_policy
