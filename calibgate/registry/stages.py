@@ -71,6 +71,7 @@ def promote(
 
     git = open_repo(repo)
     name, version = resolve_ref(ref, name, git)
+    git.head()  # the policy reviewed is HEAD's: on an unborn branch, 'commit first', not "--policy-base 'HEAD'" unknown
     if not is_valid_name(stage):
         raise RegistryError(f"stage '{stage}' is not a valid gto stage name", fix="letters, digits, '-', '_', '/'")
     config = project_config(git)

@@ -337,3 +337,22 @@ def test_a_registry_lock_that_cannot_be_created_is_one_line_exit_3(project):
     assert "cannot create the registry lock" in lines[0] and "git directory" in lines[0]
     assert remote_objects(project) == set() and local_tags(project) == set()
     lock.rmdir()
+
+
+def test_promoting_from_a_checkout_with_no_commit_says_so(project, tmp_path, monkeypatch):
+    """Before: a fresh 'git init' that fetched the registry's tags was told "--policy-base 'HEAD' is not a commit",
+    an option promote does not have."""
+    from tests.registry.conftest import git
+
+    api.register("runs/a")
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    git(fresh, "init", "-q")
+    git(fresh, "fetch", "-q", str(project.parent / "origin.git"), "refs/tags/*:refs/tags/*")
+    (fresh / "calibgate.yaml").write_text((project / "calibgate.yaml").read_text())
+    (fresh / "policies").mkdir()
+    (fresh / "policies" / "gate.yaml").write_text((project / "policies" / "gate.yaml").read_text())
+    monkeypatch.chdir(fresh)
+    result = run_cli("registry", "promote", "router@v1.0.0", "--approved-by", "alice", "--approved-by", "bob", "--no-push")
+    one_line_refusal(result, "has no commits yet", "git commit")
+    assert "policy-base" not in result.stderr and not any("#" in t for t in local_tags(fresh))
