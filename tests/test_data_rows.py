@@ -98,3 +98,15 @@ def test_a_label_must_be_a_name_that_can_be_read_on_one_line(tmp_path, label, pr
         load_labeled(data)
     data.write_text(json.dumps({"text": "my card", "label": "card"}) + "\n" + json.dumps({"text": "it", "label": "\u00e9t\u00e9 \u2014 \u0645\u0631\u062d\u0628\u0627"}) + "\n")
     assert load_labeled(data).label_names == ("card", "\u00e9t\u00e9 \u2014 \u0645\u0631\u062d\u0628\u0627")
+
+
+def test_rows_ended_by_bare_carriage_returns_are_named_as_such(tmp_path):
+    """Before: a file saved with CR-only line ends read as one line, 'not valid JSON (Extra data at column 29)'."""
+    from calibgate.data.jsonl import load_labeled
+    from calibgate.errors import DataError
+
+    path = tmp_path / "old-mac.jsonl"
+    path.write_bytes(b'{"text": "a", "label": "x"}\r{"text": "b", "label": "y"}\r')
+    with pytest.raises(DataError, match="bare carriage return") as info:
+        load_labeled(path)
+    assert "tr '\\r' '\\n'" in info.value.fix

@@ -299,6 +299,9 @@ def iter_objects(lines: Iterable[str], *, source: str):
             raise DataError(f"{source}:{number}: key '{exc.key}' appears twice (JSON readers keep one silently)",
                             fix="keep one value per key on each line") from None
         except json.JSONDecodeError as exc:
+            if exc.msg == "Extra data" and "\r" in line[exc.pos - 1:exc.pos + 1]:  # CR-only line ends: one long line
+                raise DataError(f"{source}:{number}: rows end in a bare carriage return (CR), not a newline",
+                                fix="convert the line ends, e.g. tr '\\r' '\\n' < FILE > FILE.jsonl") from None
             raise DataError(
                 f"{source}:{number}: not valid JSON ({exc.msg} at column {exc.colno})",
                 fix="write one JSON object per line (JSONL)",

@@ -144,7 +144,13 @@ def _parse_slices(slices) -> list[tuple[str, Path]]:
             name, path = str(item).split("=", 1)
         else:
             name, path = Path(item).stem, item
-        out.append((str(name), Path(path)))
+        name = str(name)
+        if not name.strip() or not name.isprintable():  # '--slice =hard.jsonl' reported a slice with no name
+            raise ConfigError(f"slice {str(item)!r}: its name is empty or holds a control character",
+                              fix="name slices NAME=PATH with a printable NAME, e.g. --slice hard=hard_cases.jsonl")
+        if not str(path).strip():
+            raise ConfigError(f"slice {str(item)!r} names no file", fix="give NAME=PATH, e.g. --slice hard=hard_cases.jsonl")
+        out.append((name, Path(path)))
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise ConfigError(f"slice names repeat: {names}", fix="name slices NAME=PATH with distinct names")

@@ -227,3 +227,16 @@ def test_an_unseen_label_that_is_a_model_class_written_another_way_is_refused(pr
     with pytest.raises(DataError, match="one class written two ways"):
         evaluate(model=project / "runs" / "run1", test=project / "data" / "respelt.jsonl", config=project / "calibgate.yaml",
                  bootstrap=0, write=False, unseen_labels=True)
+
+
+@pytest.mark.parametrize("given", ["=x.jsonl", " =x.jsonl", "hard\x1b[2J=x.jsonl", "hard="])
+def test_a_slice_without_a_printable_name_or_a_file_is_refused(project, given):
+    """Before: '--slice =hard.jsonl' scored and reported a slice with no name."""
+    from calibgate.api import evaluate
+    from calibgate.errors import ConfigError
+
+    (project / "x.jsonl").write_text((project / "data" / "test.jsonl").read_text())
+    with pytest.raises(ConfigError, match="slice") as info:
+        evaluate(model=project / "runs" / "run1", slices=[given], config=project / "calibgate.yaml", bootstrap=0,
+                 write=False)
+    assert "NAME=PATH" in info.value.fix
