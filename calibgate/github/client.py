@@ -275,7 +275,9 @@ class GitHubClient:
             url = response.link("next")
         if url is not None:
             raise GitHubUnavailableError(
-                f"GitHub API: GET {_path(path)} has more than {self.max_pages} pages", fix="raise max_pages"
+                f"GitHub API: GET {_path(path)} lists more than {self.max_pages} pages of 100 (calibgate reads no further)",
+                fix="close or clean up the conversation so that fewer items remain, or in the Python API pass "
+                    "GitHubClient(max_pages=...)"
             )
 
     def _url(self, path: str, params: Mapping[str, Any] | None) -> str:

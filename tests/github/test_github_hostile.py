@@ -330,3 +330,22 @@ def test_a_redirect_loop_is_the_server_not_bad_input(hostile):
     with pytest.raises(GitHubUnavailableError, match="302: a redirect that was not followed") as info:
         hostile(loop).list_issue_comments(REPO, 1)
     assert info.value.exit_code == 3
+
+
+def test_a_listing_that_never_ends_stops_at_the_page_cap_with_a_fix_a_user_can_apply(hostile):
+    """Every page links to a next one (a loop, or a conversation past the cap): one line naming the cap, not a hang;
+    the fix used to say 'raise max_pages', which no CLI option does."""
+    def endless(handler):
+        data = json.dumps([{"id": 1, "body": "x"}]).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.send_header("Link", f'<http://{handler.headers["Host"]}/repos/{REPO}/issues/1/comments?page=2>; rel="next"')
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    client = hostile(endless)
+    client.max_pages = 3
+    with pytest.raises(GitHubUnavailableError, match="more than 3 pages of 100") as info:
+        client.list_issue_comments(REPO, 1)
+    assert "max_pages=" in info.value.fix and "\n" not in str(info.value)
