@@ -109,6 +109,8 @@ def test_untrusted_pr_code_never_reaches_a_persistent_runner():
     wf = workflow("gate.yml")
     assert "labeled" in triggers(wf)["pull_request"]["types"]
     for name, job in wf["jobs"].items():
+        if not any(s.get("uses", "").startswith(("actions/checkout", "./")) for s in job["steps"]):
+            continue  # the verdict reads the other jobs' results; it checks out and runs nothing of the PR's
         if GITHUB_HOSTED.match(str(job["runs-on"])):
             # the hosted job takes fork PRs, and does not re-run on a label event
             assert "github.event.action != 'labeled'" in job["if"], name
@@ -122,6 +124,46 @@ def test_untrusted_pr_code_never_reaches_a_persistent_runner():
     hosted = wf["jobs"]["gate"]["if"]
     assert "github.event.pull_request.head.repo.full_name != github.repository" in hosted
     assert "vars.CALIBGATE_RUNNER == ''" in hosted
+
+
+def _verdict(wf: dict) -> dict:
+    (job,) = [job for job in wf["jobs"].values() if job.get("name") == "calibgate gate verdict"]
+    return job
+
+
+def test_the_gate_verdict_always_runs_and_reads_every_gate_job():
+    """A job skipped by its 'if' reports success, and the latest check of a name on a commit counts: a label added to
+    a blocked pull request started a run whose gate jobs were all skipped, which turned the blocked commit green."""
+    wf = workflow("gate.yml")
+    verdict = _verdict(wf)
+    gates = {name for name, job in wf["jobs"].items() if any(s.get("uses") == "./" for s in job["steps"])}
+    assert set(verdict["needs"]) == gates == set(wf["jobs"]) - {next(k for k, v in wf["jobs"].items() if v is verdict)}
+    assert all("if" in wf["jobs"][name] for name in gates), "the gate jobs are skippable: only the verdict may be required"
+    assert verdict["if"] == "always()", "a verdict skipped with a failed gate would report success"
+    assert not any("uses" in s for s in verdict["steps"]), "the verdict runs none of the pull request's code"
+    assert GITHUB_HOSTED.match(verdict["runs-on"])
+    for doc in ("README.md", "SECURITY.md"):
+        assert "calibgate gate verdict" in (ROOT / doc).read_text(encoding="utf-8"), f"{doc} names the check to require"
+
+
+RESULTS = ("success", "failure", "cancelled", "skipped")
+
+
+@pytest.mark.parametrize("action", ["opened", "synchronize", "labeled"])
+def test_the_gate_verdict_passes_only_when_one_gate_job_ran_and_passed(action):
+    wf = workflow("gate.yml")
+    verdict = _verdict(wf)
+    (step,) = verdict["steps"]
+    jobs = {v.removeprefix("${{ needs.").removesuffix(".result }}"): k for k, v in step["env"].items()
+            if v.startswith("${{ needs.")}
+    assert set(jobs) == set(verdict["needs"])
+    for results in [(a, b) for a in RESULTS for b in RESULTS]:
+        env = {"PATH": "/usr/bin:/bin", "ACTION": action, **{jobs[name]: r for name, r in zip(sorted(jobs), results)}}
+        ran = subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
+        passed = sorted(results) == ["skipped", "success"]
+        assert (ran.returncode == 0) == passed, (results, ran.stdout, ran.stderr)
+        if not passed:
+            assert ran.stdout.startswith("::error title=calibgate::"), ran.stdout
 
 
 def test_gate_uploads_report_and_pr_number():
