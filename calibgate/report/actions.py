@@ -88,20 +88,52 @@ def write_step_summary(markdown: str, *, env: Mapping[str, str] | None = None) -
 
 
 def run_links(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Links to the workflow run and commit, from the variables every Actions job has."""
+    """Links to the workflow run and commit the report is about, from the variables every Actions job has.
+
+    In a ``workflow_run`` job (post-report.yml) ``GITHUB_RUN_ID`` is the posting job's run and ``GITHUB_SHA`` the
+    default branch's head: a PR comment linked "commit" to a commit the gate never judged. There the links are the
+    triggering run's and its head commit's, read from the event; none when the event does not say.
+    """
+    import re
+
     env = os.environ if env is None else env
     server, repo = env.get("GITHUB_SERVER_URL", "").rstrip("/"), env.get("GITHUB_REPOSITORY", "")
     links: dict[str, str] = {}
     if not (server and repo):
         return links
-    if run_id := env.get("GITHUB_RUN_ID"):
-        attempt = env.get("GITHUB_RUN_ATTEMPT")
+    run_id, attempt, sha = env.get("GITHUB_RUN_ID"), env.get("GITHUB_RUN_ATTEMPT"), env.get("GITHUB_SHA")
+    if env.get("GITHUB_EVENT_NAME") == "workflow_run":
+        run = (_event(env) or {}).get("workflow_run")
+        run = run if isinstance(run, dict) else {}
+        run_id = str(run["id"]) if _positive(run.get("id")) else None
+        attempt = str(run["run_attempt"]) if _positive(run.get("run_attempt")) else None
+        head = run.get("head_sha")
+        sha = head if isinstance(head, str) and re.fullmatch(r"[0-9a-f]{40}", head) else None
+    if run_id:
         links["workflow run"] = f"{server}/{repo}/actions/runs/{run_id}" + (
             f"/attempts/{attempt}" if attempt and attempt != "1" else ""
         )
-    if sha := env.get("GITHUB_SHA"):
+    if sha:
         links["commit"] = f"{server}/{repo}/commit/{sha}"
     return links
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _event(env: Mapping[str, str]) -> dict | None:
+    """The event payload at ``$GITHUB_EVENT_PATH`` as a JSON object; None when it is unset, unreadable or not one."""
+    import json
+
+    path = env.get("GITHUB_EVENT_PATH")
+    if not path or special_file(path):  # a FIFO would block the read for ever; /dev/zero would never end
+        return None
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return event if isinstance(event, dict) else None
 
 
 def in_actions(env: Mapping[str, str] | None = None) -> bool:
@@ -111,17 +143,9 @@ def in_actions(env: Mapping[str, str] | None = None) -> bool:
 
 def event_pull_number(env: Mapping[str, str] | None = None) -> int | None:
     """The PR number of a ``pull_request`` event, read from ``$GITHUB_EVENT_PATH``; None otherwise."""
-    import json
-
     env = os.environ if env is None else env
-    if not env.get("GITHUB_EVENT_NAME", "").startswith("pull_request") or not env.get("GITHUB_EVENT_PATH"):
+    if not env.get("GITHUB_EVENT_NAME", "").startswith("pull_request"):
         return None
-    if special_file(env["GITHUB_EVENT_PATH"]):  # a FIFO would block the read for ever; /dev/zero would never end
-        return None
-    try:
-        event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    pull = event.get("pull_request") if isinstance(event, dict) else None  # valid JSON of another shape: no PR either
+    pull = (_event(env) or {}).get("pull_request")  # valid JSON of another shape: no PR either
     number = pull.get("number") if isinstance(pull, dict) else None
-    return number if isinstance(number, int) and not isinstance(number, bool) and number > 0 else None
+    return number if _positive(number) else None
