@@ -313,6 +313,21 @@ class GitHubClient:
             "PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json_body={"body": _body(body)}
         ).data, what=f"comment {comment_id}")
 
+    def authenticated_login(self) -> str | None:
+        """The login of the user the token belongs to (GET /user); None for an integration's token (an Actions
+        GITHUB_TOKEN or an app's, which GitHub answers 403 or 404 here: it posts as a bot)."""
+        try:
+            data = self.request("GET", "/user").data
+        except GitHubAccessError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+        login = data.get("login") if isinstance(data, dict) else None
+        if not isinstance(login, str) or not login:
+            raise GitHubUnavailableError("GitHub's answer about the token's user has no 'login' (not the REST API's shape)",
+                                         fix="retry; check GITHUB_API_URL points at the GitHub REST API")
+        return login
+
     def get_pull(self, repo: str, number: int) -> dict:
         repo, number = validate_repo(repo), validate_number(number)
         return _object(self.request("GET", f"/repos/{repo}/pulls/{number}").data, what=f"{repo}#{number}")

@@ -32,15 +32,34 @@ class PostedComment:
     url: str | None
 
 
-def find_marked_comment(comments: list[dict], mark: str) -> dict | None:
-    """The first comment whose body starts with ``mark``, preferring ones written by a bot.
-
-    A person quoting the report does not start their comment with the marker;
-    preferring bots keeps a human's copy from being edited (which would fail).
-    """
+def find_marked_comment(comments: list[dict], mark: str, *, login: str | None = None) -> dict | None:
+    """The first comment whose body starts with ``mark`` written by a bot, or by ``login`` when given (the token's
+    user: a personal token posts as a person)."""
     marked = [c for c in comments if str(c.get("body") or "").lstrip().startswith(mark)]
-    bots = [c for c in marked if isinstance(c.get("user"), dict) and c["user"].get("type") == "Bot"]
-    return (bots or marked or [None])[0]
+    if login is not None:
+        return next((c for c in marked if _user(c).get("login") == login), None)
+    return next((c for c in marked if _user(c).get("type") == "Bot"), None)
+
+
+def find_own_marked(client: GitHubClient, items: list[dict], mark: str) -> dict | None:
+    """The comment or issue among ``items`` that starts with ``mark`` and that this token could have written.
+
+    Anyone can start a comment or an issue with the marker: a pull request's author who did so before the first
+    report had calibgate edit their comment (the report then stood under their name, theirs to rewrite, or the
+    edit failed on every run), and anyone's issue carrying the drift marker took the drift evidence. A bot's item
+    is ours (an Actions or app token posts as a bot); a person's only when the token is that person's, which is
+    asked of GitHub (GET /user) only when such an item is there.
+    """
+    found = find_marked_comment(items, mark)
+    if found is None and any(str(c.get("body") or "").lstrip().startswith(mark) for c in items):
+        login = client.authenticated_login()
+        found = None if login is None else find_marked_comment(items, mark, login=login)
+    return found
+
+
+def _user(comment: dict) -> dict:
+    user = comment.get("user")
+    return user if isinstance(user, dict) else {}
 
 
 def upsert_comment(client: GitHubClient, repo: str, pr: int, body: str, *, mark: str | None = None) -> PostedComment:
@@ -57,7 +76,7 @@ def upsert_comment(client: GitHubClient, repo: str, pr: int, body: str, *, mark:
         )
     if not body.lstrip().startswith(mark):
         body = f"{mark}\n{body}"
-    existing = find_marked_comment(client.list_issue_comments(repo, pr), mark)
+    existing = find_own_marked(client, client.list_issue_comments(repo, pr), mark)
     if existing is None:
         made = client.create_issue_comment(repo, pr, body)
         return PostedComment("created", answer_number(made, "id", what="the new comment"), answer_url(made))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from calibgate.github.client import GitHubClient, answer_number, answer_url, validate_repo
+from calibgate.github.comments import find_own_marked
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,11 @@ def open_or_comment_issue(
     if not body.startswith(mark):
         body = f"{mark}\n{body}"
     # not filtered by label: GitHub silently drops labels a token may not set, and the marker is what counts
-    for issue in client.list_issues(repo, state="open"):
-        if "pull_request" not in issue and str(issue.get("body") or "").lstrip().startswith(mark):
-            number = answer_number(issue, "number", what=f"an issue of {repo}")
-            comment = client.create_issue_comment(repo, number, body)
-            return PostedIssue("commented", number, answer_url(comment))
+    # and only an issue this token could have opened: anyone can open one that starts with the marker
+    issues = [issue for issue in client.list_issues(repo, state="open") if "pull_request" not in issue]
+    if (issue := find_own_marked(client, issues, mark)) is not None:
+        number = answer_number(issue, "number", what=f"an issue of {repo}")
+        comment = client.create_issue_comment(repo, number, body)
+        return PostedIssue("commented", number, answer_url(comment))
     made = client.create_issue(repo, title=title, body=body, labels=labels)
     return PostedIssue("opened", answer_number(made, "number", what="the new issue"), answer_url(made))

@@ -39,6 +39,7 @@ class FakeState:
     commits: dict[str, dict] = field(default_factory=dict)  # sha -> {"tree", "parents", "message"}
     refuse_push: int | None = None  # answer this status to every ref create/update (a protected branch, a read-only token)
     refuse_pulls: int | None = None  # answer this status to opening a pull request
+    user: dict | None = None  # who the token is (GET /user, and the author of new comments); None: an Actions token
 
     def seed_branch(self, branch: str, sha: str, files: dict[str, str]) -> None:
         """Make ``branch`` point at a commit ``sha`` (e.g. the local HEAD) whose tree holds ``files``."""
@@ -113,6 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
             state.fail_5xx -= 1
             return self._send(502, {"message": "Server Error"})
         path = parts.path
+        if path == "/user" and method == "GET":  # an integration's token (GITHUB_TOKEN) is no user
+            return self._send(200, state.user) if state.user else self._send(403, {"message": "Resource not accessible by integration"})
         if not path.startswith(f"/repos/{REPO}/"):
             return self._send(404, {"message": "Not Found"})
         rest = path[len(f"/repos/{REPO}/") :]
@@ -144,6 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "body": body["body"],
                 "state": "open",
                 "labels": body.get("labels", []),
+                "user": dict(state.user or {"login": "github-actions[bot]", "type": "Bot"}),
                 "html_url": f"https://github.test/{REPO}/issues/{len(state.issues) + 1}",
             }
             state.issues.append(issue)
@@ -238,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
         comment = {
             "id": state.next_id,
             "body": text,
-            "user": {"login": "github-actions[bot]", "type": "Bot"},
+            "user": dict(state.user or {"login": "github-actions[bot]", "type": "Bot"}),
             "html_url": f"https://github.test/{REPO}/pull/{number}#issuecomment-{state.next_id}",
         }
         state.comments.setdefault(number, []).append(comment)

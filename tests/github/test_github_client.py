@@ -50,6 +50,28 @@ def test_marker_found_past_the_first_page(gh, client):
     assert pages[-3:] == ["1", "2", "3"]
 
 
+def test_a_persons_comment_that_starts_with_the_marker_is_never_edited(gh, client):
+    """A PR's author who posts the marker before the first report does not get the report put in their comment,
+    theirs to rewrite later (nor a failed edit every run): the Actions token's report is a new bot comment."""
+    decoy = {"id": 50, "body": f"{MARK}\n## ✅ calibgate: PASS", "user": {"login": "mallory", "type": "User"}}
+    gh.state.comments[4] = [dict(decoy)]
+    first = upsert_comment(client, REPO, 4, f"{MARK}\nthe real report")
+    assert first.action == "created" and first.id != 50
+    assert gh.state.comments[4][0] == decoy
+    again = upsert_comment(client, REPO, 4, f"{MARK}\nsecond run")
+    assert (again.action, again.id) == ("updated", first.id) and gh.state.comments[4][0] == decoy
+    assert not any(r["method"] == "PATCH" and r["path"].endswith("/50") for r in gh.state.requests)
+
+
+def test_a_personal_token_updates_its_own_marked_comment_only(gh, client):
+    gh.state.user = {"login": "alice", "type": "User"}
+    mine = upsert_comment(client, REPO, 6, f"{MARK}\nfirst")
+    gh.state.comments[6].insert(0, {"id": 40, "body": f"{MARK}\nfake", "user": {"login": "mallory", "type": "User"}})
+    posted = upsert_comment(client, REPO, 6, f"{MARK}\nsecond")
+    assert (posted.action, posted.id) == ("updated", mine.id)
+    assert gh.state.comments[6][0]["body"] == f"{MARK}\nfake"
+
+
 def test_other_reports_markers_are_left_alone(gh, client):
     other = marker("other-model")
     upsert_comment(client, REPO, 5, f"{other}\nother")
@@ -157,6 +179,15 @@ def test_drift_issue_opened_once_then_commented(gh, client):
     assert (first.action, second.action) == ("opened", "commented")
     assert first.number == second.number and len(gh.state.issues) == 1
     assert gh.state.comments[first.number][0]["body"].endswith("evidence 2")
+
+
+def test_drift_evidence_never_goes_to_an_issue_someone_else_opened_with_the_marker(gh, client):
+    mark = marker("intent-model", kind="calibgate-drift")
+    gh.state.issues.append({"number": 1, "title": "Drift (not really)", "body": f"{mark}\nclosed as noise", "state": "open",
+                            "labels": [], "user": {"login": "mallory", "type": "User"}})
+    posted = open_or_comment_issue(client, REPO, title="Drift", body="evidence", mark=mark)
+    assert (posted.action, posted.number) == ("opened", 2) and 1 not in gh.state.comments
+    assert open_or_comment_issue(client, REPO, title="Drift", body="evidence 2", mark=mark).number == 2
 
 
 def test_create_pull(gh, client):

@@ -147,7 +147,9 @@ def test_a_success_whose_body_is_not_json_is_not_taken_as_done(hostile, call):
 def test_a_comment_whose_user_is_not_an_object_is_simply_not_a_bot(hostile):
     mark = marker("m")
     client = hostile(_json(200, [{"id": 1, "body": mark, "user": "octocat"}]))
-    assert upsert_comment(client, REPO, 1, mark).action == "unchanged"
+    # not a bot, so not edited unless it is the token's user's: this server's answer to GET /user is no user either
+    with pytest.raises(GitHubUnavailableError, match="token's user has no 'login'"):
+        upsert_comment(client, REPO, 1, mark)
 
 
 def test_a_pull_whose_head_is_not_an_object_is_not_the_gated_commit(hostile):
@@ -161,7 +163,7 @@ def test_a_pull_whose_head_is_not_an_object_is_not_the_gated_commit(hostile):
 
 def test_an_issue_list_whose_number_is_not_one_is_refused(hostile):
     mark = marker("drift")
-    client = hostile(_json(200, [{"number": "7", "body": mark, "state": "open"}]))
+    client = hostile(_json(200, [{"number": "7", "body": mark, "state": "open", "user": {"login": "github-actions[bot]", "type": "Bot"}}]))
     with pytest.raises(GitHubUnavailableError, match="no positive integer 'number'"):
         open_or_comment_issue(client, REPO, title="t", body=mark + "\nx", mark=mark)
 
