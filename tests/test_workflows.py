@@ -246,6 +246,37 @@ def test_drift_loop_is_scheduled_with_only_contents_and_pull_requests_write():
     assert "git push" not in "\n".join(runs), "the branch is made through the API, not with a stored credential"
 
 
+def _branch_guard(job: dict) -> dict | None:
+    return next((s for s in job["steps"] if s.get("env", {}).get("REF") == "${{ github.ref }}"), None)
+
+
+@pytest.mark.parametrize("name", ["promote.yml", "drift.yml"])
+def test_a_dispatch_from_another_branch_writes_nothing(name):
+    """workflow_dispatch runs on the branch the dispatcher picks: a feature branch's unmerged data and policy were
+    registered, gated by that branch's own policy and promoted, or retrained on."""
+    wf = workflow(name)
+    assert "workflow_dispatch" in triggers(wf)
+    guards = {job_id for job_id, job in wf["jobs"].items() if _branch_guard(job)}
+    assert guards
+    for job_id, job in wf["jobs"].items():
+        if job_id in guards:
+            assert job["steps"][0] is _branch_guard(job), f"{name}: {job_id} checks the branch before anything else"
+            continue
+        needs = [job["needs"]] if isinstance(job.get("needs"), str) else job.get("needs", [])
+        assert guards & set(needs), f"{name}: {job_id} does not wait for the branch check"
+        condition = job.get("if", "")
+        if "always()" in condition:  # always() drops the implicit success() of every need
+            assert all(f"needs.{g}.result == 'success'" in condition for g in guards & set(needs)), job_id
+    for job_id in guards:
+        script = _branch_guard(wf["jobs"][job_id])
+        for ref, passes in (("refs/heads/main", True), ("refs/heads/feature", False), ("refs/tags/v1.0.0", False),
+                            ("refs/heads/main-old", False), ("refs/pull/3/merge", False)):
+            env = {"PATH": "/usr/bin:/bin", "REF": ref, "DEFAULT_BRANCH": "main"}
+            ran = subprocess.run(["bash", "-e", "-c", script["run"]], env=env, capture_output=True, text=True, timeout=30)
+            assert (ran.returncode == 0) == passes, (name, ref, ran.stdout)
+        assert script["env"]["DEFAULT_BRANCH"] == "${{ github.event.repository.default_branch }}"
+
+
 def test_tests_workflow_runs_the_ci_script():
     assert any(s.get("run") == "bash .ci/run" for s in steps(workflow("tests.yml")))
 
